@@ -163,7 +163,7 @@ trx_totals() {
         failed=$((failed + $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted)))
         skipped=$((skipped + $(attr notExecuted)))
     done
-    printf '%s %s %s' "$passed" "$failed" "$skipped"
+    printf '%s %s %s\n' "$passed" "$failed" "$skipped"
 }
 
 cmd_test() {

@@ -76,7 +76,6 @@ internal enum CXCursorKind
     VarDecl = 9,
     ParmDecl = 10,
     TypedefDecl = 20,
-    NoDeclFound = 71,
     MacroDefinition = 501,
 }
 

@@ -122,10 +122,6 @@ internal static unsafe partial class LibClang
 
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    internal static partial uint clang_Cursor_isAnonymous(CXCursor cursor);
-
-    [LibraryImport(LibraryName)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     internal static partial uint clang_Cursor_isAnonymousRecordDecl(CXCursor cursor);
 
     [LibraryImport(LibraryName)]
@@ -134,23 +130,11 @@ internal static unsafe partial class LibClang
 
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    internal static partial uint clang_isCursorDefinition(CXCursor cursor);
-
-    [LibraryImport(LibraryName)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     internal static partial CXCursor clang_getCursorDefinition(CXCursor cursor);
 
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     internal static partial CXCursor clang_getCanonicalCursor(CXCursor cursor);
-
-    [LibraryImport(LibraryName)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    internal static partial uint clang_equalCursors(CXCursor a, CXCursor b);
-
-    [LibraryImport(LibraryName)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    internal static partial uint clang_hashCursor(CXCursor cursor);
 
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
@@ -285,5 +269,9 @@ internal static unsafe partial class LibClang
 
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    internal static partial CXString clang_getClangVersion();
+    internal static partial uint clang_Cursor_isMacroFunctionLike(CXCursor cursor);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    internal static partial long clang_Type_getOffsetOf(CXType type, string fieldName);
 }

@@ -45,7 +45,9 @@ internal static class LibClangResolver
             }
             catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
             {
-                errors.Append("\n    ").Append(candidate).Append(": ").Append(e.Message);
+                // .NET wraps dlerror()'s text in advice about strace; the last line is the loader's own error.
+                var lines = e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                errors.Append("\n    ").Append(candidate).Append(": ").Append(lines.Length > 0 ? lines[^1] : e.GetType().Name);
             }
         }
 

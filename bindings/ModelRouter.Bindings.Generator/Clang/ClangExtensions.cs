@@ -7,7 +7,7 @@ namespace ModelRouter.Bindings.Generator.Clang;
 internal readonly record struct SourcePosition(string File, uint Line, uint Column, uint Offset);
 
 // Managed conveniences over LibClang: CXString ownership, child enumeration, locations.
-internal static unsafe class Clang
+internal static unsafe class ClangExtensions
 {
     public static string ToManaged(CXString value)
     {
@@ -28,6 +28,7 @@ internal static unsafe class Clang
 
     public static CXType Type(this CXCursor cursor) => LibClang.clang_getCursorType(cursor);
 
+    // 70-73 are CXCursor_InvalidFile..CXCursor_InvalidCode: libclang's "no such cursor" answers.
     public static bool IsNull(this CXCursor cursor) => (int)cursor.kind is 0 or (>= 70 and <= 73);
 
     public static CXCursor Declaration(this CXType type) => LibClang.clang_getTypeDeclaration(type);
@@ -52,7 +53,8 @@ internal static unsafe class Clang
         var handle = GCHandle.Alloc(list);
         try
         {
-            LibClang.clang_visitChildren(parent, &CollectChild, (void*)GCHandle.ToIntPtr(handle));
+            // The return value only says whether a visitor asked to stop early, which ours never does.
+            _ = LibClang.clang_visitChildren(parent, &CollectChild, (void*)GCHandle.ToIntPtr(handle));
         }
         finally
         {
@@ -73,6 +75,4 @@ internal static unsafe class Clang
 
         return CXChildVisitResult.Continue;
     }
-
-    public static bool SameCursor(CXCursor a, CXCursor b) => LibClang.clang_equalCursors(a, b) != 0;
 }

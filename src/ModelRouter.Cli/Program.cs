@@ -1,0 +1,16 @@
+using System.CommandLine;
+using ModelRouter.Cli.Commands;
+
+namespace ModelRouter.Cli;
+
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        var root = new RootCommand(
+            "ModelRouter.Native: serves many local GGUF models on one GPU box, swapping them in milliseconds and " +
+            "routing each request to the right one in microseconds.");
+        root.Subcommands.Add(InfoCommand.Create());
+        return root.Parse(args).Invoke();
+    }
+}
