@@ -139,7 +139,7 @@ function Invoke-Test {
     $passed = 0; $failed = 0; $skipped = 0
     foreach ($trx in Get-ChildItem $results -Filter *.trx) {
         $c = ([xml](Get-Content $trx.FullName)).TestRun.ResultSummary.Counters
-        $passed += [int]$c.passed; $failed += [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; $skipped += [int]$c.notExecuted
+        $passed += [int]$c.passed; $failed += [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; $skipped += [int]$c.total - [int]$c.executed
     }
     if ($rc -ne 0 -and $failed -eq 0) { $failed = 1 }
     Write-Host "`n$passed passed, $failed failed, $skipped skipped"

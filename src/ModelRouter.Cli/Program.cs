@@ -11,6 +11,9 @@ internal static class Program
             "ModelRouter.Native: serves many local GGUF models on one GPU box, swapping them in milliseconds and " +
             "routing each request to the right one in microseconds.");
         root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(ForgeCommand.Create());
+        root.Subcommands.Add(GgufInfoCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -36,6 +36,7 @@ public static class NativeRuntime
                         $"expect {MrShim.MR_SHIM_ABI_VERSION}. Rebuild the native libraries (./build.sh build).");
                 }
 
+                NativeLog.Install();
                 Llama.llama_backend_init();
                 Volatile.Write(ref buildInfo, read);
             }

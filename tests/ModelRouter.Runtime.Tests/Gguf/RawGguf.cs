@@ -114,7 +114,7 @@ internal sealed class RawGguf
         long end = 0;
         foreach (var t in Tensors)
         {
-            if (GgmlTypeTraits.TryGet(t.Type, out var info) && t.Dims.Length > 0)
+            if (GgmlTypeTraits.TryGet(t.Type, out var info) && t.Dims.Length > 0 && t.Offset < 1 << 20 && t.Dims.All(d => d is > 0 and < 1 << 20))
             {
                 var elements = t.Dims.Aggregate(1L, (a, d) => a * d);
                 end = Math.Max(end, (long)t.Offset + (elements / info.BlockSize * info.TypeSize));
@@ -124,7 +124,8 @@ internal sealed class RawGguf
         return end;
     }
 
-    private long NaturalDataLength() => GgufFormat.Align(NaturalDataEnd(), Alignment);
+    // Capped so that a case with a forged huge offset or shape stays a small file.
+    private long NaturalDataLength() => Math.Min(GgufFormat.Align(NaturalDataEnd(), Alignment), 4096);
 
     private void Field(List<byte> bytes, string name) => Fields[name] = bytes.Count;
 

@@ -1,0 +1,218 @@
+using System.Buffers;
+using ModelRouter.Interop;
+using ModelRouter.Runtime.Inference;
+using ModelRouter.Runtime.Native;
+using ModelRouter.Runtime.Text;
+
+namespace ModelRouter.Runtime.Generation;
+
+/// <summary>
+/// Generates several requests at once in one context: each <see cref="Step"/> is a single llama_decode carrying
+/// one new token of every generating sequence plus as much pending prompt as the batch has room for, so
+/// concurrent requests for one model share each pass over the weights. Not thread-safe: one driver calls Step.
+/// </summary>
+public sealed unsafe class BatchedGenerator : IDisposable
+{
+    private readonly InferenceContext context;
+    private readonly Vocabulary vocabulary;
+    private readonly GenerationSequence?[] slots;
+
+    public BatchedGenerator(InferenceContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        this.context = context;
+        vocabulary = context.Model.Vocabulary;
+        slots = new GenerationSequence?[context.MaxSequences];
+    }
+
+    /// <summary>Sequences started and not yet finished.</summary>
+    public int ActiveCount { get; private set; }
+
+    /// <summary>Whether another sequence can start now.</summary>
+    public bool HasFreeSlot => ActiveCount < slots.Length;
+
+    /// <summary>Tokenizes the prompt and admits the request; its tokens go in from the next <see cref="Step"/>.</summary>
+    /// <exception cref="ArgumentException">Invalid request (bad limits, invalid text).</exception>
+    /// <exception cref="PromptTooLongException">The prompt does not fit a sequence's share of the context.</exception>
+    /// <exception cref="InvalidOperationException">All sequence slots are busy (check <see cref="HasFreeSlot"/>).</exception>
+    public GenerationSequence Start(GenerationRequest request, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        var slot = Array.IndexOf(slots, null);
+        if (slot < 0)
+        {
+            throw new InvalidOperationException($"All {slots.Length} sequences of this context are busy.");
+        }
+
+        var options = (request.AddBeginningOfSequence ? TokenizeOptions.AddSpecial : TokenizeOptions.None)
+            | (request.ParseSpecialTokens ? TokenizeOptions.ParseSpecial : TokenizeOptions.None);
+        var capacity = context.SequenceCapacity;
+        var prompt = ArrayPool<int>.Shared.Rent(Math.Min(capacity, 4096));
+        if (!vocabulary.TryTokenize(request.Prompt.AsSpan(), prompt, out var count, options))
+        {
+            ArrayPool<int>.Shared.Return(prompt);
+            if (count >= capacity)
+            {
+                throw new PromptTooLongException(count, capacity - 1);
+            }
+
+            prompt = ArrayPool<int>.Shared.Rent(count);
+            vocabulary.TryTokenize(request.Prompt.AsSpan(), prompt, out count, options);
+        }
+
+        if (count == 0)
+        {
+            ArrayPool<int>.Shared.Return(prompt);
+            throw new ArgumentException("The prompt produced no tokens (empty prompt without BOS).", nameof(request));
+        }
+
+        if (count >= capacity)
+        {
+            ArrayPool<int>.Shared.Return(prompt);
+            throw new PromptTooLongException(count, capacity - 1);
+        }
+
+        var sampler = TokenSampler.Create(request.Sampling, vocabulary.Count);
+        context.ClearSequence(slot); // a previous occupant's cells must not leak into this sequence's attention
+        var sequence = new GenerationSequence(slot, request, prompt, count, sampler, cancellation);
+        slots[slot] = sequence;
+        ActiveCount++;
+        return sequence;
+    }
+
+    /// <summary>
+    /// One decode over all active sequences, then one sampled token for each sequence that reached generation.
+    /// Finished sequences leave their slot; read each sequence's <see cref="GenerationSequence.NewText"/> after.
+    /// </summary>
+    public void Step()
+    {
+        context.ResetBatch();
+        var capacity = context.SequenceCapacity;
+        foreach (var sequence in slots)
+        {
+            if (sequence is null)
+            {
+                continue;
+            }
+
+            sequence.BeginStep();
+            if (sequence.Cancellation.IsCancellationRequested)
+            {
+                Finish(sequence, FinishReason.Cancelled);
+                continue;
+            }
+
+            if (sequence.NextToken >= 0)
+            {
+                if (sequence.Position >= capacity)
+                {
+                    Finish(sequence, FinishReason.ContextFull);
+                    continue;
+                }
+
+                sequence.BatchIndex = context.AddToBatch(sequence.NextToken, sequence.Position++, sequence.Id, wantLogits: true);
+            }
+        }
+
+        // Prompts fill what room the generating sequences left; a long prompt takes several steps.
+        foreach (var sequence in slots)
+        {
+            if (sequence is null || !sequence.PromptPending)
+            {
+                continue;
+            }
+
+            while (sequence.PromptPending && context.BatchCount < context.BatchCapacity)
+            {
+                var last = sequence.PromptCursor == sequence.PromptTokenCount - 1;
+                var index = context.AddToBatch(sequence.PromptToken(sequence.PromptCursor++), sequence.Position++, sequence.Id, wantLogits: last);
+                if (last)
+                {
+                    sequence.BatchIndex = index;
+                }
+            }
+        }
+
+        if (context.BatchCount == 0)
+        {
+            return;
+        }
+
+        if (context.Decode() == 1)
+        {
+            // No KV room (cannot happen while every sequence stays within its share; kept as a safety net).
+            foreach (var sequence in slots)
+            {
+                if (sequence is { BatchIndex: >= 0 } s)
+                {
+                    Finish(s, FinishReason.ContextFull);
+                }
+            }
+
+            return;
+        }
+
+        SampleAll();
+    }
+
+    private void SampleAll()
+    {
+        Span<byte> piece = stackalloc byte[256];
+        foreach (var sequence in slots)
+        {
+            if (sequence is null || sequence.BatchIndex < 0)
+            {
+                continue;
+            }
+
+            int token;
+            using (var lease = new HandleLease(context.Handle))
+            {
+                token = Llama.llama_sampler_sample(sequence.Sampler.Pointer, context.Pointer, sequence.BatchIndex);
+            }
+
+            sequence.BatchIndex = -1;
+            if (vocabulary.IsEndOfGeneration(token))
+            {
+                sequence.MarkFirstTokenIfNone();
+                Finish(sequence, FinishReason.EndOfGeneration);
+                continue;
+            }
+
+            vocabulary.TryGetPiece(token, piece, out var length);
+            if (sequence.AddGenerated(piece[..Math.Min(length, piece.Length)]))
+            {
+                Finish(sequence, FinishReason.StopString);
+            }
+            else if (sequence.GeneratedTokenCount >= sequence.Request.MaxTokens)
+            {
+                Finish(sequence, FinishReason.MaxTokens);
+            }
+            else
+            {
+                sequence.NextToken = token;
+            }
+        }
+    }
+
+    private void Finish(GenerationSequence sequence, FinishReason reason)
+    {
+        sequence.Finish(reason);
+        context.ClearSequence(sequence.Id);
+        slots[sequence.Id] = null;
+        ActiveCount--;
+    }
+
+    /// <summary>Cancels every active sequence (their KV cells are freed).</summary>
+    public void Dispose()
+    {
+        foreach (var sequence in slots)
+        {
+            if (sequence is not null)
+            {
+                Finish(sequence, FinishReason.Cancelled);
+            }
+        }
+    }
+}

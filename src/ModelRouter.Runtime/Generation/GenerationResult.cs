@@ -1,0 +1,14 @@
+namespace ModelRouter.Runtime.Generation;
+
+/// <summary>The outcome of one generation: why it stopped, how many tokens, how fast.</summary>
+public sealed record GenerationResult(
+    FinishReason FinishReason,
+    int PromptTokens,
+    int GeneratedTokens,
+    TimeSpan? TimeToFirstToken,
+    double DecodeTokensPerSecond)
+{
+    internal static GenerationResult From(GenerationSequence sequence) =>
+        new(sequence.FinishReason ?? Generation.FinishReason.Cancelled, sequence.PromptTokenCount, sequence.GeneratedTokenCount,
+            sequence.TimeToFirstToken, sequence.DecodeTokensPerSecond);
+}

@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using ModelRouter.Runtime.Native;
+
+namespace ModelRouter.Runtime.Generation;
+
+/// <summary>
+/// One request being generated inside a <see cref="BatchedGenerator"/>: its KV sequence id, prompt progress,
+/// sampler and output. After each <see cref="BatchedGenerator.Step"/>, <see cref="NewText"/> holds the UTF-8 text
+/// it produced in that step (complete characters only).
+/// </summary>
+public sealed class GenerationSequence
+{
+    private readonly int[] prompt;
+    private readonly StreamingTextBuffer output;
+    private readonly long startTimestamp;
+    private long firstTokenTimestamp;
+    private long finishTimestamp;
+
+    internal GenerationSequence(int id, GenerationRequest request, int[] prompt, int promptLength, SafeSamplerHandle sampler, CancellationToken cancellation)
+    {
+        Id = id;
+        Request = request;
+        this.prompt = prompt;
+        PromptTokenCount = promptLength;
+        Sampler = sampler;
+        Cancellation = cancellation;
+        output = new StreamingTextBuffer(request.StopStrings);
+        startTimestamp = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>The KV-cache sequence id (0 .. MaxSequences-1) while it runs.</summary>
+    public int Id { get; }
+
+    public GenerationRequest Request { get; }
+
+    public int PromptTokenCount { get; }
+
+    public int GeneratedTokenCount { get; private set; }
+
+    public FinishReason? FinishReason { get; private set; }
+
+    public bool IsFinished => FinishReason is not null;
+
+    /// <summary>UTF-8 text produced by the last step; valid until the next step.</summary>
+    public ReadOnlySpan<byte> NewText => output.Emitted;
+
+    /// <summary>From start to the first generated token (prompt processing included); null before it.</summary>
+    public TimeSpan? TimeToFirstToken => firstTokenTimestamp == 0 ? null : Stopwatch.GetElapsedTime(startTimestamp, firstTokenTimestamp);
+
+    /// <summary>Generated tokens per second after the first one; 0 until two tokens exist.</summary>
+    public double DecodeTokensPerSecond
+    {
+        get
+        {
+            if (GeneratedTokenCount < 2 || firstTokenTimestamp == 0)
+            {
+                return 0;
+            }
+
+            var end = finishTimestamp != 0 ? finishTimestamp : Stopwatch.GetTimestamp();
+            var seconds = Stopwatch.GetElapsedTime(firstTokenTimestamp, end).TotalSeconds;
+            return seconds > 0 ? (GeneratedTokenCount - 1) / seconds : 0;
+        }
+    }
+
+    internal SafeSamplerHandle Sampler { get; }
+
+    internal CancellationToken Cancellation { get; }
+
+    internal int PromptCursor { get; set; }
+
+    internal int Position { get; set; }
+
+    /// <summary>The last sampled token, to be fed in the next step; -1 while the prompt is still going in.</summary>
+    internal int NextToken { get; set; } = -1;
+
+    /// <summary>Index in the current batch whose logits this sequence samples from; -1 when none.</summary>
+    internal int BatchIndex { get; set; } = -1;
+
+    internal bool PromptPending => PromptCursor < PromptTokenCount;
+
+    internal int PromptToken(int index) => prompt[index];
+
+    internal void BeginStep() => output.BeginStep();
+
+    /// <summary>Records a generated token's text; returns true when a stop string appeared.</summary>
+    internal bool AddGenerated(ReadOnlySpan<byte> piece)
+    {
+        if (GeneratedTokenCount++ == 0)
+        {
+            firstTokenTimestamp = Stopwatch.GetTimestamp();
+        }
+
+        return output.Append(piece);
+    }
+
+    internal void MarkFirstTokenIfNone()
+    {
+        if (firstTokenTimestamp == 0)
+        {
+            firstTokenTimestamp = Stopwatch.GetTimestamp();
+        }
+    }
+
+    internal void Finish(FinishReason reason)
+    {
+        if (reason != Generation.FinishReason.StopString)
+        {
+            output.Flush();
+        }
+
+        FinishReason = reason;
+        finishTimestamp = Stopwatch.GetTimestamp();
+        Sampler.Dispose();
+        System.Buffers.ArrayPool<int>.Shared.Return(prompt);
+    }
+}

@@ -1,0 +1,58 @@
+namespace ModelRouter.Runtime.Generation;
+
+/// <summary>How the next token is chosen. Temperature 0 (or below) is greedy decoding.</summary>
+public readonly record struct SamplingParameters
+{
+    public SamplingParameters()
+    {
+    }
+
+    public float Temperature { get; init; } = 0.8f;
+
+    /// <summary>Keep the K most likely tokens; 0 disables.</summary>
+    public int TopK { get; init; } = 40;
+
+    /// <summary>Nucleus sampling mass; 1 disables.</summary>
+    public float TopP { get; init; } = 0.95f;
+
+    /// <summary>Drop tokens below this share of the best token's probability; 0 disables.</summary>
+    public float MinP { get; init; } = 0.05f;
+
+    /// <summary>Penalty on recently generated tokens; 1 disables.</summary>
+    public float RepetitionPenalty { get; init; } = 1.0f;
+
+    /// <summary>How many recent tokens the repetition penalty looks at.</summary>
+    public int RepetitionLastN { get; init; } = 64;
+
+    /// <summary>Random seed; the same seed, prompt and parameters give the same tokens.</summary>
+    public uint Seed { get; init; } = 0xFFFFFFFF;
+
+    /// <summary>Greedy decoding: always the most likely token.</summary>
+    public static SamplingParameters Greedy { get; } = new() { Temperature = 0 };
+
+    internal void Validate()
+    {
+        if (!float.IsFinite(Temperature))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "Temperature must be a finite number.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(TopK, nameof(TopK));
+        if (!(TopP is > 0 and <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "TopP must be in (0, 1].");
+        }
+
+        if (!(MinP is >= 0 and < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MinP), MinP, "MinP must be in [0, 1).");
+        }
+
+        if (!(RepetitionPenalty is > 0 and < 100) || !float.IsFinite(RepetitionPenalty))
+        {
+            throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), RepetitionPenalty, "RepetitionPenalty must be in (0, 100).");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(RepetitionLastN, nameof(RepetitionLastN));
+    }
+}

@@ -1,0 +1,35 @@
+namespace ModelRouter.Runtime.Inference;
+
+/// <summary>Options of an <see cref="InferenceContext"/>, mapped to llama_context_params.</summary>
+public sealed record ContextOptions
+{
+    /// <summary>KV-cache cells shared by all sequences (n_ctx); 0 takes the model's training length.</summary>
+    public int ContextLength { get; init; } = 4096;
+
+    /// <summary>Most tokens one decode call may carry (n_batch); prompts longer than this are fed in chunks.</summary>
+    public int BatchSize { get; init; } = 512;
+
+    /// <summary>Sequences decoded together in one context (n_seq_max): concurrent requests batched into one decode.</summary>
+    public int MaxSequences { get; init; } = 1;
+
+    /// <summary>Threads for single-token decoding; 0 uses all cores.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Threads for prompt (batch) processing; 0 uses all cores.</summary>
+    public int BatchThreads { get; init; }
+
+    /// <summary>Produce embeddings (pooled per sequence for embedding models) instead of only logits.</summary>
+    public bool Embeddings { get; init; }
+
+    public static ContextOptions Default { get; } = new();
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(ContextLength, nameof(ContextLength));
+        ArgumentOutOfRangeException.ThrowIfLessThan(BatchSize, 1, nameof(BatchSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxSequences, 1, nameof(MaxSequences));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxSequences, 256, nameof(MaxSequences));
+        ArgumentOutOfRangeException.ThrowIfNegative(Threads, nameof(Threads));
+        ArgumentOutOfRangeException.ThrowIfNegative(BatchThreads, nameof(BatchThreads));
+    }
+}

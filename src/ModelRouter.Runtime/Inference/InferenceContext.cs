@@ -1,0 +1,132 @@
+using ModelRouter.Interop;
+using ModelRouter.Runtime.Models;
+using ModelRouter.Runtime.Native;
+
+namespace ModelRouter.Runtime.Inference;
+
+/// <summary>
+/// A llama.cpp context (KV cache, compute buffers) over a model, with one reusable native batch. Not thread-safe:
+/// one driver (a generator, the scheduler's worker) owns it at a time. Keeps its model alive until disposed.
+/// </summary>
+public sealed unsafe class InferenceContext : IDisposable
+{
+    private readonly SafeContextHandle handle;
+    private llama_batch batch;
+    private bool disposed;
+
+    private InferenceContext(Model model, SafeContextHandle handle, ContextOptions options)
+    {
+        Model = model;
+        this.handle = handle;
+        ContextLength = (int)Llama.llama_n_ctx(handle.Pointer);
+        MaxSequences = (int)Llama.llama_n_seq_max(handle.Pointer);
+        BatchCapacity = options.BatchSize;
+        Embeddings = options.Embeddings;
+        batch = Llama.llama_batch_init(options.BatchSize, 0, 1);
+    }
+
+    public Model Model { get; }
+
+    /// <summary>KV cells of the whole context (all sequences together).</summary>
+    public int ContextLength { get; }
+
+    public int MaxSequences { get; }
+
+    /// <summary>Tokens one <see cref="Decode"/> can carry.</summary>
+    public int BatchCapacity { get; }
+
+    public bool Embeddings { get; }
+
+    /// <summary>Cells each sequence may use: the context split evenly, so one long request cannot starve the others.</summary>
+    public int SequenceCapacity => ContextLength / MaxSequences;
+
+    internal llama_context* Pointer => handle.Pointer;
+
+    internal SafeContextHandle Handle => handle;
+
+    /// <summary>Creates a context over <paramref name="model"/>.</summary>
+    /// <exception cref="InferenceException">llama.cpp could not create it (e.g. out of memory).</exception>
+    public static InferenceContext Create(Model model, ContextOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        options ??= ContextOptions.Default;
+        options.Validate();
+        var parameters = Llama.llama_context_default_params();
+        parameters.n_ctx = (uint)options.ContextLength;
+        parameters.n_batch = (uint)options.BatchSize;
+        parameters.n_ubatch = (uint)Math.Min(options.BatchSize, (int)parameters.n_ubatch);
+        parameters.n_seq_max = (uint)options.MaxSequences;
+        parameters.kv_unified = true; // sequences share cells; SequenceCapacity bounds each one
+        parameters.embeddings = options.Embeddings;
+        parameters.no_perf = true;
+        var threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+        parameters.n_threads = threads;
+        parameters.n_threads_batch = options.BatchThreads > 0 ? options.BatchThreads : threads;
+
+        using var lease = new HandleLease(model.Handle);
+        NativeLog.ClearRecentErrors();
+        var context = Llama.llama_init_from_model(model.Handle.Pointer, parameters);
+        if (context == null)
+        {
+            throw new InferenceException(
+                $"llama.cpp could not create a context (n_ctx {options.ContextLength}, n_seq_max {options.MaxSequences}) for '{model.FilePath}': " +
+                (NativeLog.TakeRecentErrors() ?? "no error text"));
+        }
+
+        return new InferenceContext(model, new SafeContextHandle(context, model.Handle), options);
+    }
+
+    /// <summary>Forgets everything sequence <paramref name="sequence"/> has in the KV cache.</summary>
+    public void ClearSequence(int sequence)
+    {
+        using var lease = new HandleLease(handle);
+        Llama.llama_memory_seq_rm(Llama.llama_get_memory(handle.Pointer), sequence, -1, -1);
+    }
+
+    /// <summary>Empties the native batch before it is filled again.</summary>
+    internal void ResetBatch() => batch.n_tokens = 0;
+
+    internal int BatchCount => batch.n_tokens;
+
+    /// <summary>Appends one token of one sequence to the batch; returns its index in the batch.</summary>
+    internal int AddToBatch(int token, int position, int sequence, bool wantLogits)
+    {
+        var i = batch.n_tokens;
+        batch.token[i] = token;
+        batch.pos[i] = position;
+        batch.n_seq_id[i] = 1;
+        batch.seq_id[i][0] = sequence;
+        batch.logits[i] = wantLogits ? (sbyte)1 : (sbyte)0;
+        batch.n_tokens = i + 1;
+        return i;
+    }
+
+    /// <summary>Runs the model on the batch.</summary>
+    /// <returns>0 on success, 1 when the KV cache has no room (llama_decode's codes).</returns>
+    /// <exception cref="InferenceException">llama_decode failed.</exception>
+    internal int Decode()
+    {
+        using var lease = new HandleLease(handle);
+        NativeLog.ClearRecentErrors();
+        var status = Llama.llama_decode(handle.Pointer, batch);
+        if (status is 0 or 1)
+        {
+            return status;
+        }
+
+        throw new InferenceException($"llama_decode failed with status {status}: {NativeLog.TakeRecentErrors() ?? "no error text"}");
+    }
+
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        Llama.llama_batch_free(batch);
+        batch = default;
+        handle.Dispose();
+    }
+}
