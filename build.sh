@@ -19,6 +19,10 @@ usage: ./build.sh <command> [options]
                       fetch and verify the pinned llama.cpp, build it and the shim with CMake
                       (--cuda: GGML_CUDA for sm_90 into artifacts/native/cuda; --tools: also
                       llama-bench and llama-server; cached: a second run rebuilds nothing)
+  peers [--cuda] [--clean]
+                      build llama.cpp's llama-bench and llama-server from the same pinned source
+                      into artifacts/peers/<cpu|cuda> (the baselines `modelrouter bench-decode`
+                      compares with; own build dir artifacts/cmake/peers[-cuda]; cached)
   bindings [--check]  regenerate bindings/ModelRouter.Interop/Generated (and the layout tests);
                       --check fails if the committed files differ from a fresh generation
   bench [args]        run the BenchmarkDotNet suite (args go to BenchmarkDotNet, e.g. --filter '*')
@@ -125,6 +129,46 @@ cmd_native() {
     printf 'native libraries (%s) ready in %s (%ss)\n' "$flavor" "${odir#"$repo_root"/}" "$((SECONDS - start))" >&2
 }
 
+# The peers: llama.cpp's own llama-bench and llama-server, built from the same source with the same
+# flags as our libraries, in a build directory of their own (turning the tools on in the main build
+# would reconfigure it). They land with their own copies of the libraries, found through $ORIGIN.
+cmd_peers() {
+    local flavor="cpu" clean=0
+    for a in "$@"; do
+        case "$a" in
+            --cuda) flavor="cuda" ;;
+            --clean) clean=1 ;;
+            *) die "peers: unknown option '$a' (see ./build.sh help)" ;;
+        esac
+    done
+    check_native_prereqs
+    local src; src="$(llama_dir)"
+    local commit; commit="$(git -C "$src" rev-parse HEAD 2>/dev/null || grep '^LLAMA_COMMIT=' native/llama.cpp.lock | cut -d= -f2)"
+    local suffix=""; [[ "$flavor" == "cuda" ]] && suffix="-cuda"
+    local bdir="artifacts/cmake/peers$suffix" odir="$repo_root/artifacts/peers/$flavor"
+    [[ $clean -eq 1 ]] && rm -rf "$bdir" "$odir"
+    local cuda="OFF"; [[ "$flavor" == "cuda" ]] && cuda="ON"
+    local gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+    local config="src=$src commit=$commit cuda=$cuda tools=ON gen=${gen[*]:-make}"
+    if [[ ! -f "$bdir/CMakeCache.txt" || "$(cat "$bdir/.mr-config" 2>/dev/null)" != "$config" ]]; then
+        rm -rf "$bdir"
+        step "configuring the peers build ($flavor) from $src"
+        cmake -S . -B "$bdir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+            -DLLAMA_CPP_DIR="$src" -DMR_LLAMA_COMMIT="$commit" -DMR_OUTPUT_DIR="$odir" \
+            -DMR_CUDA="$cuda" -DMR_LLAMA_TOOLS=ON >&2 || die "CMake configuration of the peers failed (see above)."
+        printf '%s' "$config" > "$bdir/.mr-config"
+    fi
+    step "building llama-bench and llama-server ($flavor; cached, only what changed is rebuilt)"
+    local start=$SECONDS
+    cmake --build "$bdir" --parallel "${MR_JOBS:-$(nproc 2>/dev/null || echo 2)}" --target llama-bench llama-server >&2 \
+        || die "the peers build failed (see the compiler output above)."
+    for exe in llama-bench llama-server; do
+        [[ -x "$odir/$exe" ]] || die "the peers build finished without $odir/$exe"
+        "$odir/$exe" --version >/dev/null 2>&1 || die "$odir/$exe does not run (missing library next to it?): $("$odir/$exe" --version 2>&1 | tail -n 1)"
+    done
+    printf 'peers (%s) ready in %s (%ss): llama-bench, llama-server\n' "$flavor" "${odir#"$repo_root"/}" "$((SECONDS - start))" >&2
+}
+
 cmd_bindings() {
     local check=()
     for a in "$@"; do
@@ -208,6 +252,7 @@ main() {
     [[ $# -gt 0 ]] && shift
     case "$cmd" in
         native) cmd_native "$@" ;;
+        peers) cmd_peers "$@" ;;
         bindings) cmd_bindings "$@" ;;
         build) cmd_build "$@" ;;
         test) cmd_test "$@" ;;

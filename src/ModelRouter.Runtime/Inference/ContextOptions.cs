@@ -1,5 +1,14 @@
 namespace ModelRouter.Runtime.Inference;
 
+/// <summary>Pooling of per-token embeddings into one vector per sequence (enum llama_pooling_type).</summary>
+public enum EmbeddingPooling
+{
+    None = 0,
+    Mean = 1,
+    Cls = 2,
+    Last = 3,
+}
+
 /// <summary>Options of an <see cref="InferenceContext"/>, mapped to llama_context_params.</summary>
 public sealed record ContextOptions
 {
@@ -20,6 +29,9 @@ public sealed record ContextOptions
 
     /// <summary>Produce embeddings (pooled per sequence for embedding models) instead of only logits.</summary>
     public bool Embeddings { get; init; }
+
+    /// <summary>How token embeddings become one vector per sequence; null takes the model's own setting.</summary>
+    public EmbeddingPooling? Pooling { get; init; }
 
     public static ContextOptions Default { get; } = new();
 

@@ -58,6 +58,13 @@ public sealed unsafe class InferenceContext : IDisposable
         parameters.n_seq_max = (uint)options.MaxSequences;
         parameters.kv_unified = true; // sequences share cells; SequenceCapacity bounds each one
         parameters.embeddings = options.Embeddings;
+        if (options.Embeddings)
+        {
+            // Pooled embeddings need a whole sequence in one micro-batch.
+            parameters.n_ubatch = parameters.n_batch;
+            parameters.pooling_type = options.Pooling is { } pooling ? (llama_pooling_type)(int)pooling : llama_pooling_type.LLAMA_POOLING_TYPE_UNSPECIFIED;
+        }
+
         parameters.no_perf = true;
         var threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
         parameters.n_threads = threads;
@@ -115,6 +122,30 @@ public sealed unsafe class InferenceContext : IDisposable
         }
 
         throw new InferenceException($"llama_decode failed with status {status}: {NativeLog.TakeRecentErrors() ?? "no error text"}");
+    }
+
+    /// <summary>The pooling this context applies (the model's own when none was asked for).</summary>
+    public EmbeddingPooling Pooling
+    {
+        get
+        {
+            using var lease = new HandleLease(handle);
+            var pooling = Llama.llama_pooling_type(handle.Pointer);
+            return pooling == llama_pooling_type.LLAMA_POOLING_TYPE_UNSPECIFIED ? EmbeddingPooling.None : (EmbeddingPooling)(int)pooling;
+        }
+    }
+
+    /// <summary>Runs an encoder-only model (BERT-style embedding models) on the batch.</summary>
+    /// <exception cref="InferenceException">llama_encode failed.</exception>
+    internal void Encode()
+    {
+        using var lease = new HandleLease(handle);
+        NativeLog.ClearRecentErrors();
+        var status = Llama.llama_encode(handle.Pointer, batch);
+        if (status != 0)
+        {
+            throw new InferenceException($"llama_encode failed with status {status}: {NativeLog.TakeRecentErrors() ?? "no error text"}");
+        }
     }
 
     public void Dispose()
