@@ -1,0 +1,41 @@
+using ModelRouter.Runtime.Inference;
+using ModelRouter.Runtime.Models;
+
+namespace ModelRouter.Runtime.Swap;
+
+/// <summary>
+/// The tier mechanics of one model on one device. The pool serialises calls per model and decides when; a store
+/// only does what it is asked. On the CUDA path the <see cref="Model"/> and its contexts survive evict/restore (the
+/// weights' virtual addresses stay reserved); on the CPU path they are rebuilt from the warm page cache.
+/// </summary>
+public interface IWeightStore : IDisposable
+{
+    /// <summary>Bytes the weights occupy on the device when resident.</summary>
+    long WeightBytes { get; }
+
+    ModelTier Tier { get; }
+
+    /// <summary>The live model while resident; null otherwise.</summary>
+    Model? Model { get; }
+
+    /// <summary>Cold → Warm: bring the host image into memory (reads the file once). No-op when already warm.</summary>
+    void Warm(IProgress<double>? progress, CancellationToken cancellation);
+
+    /// <summary>Warm (or Cold) → Resident. On failure the store is back in the tier it was in, never half-resident.</summary>
+    void Restore(CancellationToken cancellation);
+
+    /// <summary>Resident → Warm. Callers guarantee no decode is in flight.</summary>
+    void Evict();
+
+    /// <summary>Warm → Cold: release the host image.</summary>
+    void Drop();
+
+    /// <summary>A context for these weights, reused across requests with the same options (never a reload).</summary>
+    InferenceContext GetContext(ContextOptions options);
+}
+
+/// <summary>Creates the store of a registered model.</summary>
+public interface IWeightStoreFactory
+{
+    IWeightStore Create(ModelRegistration registration);
+}

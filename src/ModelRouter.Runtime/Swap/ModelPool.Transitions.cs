@@ -1,0 +1,125 @@
+namespace ModelRouter.Runtime.Swap;
+
+/// <summary>The transitions and the eviction policy; all run while holding the pool's transition lock.</summary>
+public sealed partial class ModelPool
+{
+    /// <summary>Evicts by policy until <paramref name="entry"/> fits; false when what remains is pinned or busy.</summary>
+    /// <exception cref="ModelUnavailableException">The model alone is larger than the whole budget.</exception>
+    private bool MakeRoom(PooledModel entry)
+    {
+        var needed = entry.Store.WeightBytes;
+        if (needed > options.BudgetBytes)
+        {
+            throw new ModelUnavailableException(entry.Name, $"its weights need {needed:N0} bytes but the device budget is {options.BudgetBytes:N0}");
+        }
+
+        while (ResidentBytes + needed > options.BudgetBytes)
+        {
+            var victim = SelectVictim(entry);
+            if (victim is null || !TryEvict(victim))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Lowest priority first, then least recently used; never pinned, never busy, never the requester.</summary>
+    private PooledModel? SelectVictim(PooledModel requester)
+    {
+        PooledModel? best = null;
+        foreach (var candidate in models.Values)
+        {
+            if (ReferenceEquals(candidate, requester) || candidate.State != ModelState.Resident)
+            {
+                continue;
+            }
+
+            lock (candidate.Gate)
+            {
+                if (candidate.Pinned || candidate.InFlight > 0)
+                {
+                    continue;
+                }
+            }
+
+            if (best is null
+                || candidate.Registration.Priority < best.Registration.Priority
+                || (candidate.Registration.Priority == best.Registration.Priority && candidate.LastUsedTimestamp < best.LastUsedTimestamp))
+            {
+                best = candidate;
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>Resident → Evicting → Evicted, unless a lease slipped in (then it stays resident).</summary>
+    private static bool TryEvict(PooledModel entry)
+    {
+        lock (entry.Gate)
+        {
+            if (entry.InFlight > 0 || entry.State != ModelState.Resident)
+            {
+                return false;
+            }
+
+            entry.State = ModelState.Evicting; // from here TryLease refuses new leases
+        }
+
+        try
+        {
+            entry.LastEvict = PooledModel.Measure(entry.Store.Evict);
+            entry.Evictions++;
+            SetState(entry, ModelState.Evicted);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            entry.LastError = "evict failed: " + ex.Message;
+            SetState(entry, ModelState.Failed);
+            throw;
+        }
+    }
+
+    /// <summary>Evicted/Failed → Restoring → Resident; a failure leaves it Failed (or Evicted when cancelled).</summary>
+    private static async Task<TimeSpan> RestoreAsync(PooledModel entry, CancellationToken cancellation)
+    {
+        SetState(entry, ModelState.Restoring);
+        try
+        {
+            var elapsed = await Task.Run(() => PooledModel.Measure(() => entry.Store.Restore(cancellation)), cancellation).ConfigureAwait(false);
+            entry.LastRestore = elapsed;
+            entry.Restores++;
+            entry.LastError = null;
+            SetState(entry, ModelState.Resident);
+            return elapsed;
+        }
+        catch (OperationCanceledException)
+        {
+            SetState(entry, ModelState.Evicted);
+            throw;
+        }
+        catch (ModelUnavailableException ex)
+        {
+            entry.LastError = ex.Problem;
+            SetState(entry, ModelState.Failed);
+            throw;
+        }
+        catch (Exception ex)
+        {
+            entry.LastError = ex.Message;
+            SetState(entry, ModelState.Failed);
+            throw new ModelUnavailableException(entry.Name, "restore failed: " + ex.Message, ex);
+        }
+    }
+
+    private static void SetState(PooledModel entry, ModelState state)
+    {
+        lock (entry.Gate)
+        {
+            entry.State = state;
+        }
+    }
+}

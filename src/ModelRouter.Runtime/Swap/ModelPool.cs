@@ -1,0 +1,219 @@
+using System.Collections.Concurrent;
+
+namespace ModelRouter.Runtime.Swap;
+
+/// <summary>
+/// Serves many models from one device budget as if all were resident. <see cref="AcquireAsync"/> makes a model
+/// resident (evicting others by policy: lowest priority first, then least recently used; never a pinned model and
+/// never one with decodes in flight) and returns a lease that gates every decode. Transitions are serialised, so
+/// a request that arrives while its model is Evicting or Restoring waits for that to finish.
+/// </summary>
+public sealed partial class ModelPool : IDisposable
+{
+    private readonly ModelPoolOptions options;
+    private readonly ConcurrentDictionary<string, PooledModel> models = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim transitions = new(1, 1);
+    private TaskCompletionSource released = NewSignal();
+    private bool disposed;
+
+    public ModelPool(ModelPoolOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BudgetBytes, 1, nameof(options.BudgetBytes));
+        this.options = options;
+    }
+
+    public long BudgetBytes => options.BudgetBytes;
+
+    /// <summary>Weight bytes of the models resident now (or being restored).</summary>
+    public long ResidentBytes => models.Values.Where(m => m.State is ModelState.Resident or ModelState.Restoring or ModelState.Evicting).Sum(m => m.Store.WeightBytes);
+
+    /// <summary>Adds a model (validating its file); it starts Cold.</summary>
+    /// <exception cref="InvalidModelFileException">The file is missing or malformed.</exception>
+    /// <exception cref="ArgumentException">A model of that name is registered already.</exception>
+    public ModelStatus Register(ModelRegistration registration)
+    {
+        ArgumentNullException.ThrowIfNull(registration);
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var store = options.StoreFactory.Create(registration);
+        var entry = new PooledModel(registration, store);
+        if (!models.TryAdd(registration.Name, entry))
+        {
+            store.Dispose();
+            throw new ArgumentException($"A model named '{registration.Name}' is registered already.", nameof(registration));
+        }
+
+        return entry.Snapshot(options.Time);
+    }
+
+    public IReadOnlyList<ModelStatus> Snapshot() => models.Values.Select(m => m.Snapshot(options.Time)).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
+
+    public bool TryGetStatus(string name, out ModelStatus? status)
+    {
+        status = models.TryGetValue(name, out var entry) ? entry.Snapshot(options.Time) : null;
+        return status is not null;
+    }
+
+    /// <summary>Cold → Warm ahead of demand, so that a later restore never reads the disk.</summary>
+    public async Task PrefetchAsync(string name, IProgress<double>? progress = null, CancellationToken cancellation = default)
+    {
+        var entry = Find(name);
+        await transitions.WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            await Task.Run(() => entry.Store.Warm(progress, cancellation), cancellation).ConfigureAwait(false);
+        }
+        finally
+        {
+            transitions.Release();
+        }
+    }
+
+    /// <summary>Makes the model resident (restoring it, evicting others as needed) and leases it for decoding.</summary>
+    /// <exception cref="ModelUnavailableException">Unknown name, larger than the budget, or the restore failed.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled while waiting or restoring (the model stays evicted).</exception>
+    public async ValueTask<ModelLease> AcquireAsync(string name, CancellationToken cancellation = default)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var entry = Find(name);
+        TimeSpan? swapTime = null;
+        while (true)
+        {
+            if (TryLease(entry, swapTime) is { } lease)
+            {
+                return lease;
+            }
+
+            var signal = Volatile.Read(ref released).Task;
+            await transitions.WaitAsync(cancellation).ConfigureAwait(false);
+            var mustWait = false;
+            try
+            {
+                if (entry.State != ModelState.Resident)
+                {
+                    mustWait = !MakeRoom(entry);
+                    if (!mustWait)
+                    {
+                        swapTime = await RestoreAsync(entry, cancellation).ConfigureAwait(false);
+                    }
+                }
+            }
+            finally
+            {
+                transitions.Release();
+            }
+
+            if (mustWait)
+            {
+                // Everything that could make room is pinned or busy: wait for a lease to end, then try again.
+                await signal.WaitAsync(cancellation).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Evicts a model now if it is resident, not pinned and idle; false when it is busy or pinned.</summary>
+    public async Task<bool> TryEvictAsync(string name, CancellationToken cancellation = default)
+    {
+        var entry = Find(name);
+        await transitions.WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            return entry.State != ModelState.Resident || (!entry.Pinned && TryEvict(entry));
+        }
+        finally
+        {
+            transitions.Release();
+        }
+    }
+
+    /// <summary>Keep-alive sweep: evicts resident models idle longer than their KeepAlive. Returns their names.</summary>
+    public async Task<IReadOnlyList<string>> EvictIdleAsync(CancellationToken cancellation = default)
+    {
+        var evicted = new List<string>();
+        await transitions.WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            foreach (var entry in models.Values)
+            {
+                if (entry.Registration.KeepAlive is { } keepAlive && entry.State == ModelState.Resident && !entry.Pinned
+                    && options.Time.GetElapsedTime(entry.LastUsedTimestamp) > keepAlive && TryEvict(entry))
+                {
+                    evicted.Add(entry.Name);
+                }
+            }
+        }
+        finally
+        {
+            transitions.Release();
+        }
+
+        return evicted;
+    }
+
+    public void Pin(string name) => SetPinned(Find(name), true);
+
+    public void Unpin(string name) => SetPinned(Find(name), false);
+
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        foreach (var entry in models.Values)
+        {
+            entry.Store.Dispose();
+        }
+
+        models.Clear();
+        transitions.Dispose();
+    }
+
+    internal void Release(PooledModel entry)
+    {
+        lock (entry.Gate)
+        {
+            entry.InFlight--;
+            entry.LastUsedTimestamp = options.Time.GetTimestamp();
+        }
+
+        // Wake whoever waits for room; the next waiter gets a fresh signal.
+        Interlocked.Exchange(ref released, NewSignal()).TrySetResult();
+    }
+
+    private PooledModel Find(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return models.TryGetValue(name, out var entry)
+            ? entry
+            : throw new ModelUnavailableException(name, $"no such model (registered: {string.Join(", ", models.Keys.Order(StringComparer.Ordinal))})");
+    }
+
+    private ModelLease? TryLease(PooledModel entry, TimeSpan? swapTime)
+    {
+        lock (entry.Gate)
+        {
+            if (entry.State != ModelState.Resident)
+            {
+                return null;
+            }
+
+            entry.InFlight++;
+            entry.LastUsedTimestamp = options.Time.GetTimestamp();
+        }
+
+        return new ModelLease(this, entry, swapTime);
+    }
+
+    private static void SetPinned(PooledModel entry, bool pinned)
+    {
+        lock (entry.Gate)
+        {
+            entry.Pinned = pinned;
+        }
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

@@ -1,0 +1,66 @@
+using System.Diagnostics;
+
+namespace ModelRouter.Runtime.Swap;
+
+/// <summary>The pool's book-keeping for one model. State and the in-flight count change under <see cref="Gate"/>.</summary>
+internal sealed class PooledModel(ModelRegistration registration, IWeightStore store)
+{
+    public ModelRegistration Registration { get; } = registration;
+
+    public IWeightStore Store { get; } = store;
+
+    public Lock Gate { get; } = new();
+
+    public ModelState State { get; set; } = ModelState.Evicted;
+
+    public int InFlight { get; set; }
+
+    public bool Pinned { get; set; } = registration.Pinned;
+
+    public long LastUsedTimestamp { get; set; }
+
+    public string? LastError { get; set; }
+
+    public int Restores { get; set; }
+
+    public int Evictions { get; set; }
+
+    public TimeSpan? LastRestore { get; set; }
+
+    public TimeSpan? LastEvict { get; set; }
+
+    public string Name => Registration.Name;
+
+    public ModelStatus Snapshot(TimeProvider time)
+    {
+        lock (Gate)
+        {
+            var idle = LastUsedTimestamp == 0 ? (TimeSpan?)null : time.GetElapsedTime(LastUsedTimestamp);
+            return new ModelStatus(Name, State, Store.Tier, Store.WeightBytes, InFlight, Pinned, Registration.Priority, idle,
+                LastError, Restores, Evictions, LastRestore, LastEvict);
+        }
+    }
+
+    public static TimeSpan Measure(Action action)
+    {
+        var start = Stopwatch.GetTimestamp();
+        action();
+        return Stopwatch.GetElapsedTime(start);
+    }
+}
+
+/// <summary>A point-in-time view of a pooled model, for listings, metrics and admin tools.</summary>
+public sealed record ModelStatus(
+    string Name,
+    ModelState State,
+    ModelTier Tier,
+    long WeightBytes,
+    int DecodesInFlight,
+    bool Pinned,
+    int Priority,
+    TimeSpan? IdleFor,
+    string? LastError,
+    int Restores,
+    int Evictions,
+    TimeSpan? LastRestore,
+    TimeSpan? LastEvict);

@@ -1,0 +1,83 @@
+using ModelRouter.Runtime.Inference;
+using ModelRouter.Runtime.Models;
+using ModelRouter.Runtime.Swap;
+
+namespace ModelRouter.Runtime.Tests.Swap;
+
+/// <summary>A store without native code, so pool policies are tested fast and exactly; it records what it was asked.</summary>
+internal sealed class FakeWeightStore(ModelRegistration registration, long weightBytes, List<string> journal) : IWeightStore
+{
+    public long WeightBytes { get; } = weightBytes;
+
+    public ModelTier Tier { get; private set; } = ModelTier.Cold;
+
+    public Model? Model => null;
+
+    /// <summary>When set, the next restore throws it (then clears).</summary>
+    public Exception? FailNextRestore { get; set; }
+
+    /// <summary>When set, restore blocks until it is released (to observe the Restoring state).</summary>
+    public ManualResetEventSlim? HoldRestore { get; set; }
+
+    public void Warm(IProgress<double>? progress, CancellationToken cancellation)
+    {
+        journal.Add($"warm {registration.Name}");
+        Tier = Tier == ModelTier.Cold ? ModelTier.Warm : Tier;
+    }
+
+    public void Restore(CancellationToken cancellation)
+    {
+        HoldRestore?.Wait(cancellation);
+        cancellation.ThrowIfCancellationRequested();
+        if (FailNextRestore is { } failure)
+        {
+            FailNextRestore = null;
+            throw failure;
+        }
+
+        journal.Add($"restore {registration.Name}");
+        Tier = ModelTier.Resident;
+    }
+
+    public void Evict()
+    {
+        journal.Add($"evict {registration.Name}");
+        Tier = ModelTier.Warm;
+    }
+
+    public void Drop() => Tier = ModelTier.Cold;
+
+    public InferenceContext GetContext(ContextOptions options) => throw new NotSupportedException();
+
+    public void Dispose()
+    {
+    }
+}
+
+internal sealed class FakeStoreFactory : IWeightStoreFactory
+{
+    public List<string> Journal { get; } = [];
+
+    public Dictionary<string, FakeWeightStore> Stores { get; } = [];
+
+    public Dictionary<string, long> Sizes { get; } = [];
+
+    public IWeightStore Create(ModelRegistration registration)
+    {
+        var store = new FakeWeightStore(registration, Sizes.GetValueOrDefault(registration.Name, 100), Journal);
+        Stores[registration.Name] = store;
+        return store;
+    }
+}
+
+/// <summary>A clock the test moves by hand.</summary>
+internal sealed class ManualTime : TimeProvider
+{
+    private long ticks = TimeSpan.TicksPerDay;
+
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    public override long GetTimestamp() => ticks;
+
+    public void Advance(TimeSpan by) => ticks += by.Ticks;
+}

@@ -1,0 +1,228 @@
+using ModelRouter.Runtime.Swap;
+
+namespace ModelRouter.Runtime.Tests.Swap;
+
+/// <summary>Pool states and policies with a fake store: which model is evicted, when, and what never is.</summary>
+public sealed class ModelPoolPolicyTests
+{
+    private readonly FakeStoreFactory stores = new();
+    private readonly ManualTime time = new();
+
+    private ModelPool NewPool(long budget, params ModelRegistration[] registrations)
+    {
+        var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = budget, StoreFactory = stores, Time = time });
+        foreach (var registration in registrations)
+        {
+            pool.Register(registration);
+        }
+
+        return pool;
+    }
+
+    private static ModelRegistration Model(string name, int priority = 0, bool pinned = false, TimeSpan? keepAlive = null) =>
+        new(name, "/models/" + name + ".gguf") { Priority = priority, Pinned = pinned, KeepAlive = keepAlive };
+
+    private async Task UseAsync(ModelPool pool, string name)
+    {
+        using var lease = await pool.AcquireAsync(name, TestContext.Current.CancellationToken);
+        time.Advance(TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
+    public async Task Least_recently_used_model_is_evicted_first()
+    {
+        using var pool = NewPool(200, Model("a"), Model("b"), Model("c"));
+        await UseAsync(pool, "a");
+        await UseAsync(pool, "b");
+        await UseAsync(pool, "a"); // b is now the least recently used
+
+        await UseAsync(pool, "c");
+
+        Assert.Equal(["restore a", "restore b", "evict b", "restore c"], stores.Journal);
+        Assert.Equal(ModelState.Resident, State(pool, "a"));
+        Assert.Equal(ModelState.Evicted, State(pool, "b"));
+        Assert.Equal(ModelTier.Warm, Status(pool, "b").Tier);
+    }
+
+    [Fact]
+    public async Task Lower_priority_goes_before_older_use()
+    {
+        using var pool = NewPool(200, Model("important", priority: 10), Model("cheap", priority: 0), Model("new"));
+        await UseAsync(pool, "important");
+        await UseAsync(pool, "cheap");
+
+        await UseAsync(pool, "new");
+
+        Assert.Equal(ModelState.Evicted, State(pool, "cheap"));
+        Assert.Equal(ModelState.Resident, State(pool, "important"));
+    }
+
+    [Fact]
+    public async Task Pinned_models_are_never_evicted_and_unpin_releases_them()
+    {
+        using var pool = NewPool(200, Model("pinned", pinned: true), Model("b"), Model("c"));
+        await UseAsync(pool, "pinned");
+        await UseAsync(pool, "b");
+        await UseAsync(pool, "c");
+        Assert.Equal(ModelState.Resident, State(pool, "pinned"));
+        Assert.False(await pool.TryEvictAsync("pinned", TestContext.Current.CancellationToken));
+
+        pool.Unpin("pinned");
+        await UseAsync(pool, "b");
+
+        Assert.Equal(ModelState.Evicted, State(pool, "pinned"));
+    }
+
+    [Fact]
+    public async Task A_model_with_decodes_in_flight_is_never_evicted_the_requester_waits()
+    {
+        using var pool = NewPool(100, Model("busy"), Model("next"));
+        var lease = await pool.AcquireAsync("busy", TestContext.Current.CancellationToken);
+
+        var waiting = pool.AcquireAsync("next", TestContext.Current.CancellationToken).AsTask();
+        await Task.Delay(100, TestContext.Current.CancellationToken);
+        Assert.False(waiting.IsCompleted);
+        Assert.Equal(ModelState.Resident, State(pool, "busy"));
+        Assert.Equal(1, Status(pool, "busy").DecodesInFlight);
+
+        lease.Dispose();
+        using var next = await waiting.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(ModelState.Evicted, State(pool, "busy"));
+        Assert.Equal("next", next.Name);
+    }
+
+    [Fact]
+    public async Task Waiting_for_room_can_be_cancelled()
+    {
+        using var pool = NewPool(100, Model("busy"), Model("next"));
+        using var lease = await pool.AcquireAsync("busy", TestContext.Current.CancellationToken);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await pool.AcquireAsync("next", cts.Token));
+        Assert.Equal(ModelState.Evicted, State(pool, "next"));
+    }
+
+    [Fact]
+    public async Task Keep_alive_evicts_idle_models_only()
+    {
+        using var pool = NewPool(1000, Model("short", keepAlive: TimeSpan.FromMinutes(5)), Model("forever"));
+        await UseAsync(pool, "short");
+        await UseAsync(pool, "forever");
+
+        time.Advance(TimeSpan.FromMinutes(4));
+        Assert.Empty(await pool.EvictIdleAsync(TestContext.Current.CancellationToken));
+        time.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(["short"], await pool.EvictIdleAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(ModelState.Resident, State(pool, "forever"));
+    }
+
+    [Fact]
+    public async Task A_model_larger_than_the_budget_is_unavailable_with_the_figures()
+    {
+        stores.Sizes["huge"] = 5000;
+        using var pool = NewPool(1000, Model("huge"));
+
+        var ex = await Assert.ThrowsAsync<ModelUnavailableException>(async () => await pool.AcquireAsync("huge", TestContext.Current.CancellationToken));
+
+        Assert.Contains("5,000", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("1,000", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Unknown_models_are_named_with_the_known_ones()
+    {
+        using var pool = NewPool(1000, Model("a"), Model("b"));
+
+        var ex = await Assert.ThrowsAsync<ModelUnavailableException>(async () => await pool.AcquireAsync("zzz", TestContext.Current.CancellationToken));
+
+        Assert.Contains("zzz", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("a, b", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failed_restore_marks_the_model_failed_and_the_next_acquire_retries()
+    {
+        using var pool = NewPool(1000, Model("flaky"));
+        stores.Stores["flaky"].FailNextRestore = new IOException("disk on fire");
+
+        var ex = await Assert.ThrowsAsync<ModelUnavailableException>(async () => await pool.AcquireAsync("flaky", TestContext.Current.CancellationToken));
+        Assert.Contains("disk on fire", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(ModelState.Failed, State(pool, "flaky"));
+        Assert.Contains("disk on fire", Status(pool, "flaky").LastError, StringComparison.Ordinal);
+
+        using var lease = await pool.AcquireAsync("flaky", TestContext.Current.CancellationToken);
+        Assert.Equal(ModelState.Resident, State(pool, "flaky"));
+        Assert.Null(Status(pool, "flaky").LastError);
+    }
+
+    [Fact]
+    public async Task Requests_during_a_restore_wait_for_it_and_share_one_restore()
+    {
+        using var pool = NewPool(1000, Model("m"));
+        using var hold = new ManualResetEventSlim(false);
+        stores.Stores["m"].HoldRestore = hold;
+
+        var first = pool.AcquireAsync("m", TestContext.Current.CancellationToken).AsTask();
+        await WaitUntilAsync(() => State(pool, "m") == ModelState.Restoring);
+        var second = pool.AcquireAsync("m", TestContext.Current.CancellationToken).AsTask();
+        await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.False(second.IsCompleted);
+
+        hold.Set();
+        using var a = await first;
+        using var b = await second;
+        Assert.Equal(["restore m"], stores.Journal);
+        Assert.Equal(2, Status(pool, "m").DecodesInFlight);
+        Assert.NotNull(a.SwapTime);
+        Assert.Null(b.SwapTime);
+    }
+
+    [Fact]
+    public async Task A_cancelled_restore_leaves_the_model_evicted_and_healthy()
+    {
+        using var pool = NewPool(1000, Model("m"));
+        using var hold = new ManualResetEventSlim(false);
+        stores.Stores["m"].HoldRestore = hold;
+        using var cts = new CancellationTokenSource();
+
+        var acquire = pool.AcquireAsync("m", cts.Token).AsTask();
+        await WaitUntilAsync(() => State(pool, "m") == ModelState.Restoring);
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => acquire);
+
+        Assert.Equal(ModelState.Evicted, State(pool, "m"));
+        stores.Stores["m"].HoldRestore = null;
+        using var lease = await pool.AcquireAsync("m", TestContext.Current.CancellationToken);
+        Assert.Equal(ModelState.Resident, State(pool, "m"));
+    }
+
+    [Fact]
+    public async Task Prefetch_warms_without_making_resident_and_registration_rejects_duplicates()
+    {
+        using var pool = NewPool(1000, Model("m"));
+
+        await pool.PrefetchAsync("m", cancellation: TestContext.Current.CancellationToken);
+
+        Assert.Equal(ModelTier.Warm, Status(pool, "m").Tier);
+        Assert.Equal(ModelState.Evicted, State(pool, "m"));
+        Assert.Throws<ArgumentException>(() => pool.Register(Model("m")));
+    }
+
+    private static ModelStatus Status(ModelPool pool, string name)
+    {
+        Assert.True(pool.TryGetStatus(name, out var status));
+        return status!;
+    }
+
+    private static ModelState State(ModelPool pool, string name) => Status(pool, name).State;
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+
+        Assert.True(condition());
+    }
+}
