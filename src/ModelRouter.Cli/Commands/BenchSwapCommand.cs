@@ -1,0 +1,69 @@
+using System.CommandLine;
+using ModelRouter.Cli.Benchmarks.Swap;
+using ModelRouter.Runtime;
+using ModelRouter.Runtime.Inference;
+using ModelRouter.Runtime.Models;
+using ModelRouter.Runtime.Swap;
+
+namespace ModelRouter.Cli.Commands;
+
+/// <summary>
+/// `modelrouter bench-swap`: per model, llama.cpp's reload from a warm page cache vs our restore from the warm tier,
+/// both to the first decoded token, with the physical reference and evict time; table on stdout, CSV, markdown and
+/// SVG in --out, progress on stderr.
+/// </summary>
+internal static class BenchSwapCommand
+{
+    public static Command Create()
+    {
+        var models = new Option<string[]>("--model") { Description = "GGUF model to measure (repeatable).", Required = true, AllowMultipleArgumentsPerToken = true };
+        var cycles = new Option<int>("--cycles") { Description = "Measurements per method (medians are reported).", DefaultValueFactory = _ => 5 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (0: all cores).", DefaultValueFactory = _ => 0 };
+        var output = new Option<string?>("--out") { Description = "Directory for bench-swap.csv, bench-swap.md and bench-swap.svg." };
+        var command = new Command("bench-swap", "Measure model swap-in against llama.cpp's own reload, to the first decoded token.")
+        {
+            models, cycles, threads, output,
+        };
+        command.SetAction((parse, cancellation) =>
+        {
+            var settings = new SwapBenchSettings(parse.GetValue(models) ?? [], parse.GetValue(cycles), parse.GetValue(threads), parse.GetValue(output),
+                "modelrouter " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
+            return Task.FromResult(Run(settings, cancellation));
+        });
+        return command;
+    }
+
+    private static int Run(SwapBenchSettings settings, CancellationToken cancellation)
+    {
+        if (settings.Cycles < 1)
+        {
+            Console.Error.WriteLine("error: --cycles must be at least 1");
+            return 2;
+        }
+
+        try
+        {
+            var header = SwapBenchReport.Header(settings);
+            Console.Error.Write(header);
+            var rows = new SwapBenchRunner(settings, Console.Error).Run(cancellation);
+            var table = SwapBenchReport.Table(rows);
+            Console.Out.Write(table.ToText());
+            if (settings.OutputDirectory is { } dir)
+            {
+                Directory.CreateDirectory(dir);
+                File.WriteAllText(Path.Combine(dir, "bench-swap.csv"), table.ToCsv());
+                File.WriteAllText(Path.Combine(dir, "bench-swap.md"), "```\n" + header + "```\n\n" + table.ToMarkdown());
+                File.WriteAllText(Path.Combine(dir, "bench-swap.svg"), SwapBenchReport.Chart(rows, header.Split('\n')[1]));
+                Console.Error.WriteLine($"[bench-swap] wrote bench-swap.csv, bench-swap.md and bench-swap.svg to {Path.GetFullPath(dir)}");
+            }
+
+            return rows.All(r => r.TokensEqual) ? 0 : 1;
+        }
+        catch (Exception ex) when (ex is InvalidModelFileException or ModelLoadException or InferenceException or ModelUnavailableException
+                                       or IOException or UnauthorizedAccessException or OperationCanceledException)
+        {
+            Console.Error.WriteLine("error: " + ex.Message);
+            return 1;
+        }
+    }
+}
