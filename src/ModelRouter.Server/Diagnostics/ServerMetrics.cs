@@ -1,0 +1,63 @@
+using System.Diagnostics.Metrics;
+using ModelRouter.Server.Scheduling;
+
+namespace ModelRouter.Server.Diagnostics;
+
+/// <summary>
+/// The server's instruments on one Meter ("ModelRouter.Server"), readable by dotnet-counters or OpenTelemetry:
+/// requests, route µs, queue wait, swap ms, time to first token, tokens/s, per-model residency.
+/// </summary>
+public sealed class ServerMetrics : IDisposable
+{
+    public const string MeterName = "ModelRouter.Server";
+
+    private readonly Meter meter;
+    private readonly Counter<long> requests;
+    private readonly Histogram<double> routeMicroseconds;
+    private readonly Histogram<double> queueWaitMilliseconds;
+    private readonly Histogram<double> swapMilliseconds;
+    private readonly Histogram<double> timeToFirstTokenMilliseconds;
+    private readonly Histogram<double> tokensPerSecond;
+
+    public ServerMetrics(IMeterFactory? meterFactory = null)
+    {
+        meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        requests = meter.CreateCounter<long>("modelrouter.requests", description: "Requests finished, by model and finish reason");
+        routeMicroseconds = meter.CreateHistogram<double>("modelrouter.route.duration", "us", "Time to choose a model");
+        queueWaitMilliseconds = meter.CreateHistogram<double>("modelrouter.queue.wait", "ms", "Time from arrival to admission into a batch");
+        swapMilliseconds = meter.CreateHistogram<double>("modelrouter.swap.duration", "ms", "Time to make a model resident");
+        timeToFirstTokenMilliseconds = meter.CreateHistogram<double>("modelrouter.ttft", "ms", "Time to first token after admission");
+        tokensPerSecond = meter.CreateHistogram<double>("modelrouter.decode.rate", "{token}/s", "Decode throughput per request");
+    }
+
+    /// <summary>Registers residency gauges (1 when resident) and the device idle share for the pool's models.</summary>
+    public void ObserveResidency(Func<IEnumerable<Measurement<int>>> residency, Func<double> idleShare)
+    {
+        meter.CreateObservableGauge("modelrouter.model.resident", residency, description: "1 when the model's weights are on the device");
+        meter.CreateObservableGauge("modelrouter.device.idle_share", idleShare, description: "Share of time no model was decoding");
+    }
+
+    public void RecordRoute(TimeSpan elapsed) => routeMicroseconds.Record(elapsed.TotalMicroseconds);
+
+    public void RecordQueueWait(string model, TimeSpan elapsed) => queueWaitMilliseconds.Record(elapsed.TotalMilliseconds, new KeyValuePair<string, object?>("model", model));
+
+    public void RecordSwap(string model, TimeSpan elapsed) => swapMilliseconds.Record(elapsed.TotalMilliseconds, new KeyValuePair<string, object?>("model", model));
+
+    public void RecordCompletion(CompletionStats stats)
+    {
+        ArgumentNullException.ThrowIfNull(stats);
+        var model = new KeyValuePair<string, object?>("model", stats.Model);
+        requests.Add(1, model, new KeyValuePair<string, object?>("finish", stats.FinishReason.ToString()));
+        if (stats.TimeToFirstToken is { } ttft)
+        {
+            timeToFirstTokenMilliseconds.Record(ttft.TotalMilliseconds, model);
+        }
+
+        if (stats.TokensPerSecond > 0)
+        {
+            tokensPerSecond.Record(stats.TokensPerSecond, model);
+        }
+    }
+
+    public void Dispose() => meter.Dispose();
+}

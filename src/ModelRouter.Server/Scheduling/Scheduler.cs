@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using ModelRouter.Runtime.Swap;
+using ModelRouter.Server.Diagnostics;
+
+namespace ModelRouter.Server.Scheduling;
+
+/// <summary>
+/// The swap-aware scheduler: one bounded queue and worker per model over a shared <see cref="ModelPool"/>. Resident
+/// models serve at once; a model that must be swapped in gathers its waiting requests while the pool makes room;
+/// a resident model keeps the device for at least MinResidency (hysteresis) and gives it up once another model's
+/// request has waited MaxWait (no starvation); models with requests in flight are never swapped out (their lease).
+/// </summary>
+public sealed class Scheduler : IAsyncDisposable
+{
+    private readonly Dictionary<string, ModelWorker> workers;
+    private readonly SchedulerOptions options;
+    private readonly ILogger logger;
+    private readonly CancellationTokenSource stopping = new();
+    private volatile bool accepting = true;
+
+    public Scheduler(ModelPool pool, IEnumerable<string> models, SchedulerOptions options, ServerMetrics metrics, ILogger<Scheduler> logger)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(options);
+        this.options = options;
+        this.logger = logger;
+        workers = models.ToDictionary(m => m, m => new ModelWorker(m, pool, this, options, metrics, logger), StringComparer.Ordinal);
+        foreach (var worker in workers.Values)
+        {
+            worker.Start(stopping.Token);
+        }
+    }
+
+    public IEnumerable<string> Models => workers.Keys;
+
+    /// <summary>Queues a request for its model; false with the reason when it is refused (unknown, overloaded, stopping).</summary>
+    public bool TrySubmit(InferenceRequest request, out RequestError error, out string message)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (!accepting)
+        {
+            (error, message) = (RequestError.Overloaded, "the server is shutting down");
+            return false;
+        }
+
+        if (!workers.TryGetValue(request.Model, out var worker))
+        {
+            (error, message) = (RequestError.UnknownModel, $"no model named '{request.Model}' (models: {string.Join(", ", workers.Keys.Order(StringComparer.Ordinal))})");
+            return false;
+        }
+
+        if (!worker.TryEnqueue(request))
+        {
+            ServerLog.Overloaded(logger, request.Model, options.QueueCapacityPerModel);
+            (error, message) = (RequestError.Overloaded, $"model '{request.Model}' has {options.QueueCapacityPerModel} requests waiting (overload policy: {options.Overload})");
+            return false;
+        }
+
+        (error, message) = (default, "");
+        return true;
+    }
+
+    /// <summary>Requests waiting and sequences running, per model.</summary>
+    public IReadOnlyDictionary<string, (int Waiting, int Active)> Load() =>
+        workers.ToDictionary(w => w.Key, w => (w.Value.Waiting, w.Value.Active), StringComparer.Ordinal);
+
+    /// <summary>Estimated queue wait for a new request to <paramref name="model"/> (for the latency policy).</summary>
+    public int WaitingFor(string model) => workers.TryGetValue(model, out var worker) ? worker.Waiting + worker.Active : 0;
+
+    /// <summary>Stops accepting, lets every accepted request finish, then stops the workers.</summary>
+    public async Task DrainAsync(CancellationToken cancellation)
+    {
+        accepting = false;
+        var drained = Task.WhenAll(workers.Values.Select(w => w.DrainAsync()));
+        try
+        {
+            await drained.WaitAsync(cancellation).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await stopping.CancelAsync().ConfigureAwait(false); // out of time: cancel what still runs
+            await drained.ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await DrainAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        stopping.Dispose();
+    }
+
+    /// <summary>True when <paramref name="self"/> has had the device long enough and another model's request waited too long.</summary>
+    internal bool ShouldYield(ModelWorker self, long residentSinceTimestamp)
+    {
+        if (Stopwatch.GetElapsedTime(residentSinceTimestamp) < options.MinResidency)
+        {
+            return false;
+        }
+
+        foreach (var worker in workers.Values)
+        {
+            // Only a model that is not being served at all counts as starving (one that fits beside us is running).
+            if (!ReferenceEquals(worker, self) && worker.Active == 0 && worker.OldestWaitingTimestamp is var oldest && oldest != 0
+                && Stopwatch.GetElapsedTime(oldest) >= options.MaxWait)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,41 @@
+namespace ModelRouter.Server.Scheduling;
+
+/// <summary>What to do when a model's queue is full.</summary>
+public enum OverloadPolicy
+{
+    /// <summary>Refuse the new request at once with an "overloaded" error (the client may retry or fall back).</summary>
+    RejectNew,
+}
+
+/// <summary>Knobs of the swap-aware scheduler.</summary>
+public sealed record SchedulerOptions
+{
+    /// <summary>Requests waiting per model before <see cref="Overload"/> applies.</summary>
+    public int QueueCapacityPerModel { get; init; } = 256;
+
+    public OverloadPolicy Overload { get; init; } = OverloadPolicy.RejectNew;
+
+    /// <summary>Concurrent sequences batched into one context per model (llama.cpp n_seq_max).</summary>
+    public int MaxBatchPerModel { get; init; } = 8;
+
+    /// <summary>Context cells per sequence; a model's context is this times <see cref="MaxBatchPerModel"/>.</summary>
+    public int ContextPerSequence { get; init; } = 2048;
+
+    /// <summary>CPU threads per decode (0: all cores).</summary>
+    public int Threads { get; init; }
+
+    /// <summary>
+    /// Hysteresis: once resident, a model keeps serving at least this long even when others wait, so two busy models
+    /// do not thrash the device by swapping on every request.
+    /// </summary>
+    public TimeSpan MinResidency { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Starvation bound: when another model's request has waited this long, a resident model stops admitting new
+    /// work, finishes what it runs and releases the device.
+    /// </summary>
+    public TimeSpan MaxWait { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long an idle worker keeps its lease, gathering newly arrived requests before releasing.</summary>
+    public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(20);
+}

@@ -1,0 +1,69 @@
+namespace ModelRouter.Server.Tests;
+
+/// <summary>Copies of ../shared/models/stories260K.gguf under distinct names: several "models" with known output.</summary>
+internal sealed class TestModels : IDisposable
+{
+    private readonly string directory;
+
+    private TestModels(string directory, IReadOnlyList<string> paths)
+    {
+        this.directory = directory;
+        Paths = paths;
+    }
+
+    public IReadOnlyList<string> Paths { get; }
+
+    public const string Prompt = "Once upon a time";
+
+    public static TestModels Create(int count)
+    {
+        var source = Path.GetFullPath(Path.Combine(RepoRoot(), "..", "shared", "models", "stories260K.gguf"));
+        if (!File.Exists(source))
+        {
+            Assert.Skip($"{source} is absent (../shared/models is not beside this checkout); this test needs it.");
+        }
+
+        var dir = Directory.CreateTempSubdirectory("mr-server-models-").FullName;
+        var paths = Enumerable.Range(0, count).Select(i =>
+        {
+            var path = Path.Combine(dir, $"m{i}.gguf");
+            File.Copy(source, path);
+            return path;
+        }).ToList();
+        return new TestModels(dir, paths);
+    }
+
+    /// <summary>The greedy continuation the shared README states for <see cref="Prompt"/> (first 60 tokens).</summary>
+    public static string Reference(int tokens)
+    {
+        var readme = File.ReadAllText(Path.Combine(RepoRoot(), "..", "shared", "models", "README.md"));
+        var start = readme.IndexOf("continues with exactly:", StringComparison.Ordinal);
+        var open = readme.IndexOf('`', start) + 1;
+        var text = readme[open..readme.IndexOf('`', open)].Replace("\\n", "\n", StringComparison.Ordinal);
+        return tokens == 60 ? text : throw new ArgumentOutOfRangeException(nameof(tokens), "the README states 60 tokens");
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "ModelRouter.Native.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("No ModelRouter.Native.sln above " + AppContext.BaseDirectory);
+    }
+}
