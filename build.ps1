@@ -1,6 +1,6 @@
 #!/usr/bin/env pwsh
 # ModelRouter.Native build driver for PowerShell (Windows, or pwsh elsewhere). Same commands as build.sh:
-#   ./build.ps1 run | test | build | native [-Cuda] [-Tools] [-Clean] | bindings [-Check] | bench | prereqs | help
+#   ./build.ps1 run | test | build | native [-Cuda] [-Tools] [-Clean] | peers [-Cuda] [-Clean] | bindings [-Check] | bench | prereqs | help
 param(
     [Parameter(Position = 0)][string]$Command = 'help',
     [switch]$Cuda,
@@ -111,6 +111,32 @@ function Invoke-Native {
     if ($LASTEXITCODE -ne 0) { Fail 'native build failed (see the compiler output above).' }
 }
 
+# llama.cpp's own llama-bench and llama-server (the peers bench-decode compares with), from the same source, in a
+# build directory of their own so that the main native build keeps its configuration.
+function Invoke-Peers {
+    Need cmake 'configures the native build' 'Install CMake 3.22+.'
+    $flavor = if ($Cuda) { 'cuda' } else { 'cpu' }
+    $src = Get-LlamaSource
+    $lock = Read-Lock
+    $bdir = Join-Path $RepoRoot ("artifacts/cmake/peers" + $(if ($Cuda) { '-cuda' } else { '' }))
+    $odir = Join-Path $RepoRoot "artifacts/peers/$flavor"
+    if ($Clean) { Remove-Item -Recurse -Force $bdir, $odir -ErrorAction SilentlyContinue }
+    if (-not (Test-Path (Join-Path $bdir 'CMakeCache.txt'))) {
+        Step "configuring the peers build ($flavor)"
+        cmake -S . -B $bdir -DCMAKE_BUILD_TYPE=Release "-DLLAMA_CPP_DIR=$src" "-DMR_LLAMA_COMMIT=$($lock.LLAMA_COMMIT)" `
+            "-DMR_OUTPUT_DIR=$odir" "-DMR_CUDA=$(if ($Cuda) {'ON'} else {'OFF'})" '-DMR_LLAMA_TOOLS=ON'
+        if ($LASTEXITCODE -ne 0) { Fail 'CMake configuration of the peers failed (see above).' }
+    }
+    Step "building llama-bench and llama-server ($flavor)"
+    cmake --build $bdir --config Release --parallel --target llama-bench llama-server
+    if ($LASTEXITCODE -ne 0) { Fail 'the peers build failed (see the compiler output above).' }
+    foreach ($exe in 'llama-bench', 'llama-server') {
+        $found = @(Join-Path $odir $exe; Join-Path $odir "$exe.exe"; Join-Path $odir "Release/$exe.exe") | Where-Object { Test-Path $_ } | Select-Object -First 1
+        if (-not $found) { Fail "the peers build finished without $exe in $odir" }
+    }
+    Write-Host "peers ($flavor) ready in $odir"
+}
+
 function Invoke-Bindings {
     Need dotnet 'builds the generator' 'Install the .NET 10 SDK.'
     $src = Get-LlamaSource
@@ -148,6 +174,7 @@ function Invoke-Test {
 
 switch ($Command) {
     'native' { Invoke-Native }
+    'peers' { Invoke-Peers }
     'bindings' { Invoke-Bindings }
     'build' { Invoke-Build }
     'test' { Invoke-Test }
@@ -158,5 +185,5 @@ switch ($Command) {
     }
     'bench' { Invoke-Build; dotnet run --project benchmarks/ModelRouter.Benchmarks -c Release --no-build -- @Rest }
     'prereqs' { Need dotnet 'the .NET 10 SDK' ''; Need cmake 'CMake' ''; Need git 'git' ''; Need npm 'npm' ''; Write-Host 'all prerequisites present' }
-    default { Get-Content (Join-Path $RepoRoot 'build.sh') | Select-String -Pattern '^  (run|test|build|native|bindings|bench|prereqs|help)' | ForEach-Object { $_.Line } }
+    default { Get-Content (Join-Path $RepoRoot 'build.sh') | Select-String -Pattern '^  (run|test|build|native|peers|bindings|bench|prereqs|help)' | ForEach-Object { $_.Line } }
 }

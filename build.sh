@@ -19,6 +19,9 @@ usage: ./build.sh <command> [options]
                       fetch and verify the pinned llama.cpp, build it and the shim with CMake
                       (--cuda: GGML_CUDA for sm_90 into artifacts/native/cuda; --tools: also
                       llama-bench and llama-server; cached: a second run rebuilds nothing)
+  native --cuda-check compile-only check of the shim's CUDA sources on a machine without a GPU or
+                      nvcc: host compiler + CUDA 11.8 headers from Debian non-free (nvidia-cuda-dev);
+                      builds nothing of llama.cpp's CUDA backend
   peers [--cuda] [--clean]
                       build llama.cpp's llama-bench and llama-server from the same pinned source
                       into artifacts/peers/<cpu|cuda> (the baselines `modelrouter bench-decode`
@@ -97,6 +100,9 @@ llama_dir() { build/llama-source.sh; }
 cmd_native() {
     local flavor="cpu" tools="OFF" clean=0
     for a in "$@"; do
+        [[ "$a" == "--cuda-check" ]] && { cmd_cuda_check; return; }
+    done
+    for a in "$@"; do
         case "$a" in
             --cuda) flavor="cuda" ;;
             --tools) tools="ON" ;;
@@ -127,6 +133,113 @@ cmd_native() {
         [[ -f "$odir/$lib" ]] || die "native build finished without $odir/$lib"
     done
     printf 'native libraries (%s) ready in %s (%ss)\n' "$flavor" "${odir#"$repo_root"/}" "$((SECONDS - start))" >&2
+}
+
+# ---------------------------------------------------------------------------------------------------
+# CUDA compile check without a GPU (issue 4, item 9). The CUDA sources of the shim are plain C against
+# cuda.h / cuda_runtime_api.h, so the host compiler can type-check them against CUDA headers without
+# nvcc. Debian ships CUDA 11.8's headers in non-free's nvidia-cuda-dev; the GPU machines run 12.x/13.x,
+# so the shim uses only APIs present in both. Headers are found, in order: $MR_CUDA_INCLUDE, an
+# installed toolkit (/usr/local/cuda/include, /usr/include), our cached extraction
+# (artifacts/cuda-check/sdk), else nvidia-cuda-dev is installed with apt-get, or, where apt cannot
+# install it (its driver dependencies live in contrib), downloaded and its headers extracted there.
+
+cuda_headers_ok() { [[ -f "$1/cuda.h" && -f "$1/cuda_runtime_api.h" ]]; }
+
+ensure_debian_nonfree() {
+    apt-cache show nvidia-cuda-dev >/dev/null 2>&1 && return 0
+    [[ -r /etc/os-release ]] || die "cannot tell the distribution (no /etc/os-release): set MR_CUDA_INCLUDE to a CUDA include directory."
+    local id codename
+    id="$(. /etc/os-release && printf '%s' "${ID:-}")"
+    codename="$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")"
+    [[ "$id" == "debian" && -n "$codename" ]] || die "nvidia-cuda-dev is not available from apt here and this is not Debian ($id): install CUDA headers and set MR_CUDA_INCLUDE=/path/to/cuda/include."
+    can_apt || die "adding Debian's non-free component needs root or sudo: run as root, or set MR_CUDA_INCLUDE=/path/to/cuda/include."
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    local file=/etc/apt/sources.list.d/debian-nonfree.sources
+    if [[ ! -f "$file" ]]; then
+        step "adding Debian's non-free component ($file)"
+        printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s %s-updates\nComponents: non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+            "$codename" "$codename" | $sudo tee "$file" >/dev/null
+    else
+        step "Debian's non-free component is configured ($file); refreshing the package lists"
+    fi
+    $sudo apt-get update >&2 || die "apt-get update failed after adding non-free (see above)."
+    apt-cache show nvidia-cuda-dev >/dev/null 2>&1 || die "nvidia-cuda-dev is still not available after enabling non-free."
+}
+
+# Prints a directory holding cuda.h and cuda_runtime_api.h.
+cuda_check_headers() {
+    local d
+    if [[ -n "${MR_CUDA_INCLUDE:-}" ]]; then
+        cuda_headers_ok "$MR_CUDA_INCLUDE" || die "MR_CUDA_INCLUDE=$MR_CUDA_INCLUDE has no cuda.h and cuda_runtime_api.h."
+        printf '%s\n' "$MR_CUDA_INCLUDE"; return
+    fi
+    for d in /usr/local/cuda/include /usr/include; do
+        cuda_headers_ok "$d" && { printf '%s\n' "$d"; return; }
+    done
+    local cache="$repo_root/artifacts/cuda-check"
+    cuda_headers_ok "$cache/sdk/usr/include" && { printf '%s\n' "$cache/sdk/usr/include"; return; }
+
+    ensure_debian_nonfree
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    if $sudo apt-get install -s --no-install-recommends nvidia-cuda-dev >/dev/null 2>&1; then
+        apt_install nvidia-cuda-dev || die "apt-get install nvidia-cuda-dev failed (see above)."
+        cuda_headers_ok /usr/include && { printf '%s\n' /usr/include; return; }
+        die "nvidia-cuda-dev is installed but /usr/include/cuda.h is missing."
+    fi
+    # Plain Debian cannot install it: it depends on the driver's libcuda1, whose own dependencies are in
+    # contrib. The headers need none of that: take them out of the package itself.
+    step "nvidia-cuda-dev is not installable here (driver dependencies outside main/non-free); extracting its headers into ${cache#"$repo_root"/} (download about 775 MB, once)"
+    mkdir -p "$cache/deb"
+    (cd "$cache/deb" && apt-get download nvidia-cuda-dev >&2) || die "apt-get download nvidia-cuda-dev failed (see above)."
+    local deb
+    deb="$(ls "$cache"/deb/nvidia-cuda-dev_*.deb 2>/dev/null | head -n1)"
+    [[ -n "$deb" ]] || die "apt-get download left no nvidia-cuda-dev .deb in $cache/deb."
+    rm -rf "$cache/sdk.tmp"
+    mkdir -p "$cache/sdk.tmp"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$cache/sdk.tmp" ./usr/include \
+        || die "could not extract usr/include from $deb."
+    basename "$deb" > "$cache/sdk.tmp/PACKAGE"
+    rm -rf "$cache/sdk"
+    mv "$cache/sdk.tmp" "$cache/sdk"
+    rm -f "$deb"
+    cuda_headers_ok "$cache/sdk/usr/include" || die "the extracted nvidia-cuda-dev has no usr/include/cuda.h."
+    printf '%s\n' "$cache/sdk/usr/include"
+}
+
+cmd_cuda_check() {
+    need gcc gcc "compiles the shim's CUDA sources for the check"
+    local inc; inc="$(cuda_check_headers)"
+    local src; src="$(llama_dir)"
+    local version
+    version="$(grep -m1 -E '^#define CUDA_VERSION ' "$inc/cuda.h" | awk '{print $3}')"
+    step "compile check of the shim's CUDA sources against CUDA ${version:-?} headers in $inc (host compiler, no GPU)"
+    local out="$repo_root/artifacts/cuda-check/obj"
+    mkdir -p "$out"
+    local common=(-std=c11 -O2 -Wall -Wextra -Werror -fPIC -DMR_HAS_CUDA=1 -DMR_SHIM_BUILD
+                  "-DMR_LLAMA_COMMIT=\"check\"" -I native/shim -I "$src/include" -I "$src/ggml/include"
+                  -isystem "$inc")
+    local f failed=0 count=0
+    # Same sources and include rules as native/shim/CMakeLists.txt with MR_CUDA=ON on Linux.
+    for f in native/shim/mr_shim_cuda.c native/shim/mr_swap_cuda.c native/shim/mr_swap_buffer.c native/shim/mr_cuda_probe.c \
+             native/shim/mr_shim.c native/shim/mr_host_memory.c native/shim/mr_error.c \
+             native/shim/probes/mr_probe.c native/shim/tests/mr_swap_test.c; do
+        local extra=()
+        case "$f" in
+            */mr_swap_cuda.c|*/mr_swap_buffer.c|*/mr_cuda_probe.c) extra=(-I "$src/ggml/src") ;;
+        esac
+        count=$((count + 1))
+        if gcc "${common[@]}" "${extra[@]}" -c "$f" -o "$out/$(basename "${f%.c}").o"; then
+            printf '  ok    %s\n' "$f" >&2
+        else
+            printf '  FAIL  %s\n' "$f" >&2
+            failed=$((failed + 1))
+        fi
+    done
+    [[ $failed -eq 0 ]] || die "CUDA compile check: $failed of $count sources failed (see the compiler output above)."
+    printf 'CUDA compile check passed: %s sources against CUDA %s headers (%s)\n' "$count" "${version:-?}" "$inc" >&2
 }
 
 # The peers: llama.cpp's own llama-bench and llama-server, built from the same source with the same

@@ -35,6 +35,8 @@ const char * mr_status_string(enum mr_status status) {
         case MR_STATUS_OUT_OF_MEMORY:    return "out of memory";
         case MR_STATUS_UNSUPPORTED:      return "unsupported by this build";
         case MR_STATUS_SYSTEM_ERROR:     return "system error";
+        case MR_STATUS_INVALID_STATE:    return "invalid state";
+        case MR_STATUS_DEVICE_ERROR:     return "device error";
     }
     return "unknown status";
 }

@@ -1,9 +1,11 @@
 /*
  * mr_shim: ModelRouter.Native's own small C ABI beside llama.cpp.
  *
- * At this stage it answers what the managed side cannot ask llama.cpp directly and cheaply: which
- * backends were compiled in, which devices exist with how much memory, and host-memory facts and
- * allocations (page-aligned, optionally locked) that the weight tiers will build on.
+ * It answers what the managed side cannot ask llama.cpp directly and cheaply: which backends were
+ * compiled in, which devices exist with how much memory, and host-memory facts and allocations
+ * (page-aligned, optionally locked) that the weight tiers build on. CUDA builds add the swap engine
+ * (see "Swap regions" below and mr_swap_cuda.c): a VMM-backed impostor of the CUDA buffer type whose
+ * physical VRAM can be released and restored while the model keeps its virtual addresses.
  *
  * Rules of this ABI: plain C, fixed-width types, no bit-fields, caller-owned output structs, every
  * function that can fail returns an mr_status, strings returned are static and never freed by callers.
@@ -15,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ggml-backend.h" /* ggml_backend_buffer_type_t */
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,7 +35,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct or signature below changes; the managed loader refuses a mismatch. */
-#define MR_SHIM_ABI_VERSION 1
+#define MR_SHIM_ABI_VERSION 2
 
 enum mr_status {
     MR_STATUS_OK               = 0,
@@ -40,6 +44,8 @@ enum mr_status {
     MR_STATUS_OUT_OF_MEMORY    = -3,
     MR_STATUS_UNSUPPORTED      = -4,
     MR_STATUS_SYSTEM_ERROR     = -5,
+    MR_STATUS_INVALID_STATE    = -6, /* the call does not apply in the object's current state */
+    MR_STATUS_DEVICE_ERROR     = -7, /* a CUDA call failed; mr_last_error() names it */
 };
 
 /* Backends compiled into this build (a bit set). */
@@ -106,6 +112,101 @@ MR_API enum mr_status mr_host_memory_query(struct mr_host_memory_info * out);
 MR_API enum mr_status mr_host_alloc(uint64_t size, uint32_t flags, struct mr_host_buffer * out);
 /* Frees what mr_host_alloc returned and zeroes *buffer; a zeroed buffer is a no-op. */
 MR_API void mr_host_free(struct mr_host_buffer * buffer);
+
+/* Thread-local text of the last failure on this thread (a CUDA error name plus what was being done);
+ * "" when nothing failed yet. Valid until the next shim call on the same thread. */
+MR_API const char * mr_last_error(void);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Swap regions (CUDA builds; every function returns MR_STATUS_UNSUPPORTED in CPU builds).
+ *
+ * A region is one model's weights on one device. Lifecycle, all from one owner thread at a time:
+ *   create -> load the model with tensor_buft_overrides {".*", mr_swap_region_buffer_type(region)} and
+ *   all layers on the GPU -> capture (once) -> { evict -> restore }* -> llama_model_free -> destroy.
+ * Evict releases the physical VRAM but keeps the virtual range, so the llama_model, its contexts and
+ * their captured CUDA graphs stay valid. No kernel may read the weights while the region is EVICTED:
+ * that is a sticky CUDA error for the whole process, so every decode must be gated by the caller. */
+
+enum mr_swap_state {
+    MR_SWAP_EMPTY    = 0, /* created, nothing allocated yet */
+    MR_SWAP_RESIDENT = 1, /* weights mapped in VRAM */
+    MR_SWAP_EVICTED  = 2, /* physical VRAM released, virtual range still reserved */
+};
+
+struct mr_swap_options {
+    int32_t     device;        /* CUDA device ordinal (ggml's CUDA device index; the same unless GGML_CUDA_DEVICES remaps) */
+    int32_t     streams;       /* copy streams for capture/restore; < 1 means 2 */
+    uint64_t    chunk_bytes;   /* physical chunk and copy piece; 0 means 64 MiB; rounded up to the VMM granularity */
+    const char *cache_path;    /* host image file (e.g. under /dev/shm); NULL: anonymous pinned memory */
+    uint64_t    reserve_bytes; /* virtual range to reserve; 0 means the device's total memory */
+};
+
+struct mr_swap_stats {
+    uint64_t weight_bytes;          /* bytes of VRAM the model's weights occupy (mapped) */
+    uint64_t reserved_bytes;        /* virtual range reserved */
+    uint64_t host_image_bytes;
+    int32_t  state;                 /* enum mr_swap_state */
+    uint32_t host_image_registered; /* 1: file mapping registered with cudaHostRegister; 0: anonymous pinned fallback */
+    double   last_evict_ms;
+    double   last_restore_ms;
+    double   last_capture_ms;
+    uint64_t chunk_bytes;           /* effective chunk size (granularity-rounded) */
+    uint64_t granularity_bytes;     /* the device's VMM allocation granularity */
+    uint32_t chunk_count;           /* physical chunks backing the weights */
+    int32_t  streams;               /* effective copy streams */
+    uint32_t buffer_count;          /* live ggml buffers allocated through the region's buffer type */
+    uint32_t restore_count;         /* successful restores so far */
+};
+
+struct mr_bandwidth_result {
+    double   seconds;               /* median of the timed repetitions */
+    double   gigabytes_per_second;  /* decimal GB (1e9 bytes) per second */
+    uint64_t bytes;
+    uint64_t chunk_bytes;
+    int32_t  streams;
+    int32_t  pinned;                /* 1: from pinned host memory; 0: from pageable memory */
+};
+
+struct mr_swap_device_info {
+    int32_t  device;
+    int32_t  vmm_supported;         /* CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED */
+    int32_t  driver_version;        /* cudaDriverGetVersion, e.g. 12080 */
+    int32_t  runtime_version;       /* cudaRuntimeGetVersion */
+    uint64_t granularity_bytes;     /* minimum VMM allocation granularity */
+    uint64_t memory_free_bytes;
+    uint64_t memory_total_bytes;
+    int32_t  pci_bus_id;
+    int32_t  compute_capability;    /* major * 10 + minor, e.g. 90 */
+    char     name[96];
+};
+
+struct mr_swap_region; /* opaque */
+
+/* What the device offers the swap engine. MR_STATUS_UNSUPPORTED in CPU builds. */
+MR_API enum mr_status mr_swap_device_query(int32_t device, struct mr_swap_device_info * out);
+
+/* Reserves the virtual range and creates the copy streams; allocates no VRAM yet. */
+MR_API enum mr_status mr_swap_region_create(const struct mr_swap_options * options, struct mr_swap_region ** out);
+/* The impostor buffer type, valid until destroy: for tensor_buft_overrides {".*", buft}. */
+MR_API ggml_backend_buffer_type_t mr_swap_region_buffer_type(struct mr_swap_region * region);
+/* Once, after the model loaded through the buffer type: VRAM -> host image (bit-exact, padding included). */
+MR_API enum mr_status mr_swap_region_capture(struct mr_swap_region * region);
+/* Device sync, unmap + release every physical chunk; the virtual range stays reserved. EVICTED is a no-op. */
+MR_API enum mr_status mr_swap_region_evict(struct mr_swap_region * region);
+/* Re-creates and maps the chunks at the same addresses and copies the image back over the streams;
+ * returns when complete. On failure nothing stays mapped and the state stays EVICTED. RESIDENT is a no-op. */
+MR_API enum mr_status mr_swap_region_restore(struct mr_swap_region * region);
+/* Compares VRAM with the host image (a test aid: slow, copies everything back). */
+MR_API enum mr_status mr_swap_region_verify(struct mr_swap_region * region, uint64_t * mismatched_bytes);
+MR_API enum mr_status mr_swap_region_stats(const struct mr_swap_region * region, struct mr_swap_stats * out);
+/* After llama_model_free. If buffers are still alive, the region is freed when the last one is. */
+MR_API void mr_swap_region_destroy(struct mr_swap_region * region);
+
+/* The physical reference: cudaMemcpyAsync of total_bytes from pinned (or pageable) host memory into
+ * VRAM in chunk_bytes pieces round-robin over `streams` streams; one warm-up, median of five. */
+MR_API enum mr_status mr_cuda_host_to_device_bandwidth(int32_t device, uint64_t total_bytes, uint64_t chunk_bytes,
+                                                       int32_t streams, int32_t pinned,
+                                                       struct mr_bandwidth_result * out);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* Private to the shim: seams between the portable sources and the CUDA-only one. */
+/* Private to the shim: seams between the portable sources and the CUDA-only ones. */
 #ifndef MR_SHIM_INTERNAL_H
 #define MR_SHIM_INTERNAL_H
 
@@ -7,5 +7,13 @@
 /* Implemented by mr_shim_cuda.c in CUDA builds and by mr_shim_nocuda.c otherwise. */
 enum mr_status mr_cuda_host_alloc_pinned(uint64_t size, void ** out);
 void mr_cuda_host_free_pinned(void * ptr);
+
+/* mr_error.c: records the text mr_last_error() returns on this thread, and returns `status` so a
+ * failure path reads `return mr_fail(MR_STATUS_X, "what: %s", why);`. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+enum mr_status mr_fail(enum mr_status status, const char * format, ...);
+void mr_clear_error(void);
 
 #endif /* MR_SHIM_INTERNAL_H */

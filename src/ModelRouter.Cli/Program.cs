@@ -14,6 +14,8 @@ internal static class Program
         root.Subcommands.Add(ForgeCommand.Create());
         root.Subcommands.Add(GgufInfoCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(BenchSwapCommand.Create());
+        root.Subcommands.Add(BenchDecodeCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -17,6 +17,8 @@ public enum mr_status
     MR_STATUS_OUT_OF_MEMORY = -3,
     MR_STATUS_UNSUPPORTED = -4,
     MR_STATUS_SYSTEM_ERROR = -5,
+    MR_STATUS_INVALID_STATE = -6,
+    MR_STATUS_DEVICE_ERROR = -7,
 }
 
 public enum mr_backend_flags : uint
@@ -114,10 +116,137 @@ public unsafe partial struct mr_host_buffer
     public uint granted;
 }
 
+public enum mr_swap_state : uint
+{
+    MR_SWAP_EMPTY = 0,
+    MR_SWAP_RESIDENT = 1,
+    MR_SWAP_EVICTED = 2,
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe partial struct mr_swap_options
+{
+    [NativeTypeName("int32_t")]
+    public int device;
+
+    [NativeTypeName("int32_t")]
+    public int streams;
+
+    [NativeTypeName("uint64_t")]
+    public ulong chunk_bytes;
+
+    [NativeTypeName("const char *")]
+    public sbyte* cache_path;
+
+    [NativeTypeName("uint64_t")]
+    public ulong reserve_bytes;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe partial struct mr_swap_stats
+{
+    [NativeTypeName("uint64_t")]
+    public ulong weight_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong reserved_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong host_image_bytes;
+
+    [NativeTypeName("int32_t")]
+    public int state;
+
+    [NativeTypeName("uint32_t")]
+    public uint host_image_registered;
+
+    public double last_evict_ms;
+
+    public double last_restore_ms;
+
+    public double last_capture_ms;
+
+    [NativeTypeName("uint64_t")]
+    public ulong chunk_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong granularity_bytes;
+
+    [NativeTypeName("uint32_t")]
+    public uint chunk_count;
+
+    [NativeTypeName("int32_t")]
+    public int streams;
+
+    [NativeTypeName("uint32_t")]
+    public uint buffer_count;
+
+    [NativeTypeName("uint32_t")]
+    public uint restore_count;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe partial struct mr_bandwidth_result
+{
+    public double seconds;
+
+    public double gigabytes_per_second;
+
+    [NativeTypeName("uint64_t")]
+    public ulong bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong chunk_bytes;
+
+    [NativeTypeName("int32_t")]
+    public int streams;
+
+    [NativeTypeName("int32_t")]
+    public int pinned;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe partial struct mr_swap_device_info
+{
+    [NativeTypeName("int32_t")]
+    public int device;
+
+    [NativeTypeName("int32_t")]
+    public int vmm_supported;
+
+    [NativeTypeName("int32_t")]
+    public int driver_version;
+
+    [NativeTypeName("int32_t")]
+    public int runtime_version;
+
+    [NativeTypeName("uint64_t")]
+    public ulong granularity_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong memory_free_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong memory_total_bytes;
+
+    [NativeTypeName("int32_t")]
+    public int pci_bus_id;
+
+    [NativeTypeName("int32_t")]
+    public int compute_capability;
+
+    [NativeTypeName("char[96]")]
+    public fixed sbyte name[96];
+}
+
+public partial struct mr_swap_region
+{
+}
+
 public static unsafe partial class MrShim
 {
-    [NativeTypeName("#define MR_SHIM_ABI_VERSION 1")]
-    public const int MR_SHIM_ABI_VERSION = 1;
+    [NativeTypeName("#define MR_SHIM_ABI_VERSION 2")]
+    public const int MR_SHIM_ABI_VERSION = 2;
 
     [LibraryImport("mr_shim", EntryPoint = "mr_status_string")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
@@ -152,4 +281,58 @@ public static unsafe partial class MrShim
     [LibraryImport("mr_shim", EntryPoint = "mr_host_free")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial void mr_host_free([NativeTypeName("struct mr_host_buffer *")] mr_host_buffer* buffer);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_last_error")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("const char *")]
+    public static partial sbyte* mr_last_error();
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_device_query")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_device_query([NativeTypeName("int32_t")] int device, [NativeTypeName("struct mr_swap_device_info *")] mr_swap_device_info* @out);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_create")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_region_create([NativeTypeName("const struct mr_swap_options *")] mr_swap_options* options, [NativeTypeName("struct mr_swap_region **")] mr_swap_region** @out);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_buffer_type")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("ggml_backend_buffer_type_t")]
+    public static partial ggml_backend_buffer_type* mr_swap_region_buffer_type([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_capture")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_region_capture([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_evict")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_region_evict([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_restore")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_region_restore([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_verify")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_region_verify([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region, [NativeTypeName("uint64_t *")] ulong* mismatched_bytes);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_stats")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_region_stats([NativeTypeName("const struct mr_swap_region *")] mr_swap_region* region, [NativeTypeName("struct mr_swap_stats *")] mr_swap_stats* @out);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_destroy")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void mr_swap_region_destroy([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_cuda_host_to_device_bandwidth")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_cuda_host_to_device_bandwidth([NativeTypeName("int32_t")] int device, [NativeTypeName("uint64_t")] ulong total_bytes, [NativeTypeName("uint64_t")] ulong chunk_bytes, [NativeTypeName("int32_t")] int streams, [NativeTypeName("int32_t")] int pinned, [NativeTypeName("struct mr_bandwidth_result *")] mr_bandwidth_result* @out);
 }

@@ -28,6 +28,17 @@ int main(void) {
                dev.type, (double) dev.memory_free / (1u << 30), (double) dev.memory_total / (1u << 30));
     }
 
+    /* The swap engine: VMM support and granularity of CUDA device 0, or why there is none. */
+    struct mr_swap_device_info swap;
+    enum mr_status st = mr_swap_device_query(0, &swap);
+    if (st == MR_STATUS_OK) {
+        printf("swap engine: CUDA device 0 %s, cc %d, PCI bus %d, driver %d, runtime %d, VMM %s, granularity %llu KiB\n",
+               swap.name, swap.compute_capability, swap.pci_bus_id, swap.driver_version, swap.runtime_version,
+               swap.vmm_supported ? "yes" : "NO", (unsigned long long) (swap.granularity_bytes >> 10));
+    } else {
+        printf("swap engine: unavailable (%s: %s)\n", mr_status_string(st), mr_last_error());
+    }
+
     struct mr_host_memory_info host;
     if (mr_host_memory_query(&host) == MR_STATUS_OK) {
         printf("host: page %llu B, RAM %.1f GiB, available %.1f GiB\n", (unsigned long long) host.page_size,

@@ -6,7 +6,7 @@ namespace ModelRouter.Cli.Benchmarks;
 /// <summary>Renders bench-decode rows as an aligned text table, CSV and a markdown table.</summary>
 public static class BenchDecodeReport
 {
-    private static readonly string[] Headers = ["model", "backend", "threads", "test", "llama-bench t/s", "ours t/s", "ratio"];
+    private static readonly string[] Headers = ["model", "backend", "threads", "test", "llama-bench t/s", "ours t/s", "ratio", "best/best"];
 
     public static string Text(IReadOnlyList<BenchDecodeRow> rows)
     {
@@ -29,7 +29,7 @@ public static class BenchDecodeReport
         ArgumentNullException.ThrowIfNull(rows);
         var text = new StringBuilder();
         text.Append("| ").AppendJoin(" | ", Headers).AppendLine(" |");
-        text.Append('|').AppendJoin('|', Headers.Select((_, i) => i >= 2 ? "---:" : "---")).AppendLine("|");
+        text.Append('|').AppendJoin('|', Headers.Select((_, i) => i is 0 or 1 or 3 ? "---" : "---:")).AppendLine("|");
         foreach (var cells in rows.Select(Cells))
         {
             text.Append("| ").AppendJoin(" | ", cells.Select(c => c.Replace("|", "\\|", StringComparison.Ordinal))).AppendLine(" |");
@@ -42,15 +42,16 @@ public static class BenchDecodeReport
     {
         ArgumentNullException.ThrowIfNull(rows);
         var text = new StringBuilder();
-        text.AppendLine("model,backend,threads,test,llama_bench_ts,llama_bench_sd,ours_ts,ours_sd,ratio,ratio_sd");
+        text.AppendLine("model,backend,threads,test,llama_bench_ts,llama_bench_sd,llama_bench_best,ours_ts,ours_sd,ours_best,ratio,ratio_sd,best_ratio");
         foreach (var row in rows)
         {
             var ratio = row.Ratio;
             text.AppendJoin(',',
                 Quote(row.Model), Quote(row.Backend), F(row.Threads), Quote(row.Test),
-                row.Peer is null ? "" : F(row.Peer.Mean), row.Peer is null ? "" : F(row.Peer.StandardDeviation),
-                F(row.Ours.Mean), F(row.Ours.StandardDeviation),
-                ratio is { } r ? F(r.Value) : "", ratio is { } s && double.IsFinite(s.StandardDeviation) ? F(s.StandardDeviation) : "");
+                row.Peer is null ? "" : F(row.Peer.Mean), row.Peer is null ? "" : F(row.Peer.StandardDeviation), row.Peer is null ? "" : F(row.Peer.Best),
+                F(row.Ours.Mean), F(row.Ours.StandardDeviation), F(row.Ours.Best),
+                ratio is { } r ? F(r.Value) : "", ratio is { } s && double.IsFinite(s.StandardDeviation) ? F(s.StandardDeviation) : "",
+                row.BestRatio is { } b && double.IsFinite(b) ? F(b) : "");
             text.AppendLine();
         }
 
@@ -74,11 +75,12 @@ public static class BenchDecodeReport
     [
         row.Model, row.Backend, F(row.Threads), row.Test,
         row.Peer is null ? "-" : FormatRate(row.Peer), FormatRate(row.Ours), FormatRatio(row.Ratio),
+        row.BestRatio is { } best && double.IsFinite(best) ? best.ToString("F3", CultureInfo.InvariantCulture) : "-",
     ];
 
-    private static void AppendLine(StringBuilder text, IReadOnlyList<string> cells, int[] widths)
+    private static void AppendLine(StringBuilder text, string[] cells, int[] widths)
     {
-        for (var i = 0; i < cells.Count; i++)
+        for (var i = 0; i < cells.Length; i++)
         {
             if (i > 0)
             {

@@ -7,4 +7,7 @@ public sealed record BenchDecodeRow(string Model, string Backend, int Threads, s
 {
     /// <summary>Ours over llama-bench's; null without a peer figure.</summary>
     public ThroughputRatio? Ratio => Peer is null ? null : ThroughputRatio.Of(Ours, Peer);
+
+    /// <summary>Ours over llama-bench's fastest repetition each; null without a peer figure.</summary>
+    public double? BestRatio => Peer is null ? null : ThroughputRatio.OfBest(Ours, Peer);
 }

@@ -35,24 +35,41 @@ public sealed class BenchDecodeRunner(LlamaBenchRunner llamaBench, BenchDecodeSe
         for (var round = 1; round <= settings.Rounds; round++)
         {
             var tag = settings.Rounds > 1 ? $"[{name} round {round}/{settings.Rounds}]" : $"[{name}]";
-            progress.WriteLine($"{tag} llama-bench {string.Join(' ', LlamaBenchRunner.Arguments(path, settings.PromptTokens, settings.GeneratedTokens, settings.Threads, settings.Repetitions, settings.GpuLayers))}");
-            var peer = llamaBench.Run(
-                LlamaBenchRunner.Arguments(path, settings.PromptTokens, settings.GeneratedTokens, settings.Threads, settings.Repetitions, settings.GpuLayers),
-                progress, cancellation);
-            var pp = Find(peer, settings.PromptTokens, 0);
-            var tg = Find(peer, 0, settings.GeneratedTokens);
-            CheckSameSetup(tag, pp);
-            peerBackend = pp.Backends;
-            peerPp.Add(pp.Throughput);
-            peerTg.Add(tg.Throughput);
-
-            cancellation.ThrowIfCancellationRequested();
             void Report(string line) => progress.WriteLine($"{tag} {line}");
-            ourPp.Add(ours.PromptProcessing(Report));
-            ourTg.Add(ours.TokenGeneration(Report));
-            if (settings.IncludeGreedy)
+            void RunPeer()
             {
-                ourGreedy.Add(ours.GreedyGeneration(Report));
+                var arguments = LlamaBenchRunner.Arguments(path, settings.PromptTokens, settings.GeneratedTokens, settings.Threads, settings.Repetitions, settings.GpuLayers);
+                Report("llama-bench " + string.Join(' ', arguments));
+                var peer = llamaBench.Run(arguments, progress, cancellation);
+                var pp = Find(peer, settings.PromptTokens, 0);
+                CheckSameSetup(tag, pp);
+                peerBackend = pp.Backends;
+                peerPp.Add(pp.Throughput);
+                peerTg.Add(Find(peer, 0, settings.GeneratedTokens).Throughput);
+            }
+
+            void RunOurs()
+            {
+                ourPp.Add(ours.PromptProcessing(Report));
+                ourTg.Add(ours.TokenGeneration(Report));
+                if (settings.IncludeGreedy)
+                {
+                    ourGreedy.Add(ours.GreedyGeneration(Report));
+                }
+            }
+
+            // Alternate who goes first, so that a drift in the machine's load does not favour one side.
+            if (round % 2 == 1)
+            {
+                RunPeer();
+                cancellation.ThrowIfCancellationRequested();
+                RunOurs();
+            }
+            else
+            {
+                RunOurs();
+                cancellation.ThrowIfCancellationRequested();
+                RunPeer();
             }
         }
 

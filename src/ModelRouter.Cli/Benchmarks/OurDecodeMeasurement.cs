@@ -66,7 +66,7 @@ public sealed class OurDecodeMeasurement : IDisposable
         return rates.Count > 0 ? Throughput.FromRates(rates) : new Throughput(0, 0, [0.0]);
     }
 
-    private (TimeSpan Elapsed, int Decodes) Greedy(InferenceContext context, int tokens)
+    private static (TimeSpan Elapsed, int Decodes) Greedy(InferenceContext context, int tokens)
     {
         using var generator = new BatchedGenerator(context);
         var sequence = generator.Start(new GenerationRequest(GreedyPrompt) { MaxTokens = tokens + 1, Sampling = SamplingParameters.Greedy });

@@ -6,6 +6,9 @@ namespace ModelRouter.Cli.Benchmarks;
 /// </summary>
 public sealed record Throughput(double Mean, double StandardDeviation, IReadOnlyList<double> Samples)
 {
+    /// <summary>The fastest repetition: on a machine shared with other work, the one least disturbed by it.</summary>
+    public double Best => Samples.Count == 0 ? Mean : Samples.Max();
+
     /// <summary>Summarises per-repetition rates (tokens/s).</summary>
     public static Throughput FromRates(IReadOnlyList<double> rates)
     {
@@ -57,6 +60,14 @@ public readonly record struct ThroughputRatio(double Value, double StandardDevia
         var value = ours.Mean / peer.Mean;
         var relative = Math.Sqrt(Square(ours.StandardDeviation / ours.Mean) + Square(peer.StandardDeviation / peer.Mean));
         return new ThroughputRatio(value, value * relative);
+    }
+
+    /// <summary>Ours over the peer's fastest repetitions: a load-robust second view (interference only slows runs down).</summary>
+    public static double OfBest(Throughput ours, Throughput peer)
+    {
+        ArgumentNullException.ThrowIfNull(ours);
+        ArgumentNullException.ThrowIfNull(peer);
+        return peer.Best > 0 ? ours.Best / peer.Best : double.NaN;
     }
 
     /// <summary>Whether the ratio reaches <paramref name="target"/> (e.g. 0.98).</summary>

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using ModelRouter.Cli.Benchmarks;
 using ModelRouter.Runtime;
 using ModelRouter.Runtime.Inference;

@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using ModelRouter.Runtime.Gguf;
 using ModelRouter.Runtime.Inference;
 using ModelRouter.Runtime.Models;
@@ -10,15 +9,11 @@ namespace ModelRouter.Runtime.Swap;
 /// cache), resident means a loaded llama_model (mmap from that warm cache) with its contexts. Evict frees the model
 /// and contexts; restore loads again from RAM, never from disk.
 /// </summary>
-public sealed unsafe class CpuWeightStore : IWeightStore
+public sealed class CpuWeightStore : IWeightStore
 {
-    private const int PageSize = 4096;
-
     private readonly ModelRegistration registration;
     private readonly Dictionary<ContextOptions, InferenceContext> contexts = [];
-    private MemoryMappedFile? mapping;
-    private MemoryMappedViewAccessor? view;
-    private FileIdentity warmIdentity;
+    private WarmFileMapping? warm;
 
     public CpuWeightStore(ModelRegistration registration)
     {
@@ -42,23 +37,7 @@ public sealed unsafe class CpuWeightStore : IWeightStore
             return;
         }
 
-        var identity = FileIdentity.Of(registration.Path);
-        var map = MemoryMappedFile.CreateFromFile(registration.Path, FileMode.Open, mapName: null, 0, MemoryMappedFileAccess.Read);
-        var accessor = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        try
-        {
-            TouchEveryPage(accessor, identity.Length, progress, cancellation);
-        }
-        catch
-        {
-            accessor.Dispose();
-            map.Dispose();
-            throw;
-        }
-
-        mapping = map;
-        view = accessor;
-        warmIdentity = identity;
+        warm = WarmFileMapping.Create(registration.Path, progress, cancellation);
         Tier = ModelTier.Warm;
     }
 
@@ -74,7 +53,7 @@ public sealed unsafe class CpuWeightStore : IWeightStore
             throw new ModelUnavailableException(registration.Name, $"its file '{registration.Path}' no longer exists");
         }
 
-        if (Tier == ModelTier.Warm && FileIdentity.Of(registration.Path) != warmIdentity)
+        if (Tier == ModelTier.Warm && warm!.IsStale(registration.Path))
         {
             // The file changed under the warm image: drop it and start from the new file, validated again.
             Drop();
@@ -109,10 +88,8 @@ public sealed unsafe class CpuWeightStore : IWeightStore
     public void Drop()
     {
         Evict();
-        view?.Dispose();
-        mapping?.Dispose();
-        view = null;
-        mapping = null;
+        warm?.Dispose();
+        warm = null;
         Tier = ModelTier.Cold;
     }
 
@@ -133,44 +110,6 @@ public sealed unsafe class CpuWeightStore : IWeightStore
     }
 
     public void Dispose() => Drop();
-
-    private static void TouchEveryPage(MemoryMappedViewAccessor accessor, long length, IProgress<double>? progress, CancellationToken cancellation)
-    {
-        byte* start = null;
-        var handle = accessor.SafeMemoryMappedViewHandle;
-        handle.AcquirePointer(ref start);
-        try
-        {
-            start += accessor.PointerOffset;
-            const long reportEvery = 64L << 20;
-            var sum = 0;
-            for (long offset = 0; offset < length; offset += PageSize)
-            {
-                sum += Volatile.Read(ref start[offset]); // a read faults the page into the page cache
-                if (offset % reportEvery == 0)
-                {
-                    cancellation.ThrowIfCancellationRequested();
-                    progress?.Report((double)offset / length);
-                }
-            }
-
-            GC.KeepAlive(sum);
-            progress?.Report(1.0);
-        }
-        finally
-        {
-            handle.ReleasePointer();
-        }
-    }
-
-    private readonly record struct FileIdentity(long Length, DateTime LastWriteUtc)
-    {
-        public static FileIdentity Of(string path)
-        {
-            var info = new FileInfo(path);
-            return new FileIdentity(info.Length, info.LastWriteTimeUtc);
-        }
-    }
 }
 
 /// <summary>Makes <see cref="CpuWeightStore"/>s.</summary>

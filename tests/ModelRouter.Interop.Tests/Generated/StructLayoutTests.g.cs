@@ -396,6 +396,69 @@ public sealed unsafe partial class StructLayoutTests
     }
 
     [Fact]
+    public void Layout_mr_swap_options()
+    {
+        Assert.Equal(32, sizeof(mr_swap_options));
+        var value = default(mr_swap_options);
+        Assert.Equal(0, (int)((byte*)&value.device - (byte*)&value));
+        Assert.Equal(4, (int)((byte*)&value.streams - (byte*)&value));
+        Assert.Equal(8, (int)((byte*)&value.chunk_bytes - (byte*)&value));
+        Assert.Equal(16, (int)((byte*)&value.cache_path - (byte*)&value));
+        Assert.Equal(24, (int)((byte*)&value.reserve_bytes - (byte*)&value));
+    }
+
+    [Fact]
+    public void Layout_mr_swap_stats()
+    {
+        Assert.Equal(88, sizeof(mr_swap_stats));
+        var value = default(mr_swap_stats);
+        Assert.Equal(0, (int)((byte*)&value.weight_bytes - (byte*)&value));
+        Assert.Equal(8, (int)((byte*)&value.reserved_bytes - (byte*)&value));
+        Assert.Equal(16, (int)((byte*)&value.host_image_bytes - (byte*)&value));
+        Assert.Equal(24, (int)((byte*)&value.state - (byte*)&value));
+        Assert.Equal(28, (int)((byte*)&value.host_image_registered - (byte*)&value));
+        Assert.Equal(32, (int)((byte*)&value.last_evict_ms - (byte*)&value));
+        Assert.Equal(40, (int)((byte*)&value.last_restore_ms - (byte*)&value));
+        Assert.Equal(48, (int)((byte*)&value.last_capture_ms - (byte*)&value));
+        Assert.Equal(56, (int)((byte*)&value.chunk_bytes - (byte*)&value));
+        Assert.Equal(64, (int)((byte*)&value.granularity_bytes - (byte*)&value));
+        Assert.Equal(72, (int)((byte*)&value.chunk_count - (byte*)&value));
+        Assert.Equal(76, (int)((byte*)&value.streams - (byte*)&value));
+        Assert.Equal(80, (int)((byte*)&value.buffer_count - (byte*)&value));
+        Assert.Equal(84, (int)((byte*)&value.restore_count - (byte*)&value));
+    }
+
+    [Fact]
+    public void Layout_mr_bandwidth_result()
+    {
+        Assert.Equal(40, sizeof(mr_bandwidth_result));
+        var value = default(mr_bandwidth_result);
+        Assert.Equal(0, (int)((byte*)&value.seconds - (byte*)&value));
+        Assert.Equal(8, (int)((byte*)&value.gigabytes_per_second - (byte*)&value));
+        Assert.Equal(16, (int)((byte*)&value.bytes - (byte*)&value));
+        Assert.Equal(24, (int)((byte*)&value.chunk_bytes - (byte*)&value));
+        Assert.Equal(32, (int)((byte*)&value.streams - (byte*)&value));
+        Assert.Equal(36, (int)((byte*)&value.pinned - (byte*)&value));
+    }
+
+    [Fact]
+    public void Layout_mr_swap_device_info()
+    {
+        Assert.Equal(144, sizeof(mr_swap_device_info));
+        var value = default(mr_swap_device_info);
+        Assert.Equal(0, (int)((byte*)&value.device - (byte*)&value));
+        Assert.Equal(4, (int)((byte*)&value.vmm_supported - (byte*)&value));
+        Assert.Equal(8, (int)((byte*)&value.driver_version - (byte*)&value));
+        Assert.Equal(12, (int)((byte*)&value.runtime_version - (byte*)&value));
+        Assert.Equal(16, (int)((byte*)&value.granularity_bytes - (byte*)&value));
+        Assert.Equal(24, (int)((byte*)&value.memory_free_bytes - (byte*)&value));
+        Assert.Equal(32, (int)((byte*)&value.memory_total_bytes - (byte*)&value));
+        Assert.Equal(40, (int)((byte*)&value.pci_bus_id - (byte*)&value));
+        Assert.Equal(44, (int)((byte*)&value.compute_capability - (byte*)&value));
+        Assert.Equal(48, (int)((byte*)value.name - (byte*)&value));
+    }
+
+    [Fact]
     public void Layout_ggml_opt_optimizer_params()
     {
         Assert.Equal(28, sizeof(ggml_opt_optimizer_params));

@@ -1,0 +1,91 @@
+using System.Buffers;
+
+namespace ModelRouter.Protocol;
+
+public static partial class FrameWriter
+{
+    /// <summary>Generate (layout on <see cref="GeneratePayload"/>).</summary>
+    public static void WriteGenerate(IBufferWriter<byte> output, uint requestId, GenerateRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var stops = request.StopSequences;
+        if (stops.Count > byte.MaxValue)
+        {
+            ThrowHelper.ArgumentOutOfRange(nameof(request), "at most 255 stop sequences fit in a frame");
+        }
+
+        var size = PayloadSize.Generate(request);
+        var w = new PayloadWriter(Begin(output, FrameType.Generate, FrameFlags.None, requestId, size));
+        w.WriteCount(request.MaxTokens);
+        w.WriteCount(request.TopK);
+        w.WriteSingle(request.Temperature);
+        w.WriteSingle(request.TopP);
+        w.WriteUInt64(request.Seed);
+        w.WriteSingle(request.CostBudget);
+        w.WriteByte((byte)request.LatencyClass);
+        w.WriteByte((byte)stops.Count);
+        w.WriteReserved(2);
+        w.WriteString(request.Model);
+        w.WriteString(request.RequiredCapability);
+        w.WriteString(request.Prompt);
+        for (var i = 0; i < stops.Count; i++)
+        {
+            w.WriteString(stops[i]);
+        }
+
+        End(output, size, w);
+    }
+
+    /// <summary>Route (layout on <see cref="RoutePayload"/>).</summary>
+    public static void WriteRoute(IBufferWriter<byte> output, uint requestId, RouteRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var size = PayloadSize.Route(request);
+        var w = new PayloadWriter(Begin(output, FrameType.Route, FrameFlags.None, requestId, size));
+        w.WriteSingle(request.CostBudget);
+        w.WriteByte((byte)request.LatencyClass);
+        w.WriteReserved(3);
+        w.WriteString(request.RequiredCapability);
+        w.WriteString(request.Prompt);
+        End(output, size, w);
+    }
+
+    /// <summary>Embed (layout on <see cref="EmbedPayload"/>).</summary>
+    public static void WriteEmbed(IBufferWriter<byte> output, uint requestId, EmbedRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var size = PayloadSize.Embed(request);
+        var w = new PayloadWriter(Begin(output, FrameType.Embed, FrameFlags.None, requestId, size));
+        w.WriteByte(request.Normalize ? ProtocolConstants.EmbedFlagNormalize : (byte)0);
+        w.WriteReserved(3);
+        w.WriteString(request.Model);
+        w.WriteString(request.Text);
+        End(output, size, w);
+    }
+
+    /// <summary>Admin (layout on <see cref="AdminPayload"/>).</summary>
+    public static void WriteAdmin(IBufferWriter<byte> output, uint requestId, AdminOperation operation, ReadOnlySpan<char> model)
+    {
+        var size = AdminPayload.FixedSize + PayloadSize.OfString(model);
+        var w = new PayloadWriter(Begin(output, FrameType.Admin, FrameFlags.None, requestId, size));
+        w.WriteByte((byte)operation);
+        w.WriteReserved(3);
+        w.WriteString(model);
+        End(output, size, w);
+    }
+
+    /// <summary>Cancel the request <paramref name="requestId"/> (empty payload).</summary>
+    public static void WriteCancel(IBufferWriter<byte> output, uint requestId) => WriteEmpty(output, FrameType.Cancel, requestId);
+
+    /// <summary>List models (empty payload).</summary>
+    public static void WriteListModels(IBufferWriter<byte> output, uint requestId) => WriteEmpty(output, FrameType.ListModels, requestId);
+
+    /// <summary>Get stats (empty payload).</summary>
+    public static void WriteGetStats(IBufferWriter<byte> output, uint requestId) => WriteEmpty(output, FrameType.GetStats, requestId);
+
+    private static void WriteEmpty(IBufferWriter<byte> output, FrameType type, uint requestId)
+    {
+        Begin(output, type, FrameFlags.None, requestId, 0);
+        End(output, 0);
+    }
+}

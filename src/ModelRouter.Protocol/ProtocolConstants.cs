@@ -1,0 +1,44 @@
+namespace ModelRouter.Protocol;
+
+/// <summary>
+/// The fixed frame header of protocol version 1 (docs/protocol.md, "Frame header"). All integers are little-endian.
+/// <code>
+///  0       2       3       4               6               8                               12                              16
+///  +---+---+-------+-------+-------+-------+-------+-------+-------+-------+-------+-------+-------+-------+-------+-------+
+///  | 'M' 'R'|version| type |     flags     |   reserved    |          request id           |        payload length         |
+///  +---+---+-------+-------+-------+-------+-------+-------+-------+-------+-------+-------+-------+-------+-------+-------+
+///    u8  u8    u8      u8        u16 LE          u16 = 0               u32 LE                          u32 LE
+///  then `payload length` bytes of payload, laid out per frame type.
+/// </code>
+/// </summary>
+public static class ProtocolConstants
+{
+    /// <summary>First magic byte, ASCII 'M'.</summary>
+    public const byte Magic0 = 0x4D;
+
+    /// <summary>Second magic byte, ASCII 'R'.</summary>
+    public const byte Magic1 = 0x52;
+
+    /// <summary>The protocol version this library speaks (the header's version byte).</summary>
+    public const byte Version = 1;
+
+    /// <summary>Size of the fixed frame header in bytes.</summary>
+    public const int HeaderSize = 16;
+
+    public const int MagicOffset = 0;
+    public const int VersionOffset = 2;
+    public const int TypeOffset = 3;
+    public const int FlagsOffset = 4;
+    public const int ReservedOffset = 6;
+    public const int RequestIdOffset = 8;
+    public const int PayloadLengthOffset = 12;
+
+    /// <summary>Request id of connection-level frames (hello, hello-ok, go-away, connection errors).</summary>
+    public const uint ConnectionRequestId = 0;
+
+    /// <summary>Session flag in hello-ok: the session authenticated with the admin token.</summary>
+    public const ushort SessionFlagAdmin = 0x0001;
+
+    /// <summary>Embed flag: L2-normalise the vector.</summary>
+    public const byte EmbedFlagNormalize = 0x01;
+}

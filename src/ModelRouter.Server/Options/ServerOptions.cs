@@ -1,0 +1,116 @@
+using ModelRouter.Server.Scheduling;
+
+namespace ModelRouter.Server.Options;
+
+/// <summary>
+/// The server's configuration, bound from the "ModelRouter" section of appsettings.json, the --config file,
+/// MODELROUTER__* environment variables and the command line, and validated at start.
+/// </summary>
+public sealed class ServerOptions
+{
+    public const string SectionName = "ModelRouter";
+
+    /// <summary>TCP endpoint "host:port"; empty disables TCP.</summary>
+    public string? Tcp { get; set; } = "127.0.0.1:7878";
+
+    /// <summary>Unix-domain socket path (created owner-only); empty disables it.</summary>
+    public string? UnixSocket { get; set; }
+
+    /// <summary>Shared token every client must present (constant-time compare); empty allows anonymous clients.</summary>
+    public string? AuthToken { get; set; }
+
+    /// <summary>Token that unlocks admin operations (preload, pin, unpin, evict); empty disables them.</summary>
+    public string? AdminToken { get; set; }
+
+    /// <summary>Bytes of weights the resident models may use together (VRAM on a GPU, RAM on the CPU path).</summary>
+    public long DeviceBudgetBytes { get; set; } = 8L << 30;
+
+    /// <summary>Warm every model's host tier at start so that no swap reads the disk.</summary>
+    public bool PrefetchAtStart { get; set; } = true;
+
+    /// <summary>Model used when routing is unsure and no route names a fallback.</summary>
+    public string? DefaultModel { get; set; }
+
+    public List<CatalogModelOptions> Models { get; set; } = [];
+
+    public List<RouteOptions> Routes { get; set; } = [];
+
+    public SchedulerSettings Scheduler { get; set; } = new();
+
+    public LimitOptions Limits { get; set; } = new();
+}
+
+/// <summary>One model of the catalog.</summary>
+public sealed class CatalogModelOptions
+{
+    public string Name { get; set; } = "";
+
+    public string Path { get; set; } = "";
+
+    /// <summary>Task types it serves well (classification, summarization, extraction, code, reasoning, creative, chat, open_qa ...).</summary>
+    public List<string> Capabilities { get; set; } = [];
+
+    /// <summary>tiny, small, medium, large, xlarge: used by the capability policy to pick the smallest that qualifies.</summary>
+    public string SizeClass { get; set; } = "small";
+
+    public double CostPer1kTokens { get; set; }
+
+    /// <summary>realtime, interactive or batch: the fastest class this model can serve.</summary>
+    public string LatencyClass { get; set; } = "interactive";
+
+    public int Priority { get; set; }
+
+    public bool Pinned { get; set; }
+
+    /// <summary>Evicted after this many idle seconds; 0 keeps it until space is needed.</summary>
+    public int KeepAliveSeconds { get; set; }
+}
+
+/// <summary>A task type and the ordered models that serve it (the first that can is used; the last should be local).</summary>
+public sealed class RouteOptions
+{
+    public string Task { get; set; } = "";
+
+    public List<string> Models { get; set; } = [];
+}
+
+/// <summary>Scheduler settings as configured (mapped to <see cref="SchedulerOptions"/>).</summary>
+public sealed class SchedulerSettings
+{
+    public int QueueCapacityPerModel { get; set; } = 256;
+
+    public int MaxBatchPerModel { get; set; } = 8;
+
+    public int ContextPerSequence { get; set; } = 2048;
+
+    public int Threads { get; set; }
+
+    public int MinResidencyMs { get; set; } = 250;
+
+    public int MaxWaitMs { get; set; } = 2000;
+
+    public SchedulerOptions ToSchedulerOptions() => new()
+    {
+        QueueCapacityPerModel = QueueCapacityPerModel,
+        MaxBatchPerModel = MaxBatchPerModel,
+        ContextPerSequence = ContextPerSequence,
+        Threads = Threads,
+        MinResidency = TimeSpan.FromMilliseconds(MinResidencyMs),
+        MaxWait = TimeSpan.FromMilliseconds(MaxWaitMs),
+    };
+}
+
+/// <summary>Limits of the wire protocol (see docs/protocol.md).</summary>
+public sealed class LimitOptions
+{
+    public int MaxFrameBytes { get; set; } = 1 << 20;
+
+    public int MaxPromptBytes { get; set; } = 256 << 10;
+
+    public int MaxTokens { get; set; } = 4096;
+
+    public int MaxRequestsInFlightPerConnection { get; set; } = 64;
+
+    /// <summary>Bytes buffered toward a slow client before its connection stops reading (backpressure).</summary>
+    public long OutputPauseThresholdBytes { get; set; } = 1 << 20;
+}

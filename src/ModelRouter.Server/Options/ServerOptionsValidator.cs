@@ -1,0 +1,86 @@
+using Microsoft.Extensions.Options;
+
+namespace ModelRouter.Server.Options;
+
+/// <summary>Checks the configuration at start, naming every problem at once, so a bad file fails before serving.</summary>
+public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
+{
+    private static readonly string[] SizeClasses = ["tiny", "small", "medium", "large", "xlarge"];
+    private static readonly string[] LatencyClasses = ["realtime", "interactive", "batch"];
+
+    public ValidateOptionsResult Validate(string? name, ServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.Tcp) && string.IsNullOrWhiteSpace(options.UnixSocket))
+        {
+            problems.Add("no listener: set Tcp (host:port) or UnixSocket (path)");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.Tcp) && !System.Net.IPEndPoint.TryParse(options.Tcp, out _))
+        {
+            problems.Add($"Tcp '{options.Tcp}' is not host:port with an IP address (e.g. 127.0.0.1:7878)");
+        }
+
+        if (options.DeviceBudgetBytes <= 0)
+        {
+            problems.Add("DeviceBudgetBytes must be positive");
+        }
+
+        if (options.Models.Count == 0)
+        {
+            problems.Add("the catalog has no Models");
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var model in options.Models)
+        {
+            if (string.IsNullOrWhiteSpace(model.Name) || !names.Add(model.Name))
+            {
+                problems.Add($"model name '{model.Name}' is empty or repeated");
+            }
+
+            if (string.IsNullOrWhiteSpace(model.Path) || !File.Exists(model.Path))
+            {
+                problems.Add($"model '{model.Name}': file '{model.Path}' does not exist");
+            }
+
+            if (!SizeClasses.Contains(model.SizeClass, StringComparer.OrdinalIgnoreCase))
+            {
+                problems.Add($"model '{model.Name}': SizeClass '{model.SizeClass}' is not one of {string.Join(", ", SizeClasses)}");
+            }
+
+            if (!LatencyClasses.Contains(model.LatencyClass, StringComparer.OrdinalIgnoreCase))
+            {
+                problems.Add($"model '{model.Name}': LatencyClass '{model.LatencyClass}' is not one of {string.Join(", ", LatencyClasses)}");
+            }
+        }
+
+        foreach (var route in options.Routes)
+        {
+            foreach (var model in route.Models.Where(m => !names.Contains(m)))
+            {
+                problems.Add($"route '{route.Task}' names unknown model '{model}'");
+            }
+        }
+
+        if (options.DefaultModel is { Length: > 0 } fallback && !names.Contains(fallback))
+        {
+            problems.Add($"DefaultModel '{fallback}' is not in the catalog");
+        }
+
+        var s = options.Scheduler;
+        if (s.QueueCapacityPerModel < 1 || s.MaxBatchPerModel < 1 || s.ContextPerSequence < 64 || s.MinResidencyMs < 0 || s.MaxWaitMs < 1)
+        {
+            problems.Add("Scheduler: QueueCapacityPerModel and MaxBatchPerModel must be ≥ 1, ContextPerSequence ≥ 64, MinResidencyMs ≥ 0, MaxWaitMs ≥ 1");
+        }
+
+        var l = options.Limits;
+        if (l.MaxFrameBytes < 1024 || l.MaxPromptBytes < 1 || l.MaxPromptBytes > l.MaxFrameBytes || l.MaxTokens < 1 || l.MaxRequestsInFlightPerConnection < 1)
+        {
+            problems.Add("Limits: MaxFrameBytes ≥ 1024, 1 ≤ MaxPromptBytes ≤ MaxFrameBytes, MaxTokens ≥ 1, MaxRequestsInFlightPerConnection ≥ 1");
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}

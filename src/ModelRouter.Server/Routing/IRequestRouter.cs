@@ -1,0 +1,40 @@
+namespace ModelRouter.Server.Routing;
+
+/// <summary>What a client may say about a request it wants routed.</summary>
+public sealed record RouteHints
+{
+    /// <summary>realtime, interactive or batch; null: any.</summary>
+    public string? LatencyClass { get; init; }
+
+    /// <summary>Most the client will pay per 1k tokens; null: no limit.</summary>
+    public double? CostBudgetPer1kTokens { get; init; }
+
+    /// <summary>A capability the model must have (overrides the classifier's task).</summary>
+    public string? RequiredCapability { get; init; }
+
+    public static RouteHints None { get; } = new();
+}
+
+/// <summary>A routing decision with its reasons, so every choice can be explained.</summary>
+public sealed record RouteResult(
+    string Model,
+    string Task,
+    float Confidence,
+    bool Unsure,
+    TimeSpan Elapsed,
+    IReadOnlyList<string> Considered,
+    IReadOnlyList<string> Rejections);
+
+/// <summary>Chooses the model for a request that did not name one.</summary>
+public interface IRequestRouter
+{
+    /// <exception cref="ArgumentException">No model can serve the request under its hints (the message says why).</exception>
+    RouteResult Route(string prompt, RouteHints hints);
+}
+
+/// <summary>Names the task type of a prompt (the router's classifier, behind an interface the server owns).</summary>
+public interface ITaskClassifier
+{
+    /// <summary>The task label, its calibrated confidence, and whether it is below the route's threshold.</summary>
+    (string Task, float Confidence, bool Unsure) Classify(string prompt);
+}
