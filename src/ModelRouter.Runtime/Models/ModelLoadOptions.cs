@@ -40,6 +40,9 @@ public sealed record ModelLoadOptions
     /// <summary>tensor_buft_overrides: regex on tensor names → buffer type name (e.g. "CPU", "CUDA0").</summary>
     public IReadOnlyList<TensorBufferOverride>? BufferTypeOverrides { get; init; }
 
+    /// <summary>Overrides to buffer types made by our shim (the swap engine's impostor type), by native pointer.</summary>
+    internal IReadOnlyList<(string Pattern, nint BufferType)>? NativeBufferTypeOverrides { get; init; }
+
     /// <summary>Load only the vocabulary, no weights.</summary>
     public bool VocabOnly { get; init; }
 

@@ -34,9 +34,11 @@ internal sealed unsafe class NativeLoadParameters : IDisposable
                 Value.devices = BuildDeviceList(devices);
             }
 
-            if (options.BufferTypeOverrides is { Count: > 0 } overrides)
+            var named = options.BufferTypeOverrides ?? [];
+            var native = options.NativeBufferTypeOverrides ?? [];
+            if (named.Count + native.Count > 0)
             {
-                Value.tensor_buft_overrides = BuildOverrides(overrides);
+                Value.tensor_buft_overrides = BuildOverrides(named, native);
             }
         }
         catch
@@ -77,18 +79,30 @@ internal sealed unsafe class NativeLoadParameters : IDisposable
         return (ggml_backend_device**)list;
     }
 
-    private llama_model_tensor_buft_override* BuildOverrides(IReadOnlyList<TensorBufferOverride> overrides)
+    private llama_model_tensor_buft_override* BuildOverrides(IReadOnlyList<TensorBufferOverride> named, IReadOnlyList<(string Pattern, nint BufferType)> native)
     {
-        var table = Allocate<llama_model_tensor_buft_override>(overrides.Count + 1); // {NULL, NULL}-terminated
-        for (var i = 0; i < overrides.Count; i++)
+        var table = Allocate<llama_model_tensor_buft_override>(named.Count + native.Count + 1); // {NULL, NULL}-terminated
+        var i = 0;
+        foreach (var entry in named)
         {
-            var pattern = NativeStrings.Allocate(overrides[i].Pattern);
-            allocations.Add((nint)pattern);
-            table[i].pattern = (sbyte*)pattern;
-            table[i].buft = FindBufferType(overrides[i].BufferType);
+            table[i].pattern = AllocateString(entry.Pattern);
+            table[i++].buft = FindBufferType(entry.BufferType);
+        }
+
+        foreach (var (pattern, bufferType) in native)
+        {
+            table[i].pattern = AllocateString(pattern);
+            table[i++].buft = (ggml_backend_buffer_type*)bufferType;
         }
 
         return table;
+    }
+
+    private sbyte* AllocateString(string value)
+    {
+        var bytes = NativeStrings.Allocate(value);
+        allocations.Add((nint)bytes);
+        return (sbyte*)bytes;
     }
 
     private static ggml_backend_device* FindDevice(string name)

@@ -31,7 +31,7 @@ public sealed class ModelRouterService : IHostedService, IAsyncDisposable
         this.metrics = metrics;
         this.loggers = loggers;
         logger = loggers.CreateLogger<ModelRouterService>();
-        Pool = new ModelPool(new ModelPoolOptions { BudgetBytes = this.options.DeviceBudgetBytes });
+        Pool = new ModelPool(new ModelPoolOptions { BudgetBytes = this.options.DeviceBudgetBytes, StoreFactory = WeightStores.ForThisBuild() });
     }
 
     public ModelPool Pool { get; }

@@ -4,6 +4,7 @@ using ModelRouter.Runtime.Generation;
 using ModelRouter.Runtime.Gguf;
 using ModelRouter.Runtime.Inference;
 using ModelRouter.Runtime.Models;
+using ModelRouter.Runtime.Native;
 using ModelRouter.Runtime.Swap;
 
 namespace ModelRouter.Cli.Benchmarks.Swap;
@@ -42,10 +43,13 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
             weightBytes = file.Tensors.Sum(t => t.ByteSize);
         }
 
-        Report(name, "physical reference (host copy from page cache)");
-        var reference = HostCopyReference.MeasureGigabytesPerSecond(path);
+        var cuda = NativeRuntime.EnsureInitialized().CompiledBackends.Contains("cuda");
+        Report(name, cuda ? "physical reference (pinned host-to-device cudaMemcpyAsync)" : "physical reference (host copy from page cache)");
+        var reference = cuda
+            ? CudaBandwidth.Measure(device: 0, bytes: Math.Max(weightBytes, 256L << 20))
+            : HostCopyReference.MeasureGigabytesPerSecond(path);
 
-        using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = long.MaxValue / 2 });
+        using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = long.MaxValue / 2, StoreFactory = WeightStores.ForThisBuild() });
         pool.Register(new ModelRegistration(name, path) { GpuLayers = -1 });
         pool.PrefetchAsync(name, cancellation: cancellation).GetAwaiter().GetResult();
         var before = GreedyTokens(pool, name, cancellation); // first restore (from warm) and the reference tokens

@@ -1,0 +1,230 @@
+using ModelRouter.Interop;
+using ModelRouter.Runtime.Gguf;
+using ModelRouter.Runtime.Inference;
+using ModelRouter.Runtime.Models;
+using ModelRouter.Runtime.Native;
+
+namespace ModelRouter.Runtime.Swap;
+
+/// <summary>
+/// The CUDA path (SWAP.md): the first restore loads the model through the shim's impostor buffer type (VMM-backed
+/// VRAM at a reserved virtual range) and captures a pinned host image of those bytes; later evicts release the
+/// physical VRAM and restores map it back and DMA the image in, while the llama_model, its tensor pointers and its
+/// contexts stay alive. Before the first load the warm tier is the page-cached file.
+/// </summary>
+public sealed unsafe class CudaWeightStore : IWeightStore
+{
+    private readonly ModelRegistration registration;
+    private readonly CudaSwapOptions options;
+    private readonly Dictionary<ContextOptions, InferenceContext> contexts = [];
+    private WarmFileMapping? warmFile;
+    private mr_swap_region* region;
+
+    public CudaWeightStore(ModelRegistration registration, CudaSwapOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(registration);
+        ArgumentNullException.ThrowIfNull(options);
+        this.registration = registration;
+        this.options = options;
+        using var file = GgufFile.Open(registration.Path);
+        GgufValidator.CheckLlamaCppRules(file);
+        WeightBytes = file.Tensors.Sum(t => t.ByteSize); // refined from the region's stats after the first load
+    }
+
+    public long WeightBytes { get; private set; }
+
+    public ModelTier Tier { get; private set; } = ModelTier.Cold;
+
+    public Model? Model { get; private set; }
+
+    public void Warm(IProgress<double>? progress, CancellationToken cancellation)
+    {
+        if (Tier != ModelTier.Cold)
+        {
+            return;
+        }
+
+        warmFile = WarmFileMapping.Create(registration.Path, progress, cancellation);
+        Tier = ModelTier.Warm;
+    }
+
+    public void Restore(CancellationToken cancellation)
+    {
+        if (Tier == ModelTier.Resident)
+        {
+            return;
+        }
+
+        if (Model is not null && region != null)
+        {
+            // The fast path: same virtual addresses, DMA from the pinned image; contexts and graphs stay valid.
+            Check(MrShim.mr_swap_region_restore(region), "restore");
+            Tier = ModelTier.Resident;
+            return;
+        }
+
+        FirstLoad(cancellation);
+    }
+
+    public void Evict()
+    {
+        if (Tier != ModelTier.Resident || region == null)
+        {
+            return;
+        }
+
+        Check(MrShim.mr_swap_region_evict(region), "evict");
+        Tier = ModelTier.Warm; // the pinned host image is the warm tier now
+    }
+
+    public void Drop()
+    {
+        foreach (var context in contexts.Values)
+        {
+            context.Dispose();
+        }
+
+        contexts.Clear();
+        Model?.Dispose();
+        Model = null;
+        if (region != null)
+        {
+            MrShim.mr_swap_region_destroy(region); // deferred by the shim until the model's buffers are gone
+            region = null;
+        }
+
+        warmFile?.Dispose();
+        warmFile = null;
+        Tier = ModelTier.Cold;
+    }
+
+    public InferenceContext GetContext(ContextOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var model = Model ?? throw new InvalidOperationException($"Model '{registration.Name}' is not loaded.");
+        lock (contexts)
+        {
+            if (!contexts.TryGetValue(options, out var context))
+            {
+                context = InferenceContext.Create(model, options);
+                contexts.Add(options, context);
+            }
+
+            return context;
+        }
+    }
+
+    /// <summary>The region's own figures (VRAM bytes, host image, last evict/restore ms), or null before the first load.</summary>
+    public mr_swap_stats? Stats()
+    {
+        if (region == null)
+        {
+            return null;
+        }
+
+        mr_swap_stats stats;
+        return MrShim.mr_swap_region_stats(region, &stats) == mr_status.MR_STATUS_OK ? stats : null;
+    }
+
+    public void Dispose() => Drop();
+
+    private void FirstLoad(CancellationToken cancellation)
+    {
+        if (warmFile?.IsStale(registration.Path) == true)
+        {
+            Drop();
+        }
+
+        Warm(null, cancellation);
+        NativeRuntime.EnsureInitialized();
+        var cachePath = options.CacheDirectory is { } dir ? NativeStrings.Allocate(Path.Combine(dir, registration.Name + ".weights")) : null;
+        try
+        {
+            var swapOptions = new mr_swap_options
+            {
+                device = options.Device,
+                streams = options.Streams,
+                chunk_bytes = (ulong)options.ChunkBytes,
+                cache_path = (sbyte*)cachePath,
+                reserve_bytes = (ulong)(WeightBytes + WeightBytes / 4 + (256L << 20)),
+            };
+            mr_swap_region* created;
+            Check(MrShim.mr_swap_region_create(&swapOptions, &created), "create the VRAM region");
+            region = created;
+        }
+        finally
+        {
+            if (cachePath != null)
+            {
+                System.Runtime.InteropServices.NativeMemory.Free(cachePath);
+            }
+        }
+
+        try
+        {
+            var bufferType = (nint)MrShim.mr_swap_region_buffer_type(region);
+            Model = Models.Model.Load(registration.Path, new ModelLoadOptions
+            {
+                LoadMode = ModelLoadMode.Mmap,
+                GpuLayers = registration.GpuLayers,
+                NativeBufferTypeOverrides = [(".*", bufferType)],
+                Cancellation = cancellation,
+            });
+            Check(MrShim.mr_swap_region_capture(region), "capture the host image");
+            if (Stats() is { } stats)
+            {
+                WeightBytes = (long)stats.weight_bytes;
+            }
+        }
+        catch
+        {
+            Drop();
+            throw;
+        }
+
+        // The pinned host image replaces the page-cached file as the warm tier.
+        warmFile?.Dispose();
+        warmFile = null;
+        Tier = ModelTier.Resident;
+    }
+
+    private void Check(mr_status status, string what)
+    {
+        if (status == mr_status.MR_STATUS_OK)
+        {
+            return;
+        }
+
+        var detail = NativeStrings.Read(MrShim.mr_last_error()) ?? NativeStrings.Read(MrShim.mr_status_string(status));
+        throw new ModelUnavailableException(registration.Name, $"could not {what} on CUDA device {options.Device}: {detail}");
+    }
+}
+
+/// <summary>Where and how the CUDA store keeps its regions.</summary>
+public sealed record CudaSwapOptions
+{
+    public int Device { get; init; }
+
+    /// <summary>Copy streams for restores (at least two so mapping and copying overlap).</summary>
+    public int Streams { get; init; } = 2;
+
+    public long ChunkBytes { get; init; } = 64L << 20;
+
+    /// <summary>Directory of the host-image files (tmpfs such as /dev/shm registers reliably); null: anonymous pinned memory.</summary>
+    public string? CacheDirectory { get; init; } = Directory.Exists("/dev/shm") ? "/dev/shm" : null;
+}
+
+/// <summary>Makes <see cref="CudaWeightStore"/>s.</summary>
+public sealed class CudaWeightStoreFactory(CudaSwapOptions options) : IWeightStoreFactory
+{
+    public IWeightStore Create(ModelRegistration registration) => new CudaWeightStore(registration, options);
+}
+
+/// <summary>Chooses the store of this build: CUDA when the native libraries have it, the CPU path otherwise.</summary>
+public static class WeightStores
+{
+    public static IWeightStoreFactory ForThisBuild(CudaSwapOptions? cuda = null) =>
+        NativeRuntime.EnsureInitialized().CompiledBackends.Contains("cuda")
+            ? new CudaWeightStoreFactory(cuda ?? new CudaSwapOptions())
+            : new CpuWeightStoreFactory();
+}
