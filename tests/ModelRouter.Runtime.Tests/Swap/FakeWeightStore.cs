@@ -39,8 +39,12 @@ internal sealed class FakeWeightStore(ModelRegistration registration, long weigh
         Tier = ModelTier.Resident;
     }
 
+    /// <summary>When set, evict blocks until it is released (to observe the Evicting state).</summary>
+    public ManualResetEventSlim? HoldEvict { get; set; }
+
     public void Evict()
     {
+        HoldEvict?.Wait();
         journal.Add($"evict {registration.Name}");
         Tier = ModelTier.Warm;
     }

@@ -197,6 +197,27 @@ public sealed class ModelPoolPolicyTests
     }
 
     [Fact]
+    public async Task A_request_for_a_model_being_evicted_waits_and_then_restores_it()
+    {
+        using var pool = NewPool(100, Model("a"), Model("b"));
+        await UseAsync(pool, "a");
+        using var hold = new ManualResetEventSlim(false);
+        stores.Stores["a"].HoldEvict = hold;
+
+        // The fake evict blocks its caller: start the acquire that triggers it on another thread.
+        var b = Task.Run(async () => await pool.AcquireAsync("b", TestContext.Current.CancellationToken), TestContext.Current.CancellationToken);
+        await WaitUntilAsync(() => State(pool, "a") == ModelState.Evicting);
+        var a = pool.AcquireAsync("a", TestContext.Current.CancellationToken).AsTask();
+        await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.False(a.IsCompleted); // no lease is ever granted on a model that is being evicted
+
+        hold.Set();
+        (await b).Dispose();
+        using var leaseA = await a.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(["restore a", "evict a", "restore b", "evict b", "restore a"], stores.Journal);
+    }
+
+    [Fact]
     public async Task Prefetch_warms_without_making_resident_and_registration_rejects_duplicates()
     {
         using var pool = NewPool(1000, Model("m"));
