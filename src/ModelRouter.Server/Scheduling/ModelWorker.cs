@@ -136,7 +136,16 @@ internal sealed class ModelWorker
                     var (request, sequence, queueWait, swap) = active[i];
                     if (!sequence.NewText.IsEmpty)
                     {
-                        request.Sink.OnText(request.Id, sequence.NewText);
+                        try
+                        {
+                            request.Sink.OnText(request.Id, sequence.NewText);
+                        }
+#pragma warning disable CA1031 // a failing sink (its connection broke) must never stop the batch of other clients
+                        catch (Exception ex)
+#pragma warning restore CA1031
+                        {
+                            ServerLog.SinkFailed(logger, Model, request.Id, ex.Message);
+                        }
                     }
 
                     if (sequence.IsFinished)

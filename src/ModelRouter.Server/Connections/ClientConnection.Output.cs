@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using ModelRouter.Protocol;
+using ModelRouter.Server.Scheduling;
+
+namespace ModelRouter.Server.Connections;
+
+/// <summary>
+/// The outbound half: frames are written under a lock into an in-memory pipe (workers never block on a slow
+/// socket) and a pump sends them. The bytes waiting are counted: above the pause threshold the read loop stops
+/// taking requests; above sixteen times it, the connection's generations are cancelled as a slow consumer.
+/// </summary>
+public sealed partial class ClientConnection : IResponseSink
+{
+    private const int SlowConsumerFactor = 16;
+
+    public void OnText(ulong requestId, ReadOnlySpan<byte> utf8)
+    {
+        if (Interlocked.Read(ref pendingOutputBytes) > server.Options.Limits.OutputPauseThresholdBytes * SlowConsumerFactor)
+        {
+            if (inFlight.TryGetValue((uint)requestId, out var request))
+            {
+                request.Cancel(); // the worker finishes it as cancelled on its next step
+            }
+
+            return;
+        }
+
+        lock (writeGate)
+        {
+            if (outputClosed)
+            {
+                return;
+            }
+
+            FrameWriter.WriteTokenChunk(output.Writer, (uint)requestId, utf8);
+            Commit();
+        }
+    }
+
+    public void OnCompleted(ulong requestId, CompletionStats stats)
+    {
+        ArgumentNullException.ThrowIfNull(stats);
+        var wire = new GenerationStats
+        {
+            FinishReason = stats.FinishReason switch
+            {
+                Runtime.Generation.FinishReason.EndOfGeneration => FinishReason.EndOfText,
+                Runtime.Generation.FinishReason.MaxTokens => FinishReason.MaxTokens,
+                Runtime.Generation.FinishReason.StopString => FinishReason.StopSequence,
+                Runtime.Generation.FinishReason.Cancelled => FinishReason.Cancelled,
+                Runtime.Generation.FinishReason.ContextFull => FinishReason.ContextFull,
+                _ => FinishReason.Unknown,
+            },
+            PromptTokens = stats.PromptTokens,
+            GeneratedTokens = stats.GeneratedTokens,
+            TokensPerSecond = (float)stats.TokensPerSecond,
+            RouteNanos = Durations.ToNanos(stats.RouteTime),
+            QueueWaitNanos = Durations.ToNanos(stats.QueueWait),
+            SwapNanos = stats.SwapTime is { } swap ? Durations.ToNanos(swap) : 0,
+            TimeToFirstTokenNanos = stats.TimeToFirstToken is { } ttft ? Durations.ToNanos(ttft) : 0,
+            TotalNanos = Durations.ToNanos(stats.QueueWait + (stats.TimeToFirstToken ?? TimeSpan.Zero)),
+        };
+        server.RequestFinished(stats.GeneratedTokens);
+        var task = taskTypes.TryRemove((uint)requestId, out var t) ? t : "";
+        lock (writeGate)
+        {
+            if (!outputClosed)
+            {
+                FrameWriter.WriteDone(output.Writer, (uint)requestId, wire, stats.Model, task);
+                Commit();
+            }
+        }
+
+        EndRequest((uint)requestId);
+    }
+
+    public void OnFailed(ulong requestId, RequestError failure, string message)
+    {
+        server.RequestFailed();
+        taskTypes.TryRemove((uint)requestId, out _);
+        WriteError((uint)requestId, ToWire(failure), message);
+        EndRequest((uint)requestId);
+    }
+
+    internal static ErrorCode ToWire(RequestError failure) => failure switch
+    {
+        RequestError.UnknownModel => ErrorCode.UnknownModel,
+        RequestError.ModelUnavailable => ErrorCode.ModelUnavailable,
+        RequestError.PromptTooLong => ErrorCode.PromptTooLong,
+        RequestError.InvalidArgument => ErrorCode.InvalidArgument,
+        RequestError.Overloaded => ErrorCode.Overloaded,
+        RequestError.Cancelled => ErrorCode.Cancelled,
+        _ => ErrorCode.Internal,
+    };
+
+    private void WriteError(uint requestId, ErrorCode code, string message)
+    {
+        lock (writeGate)
+        {
+            if (!outputClosed)
+            {
+                FrameWriter.WriteError(output.Writer, requestId, code, message.Length > 1000 ? message[..1000] : message);
+                Commit();
+            }
+        }
+    }
+
+    /// <summary>Writes one response frame unless the connection is gone (callers hold no lock).</summary>
+    private void Send<TState>(TState state, Action<System.IO.Pipelines.PipeWriter, TState> write)
+    {
+        lock (writeGate)
+        {
+            if (outputClosed)
+            {
+                return;
+            }
+
+            write(output.Writer, state);
+            Commit();
+        }
+    }
+
+    /// <summary>Publishes what was written to the in-memory pipe (never pauses: the pump and the counter do the pacing).</summary>
+    private void Commit()
+    {
+        var bytes = output.Writer.UnflushedBytes;
+        Interlocked.Add(ref pendingOutputBytes, bytes);
+        var flush = output.Writer.FlushAsync();
+        Debug.Assert(flush.IsCompleted, "a pipe without a pause threshold completes flushes synchronously");
+        _ = flush.IsCompleted ? flush.Result : default;
+    }
+
+    private async Task PumpOutputAsync(CancellationToken cancellation)
+    {
+        try
+        {
+            while (true)
+            {
+                var result = await output.Reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                foreach (var segment in buffer)
+                {
+                    await transport.WriteAsync(segment, cancellation).ConfigureAwait(false);
+                }
+
+                await transport.FlushAsync(cancellation).ConfigureAwait(false);
+                output.Reader.AdvanceTo(buffer.End);
+                if (Interlocked.Add(ref pendingOutputBytes, -buffer.Length) <= server.Options.Limits.OutputPauseThresholdBytes)
+                {
+                    Interlocked.Exchange(ref outputDrained, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                }
+
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client is gone: stop reading too, which cancels what it had in flight.
+            await closing.CancelAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await output.Reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask WaitForOutputRoomAsync(CancellationToken cancellation)
+    {
+        while (true)
+        {
+            var drained = Volatile.Read(ref outputDrained).Task; // read before the check: a drain in between is not missed
+            if (Interlocked.Read(ref pendingOutputBytes) <= server.Options.Limits.OutputPauseThresholdBytes)
+            {
+                return;
+            }
+
+            await drained.WaitAsync(cancellation).ConfigureAwait(false);
+        }
+    }
+}

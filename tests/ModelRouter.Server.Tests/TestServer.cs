@@ -1,0 +1,75 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ModelRouter.Client;
+using ModelRouter.Server.Hosting;
+using ModelRouter.Server.Routing;
+
+namespace ModelRouter.Server.Tests;
+
+/// <summary>A real server on a loopback port (TCP port 0) over copies of stories260K, for end-to-end tests.</summary>
+internal sealed class TestServer : IAsyncDisposable
+{
+    public const string Token = "test-token";
+    public const string AdminToken = "admin-token";
+
+    private readonly IHost host;
+
+    private TestServer(IHost host, IPEndPoint endpoint)
+    {
+        this.host = host;
+        Endpoint = endpoint;
+    }
+
+    public IPEndPoint Endpoint { get; }
+
+    public ModelRouterService Service => host.Services.GetRequiredService<ModelRouterService>();
+
+    public static async Task<TestServer> StartAsync(TestModels models, int residentModels, params string[] extra)
+    {
+        var size = new FileInfo(models.Paths[0]).Length;
+        var args = new List<string>
+        {
+            "--ModelRouter:Tcp=127.0.0.1:0",
+            $"--ModelRouter:AuthToken={Token}",
+            $"--ModelRouter:AdminToken={AdminToken}",
+            $"--ModelRouter:DeviceBudgetBytes={(size * residentModels) + (size / 2)}",
+            "--ModelRouter:Scheduler:MaxBatchPerModel=8",
+            "--ModelRouter:Scheduler:ContextPerSequence=128",
+            "--ModelRouter:Scheduler:Threads=1",
+            "--ModelRouter:Scheduler:MaxWaitMs=200",
+            "--ModelRouter:Scheduler:MinResidencyMs=20",
+        };
+        for (var i = 0; i < models.Paths.Count; i++)
+        {
+            args.Add($"--ModelRouter:Models:{i}:Name=m{i}");
+            args.Add($"--ModelRouter:Models:{i}:Path={models.Paths[i]}");
+            args.Add($"--ModelRouter:Models:{i}:Capabilities:0=chat");
+        }
+
+        args.AddRange(extra);
+        var builder = ModelRouterHost.CreateBuilder([.. args], configFile: null, new FixedClassifier("chat"));
+        builder.Logging.ClearProviders();
+        var host = builder.Build();
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        var listener = host.Services.GetServices<IHostedService>().OfType<ListenerService>().Single();
+        return new TestServer(host, listener.TcpEndpoint!);
+    }
+
+    public Task<ModelRouterClient> ConnectAsync(string token = Token) =>
+        ModelRouterClient.ConnectAsync(Endpoint, token, cancellationToken: TestContext.Current.CancellationToken);
+
+    public async Task StopAsync() => await host.StopAsync(TestContext.Current.CancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await host.StopAsync(CancellationToken.None);
+        host.Dispose();
+    }
+
+    private sealed class FixedClassifier(string task) : ITaskClassifier
+    {
+        public (string Task, float Confidence, bool Unsure) Classify(string prompt) => (task, 1f, false);
+    }
+}
