@@ -42,9 +42,15 @@ public sealed partial class ModelRouterClient
                         {
                             await delivery.ConfigureAwait(false);
                         }
+
+                        if (closing.IsCancellationRequested)
+                        {
+                            failure = ConnectionClosed();
+                            break;
+                        }
                     }
 
-                    if (result.IsCompleted)
+                    if (failure is null && result.IsCompleted)
                     {
                         failure = connectionError ?? new ModelRouterConnectionException(buffer.IsEmpty
                             ? "the server closed the connection"
@@ -61,8 +67,9 @@ public sealed partial class ModelRouterClient
         {
             failure = new ModelRouterConnectionException(ex.Code, $"the server sent a malformed frame: {ex.Message}", ex);
         }
-        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex)
         {
+            // Socket errors, a disposed stream, or a bug: whatever ends the loop fails the pending requests with it.
             failure = connectionError ?? new ModelRouterConnectionException($"the connection failed: {ex.Message}", ex);
         }
         finally
@@ -108,7 +115,10 @@ public sealed partial class ModelRouterClient
                 Volatile.Write(ref draining, 1);
                 return default;
             case FrameType.Ping:
-                return new ValueTask(SendPongAsync(frame.RequestId, MessageReader.ReadPing(payload.Span)));
+                // Not awaited: waiting here for the write lock could deadlock with a sender whose flush waits for
+                // the server, which waits for us to read.
+                _ = SendPongAsync(frame.RequestId, MessageReader.ReadPing(payload.Span));
+                return default;
             default:
                 return default;
         }
@@ -124,15 +134,25 @@ public sealed partial class ModelRouterClient
 
     private async Task SendPongAsync(uint requestId, ulong value)
     {
-        await writeLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            FrameWriter.WritePong(writer, requestId, value);
-            await writer.FlushAsync().ConfigureAwait(false);
+            await writeLock.WaitAsync(closing.Token).ConfigureAwait(false);
+            try
+            {
+                if (IsConnected)
+                {
+                    FrameWriter.WritePong(writer, requestId, value);
+                    await writer.FlushAsync().ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                writeLock.Release();
+            }
         }
-        finally
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
         {
-            writeLock.Release();
+            // The connection is closing.
         }
     }
 }

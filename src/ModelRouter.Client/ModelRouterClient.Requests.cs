@@ -247,6 +247,11 @@ public sealed partial class ModelRouterClient
                 throw;
             }
 
+            if (closing.IsCancellationRequested)
+            {
+                throw ConnectionClosed();
+            }
+
             if (ex is ModelRouterException)
             {
                 throw;

@@ -182,6 +182,8 @@ public sealed partial class ModelRouterClient : IAsyncDisposable
         {
             closeReason ??= new ModelRouterConnectionException("the client was disposed");
             await closing.CancelAsync().ConfigureAwait(false);
+            // Failing the requests first releases a read loop waiting for a stalled consumer's channel.
+            FailPending(closeReason);
             reader.CancelPendingRead();
             await readLoop.ConfigureAwait(false);
         }
@@ -208,13 +210,7 @@ public sealed partial class ModelRouterClient : IAsyncDisposable
 
         // Disposing the socket first unblocks a sender stuck in a flush, so the write lock below is released.
         transport?.Dispose();
-        foreach (var id in pending.Keys)
-        {
-            if (pending.TryRemove(id, out var request))
-            {
-                request.Fail(reason);
-            }
-        }
+        FailPending(reason);
 
         await reader.CompleteAsync().ConfigureAwait(false);
         await writeLock.WaitAsync().ConfigureAwait(false);
@@ -231,6 +227,17 @@ public sealed partial class ModelRouterClient : IAsyncDisposable
         finally
         {
             writeLock.Release();
+        }
+    }
+
+    private void FailPending(Exception reason)
+    {
+        foreach (var id in pending.Keys)
+        {
+            if (pending.TryRemove(id, out var request))
+            {
+                request.Fail(reason);
+            }
         }
     }
 

@@ -13,8 +13,9 @@ namespace ModelRouter.Client.Tests;
 /// A tiny server speaking the protocol on loopback, scripted by the prompt:
 /// <c>count:N[:tag]</c> streams N chunks "tag-i " then done; <c>slow:N</c> streams one chunk every 10 ms until done
 /// or cancelled (then done/cancelled); <c>hang</c> answers nothing until cancelled (then error 305);
-/// <c>error:CODE</c> answers an error frame; <c>vanish</c> sends two chunks and drops the connection;
-/// <c>garbage</c> sends bytes that are no frame; <c>goaway</c> sends go-away, then streams like count:3.
+/// <c>error:CODE</c> answers an error frame; <c>vanish</c> sends two chunks and closes the connection (<c>reset</c>:
+/// aborts it with a TCP reset);
+/// <c>garbage</c> sends bytes that are no frame; <c>ping-me</c> pings the client (id 0, value 77); <c>goaway</c> sends go-away, then streams like count:3.
 /// </summary>
 internal sealed class FakeServer : IAsyncDisposable
 {
@@ -54,6 +55,8 @@ internal sealed class FakeServer : IAsyncDisposable
     public int MaxRequestsInFlight { get; }
 
     public ConcurrentQueue<uint> Cancels { get; } = new();
+
+    public ConcurrentQueue<ulong> Pongs { get; } = new();
 
     public int MaxInFlightSeen => Volatile.Read(ref maxInFlightSeen);
 
@@ -246,6 +249,9 @@ internal sealed class FakeServer : IAsyncDisposable
 
                         return Task.CompletedTask;
                     };
+                case FrameType.Pong:
+                    server.Pongs.Enqueue(MessageReader.ReadPing(payload.Span));
+                    return () => Task.CompletedTask;
                 case FrameType.Ping:
                     var value = MessageReader.ReadPing(payload.Span);
                     return () => SendAsync(w => FrameWriter.WritePong(w, id, value));
@@ -362,10 +368,23 @@ internal sealed class FakeServer : IAsyncDisposable
                     await Finish(() => SendAsync(w => FrameWriter.WriteError(w, id, code, $"scripted error {(ushort)code}")));
                     return;
                 case "vanish":
+                case "reset":
                     await SendAsync(w => FrameWriter.WriteTokenChunk(w, id, "a"u8, 1));
                     await SendAsync(w => FrameWriter.WriteTokenChunk(w, id, "b"u8, 1));
-                    socket.LingerState = new LingerOption(true, 0);
+                    if (parts[0] == "reset")
+                    {
+                        socket.LingerState = new LingerOption(true, 0); // RST: unread bytes may be lost
+                    }
+                    else
+                    {
+                        socket.Shutdown(SocketShutdown.Both);
+                    }
+
                     socket.Close();
+                    return;
+                case "ping-me":
+                    await SendAsync(w => FrameWriter.WritePing(w, 0, 77));
+                    await Finish(() => SendAsync(w => FrameWriter.WriteDone(w, id, Stats(FinishReason.EndOfText, 0), model, task)));
                     return;
                 case "garbage":
                     await SendAsync(w => w.Write("HTTP/1.1 400 Bad Request\r\n\r\n"u8));

@@ -158,9 +158,11 @@ public sealed partial class ClientConnection
             request = MessageReader.ReadEmbed(payload.Span, server.Limits).ToRequest();
         }
 
-        if (request.Model is null || !server.Catalog.ContainsKey(request.Model))
+        // No model named: the server's default model embeds (docs/protocol.md).
+        var modelName = string.IsNullOrEmpty(request.Model) ? server.Options.DefaultModel ?? server.Options.Models[0].Name : request.Model;
+        if (!server.Catalog.ContainsKey(modelName))
         {
-            WriteError(id, ErrorCode.UnknownModel, $"no model named '{request.Model}'");
+            WriteError(id, ErrorCode.UnknownModel, $"no model named '{modelName}'");
             return;
         }
 
@@ -173,11 +175,11 @@ public sealed partial class ClientConnection
         {
             try
             {
-                using var lease = await server.Pool.AcquireAsync(request.Model, cancellation).ConfigureAwait(false);
+                using var lease = await server.Pool.AcquireAsync(modelName, cancellation).ConfigureAwait(false);
                 using var embedder = TextEmbedder.Create(lease.Model, maxTokens: 512, threads: server.Options.Scheduler.Threads);
                 var vector = new float[embedder.Dimensions];
                 embedder.Embed(request.Text, vector);
-                Send(0, (writer, _) => FrameWriter.WriteEmbedResult(writer, id, request.Model, vector, 0));
+                Send(0, (writer, _) => FrameWriter.WriteEmbedResult(writer, id, modelName, vector, 0));
 
                 EndRequest(id);
             }
