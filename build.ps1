@@ -180,8 +180,8 @@ switch ($Command) {
     'test' { Invoke-Test }
     'run' {
         Invoke-Build
-        Write-Host 'The routing server (modelrouter serve) arrives with the server issue; today: the native build and CLI.'
-        dotnet run --project src/ModelRouter.Cli -c Release --no-build -- info
+        Step 'the main job: forge a demo catalog, start the routing server, run concurrent clients (modelrouter demo)'
+        dotnet run --project src/ModelRouter.Cli -c Release --no-build -- demo @Rest
     }
     'bench' { Invoke-Build; dotnet run --project benchmarks/ModelRouter.Benchmarks -c Release --no-build -- @Rest }
     'prereqs' { Need dotnet 'the .NET 10 SDK' ''; Need cmake 'CMake' ''; Need git 'git' ''; Need npm 'npm' ''; Write-Host 'all prerequisites present' }

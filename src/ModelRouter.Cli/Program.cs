@@ -15,7 +15,11 @@ internal static class Program
         root.Subcommands.Add(GgufInfoCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(BenchSwapCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BenchDecodeCommand.Create());
+        root.Subcommands.Add(TrainRouterCommand.Create());
+        root.Subcommands.Add(EvalRouterCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using ModelRouter.Runtime.Native;
 
 namespace ModelRouter.Cli.Benchmarks;
@@ -71,6 +72,9 @@ public sealed class BenchDecodeRunner(LlamaBenchRunner llamaBench, BenchDecodeSe
                 cancellation.ThrowIfCancellationRequested();
                 RunPeer();
             }
+
+            Report(string.Create(CultureInfo.InvariantCulture,
+                $"pp t/s: llama-bench {peerPp[^1].Mean:F2}, ours {ourPp[^1].Mean:F2}; tg t/s: llama-bench {peerTg[^1].Mean:F2}, ours {ourTg[^1].Mean:F2}; load {LoadAverage.Read()}"));
         }
 
         var backend = OurBackend();

@@ -68,11 +68,11 @@ internal static class BenchDecodeCommand
             var info = NativeRuntime.EnsureInitialized();
             var flavor = info.CompiledBackends.Contains("cuda") ? "cuda" : "cpu";
             var peer = llamaBenchPath is null ? LlamaBenchRunner.Locate(flavor) : new LlamaBenchRunner(llamaBenchPath);
-            var loadBefore = LoadAverage();
+            var loadBefore = LoadAverage.Read();
             Console.Error.WriteLine($"bench-decode: llama-bench {peer.ExecutablePath}; our libraries {info.LibraryDirectory} (llama.cpp {info.LlamaCommit}); " +
                                     $"threads {settings.Threads}, pp{settings.PromptTokens}, tg{settings.GeneratedTokens}, {settings.Repetitions} repetitions x {settings.Rounds} round(s); load average {loadBefore}");
             var rows = new BenchDecodeRunner(peer, settings, Console.Error).Run(models, cancellation);
-            var loadAfter = LoadAverage();
+            var loadAfter = LoadAverage.Read();
 
             Console.Out.Write(BenchDecodeReport.Text(rows));
             Console.Out.WriteLine($"load average (1/5/15 min): {loadBefore} before, {loadAfter} after; {Environment.ProcessorCount} logical cores");
@@ -95,24 +95,6 @@ internal static class BenchDecodeCommand
         {
             Console.Error.WriteLine("error: " + ex.Message);
             return ex is ArgumentException ? UsageError : Failure;
-        }
-    }
-
-    /// <summary>The 1, 5 and 15 minute load averages (Linux), to put next to the figures; "n/a" elsewhere.</summary>
-    private static string LoadAverage()
-    {
-        try
-        {
-            var fields = File.ReadAllText("/proc/loadavg").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            return fields.Length >= 3 ? string.Join(' ', fields[..3]) : "n/a";
-        }
-        catch (IOException)
-        {
-            return "n/a";
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return "n/a";
         }
     }
 }

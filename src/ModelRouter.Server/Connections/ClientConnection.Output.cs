@@ -32,7 +32,17 @@ public sealed partial class ClientConnection : IResponseSink
                 return;
             }
 
-            FrameWriter.WriteTokenChunk(output.Writer, (uint)requestId, utf8);
+            if (System.Text.Unicode.Utf8.IsValid(utf8))
+            {
+                FrameWriter.WriteTokenChunk(output.Writer, (uint)requestId, utf8);
+            }
+            else
+            {
+                // A model can emit byte tokens that do not form valid UTF-8; the wire carries text only, so the
+                // invalid sequences become U+FFFD (rare path: it allocates).
+                FrameWriter.WriteTokenChunk(output.Writer, (uint)requestId, System.Text.Encoding.UTF8.GetString(utf8).AsSpan());
+            }
+
             Commit();
         }
     }

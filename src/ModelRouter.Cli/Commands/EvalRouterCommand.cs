@@ -1,0 +1,159 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using ModelRouter.Cli.Reporting;
+using ModelRouter.Routing.Classification;
+using ModelRouter.Routing.Evaluation;
+using ModelRouter.Routing.Training;
+
+namespace ModelRouter.Cli.Commands;
+
+/// <summary>
+/// `modelrouter eval-router --model FILE --data FILE [--json]`: accuracy, macro-F1, per-label precision/recall/F1,
+/// the confusion matrix, how often the model is unsure, and p50/p99 nanoseconds and bytes allocated per decision on
+/// prompts of about 64 tokens (one thread). With --json, one JSON object on stdout.
+/// </summary>
+internal static class EvalRouterCommand
+{
+    private const int Failure = 1;
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Classifier file written by train-router.", Required = true };
+        var data = new Option<string>("--data") { Description = "Labelled JSON Lines to evaluate on.", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (accuracy, macro_f1, p50_ns, p99_ns, bytes_allocated, per_label, ...)." };
+        var gguf = new Option<string?>("--gguf") { Description = "For a GGUF-embedding classifier: the model's path, if it moved." };
+        var decisions = new Option<int>("--latency-decisions") { Description = "Decisions timed for the latency figures.", DefaultValueFactory = _ => 200_000 };
+        var command = new Command("eval-router", "Measure a classifier file on labelled JSON Lines: quality, latency and allocation per decision.")
+        {
+            model, data, json, gguf, decisions,
+        };
+        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(data)!, parse.GetValue(json), parse.GetValue(gguf), parse.GetValue(decisions)));
+        return command;
+    }
+
+    private static int Run(string modelPath, string dataPath, bool asJson, string? gguf, int decisions)
+    {
+        TrainingSet data;
+        TaskClassifier classifier;
+        try
+        {
+            data = TrainingSet.Load(dataPath);
+            classifier = TaskClassifier.Load(modelPath, new ClassifierLoadOptions { GgufPath = gguf, Prefault = true });
+        }
+        catch (Exception ex) when (ex is TrainingDataException or InvalidDataException or FileNotFoundException or Runtime.InvalidModelFileException or Runtime.Models.ModelLoadException)
+        {
+            Console.Error.WriteLine("error: " + ex.Message);
+            return Failure;
+        }
+
+        using (classifier)
+        {
+            var result = RouterEvaluation.Run(classifier, data, decisions);
+            Console.Out.Write(asJson ? ToJson(classifier, result, dataPath) : ToText(classifier, result, dataPath));
+            return 0;
+        }
+    }
+
+    private static string ToText(TaskClassifier classifier, RouterEvaluation result, string dataPath)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var m = result.Metrics;
+        var text = new StringBuilder();
+        text.AppendLine(inv, $"model:     {classifier.FilePath} (embeddings: {classifier.EmbeddingDescription}, temperature {classifier.Temperature:F3})");
+        text.AppendLine(inv, $"data:      {dataPath} ({m.Count} examples{(result.UnknownLabels > 0 ? $", {result.UnknownLabels} with labels the model lacks left out" : string.Empty)})");
+        text.AppendLine(inv, $"accuracy:  {m.Accuracy:F4}");
+        text.AppendLine(inv, $"macro-F1:  {m.MacroF1:F4}");
+        text.AppendLine(inv, $"unsure:    {result.UnsureFraction:P1} of decisions below their route's threshold; accuracy of the sure ones {result.SureAccuracy:F4}");
+        text.AppendLine();
+        var table = new TextTable("label", "precision", "recall", "F1", "support", "threshold");
+        for (var k = 0; k < m.PerLabel.Count; k++)
+        {
+            var l = m.PerLabel[k];
+            table.Add(l.Label, l.Precision.ToString("F3", inv), l.Recall.ToString("F3", inv), l.F1.ToString("F3", inv), l.Support.ToString(inv), classifier.Thresholds[k].ToString("F2", inv));
+        }
+
+        text.Append(table.ToText()).AppendLine();
+        text.AppendLine("confusion (rows: gold, columns: predicted)");
+        var headers = m.Labels.Select(Abbreviate).Prepend("gold \\ predicted").ToArray();
+        var confusion = new TextTable(headers);
+        for (var i = 0; i < m.Labels.Count; i++)
+        {
+            confusion.Add(Enumerable.Range(0, m.Labels.Count).Select(j => m.Confusion[i, j].ToString(inv)).Prepend(m.Labels[i]).ToArray());
+        }
+
+        text.Append(confusion.ToText()).AppendLine();
+        var lat = result.Latency;
+        text.AppendLine(inv, $"latency:   {lat.Decisions:N0} decisions on {lat.Prompts} prompts of {lat.MeanPromptTokens:F1} word tokens on average, one thread");
+        text.AppendLine(inv, $"           p50 {lat.P50Nanoseconds:F0} ns, p90 {lat.P90Nanoseconds:F0} ns, p99 {lat.P99Nanoseconds:F0} ns, mean {lat.MeanNanoseconds:F0} ns");
+        text.AppendLine(inv, $"allocated: {lat.BytesAllocatedPerDecision:F3} bytes per decision");
+        return text.ToString();
+    }
+
+    private static string Abbreviate(string label) => label.Length <= 8 ? label : label[..8];
+
+    private static string ToJson(TaskClassifier classifier, RouterEvaluation result, string dataPath)
+    {
+        var m = result.Metrics;
+        var lat = result.Latency;
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteString("model", classifier.FilePath);
+            json.WriteString("data", dataPath);
+            json.WriteString("embeddings", classifier.EmbeddingDescription);
+            json.WriteNumber("examples", m.Count);
+            json.WriteNumber("unknown_labels", result.UnknownLabels);
+            json.WriteNumber("accuracy", Math.Round(m.Accuracy, 6));
+            json.WriteNumber("macro_f1", Math.Round(m.MacroF1, 6));
+            json.WriteNumber("unsure_fraction", Math.Round(result.UnsureFraction, 6));
+            json.WriteNumber("sure_accuracy", Math.Round(result.SureAccuracy, 6));
+            json.WriteNumber("p50_ns", Math.Round(lat.P50Nanoseconds, 1));
+            json.WriteNumber("p90_ns", Math.Round(lat.P90Nanoseconds, 1));
+            json.WriteNumber("p99_ns", Math.Round(lat.P99Nanoseconds, 1));
+            json.WriteNumber("mean_ns", Math.Round(lat.MeanNanoseconds, 1));
+            json.WriteNumber("bytes_allocated", Math.Round(lat.BytesAllocatedPerDecision, 3));
+            json.WriteNumber("latency_decisions", lat.Decisions);
+            json.WriteNumber("latency_prompt_tokens", Math.Round(lat.MeanPromptTokens, 1));
+            json.WriteStartObject("per_label");
+            for (var k = 0; k < m.PerLabel.Count; k++)
+            {
+                var l = m.PerLabel[k];
+                json.WriteStartObject(l.Label);
+                json.WriteNumber("precision", Math.Round(l.Precision, 6));
+                json.WriteNumber("recall", Math.Round(l.Recall, 6));
+                json.WriteNumber("f1", Math.Round(l.F1, 6));
+                json.WriteNumber("support", l.Support);
+                json.WriteNumber("threshold", classifier.Thresholds[k]);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+            json.WriteStartArray("labels");
+            foreach (var label in m.Labels)
+            {
+                json.WriteStringValue(label);
+            }
+
+            json.WriteEndArray();
+            json.WriteStartArray("confusion");
+            for (var i = 0; i < m.Labels.Count; i++)
+            {
+                json.WriteStartArray();
+                for (var j = 0; j < m.Labels.Count; j++)
+                {
+                    json.WriteNumberValue(m.Confusion[i, j]);
+                }
+
+                json.WriteEndArray();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray()) + Environment.NewLine;
+    }
+}

@@ -1,0 +1,136 @@
+using System.CommandLine;
+using System.Globalization;
+using ModelRouter.Routing.Embeddings;
+using ModelRouter.Routing.Features;
+using ModelRouter.Routing.Training;
+
+namespace ModelRouter.Cli.Commands;
+
+/// <summary>
+/// `modelrouter train-router --data FILE.jsonl --out FILE [--seed S]`: trains the task classifier (held-out split
+/// for model selection and calibration, then a refit on all data) and writes one memory-mappable classifier file.
+/// Progress goes to stderr; the held-out summary to stdout.
+/// </summary>
+internal static class TrainRouterCommand
+{
+    private const int Failure = 1;
+    private const int UsageError = 2;
+
+    public static Command Create()
+    {
+        var data = new Option<string>("--data") { Description = "Labelled JSON Lines: {\"text\",\"label\"} records and/or {\"route\",\"utterances\"} route definitions.", Required = true };
+        var output = new Option<string>("--out") { Description = "Path of the classifier file to write.", Required = true };
+        var seed = new Option<int>("--seed") { Description = "Seed of the held-out split and example order (same seed and data, same file).", DefaultValueFactory = _ => 1 };
+        var embeddings = new Option<string>("--embeddings") { Description = "Pooled embedding rows: glove (default; the build's GloVe 6B 100-d table), gguf (needs --gguf) or none.", DefaultValueFactory = _ => "glove" };
+        var glove = new Option<string?>("--glove") { Description = "Path of the converted GloVe table (default: $MODELROUTER_GLOVE, then artifacts/glove/glove-6b-100d.mrwv)." };
+        var gguf = new Option<string?>("--gguf") { Description = "GGUF model whose token embedding table and tokenizer to pool (with --embeddings gguf)." };
+        var epochs = new Option<int>("--max-epochs") { Description = "Upper bound on epochs (the count is chosen on held-out macro-F1).", DefaultValueFactory = _ => new TrainerOptions().MaxEpochs };
+        var hashBits = new Option<int>("--hash-bits") { Description = "log2 of the hashed n-gram rows.", DefaultValueFactory = _ => new FeatureSettings().HashBits };
+        var learningRate = new Option<float>("--learning-rate") { Description = "AdaGrad base step.", DefaultValueFactory = _ => new TrainerOptions().LearningRate };
+        var l2 = new Option<float>("--l2") { Description = "L2 penalty.", DefaultValueFactory = _ => new TrainerOptions().L2 };
+        var noRefit = new Option<bool>("--no-refit") { Description = "Keep the model trained without the held-out split instead of refitting on all data." };
+        var average = new Option<bool>("--average") { Description = "Use the average of the epoch-end weights instead of the last epoch's." };
+        var noTrigrams = new Option<bool>("--no-trigrams") { Description = "Leave out word-trigram features." };
+        var precision = new Option<double>("--target-precision") { Description = "Per-route thresholds are set for this held-out precision of sure decisions (0: never unsure).", DefaultValueFactory = _ => new TrainerOptions().TargetPrecision };
+
+        var command = new Command("train-router", "Train the task classifier from labelled JSON Lines and write a classifier file.")
+        {
+            data, output, seed, embeddings, glove, gguf, epochs, hashBits, learningRate, l2, noRefit, average, noTrigrams, precision,
+        };
+        command.SetAction(parse =>
+        {
+            var families = FeatureFamilies.Default;
+            if (parse.GetValue(noTrigrams))
+            {
+                families &= ~FeatureFamilies.Trigrams;
+            }
+
+            var options = new TrainerOptions
+            {
+                Seed = parse.GetValue(seed),
+                MaxEpochs = parse.GetValue(epochs),
+                LearningRate = parse.GetValue(learningRate),
+                L2 = parse.GetValue(l2),
+                Refit = !parse.GetValue(noRefit),
+                Average = parse.GetValue(average),
+                TargetPrecision = parse.GetValue(precision),
+                Features = new FeatureSettings { HashBits = parse.GetValue(hashBits), Families = families },
+                Log = line => Console.Error.WriteLine("[train] " + line),
+            };
+            return Run(parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options);
+        });
+        return command;
+    }
+
+    private static int Run(string dataPath, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options)
+    {
+        TrainingSet set;
+        try
+        {
+            set = TrainingSet.Load(dataPath);
+            options.Features.Validate();
+        }
+        catch (TrainingDataException ex)
+        {
+            Console.Error.WriteLine("error: " + ex.Message);
+            return Failure;
+        }
+        catch (ArgumentOutOfRangeException ex)
+        {
+            Console.Error.WriteLine("error: " + ex.Message);
+            return UsageError;
+        }
+
+        WordVectorFile? table = null;
+        GgufEmbeddingSource? source = null;
+        try
+        {
+            switch (embeddings)
+            {
+                case "glove":
+                    var located = WordVectorFile.Locate(glovePath);
+                    if (located is null || !File.Exists(located))
+                    {
+                        Console.Error.WriteLine($"error: no GloVe table found ({(located ?? WordVectorFile.DefaultRelativePath)}); run ./build.sh build (it fetches and converts it), pass --glove PATH, or use --embeddings none.");
+                        return Failure;
+                    }
+
+                    table = WordVectorFile.Open(located);
+                    options = options with { WordVectors = table };
+                    break;
+                case "gguf":
+                    if (ggufPath is null)
+                    {
+                        Console.Error.WriteLine("error: --embeddings gguf needs --gguf MODEL.gguf");
+                        return UsageError;
+                    }
+
+                    source = GgufEmbeddingSource.Open(ggufPath);
+                    options = options with { Gguf = source };
+                    break;
+                case "none":
+                    break;
+                default:
+                    Console.Error.WriteLine($"error: unknown --embeddings '{embeddings}'; use glove, gguf or none");
+                    return UsageError;
+            }
+
+            var result = RouterTrainer.Train(set, options);
+            Routing.Classification.ClassifierFileWriter.Write(result.Model, output);
+            var inv = CultureInfo.InvariantCulture;
+            Console.WriteLine(string.Format(inv, "wrote {0} ({1:N0} bytes): {2} labels, {3} examples, {4} epochs, embeddings {5}", output, new FileInfo(output).Length, set.Labels.Count, set.Examples.Count, result.Epochs, options.Gguf?.Description ?? (table is null ? "none" : "glove-6b-100d")));
+            Console.WriteLine(string.Format(inv, "held-out ({0} examples, seed {1}): macro-F1 {2:F4}, accuracy {3:F4}; temperature {4:F3}; trained in {5:F1} s", result.HoldoutCount, options.Seed, result.Holdout.MacroF1, result.Holdout.Accuracy, result.Temperature, result.Elapsed.TotalSeconds));
+            return 0;
+        }
+        catch (Exception ex) when (ex is TrainingDataException or InvalidDataException or FileNotFoundException or Runtime.InvalidModelFileException or Runtime.Models.ModelLoadException)
+        {
+            Console.Error.WriteLine("error: " + ex.Message);
+            return Failure;
+        }
+        finally
+        {
+            table?.Dispose();
+            source?.Dispose();
+        }
+    }
+}

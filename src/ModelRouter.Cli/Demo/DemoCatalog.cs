@@ -1,0 +1,122 @@
+using System.Text.Json;
+using ModelRouter.Runtime.Forge;
+
+namespace ModelRouter.Cli.Demo;
+
+/// <summary>
+/// The demo's catalog: four forged models of different shapes and sizes (random weights, real tokenizer; their text
+/// is gibberish by design), each serving some task types, and a config file for the server.
+/// </summary>
+internal static class DemoCatalog
+{
+    public sealed record Entry(string Name, ForgeArchitecture Architecture, int Layers, int Width, int Ffn, int Heads, int KvHeads, ForgeWeightType Type, string SizeClass, string Latency, double Cost, string[] Capabilities);
+
+    public static readonly Entry[] Models =
+    [
+        new("chat-tiny", ForgeArchitecture.Llama, 2, 64, 256, 4, 2, ForgeWeightType.Q8_0, "tiny", "realtime", 0.0, ["classification", "chat"]),
+        new("extract-small", ForgeArchitecture.Qwen2, 4, 128, 384, 4, 2, ForgeWeightType.Q4_0, "small", "realtime", 0.1, ["extraction", "summarization"]),
+        new("code-medium", ForgeArchitecture.Llama, 6, 256, 768, 8, 4, ForgeWeightType.Q4_0, "medium", "interactive", 0.4, ["code"]),
+        new("reason-large", ForgeArchitecture.Qwen2, 8, 384, 1024, 8, 4, ForgeWeightType.Q4_0, "large", "batch", 1.0, ["reasoning", "creative"]),
+    ];
+
+    /// <summary>Forges every model not yet present (same seed, same bytes) and returns their paths.</summary>
+    public static IReadOnlyDictionary<string, string> Forge(string directory, TextWriter progress, CancellationToken cancellation)
+    {
+        Directory.CreateDirectory(directory);
+        var paths = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var model in Models)
+        {
+            var path = Path.Combine(directory, model.Name + ".gguf");
+            paths[model.Name] = path;
+            if (File.Exists(path))
+            {
+                continue;
+            }
+
+            progress.WriteLine($"[demo] forging {model.Name} ({model.Architecture}, {model.Layers} layers, width {model.Width}, {model.Type}; random weights)");
+            var shape = new ModelShape(model.Architecture, model.Layers, model.Width, model.Ffn, model.Heads, model.KvHeads, 2048) { TiedEmbeddings = true };
+            var vocab = VocabLocator.FindDefault(model.Architecture)
+                ?? throw new FileNotFoundException($"No {VocabLocator.DefaultFileName(model.Architecture)} found (looked in: {string.Join(", ", VocabLocator.CandidatePaths(model.Architecture))}); run ./build.sh native to fetch the pinned llama.cpp source.");
+            var temporary = path + ".partial";
+            ModelForge.Forge(new ForgeOptions(shape, model.Type) { VocabPath = vocab, Seed = 7, Name = model.Name + " (random-weight demo model)" }, temporary, cancellationToken: cancellation);
+            File.Move(temporary, path, overwrite: true);
+        }
+
+        return paths;
+    }
+
+    private static long WeightBytes(string path)
+    {
+        using var file = ModelRouter.Runtime.Gguf.GgufFile.Open(path);
+        return file.Tensors.Sum(t => t.ByteSize);
+    }
+
+    /// <summary>Writes the server config: catalog, one route per task type, a budget that holds about two models.</summary>
+    public static string WriteConfig(string directory, IReadOnlyDictionary<string, string> paths)
+    {
+        var sizes = paths.Values.Select(WeightBytes).OrderDescending().ToList();
+        var budget = sizes[0] + sizes[1] + (sizes[^1] / 2); // the two largest fit together, never three: swaps happen
+        var routes = Models.SelectMany(m => m.Capabilities.Select(c => (Task: c, m.Name)))
+            .GroupBy(r => r.Task)
+            .ToDictionary(g => g.Key, g => g.Select(r => r.Name).Append("chat-tiny").Distinct().ToArray());
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("ModelRouter");
+            json.WriteString("Tcp", "127.0.0.1:0");
+            json.WriteString("AuthToken", "demo");
+            json.WriteString("AdminToken", "demo-admin");
+            json.WriteNumber("DeviceBudgetBytes", budget);
+            json.WriteString("DefaultModel", "chat-tiny");
+            json.WriteStartArray("Models");
+            foreach (var m in Models)
+            {
+                json.WriteStartObject();
+                json.WriteString("Name", m.Name);
+                json.WriteString("Path", paths[m.Name]);
+                json.WriteStartArray("Capabilities");
+                foreach (var c in m.Capabilities)
+                {
+                    json.WriteStringValue(c);
+                }
+
+                json.WriteEndArray();
+                json.WriteString("SizeClass", m.SizeClass);
+                json.WriteString("LatencyClass", m.Latency);
+                json.WriteNumber("CostPer1kTokens", m.Cost);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteStartArray("Routes");
+            foreach (var (task, models) in routes)
+            {
+                json.WriteStartObject();
+                json.WriteString("Task", task);
+                json.WriteStartArray("Models");
+                foreach (var name in models)
+                {
+                    json.WriteStringValue(name);
+                }
+
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteStartObject("Scheduler");
+            json.WriteNumber("MaxBatchPerModel", 4);
+            json.WriteNumber("ContextPerSequence", 256);
+            json.WriteNumber("MaxWaitMs", 1500);
+            json.WriteNumber("MinResidencyMs", 100);
+            json.WriteEndObject();
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        var file = Path.Combine(directory, "modelrouter.demo.json");
+        File.WriteAllBytes(file, buffer.ToArray());
+        return file;
+    }
+}

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using ModelRouter.Routing.Classification;
+using ModelRouter.Routing.Text;
+using ModelRouter.Routing.Training;
+
+namespace ModelRouter.Routing.Evaluation;
+
+/// <summary>A classifier measured on a labelled set: quality, how often it is unsure, and per-decision cost.</summary>
+public sealed record RouterEvaluation(
+    ClassificationMetrics Metrics,
+    int UnknownLabels,
+    double UnsureFraction,
+    double SureAccuracy,
+    LatencyReport Latency)
+{
+    /// <summary>Word tokens around which latency prompts are chosen (the "about 64 tokens").</summary>
+    public const int LatencyPromptTokens = 64;
+
+    /// <summary>Runs <paramref name="classifier"/> over <paramref name="data"/> and measures latency on ~64-token prompts.</summary>
+    public static RouterEvaluation Run(TaskClassifier classifier, TrainingSet data, int latencyDecisions = 200_000)
+    {
+        ArgumentNullException.ThrowIfNull(classifier);
+        ArgumentNullException.ThrowIfNull(data);
+        var aligned = data.AlignTo(classifier.Labels, out var unknown);
+        var gold = new int[aligned.Examples.Count];
+        var predicted = new int[gold.Length];
+        var scores = new float[classifier.LabelCount];
+        var thresholds = classifier.Thresholds.ToArray();
+        int sure = 0, sureCorrect = 0;
+        for (var i = 0; i < gold.Length; i++)
+        {
+            var example = aligned.Examples[i];
+            var prediction = classifier.Classify(example.Text, scores);
+            gold[i] = example.Label;
+            predicted[i] = prediction.Label;
+            if (prediction.Confidence > thresholds[prediction.Label])
+            {
+                sure++;
+                sureCorrect += prediction.Label == example.Label ? 1 : 0;
+            }
+        }
+
+        var metrics = ClassificationMetrics.Compute(classifier.Labels, gold, predicted);
+        var latency = MeasureLatency(classifier, LatencyPrompts(aligned.Examples.Select(e => e.Text)), latencyDecisions);
+        return new RouterEvaluation(
+            metrics,
+            unknown,
+            gold.Length == 0 ? 0 : 1 - ((double)sure / gold.Length),
+            sure == 0 ? 0 : (double)sureCorrect / sure,
+            latency);
+    }
+
+    /// <summary>
+    /// Prompts of 48 to 80 word tokens from <paramref name="texts"/> (up to 512 of them); when none are that long, the
+    /// texts are concatenated until they are.
+    /// </summary>
+    public static IReadOnlyList<string> LatencyPrompts(IEnumerable<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var buffer = new ulong[4096];
+        var all = texts.ToList();
+        var chosen = all.Where(t => Count(t, buffer) is >= 48 and <= 80).Take(512).ToList();
+        if (chosen.Count > 0 || all.Count == 0)
+        {
+            return chosen;
+        }
+
+        var joined = string.Empty;
+        foreach (var text in all)
+        {
+            joined = joined.Length == 0 ? text : joined + " " + text;
+            if (Count(joined, buffer) >= LatencyPromptTokens)
+            {
+                chosen.Add(joined);
+                joined = string.Empty;
+            }
+        }
+
+        return chosen.Count > 0 ? chosen : [joined];
+    }
+
+    /// <summary>
+    /// Times each decision alone on the calling thread (after a warm-up) and counts the bytes the thread allocated
+    /// across all of them.
+    /// </summary>
+    public static LatencyReport MeasureLatency(TaskClassifier classifier, IReadOnlyList<string> prompts, int decisions)
+    {
+        ArgumentNullException.ThrowIfNull(classifier);
+        ArgumentNullException.ThrowIfNull(prompts);
+        if (prompts.Count == 0 || decisions <= 0)
+        {
+            return new LatencyReport(0, 0, 0, 0, 0, 0, 0, 0);
+        }
+
+        var scores = new float[classifier.LabelCount];
+        var warmup = Math.Min(decisions, 20_000);
+        for (var i = 0; i < warmup; i++)
+        {
+            classifier.Classify(prompts[i % prompts.Count], scores);
+        }
+
+        var ticks = new long[decisions];
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < decisions; i++)
+        {
+            var prompt = prompts[i % prompts.Count];
+            var start = Stopwatch.GetTimestamp();
+            classifier.Classify(prompt, scores);
+            ticks[i] = Stopwatch.GetTimestamp() - start;
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Array.Sort(ticks);
+        var toNs = 1e9 / Stopwatch.Frequency;
+        var buffer = new ulong[4096];
+        return new LatencyReport(
+            decisions,
+            prompts.Count,
+            prompts.Average(p => Count(p, buffer)),
+            ticks[decisions / 2] * toNs,
+            ticks[(int)(decisions * 0.90)] * toNs,
+            ticks[Math.Min(decisions - 1, (int)(decisions * 0.99))] * toNs,
+            ticks.Average() * toNs,
+            (double)allocated / decisions);
+    }
+
+    private static int Count(string text, ulong[] buffer)
+    {
+        WordTokenizer.Tokenize(text, buffer, out var total);
+        return total;
+    }
+}

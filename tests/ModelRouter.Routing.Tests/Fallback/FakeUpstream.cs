@@ -1,0 +1,176 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace ModelRouter.Routing.Tests.Fallback;
+
+/// <summary>What the fake upstream does for one request.</summary>
+public enum UpstreamBehaviour
+{
+    Ok,
+    ServerError,
+    RateLimitedRetryNow,
+    RateLimitedRetryLater,
+    Overloaded,
+    Hang,
+    AbortMidStream,
+    BadRequest,
+}
+
+/// <summary>
+/// A fake OpenAI-compatible server on 127.0.0.1 (HttpListener, an ephemeral port) that streams server-sent events
+/// or fails the way it is told for each request, counting the requests it got.
+/// </summary>
+internal sealed class FakeUpstream : IAsyncDisposable
+{
+    private readonly HttpListener listener = new();
+    private readonly Func<int, UpstreamBehaviour> behaviour;
+    private readonly CancellationTokenSource stop = new();
+    private readonly Task loop;
+    private int hits;
+
+    public FakeUpstream(Func<int, UpstreamBehaviour> behaviour)
+    {
+        this.behaviour = behaviour;
+        for (var attempt = 0; ; attempt++)
+        {
+            var port = FreePort();
+            listener.Prefixes.Clear();
+            listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+            try
+            {
+                listener.Start();
+                Endpoint = new Uri($"http://127.0.0.1:{port}/");
+                break;
+            }
+            catch (HttpListenerException) when (attempt < 5)
+            {
+                // The port was taken between probing and binding; try another.
+            }
+        }
+
+        loop = Task.Run(ServeAsync);
+    }
+
+    public Uri Endpoint { get; } = null!;
+
+    public int Hits => Volatile.Read(ref hits);
+
+    public static string[] Pieces { get; } = ["Hel", "lo ", "from ", "upstream"];
+
+    public async ValueTask DisposeAsync()
+    {
+        await stop.CancelAsync();
+        listener.Stop();
+        listener.Close();
+        try
+        {
+            await loop;
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        stop.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    private async Task ServeAsync()
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await listener.GetContextAsync();
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+
+            var n = Interlocked.Increment(ref hits);
+            _ = Task.Run(() => HandleAsync(context, behaviour(n)));
+        }
+    }
+
+    private async Task HandleAsync(HttpListenerContext context, UpstreamBehaviour what)
+    {
+        var response = context.Response;
+        try
+        {
+            using (var body = new StreamReader(context.Request.InputStream))
+            {
+                _ = await body.ReadToEndAsync();
+            }
+
+            switch (what)
+            {
+                case UpstreamBehaviour.ServerError:
+                    await Status(response, 500, "boom");
+                    return;
+                case UpstreamBehaviour.RateLimitedRetryNow:
+                    response.AddHeader("Retry-After", "0");
+                    await Status(response, 429, "slow down");
+                    return;
+                case UpstreamBehaviour.RateLimitedRetryLater:
+                    response.AddHeader("Retry-After", "30");
+                    await Status(response, 429, "slow down");
+                    return;
+                case UpstreamBehaviour.Overloaded:
+                    await Status(response, 503, "overloaded");
+                    return;
+                case UpstreamBehaviour.BadRequest:
+                    await Status(response, 400, "bad request");
+                    return;
+                case UpstreamBehaviour.Hang:
+                    await Task.Delay(TimeSpan.FromSeconds(10), stop.Token);
+                    await Status(response, 500, "too late");
+                    return;
+            }
+
+            response.StatusCode = 200;
+            response.ContentType = "text/event-stream";
+            response.SendChunked = true;
+            var output = response.OutputStream;
+            for (var i = 0; i < Pieces.Length; i++)
+            {
+                await Write(output, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + Pieces[i] + "\"}}]}\n\n");
+                if (what == UpstreamBehaviour.AbortMidStream && i == 1)
+                {
+                    response.Abort();
+                    return;
+                }
+            }
+
+            await Write(output, "data: [DONE]\n\n");
+            response.Close();
+        }
+        catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or OperationCanceledException or IOException)
+        {
+            // The client went away (a timeout or cancellation under test) or the fake is shutting down.
+        }
+    }
+
+    private static async Task Write(Stream output, string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        await output.WriteAsync(bytes);
+        await output.FlushAsync();
+    }
+
+    private static async Task Status(HttpListenerResponse response, int status, string text)
+    {
+        response.StatusCode = status;
+        var bytes = Encoding.UTF8.GetBytes(text);
+        response.ContentLength64 = bytes.Length;
+        await response.OutputStream.WriteAsync(bytes);
+        response.Close();
+    }
+}
