@@ -36,7 +36,13 @@ internal sealed class TestModels : IDisposable
     /// <summary>The greedy continuation the shared README states for <see cref="Prompt"/> (first 60 tokens).</summary>
     public static string Reference(int tokens)
     {
-        var readme = File.ReadAllText(Path.Combine(RepoRoot(), "..", "shared", "models", "README.md"));
+        var path = Path.GetFullPath(Path.Combine(RepoRoot(), "..", "shared", "models", "README.md"));
+        if (!File.Exists(path))
+        {
+            Assert.Skip($"{path} is absent (../shared/models is not beside this checkout); this test needs it.");
+        }
+
+        var readme = File.ReadAllText(path);
         var start = readme.IndexOf("continues with exactly:", StringComparison.Ordinal);
         var open = readme.IndexOf('`', start) + 1;
         var text = readme[open..readme.IndexOf('`', open)].Replace("\\n", "\n", StringComparison.Ordinal);

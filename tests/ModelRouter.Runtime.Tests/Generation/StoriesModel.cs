@@ -14,7 +14,7 @@ internal static partial class StoriesModel
     /// <summary>The greedy 60-token continuation, read from the README (the line after "continues with exactly:").</summary>
     public static string ReferenceContinuation()
     {
-        var readme = File.ReadAllText(Path.Combine(GgufTestFiles.SharedModelsDir, "README.md"));
+        var readme = File.ReadAllText(GgufTestFiles.RequireSharedModel("README.md"));
         var match = ReferencePattern().Match(readme);
         Assert.True(match.Success, "../shared/models/README.md no longer states the reference continuation");
         return match.Groups[1].Value.Replace("\\n", "\n", StringComparison.Ordinal);
