@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using ModelRouter.Routing.Classification;
-using ModelRouter.Routing.Embeddings;
 using ModelRouter.Routing.Evaluation;
 using ModelRouter.Routing.Training;
 
@@ -9,7 +8,7 @@ namespace ModelRouter.Benchmarks.Routing;
 /// <summary>
 /// One routing decision: TaskClassifier.Classify on prompts of about 64 word tokens from dev.jsonl (ns/op and 0 B
 /// allocated are the claims). The classifier is MODELROUTER_ROUTER_MODEL when set, else one trained in setup on
-/// ../shared/routing-data/train.jsonl with the build's GloVe table (the default settings of train-router).
+/// ../shared/routing-data/train.jsonl with the default settings of train-router.
 /// </summary>
 [BenchmarkCategory("routing")]
 public class ClassifyBenchmarks
@@ -35,9 +34,7 @@ public class ClassifyBenchmarks
         var modelPath = Environment.GetEnvironmentVariable("MODELROUTER_ROUTER_MODEL");
         if (string.IsNullOrEmpty(modelPath))
         {
-            var glovePath = WordVectorFile.Locate(searchFrom: root);
-            using var glove = glovePath is not null && File.Exists(glovePath) ? WordVectorFile.Open(glovePath) : null;
-            var result = RouterTrainer.Train(TrainingSet.Load(Path.Combine(data, "train.jsonl")), new TrainerOptions { WordVectors = glove });
+            var result = RouterTrainer.Train(TrainingSet.Load(Path.Combine(data, "train.jsonl")), new TrainerOptions());
             trainedPath = modelPath = Path.Combine(Path.GetTempPath(), $"mr-bench-router-{Environment.ProcessId}.mrtc");
             ClassifierFileWriter.Write(result.Model, modelPath);
         }

@@ -32,6 +32,8 @@ public sealed class BenchDecodeRunner(LlamaBenchRunner llamaBench, BenchDecodeSe
         var ourPp = new List<Throughput>();
         var ourTg = new List<Throughput>();
         var ourGreedy = new List<Throughput>();
+        var inProcessOurs = new List<Throughput>();
+        var inProcessDirect = new List<Throughput>();
         var peerBackend = "";
         for (var round = 1; round <= settings.Rounds; round++)
         {
@@ -56,6 +58,13 @@ public sealed class BenchDecodeRunner(LlamaBenchRunner llamaBench, BenchDecodeSe
                 if (settings.IncludeGreedy)
                 {
                     ourGreedy.Add(ours.GreedyGeneration(Report));
+                }
+
+                if (settings.IncludeInProcess)
+                {
+                    var (api, direct) = ours.InProcessComparison(Report);
+                    inProcessOurs.Add(api);
+                    inProcessDirect.Add(direct);
                 }
             }
 
@@ -90,6 +99,13 @@ public sealed class BenchDecodeRunner(LlamaBenchRunner llamaBench, BenchDecodeSe
         if (ourGreedy.Count > 0)
         {
             yield return new BenchDecodeRow(name, backend, settings.Threads, TestNames.Of(0, settings.GeneratedTokens) + " (greedy, generator)", peerTgPooled, Throughput.Pool(ourGreedy));
+        }
+
+        if (inProcessOurs.Count > 0)
+        {
+            // Here the peer column is llama.cpp's calls made directly in our process, alternating with ours.
+            yield return new BenchDecodeRow(name, backend, settings.Threads, TestNames.Of(0, settings.GeneratedTokens) + " (in-process: vs direct llama.cpp calls)",
+                Throughput.Pool(inProcessDirect), Throughput.Pool(inProcessOurs));
         }
     }
 

@@ -25,6 +25,9 @@ public sealed record BenchDecodeSettings
     /// <summary>Also time generation through the generator with greedy sampling (our side only).</summary>
     public bool IncludeGreedy { get; init; } = true;
 
+    /// <summary>Also compare our tg with llama.cpp's calls made directly in this process, alternating (load-robust).</summary>
+    public bool IncludeInProcess { get; init; } = true;
+
     /// <summary>Seed of the random token ids (throughput does not depend on them; a seed keeps runs identical).</summary>
     public int Seed { get; init; } = 1234;
 

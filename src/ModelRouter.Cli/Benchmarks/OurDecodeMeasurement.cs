@@ -44,6 +44,38 @@ public sealed class OurDecodeMeasurement : IDisposable
     }
 
     /// <summary>
+    /// tg through our batch and, alternating repetition by repetition on the same context, through llama.cpp's calls
+    /// made directly as llama-bench makes them: whatever load the machine carries falls on both alike, so the ratio
+    /// is what our API costs per token.
+    /// </summary>
+    public (Throughput Ours, Throughput Direct) InProcessComparison(Action<string> progress)
+    {
+        ArgumentNullException.ThrowIfNull(progress);
+        var tokens = settings.GeneratedTokens;
+        using var context = CreateContext(tokens);
+        DecodeBenchmark.GenerateTokens(context, 1, random);
+        DecodeBenchmark.GenerateTokensDirect(context, 1, random);
+        var ours = new TimeSpan[settings.Repetitions];
+        var direct = new TimeSpan[settings.Repetitions];
+        for (var i = 0; i < ours.Length; i++)
+        {
+            progress($"in-process tg{tokens}: ours and direct llama.cpp calls, run {i + 1}/{ours.Length}");
+            if (i % 2 == 0)
+            {
+                ours[i] = DecodeBenchmark.GenerateTokens(context, tokens, random);
+                direct[i] = DecodeBenchmark.GenerateTokensDirect(context, tokens, random);
+            }
+            else
+            {
+                direct[i] = DecodeBenchmark.GenerateTokensDirect(context, tokens, random);
+                ours[i] = DecodeBenchmark.GenerateTokens(context, tokens, random);
+            }
+        }
+
+        return (Throughput.FromDurations(tokens, ours), Throughput.FromDurations(tokens, direct));
+    }
+
+    /// <summary>
     /// tg through <see cref="BatchedGenerator"/> with greedy sampling: what a request costs, sampling and text included.
     /// Times the decode steps after the prompt's; a model that ends early (end of generation) is timed on what it made.
     /// </summary>

@@ -27,12 +27,13 @@ internal static class BenchDecodeCommand
         var gpuLayers = new Option<int?>("--gpu-layers") { Description = "Layers on the GPU for both sides (llama-bench -ngl); default: each side's default." };
         var llamaBench = new Option<string?>("--llama-bench") { Description = "llama-bench executable (default: artifacts/peers/<cpu|cuda>/llama-bench, built by ./build.sh peers)." };
         var noGreedy = new Option<bool>("--no-greedy") { Description = "Skip the extra row that generates through the generator with greedy sampling." };
+        var noInProcess = new Option<bool>("--no-in-process") { Description = "Skip the extra row that alternates our tg with llama.cpp's calls made directly in this process." };
         var csv = new Option<string?>("--csv") { Description = "Also write the table as CSV to this file." };
         var markdown = new Option<string?>("--markdown") { Description = "Also write the table as markdown to this file." };
 
         var command = new Command("bench-decode", "Measure prompt and decode tokens/s through our API against llama.cpp's llama-bench on the same model, threads and backend.")
         {
-            models, threads, prompt, generated, repetitions, rounds, gpuLayers, llamaBench, noGreedy, csv, markdown,
+            models, threads, prompt, generated, repetitions, rounds, gpuLayers, llamaBench, noGreedy, noInProcess, csv, markdown,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -45,6 +46,7 @@ internal static class BenchDecodeCommand
                 Rounds = parse.GetValue(rounds),
                 GpuLayers = parse.GetValue(gpuLayers),
                 IncludeGreedy = !parse.GetValue(noGreedy),
+                IncludeInProcess = !parse.GetValue(noInProcess),
             };
             return Task.FromResult(Run(parse.GetValue(models) ?? [], settings, parse.GetValue(llamaBench), parse.GetValue(csv), parse.GetValue(markdown), cancellationToken));
         });

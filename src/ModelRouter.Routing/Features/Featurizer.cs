@@ -81,7 +81,9 @@ public sealed class Featurizer
             var passageWritten = 0;
             if (hasPassage)
             {
-                passageWritten = WordTokenizer.Tokenize(passage, passageTokens[..passageCapacity], out passageTotal, PassageCountLimit);
+                // Without embedding rows only the passage's length is used, so its tokens are counted, not hashed.
+                var needHashes = projected is not null || embeddings is not null;
+                passageWritten = WordTokenizer.Tokenize(passage, needHashes ? passageTokens[..passageCapacity] : default, out passageTotal, PassageCountLimit);
             }
 
             var count = FeatureHashing.Extract(

@@ -35,6 +35,7 @@ public static class WordTokenizer
     /// Tokenizes <paramref name="text"/> into <paramref name="hashes"/>; tokens past its capacity are counted in
     /// <paramref name="total"/> but not written (long passages are truncated, not rejected).
     /// </summary>
+    /// <param name="hashes">Where hashes go; an empty span only counts (no hashing).</param>
     /// <param name="stopAfter">Scanning stops once this many tokens were seen (bounds the work on huge pastes).</param>
     /// <returns>The number of hashes written.</returns>
     public static int Tokenize(ReadOnlySpan<char> text, Span<ulong> hashes, out int total, int stopAfter = int.MaxValue)
@@ -42,6 +43,7 @@ public static class WordTokenizer
         var written = 0;
         var seen = 0;
         var i = 0;
+        var countOnly = hashes.IsEmpty; // counting a passage's length needs no hashes
         while (i < text.Length && seen < stopAfter)
         {
             var c = text[i];
@@ -82,7 +84,7 @@ public static class WordTokenizer
                 }
 
                 var word = text[start..end];
-                hash = ascii ? HashAsciiWord(word) : HashWord(word);
+                hash = countOnly ? 0 : ascii ? HashAsciiWord(word) : HashWord(word);
                 if (splitNot)
                 {
                     Emit(hash, hashes, ref written, ref seen);
@@ -99,12 +101,12 @@ public static class WordTokenizer
                     i++;
                 }
 
-                hash = HashWord(text[start..i]);
+                hash = countOnly ? 0 : HashWord(text[start..i]);
             }
             else
             {
                 var length = char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]) ? 2 : 1;
-                hash = HashWord(text.Slice(i, length));
+                hash = countOnly ? 0 : HashWord(text.Slice(i, length));
                 i += length;
             }
 

@@ -65,6 +65,37 @@ public static unsafe class DecodeBenchmark
         return Stopwatch.GetElapsedTime(start);
     }
 
+    /// <summary>
+    /// The same single-token decodes as <see cref="GenerateTokens"/>, but made exactly as llama-bench makes them
+    /// (llama_batch_get_one, no batch of ours): run alternately with <see cref="GenerateTokens"/> on one context, it
+    /// isolates what our API itself costs per token from whatever else the machine is doing.
+    /// </summary>
+    /// <returns>The time from the first decode to the end of the last one.</returns>
+    /// <exception cref="InferenceException">A decode failed or the context has no room for the tokens.</exception>
+    public static TimeSpan GenerateTokensDirect(InferenceContext context, int tokens, Random random)
+    {
+        Validate(context, tokens, random);
+        Clear(context);
+        var vocabulary = context.Model.Vocabulary;
+        var token = vocabulary.AddsBeginningOfSequence ? vocabulary.BeginningOfSequence : random.Next(vocabulary.Count);
+        using var lease = new HandleLease(context.Handle);
+        var pointer = context.Pointer;
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < tokens; i++)
+        {
+            var status = Llama.llama_decode(pointer, Llama.llama_batch_get_one(&token, 1));
+            if (status != 0)
+            {
+                throw new InferenceException($"llama_decode failed with status {status}: {NativeLog.TakeRecentErrors() ?? "no error text"}");
+            }
+
+            Llama.llama_synchronize(pointer);
+            token = random.Next(vocabulary.Count);
+        }
+
+        return Stopwatch.GetElapsedTime(start);
+    }
+
     private static void Validate(InferenceContext context, int tokens, Random random)
     {
         ArgumentNullException.ThrowIfNull(context);

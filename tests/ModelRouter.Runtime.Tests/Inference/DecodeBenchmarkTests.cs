@@ -18,6 +18,7 @@ public sealed class DecodeBenchmarkTests
         {
             Assert.True(DecodeBenchmark.ProcessPrompt(context, 100, random) > TimeSpan.Zero);
             Assert.True(DecodeBenchmark.GenerateTokens(context, 100, random) > TimeSpan.Zero);
+            Assert.True(DecodeBenchmark.GenerateTokensDirect(context, 100, random) > TimeSpan.Zero);
         }
     }
 
@@ -37,6 +38,7 @@ public sealed class DecodeBenchmarkTests
         var tooMany = context.SequenceCapacity + 1;
         Assert.Throws<ArgumentOutOfRangeException>(() => DecodeBenchmark.ProcessPrompt(context, tooMany, new Random(1)));
         Assert.Throws<ArgumentOutOfRangeException>(() => DecodeBenchmark.GenerateTokens(context, tooMany, new Random(1)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => DecodeBenchmark.GenerateTokensDirect(context, tooMany, new Random(1)));
         Assert.Throws<ArgumentOutOfRangeException>(() => DecodeBenchmark.GenerateTokens(context, 0, new Random(1)));
     }
 }
