@@ -189,7 +189,8 @@ public sealed class FallbackChain
                 MinimumThroughput = member.BreakerMinimumThroughput,
                 SamplingDuration = member.BreakerSamplingDuration,
                 BreakDuration = member.Cooldown,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is not null and not OperationCanceledException || args.Outcome.Exception is TimeoutRejectedException),
+                // Every failure of the member counts (timeouts included); the caller cancelling does not.
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is not null and not OperationCanceledException),
             })
             .AddTimeout(member.AttemptTimeout)
             .Build();
