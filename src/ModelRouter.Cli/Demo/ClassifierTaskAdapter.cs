@@ -10,7 +10,7 @@ internal sealed class ClassifierTaskAdapter(TaskClassifier classifier) : ITaskCl
     {
         var prediction = classifier.Classify(prompt.AsSpan());
         var threshold = classifier.Thresholds[prediction.Label];
-        return (classifier.Labels[prediction.Label], prediction.Confidence, prediction.Confidence < threshold);
+        return (classifier.Labels[prediction.Label], prediction.Confidence, prediction.Confidence <= threshold); // sure only strictly above, as RouteDecider
     }
 }
 
