@@ -30,9 +30,9 @@ public sealed class SchedulerTests
     {
         using var models = TestModels.Create(3);
         var (pool, scheduler, metrics) = Start(models, budgetModels: 1);
-        await using var schedulerScope = scheduler;
         using var poolScope = pool;
         using var metricsScope = metrics;
+        await using var schedulerScope = scheduler; // disposed first: workers stop before the pool goes
         var sink = new RecordingSink();
         var reference = TestModels.Reference(60);
 
@@ -60,9 +60,9 @@ public sealed class SchedulerTests
     {
         using var models = TestModels.Create(1);
         var (pool, scheduler, metrics) = Start(models, budgetModels: 1, Options with { QueueCapacityPerModel = 2, MaxBatchPerModel = 1 });
-        await using var schedulerScope = scheduler;
         using var poolScope = pool;
         using var metricsScope = metrics;
+        await using var schedulerScope = scheduler; // disposed first: workers stop before the pool goes
         var sink = new RecordingSink();
 
         var refused = 0;
@@ -83,9 +83,9 @@ public sealed class SchedulerTests
     {
         using var models = TestModels.Create(1);
         var (pool, scheduler, metrics) = Start(models, budgetModels: 1);
-        await using var schedulerScope = scheduler;
         using var poolScope = pool;
         using var metricsScope = metrics;
+        await using var schedulerScope = scheduler; // disposed first: workers stop before the pool goes
 
         Assert.False(scheduler.TrySubmit(new InferenceRequest(1, "nope", new GenerationRequest("x"), new RecordingSink(), CancellationToken.None), out var error, out var message));
         Assert.Equal(RequestError.UnknownModel, error);
@@ -97,9 +97,9 @@ public sealed class SchedulerTests
     {
         using var models = TestModels.Create(1);
         var (pool, scheduler, metrics) = Start(models, budgetModels: 1);
-        await using var schedulerScope = scheduler;
         using var poolScope = pool;
         using var metricsScope = metrics;
+        await using var schedulerScope = scheduler; // disposed first: workers stop before the pool goes
         var sink = new RecordingSink();
         using var cts = new CancellationTokenSource();
         sink.OnChunk = (id, length) =>

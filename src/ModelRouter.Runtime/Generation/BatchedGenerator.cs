@@ -204,14 +204,25 @@ public sealed unsafe class BatchedGenerator : IDisposable
         ActiveCount--;
     }
 
-    /// <summary>Cancels every active sequence (their KV cells are freed).</summary>
+    /// <summary>Cancels every active sequence (their KV cells are freed unless the context is already gone).</summary>
     public void Dispose()
     {
         foreach (var sequence in slots)
         {
-            if (sequence is not null)
+            if (sequence is null)
+            {
+                continue;
+            }
+
+            try
             {
                 Finish(sequence, FinishReason.Cancelled);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The context (or its model) was disposed first, taking the KV cells with it: nothing left to free.
+                slots[sequence.Id] = null;
+                ActiveCount--;
             }
         }
     }
