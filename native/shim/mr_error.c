@@ -12,13 +12,19 @@
 #endif
 
 static MR_THREAD_LOCAL char mr_error_text[512];
+static MR_THREAD_LOCAL enum mr_status mr_error_status = MR_STATUS_OK;
 
 const char * mr_last_error(void) {
     return mr_error_text;
 }
 
+enum mr_status mr_last_status(void) {
+    return mr_error_status;
+}
+
 void mr_clear_error(void) {
     mr_error_text[0] = '\0';
+    mr_error_status = MR_STATUS_OK;
 }
 
 enum mr_status mr_fail(enum mr_status status, const char * format, ...) {
@@ -26,5 +32,6 @@ enum mr_status mr_fail(enum mr_status status, const char * format, ...) {
     va_start(args, format);
     vsnprintf(mr_error_text, sizeof(mr_error_text), format, args);
     va_end(args);
+    mr_error_status = status;
     return status;
 }

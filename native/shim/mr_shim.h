@@ -116,6 +116,10 @@ MR_API void mr_host_free(struct mr_host_buffer * buffer);
 /* Thread-local text of the last failure on this thread (a CUDA error name plus what was being done);
  * "" when nothing failed yet. Valid until the next shim call on the same thread. */
 MR_API const char * mr_last_error(void);
+/* Status of that failure (MR_STATUS_OK when nothing failed): lets a caller tell device memory running
+ * out (MR_STATUS_OUT_OF_MEMORY, worth evicting something and retrying) from other faults, also when the
+ * failure happened inside a llama.cpp call that only reports "failed" (a swap region's buffer type). */
+MR_API enum mr_status mr_last_status(void);
 
 /* ---------------------------------------------------------------------------------------------------
  * Swap regions (CUDA builds; every function returns MR_STATUS_UNSUPPORTED in CPU builds).
@@ -156,6 +160,9 @@ struct mr_swap_stats {
     int32_t  streams;               /* effective copy streams */
     uint32_t buffer_count;          /* live ggml buffers allocated through the region's buffer type */
     uint32_t restore_count;         /* successful restores so far */
+    uint64_t layout_hash;           /* FNV-1a of the granularity, chunk size and every buffer allocation's size, in order */
+    uint32_t image_adopted;         /* 1: the host image came from an earlier process (mr_swap_region_adopt_image) */
+    uint32_t reserved0;
 };
 
 struct mr_bandwidth_result {
@@ -189,7 +196,17 @@ MR_API enum mr_status mr_swap_device_query(int32_t device, struct mr_swap_device
 MR_API enum mr_status mr_swap_region_create(const struct mr_swap_options * options, struct mr_swap_region ** out);
 /* The impostor buffer type, valid until destroy: for tensor_buft_overrides {".*", buft}. */
 MR_API ggml_backend_buffer_type_t mr_swap_region_buffer_type(struct mr_swap_region * region);
-/* Once, after the model loaded through the buffer type: VRAM -> host image (bit-exact, padding included). */
+/* Optional, before the model loads: adopt the host image an earlier process left at cache_path (the warm
+ * tier survives a restart). The file must hold exactly expected_bytes. While the model loads, the buffer
+ * type discards the loader's uploads (those bytes are in the image already, so the GGUF's tensor data is
+ * never read); capture then copies the image INTO VRAM, after checking that this load allocated the very
+ * same layout (expected_layout_hash, from the stats of the process that captured it). On a mismatch
+ * capture returns MR_STATUS_INVALID_STATE: the weights in VRAM are then garbage; free the model, destroy
+ * the region and load again without adopting. */
+MR_API enum mr_status mr_swap_region_adopt_image(struct mr_swap_region * region, uint64_t expected_bytes,
+                                                 uint64_t expected_layout_hash);
+/* Once, after the model loaded through the buffer type: VRAM -> host image (bit-exact, padding included);
+ * with an adopted image, host image -> VRAM instead (see above). */
 MR_API enum mr_status mr_swap_region_capture(struct mr_swap_region * region);
 /* Device sync, unmap + release every physical chunk; the virtual range stays reserved. EVICTED is a no-op. */
 MR_API enum mr_status mr_swap_region_evict(struct mr_swap_region * region);

@@ -89,6 +89,9 @@ static void mr_buffer_memset_tensor(ggml_backend_buffer_t buffer, struct ggml_te
 static void mr_buffer_set_tensor(ggml_backend_buffer_t buffer, struct ggml_tensor * tensor, const void * data,
                                  size_t offset, size_t size) {
     struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
+    if (b->region->adopting) {
+        return; /* the adopted image holds these bytes; capture copies it in (and the file is never read) */
+    }
     mr_check(cudaSetDevice(b->region->device), "cudaSetDevice");
     mr_check(cudaMemcpyAsync((char *) tensor->data + offset, data, size, cudaMemcpyHostToDevice, cudaStreamPerThread),
              "cudaMemcpyAsync host to device");
@@ -107,6 +110,9 @@ static void mr_buffer_get_tensor(ggml_backend_buffer_t buffer, const struct ggml
 static void mr_buffer_set_tensor_2d(ggml_backend_buffer_t buffer, struct ggml_tensor * tensor, const void * data,
                                     size_t offset, size_t size, size_t n_copies, size_t stride_tensor, size_t stride_data) {
     struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
+    if (b->region->adopting) {
+        return;
+    }
     mr_check(cudaSetDevice(b->region->device), "cudaSetDevice");
     mr_check(cudaMemcpy2DAsync((char *) tensor->data + offset, stride_tensor, data, stride_data, size, n_copies,
                                cudaMemcpyHostToDevice, cudaStreamPerThread),
@@ -189,6 +195,7 @@ ggml_backend_buffer_t mr_impostor_alloc_buffer(ggml_backend_buffer_type_t buft, 
     b->region = r;
     b->base = (void *) (uintptr_t) (r->base + (CUdeviceptr) r->used);
     result = ggml_backend_buffer_init(r->real_buft, mr_swap_buffer_iface, b, size);
+    r->layout_hash = mr_fnv_mix(r->layout_hash, (uint64_t) size);
     r->used += aligned;
     r->live_buffers++;
     r->state = MR_SWAP_RESIDENT;

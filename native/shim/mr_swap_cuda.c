@@ -78,13 +78,14 @@ static enum mr_status mr_chunk_unmap(struct mr_swap_region * r, struct mr_chunk 
 static void mr_chunks_rollback(struct mr_swap_region * r, uint32_t first, uint32_t end) {
     char cause[512];
     snprintf(cause, sizeof(cause), "%s", mr_last_error());
+    const enum mr_status status = mr_last_status();
     for (int s = 0; s < r->stream_count; s++) {
         cudaStreamSynchronize(r->streams[s]);
     }
     for (uint32_t i = first; i < end; i++) {
         mr_chunk_unmap(r, &r->chunks[i]);
     }
-    mr_fail(MR_STATUS_OK, "%s", cause);
+    mr_fail(status, "%s", cause);
 }
 
 static enum mr_status mr_streams_sync(struct mr_swap_region * r, const char * what) {
@@ -253,6 +254,7 @@ enum mr_status mr_swap_region_create(const struct mr_swap_options * options, str
     r->chunk_bytes = mr_round_up(options->chunk_bytes != 0 ? options->chunk_bytes : MR_DEFAULT_CHUNK_BYTES, r->granularity);
     r->reserved = mr_round_up(options->reserve_bytes != 0 ? options->reserve_bytes : info.memory_total_bytes, r->granularity);
     r->stream_count = options->streams < 1 ? MR_DEFAULT_STREAMS : options->streams;
+    r->layout_hash = mr_fnv_mix(mr_fnv_mix(MR_FNV_OFFSET, r->granularity), r->chunk_bytes);
     r->state = MR_SWAP_EMPTY;
     pthread_mutex_init(&r->lock, NULL);
 
@@ -318,6 +320,44 @@ static enum mr_status mr_copy_all(struct mr_swap_region * r, enum cudaMemcpyKind
     return mr_streams_sync(r, what);
 }
 
+enum mr_status mr_swap_region_adopt_image(struct mr_swap_region * r, uint64_t expected_bytes, uint64_t expected_layout_hash) {
+    mr_clear_error();
+    if (r == NULL || expected_bytes == 0) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_region_adopt_image: a region and the image's size are required");
+    }
+    pthread_mutex_lock(&r->lock);
+    enum mr_status st = MR_STATUS_OK;
+    struct stat info;
+    if (r->state != MR_SWAP_EMPTY || r->used != 0) {
+        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_adopt_image: adopt before the model loads through the region");
+        goto done;
+    }
+    if (r->cache_path == NULL) {
+        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_adopt_image: the region has no cache_path");
+        goto done;
+    }
+    /* Never create or resize here: a missing or shorter file is a different image, not one to extend. */
+    if (stat(r->cache_path, &info) != 0 || (uint64_t) info.st_size != expected_bytes) {
+        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_adopt_image: %s is missing or not %llu bytes", r->cache_path,
+                     (unsigned long long) expected_bytes);
+        goto done;
+    }
+    st = mr_cuda_enter(r->device);
+    if (st != MR_STATUS_OK) {
+        goto done;
+    }
+    char why[384] = "";
+    if (!mr_image_map_file(r, expected_bytes, why, sizeof(why))) {
+        st = mr_fail(MR_STATUS_SYSTEM_ERROR, "mr_swap_region_adopt_image: %s", why);
+        goto done;
+    }
+    r->adopting = 1;
+    r->adopt_layout_hash = expected_layout_hash;
+done:
+    pthread_mutex_unlock(&r->lock);
+    return st;
+}
+
 enum mr_status mr_swap_region_capture(struct mr_swap_region * r) {
     mr_clear_error();
     if (r == NULL) {
@@ -340,13 +380,32 @@ enum mr_status mr_swap_region_capture(struct mr_swap_region * r) {
         st = mr_rt_fail(err, "mr_swap_region_capture: cudaDeviceSynchronize");
         goto done;
     }
-    st = mr_image_prepare(r, r->used);
-    if (st != MR_STATUS_OK) {
-        goto done;
-    }
-    st = mr_copy_all(r, cudaMemcpyDeviceToHost, "capture");
-    if (st != MR_STATUS_OK) {
-        goto done;
+    if (r->adopting) {
+        /* The loader's uploads were discarded: VRAM holds nothing yet. Only the same layout makes the
+         * image's bytes land on the same tensors. */
+        if (r->used != r->image_bytes || r->layout_hash != r->adopt_layout_hash) {
+            st = mr_fail(MR_STATUS_INVALID_STATE,
+                         "mr_swap_region_capture: the adopted host image does not match this load's layout (%llu bytes, layout %016llx; "
+                         "the image: %llu bytes, layout %016llx): load again without adopting",
+                         (unsigned long long) r->used, (unsigned long long) r->layout_hash,
+                         (unsigned long long) r->image_bytes, (unsigned long long) r->adopt_layout_hash);
+            goto done;
+        }
+        st = mr_copy_all(r, cudaMemcpyHostToDevice, "capture (adopted image)");
+        if (st != MR_STATUS_OK) {
+            goto done;
+        }
+        r->adopting = 0;
+        r->image_adopted = 1;
+    } else {
+        st = mr_image_prepare(r, r->used);
+        if (st != MR_STATUS_OK) {
+            goto done;
+        }
+        st = mr_copy_all(r, cudaMemcpyDeviceToHost, "capture");
+        if (st != MR_STATUS_OK) {
+            goto done;
+        }
     }
     r->captured = 1;
     r->last_capture_ms = mr_now_ms() - start;
@@ -520,6 +579,8 @@ enum mr_status mr_swap_region_stats(const struct mr_swap_region * region, struct
     out->streams = r->stream_count;
     out->buffer_count = r->live_buffers;
     out->restore_count = r->restore_count;
+    out->layout_hash = r->layout_hash;
+    out->image_adopted = (uint32_t) r->image_adopted;
     pthread_mutex_unlock(&r->lock);
     return MR_STATUS_OK;
 }

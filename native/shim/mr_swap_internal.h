@@ -52,7 +52,23 @@ struct mr_swap_region {
     double   last_restore_ms;
     double   last_capture_ms;
     uint32_t restore_count;
+
+    uint64_t layout_hash;      /* see mr_swap_stats.layout_hash; updated by every alloc_buffer */
+    int      adopting;         /* an adopted image is waiting for capture: buffers discard uploads */
+    int      image_adopted;
+    uint64_t adopt_layout_hash;
 };
+
+#define MR_FNV_OFFSET 1469598103934665603ull
+#define MR_FNV_PRIME  1099511628211ull
+
+static inline uint64_t mr_fnv_mix(uint64_t hash, uint64_t value) {
+    for (int i = 0; i < 8; i++) {
+        hash ^= (value >> (8 * i)) & 0xffu;
+        hash *= MR_FNV_PRIME;
+    }
+    return hash;
+}
 
 struct mr_swap_buffer {
     struct mr_swap_region * region;

@@ -33,6 +33,13 @@ ggml_backend_buffer_type_t mr_swap_region_buffer_type(struct mr_swap_region * re
     return NULL;
 }
 
+enum mr_status mr_swap_region_adopt_image(struct mr_swap_region * region, uint64_t expected_bytes, uint64_t expected_layout_hash) {
+    (void) region;
+    (void) expected_bytes;
+    (void) expected_layout_hash;
+    return mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_adopt_image: " MR_NO_CUDA);
+}
+
 enum mr_status mr_swap_region_capture(struct mr_swap_region * region) {
     (void) region;
     return mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_capture: " MR_NO_CUDA);

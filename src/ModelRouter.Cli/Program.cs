@@ -18,6 +18,7 @@ internal static class Program
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BenchDecodeCommand.Create());
+        root.Subcommands.Add(BenchServerCommand.Create());
         root.Subcommands.Add(TrainRouterCommand.Create());
         root.Subcommands.Add(EvalRouterCommand.Create());
         return root.Parse(args).Invoke();

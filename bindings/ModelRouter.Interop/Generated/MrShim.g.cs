@@ -183,6 +183,15 @@ public unsafe partial struct mr_swap_stats
 
     [NativeTypeName("uint32_t")]
     public uint restore_count;
+
+    [NativeTypeName("uint64_t")]
+    public ulong layout_hash;
+
+    [NativeTypeName("uint32_t")]
+    public uint image_adopted;
+
+    [NativeTypeName("uint32_t")]
+    public uint reserved0;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -287,6 +296,11 @@ public static unsafe partial class MrShim
     [return: NativeTypeName("const char *")]
     public static partial sbyte* mr_last_error();
 
+    [LibraryImport("mr_shim", EntryPoint = "mr_last_status")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_last_status();
+
     [LibraryImport("mr_shim", EntryPoint = "mr_swap_device_query")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     [return: NativeTypeName("enum mr_status")]
@@ -301,6 +315,11 @@ public static unsafe partial class MrShim
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     [return: NativeTypeName("ggml_backend_buffer_type_t")]
     public static partial ggml_backend_buffer_type* mr_swap_region_buffer_type([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_adopt_image")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_region_adopt_image([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region, [NativeTypeName("uint64_t")] ulong expected_bytes, [NativeTypeName("uint64_t")] ulong expected_layout_hash);
 
     [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_capture")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -10,13 +10,17 @@ namespace ModelRouter.Runtime.Swap;
 /// The CUDA path (SWAP.md): the first restore loads the model through the shim's impostor buffer type (VMM-backed
 /// VRAM at a reserved virtual range) and captures a pinned host image of those bytes; later evicts release the
 /// physical VRAM and restores map it back and DMA the image in, while the llama_model, its tensor pointers and its
-/// contexts stay alive. Before the first load the warm tier is the page-cached file.
+/// contexts stay alive. Before the first load the warm tier is the page-cached file, or the host image an earlier
+/// process left in the cache directory (<see cref="HostImageRecord"/>): then the first load adopts it, so the GGUF's
+/// tensor data is never read and the weights arrive by DMA as in a restore.
 /// </summary>
 public sealed unsafe class CudaWeightStore : IWeightStore
 {
     private readonly ModelRegistration registration;
     private readonly CudaSwapOptions options;
     private readonly Dictionary<ContextOptions, InferenceContext> contexts = [];
+    private readonly string? imagePath;
+    private readonly string? imageRecordPath;
     private WarmFileMapping? warmFile;
     private mr_swap_region* region;
 
@@ -29,6 +33,17 @@ public sealed unsafe class CudaWeightStore : IWeightStore
         using var file = GgufFile.Open(registration.Path);
         GgufValidator.CheckLlamaCppRules(file);
         WeightBytes = file.Tensors.Sum(t => t.ByteSize); // refined from the region's stats after the first load
+        if (options.CacheDirectory is { } directory)
+        {
+            imagePath = Path.Combine(directory, registration.Name + ".weights");
+            imageRecordPath = imagePath + ".id";
+        }
+
+        if (FindReusableImage() is { } reusable)
+        {
+            WeightBytes = reusable.ImageBytes;
+            Tier = ModelTier.Warm; // the pinned image survived the restart
+        }
     }
 
     public long WeightBytes { get; private set; }
@@ -58,7 +73,8 @@ public sealed unsafe class CudaWeightStore : IWeightStore
         if (Model is not null && region != null)
         {
             // The fast path: same virtual addresses, DMA from the pinned image; contexts and graphs stay valid.
-            Check(MrShim.mr_swap_region_restore(region), "restore");
+            CheckDeviceMemory(MrShim.mr_swap_region_restore(region), "restore"); // on failure nothing stays mapped
+
             Tier = ModelTier.Resident;
             return;
         }
@@ -130,14 +146,63 @@ public sealed unsafe class CudaWeightStore : IWeightStore
 
     private void FirstLoad(CancellationToken cancellation)
     {
-        if (warmFile?.IsStale(registration.Path) == true)
+        var reusable = FindReusableImage();
+        if (reusable is null)
         {
-            Drop();
+            if (warmFile?.IsStale(registration.Path) == true)
+            {
+                Drop();
+            }
+
+            Warm(null, cancellation);
         }
 
-        Warm(null, cancellation);
         NativeRuntime.EnsureInitialized();
-        var cachePath = options.CacheDirectory is { } dir ? NativeStrings.Allocate(Path.Combine(dir, registration.Name + ".weights")) : null;
+        CreateRegion();
+        try
+        {
+            if (reusable is not null && MrShim.mr_swap_region_adopt_image(region, (ulong)reusable.ImageBytes, reusable.LayoutHash) != mr_status.MR_STATUS_OK)
+            {
+                reusable = null; // the file went away or cannot be registered: an ordinary load below
+            }
+
+            LoadThroughRegion(cancellation);
+            var captured = MrShim.mr_swap_region_capture(region);
+            if (captured == mr_status.MR_STATUS_INVALID_STATE && reusable is not null)
+            {
+                // This load laid the buffers out differently than the process that captured the image: the uploads
+                // were discarded, so nothing in VRAM is valid. Forget the image and load from the file.
+                DeleteImageRecord();
+                Drop();
+                FirstLoad(cancellation);
+                return;
+            }
+
+            Check(captured, reusable is null ? "capture the host image" : "copy the adopted host image in");
+            if (Stats() is { } stats)
+            {
+                WeightBytes = (long)stats.weight_bytes;
+                if (reusable is null)
+                {
+                    WriteImageRecord(stats);
+                }
+            }
+        }
+        catch
+        {
+            Drop();
+            throw;
+        }
+
+        // The pinned host image replaces the page-cached file as the warm tier.
+        warmFile?.Dispose();
+        warmFile = null;
+        Tier = ModelTier.Resident;
+    }
+
+    private void CreateRegion()
+    {
+        var cachePath = imagePath is null ? null : NativeStrings.Allocate(imagePath);
         try
         {
             var swapOptions = new mr_swap_options
@@ -159,10 +224,13 @@ public sealed unsafe class CudaWeightStore : IWeightStore
                 System.Runtime.InteropServices.NativeMemory.Free(cachePath);
             }
         }
+    }
 
+    private void LoadThroughRegion(CancellationToken cancellation)
+    {
+        var bufferType = (nint)MrShim.mr_swap_region_buffer_type(region);
         try
         {
-            var bufferType = (nint)MrShim.mr_swap_region_buffer_type(region);
             Model = Models.Model.Load(registration.Path, new ModelLoadOptions
             {
                 LoadMode = ModelLoadMode.Mmap,
@@ -170,22 +238,78 @@ public sealed unsafe class CudaWeightStore : IWeightStore
                 NativeBufferTypeOverrides = [(".*", bufferType)],
                 Cancellation = cancellation,
             });
-            Check(MrShim.mr_swap_region_capture(region), "capture the host image");
-            if (Stats() is { } stats)
-            {
-                WeightBytes = (long)stats.weight_bytes;
-            }
         }
-        catch
+        catch (ModelLoadException ex) when (MrShim.mr_last_status() == mr_status.MR_STATUS_OUT_OF_MEMORY)
         {
-            Drop();
-            throw;
+            // llama.cpp only says the load failed; the region's buffer type left the reason on this thread.
+            var detail = NativeStrings.Read(MrShim.mr_last_error());
+            throw new DeviceMemoryExhaustedException($"Model '{registration.Name}': the first load ran out of memory on CUDA device {options.Device}: {detail}", ex);
+        }
+    }
+
+    /// <summary>A host image in the cache directory made from this very file by this build with these settings, or null.</summary>
+    private HostImageRecord? FindReusableImage()
+    {
+        if (imagePath is null || imageRecordPath is null || HostImageRecord.TryRead(imageRecordPath) is not { } record)
+        {
+            return null;
         }
 
-        // The pinned host image replaces the page-cached file as the warm tier.
-        warmFile?.Dispose();
-        warmFile = null;
-        Tier = ModelTier.Resident;
+        try
+        {
+            var expected = HostImageRecord.Describe(registration.Path, NativeRuntime.EnsureInitialized().LlamaCommit, options.ChunkBytes, registration.GpuLayers);
+            return record.SameSourceAs(expected) && File.Exists(imagePath) && new FileInfo(imagePath).Length == record.ImageBytes ? record : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private void WriteImageRecord(mr_swap_stats stats)
+    {
+        if (imageRecordPath is null || stats.host_image_registered == 0)
+        {
+            return; // anonymous pinned memory dies with the process: nothing to describe
+        }
+
+        try
+        {
+            var record = HostImageRecord.Describe(registration.Path, NativeRuntime.EnsureInitialized().LlamaCommit, options.ChunkBytes, registration.GpuLayers)
+                with { ImageBytes = (long)stats.host_image_bytes, LayoutHash = stats.layout_hash };
+            record.Write(imageRecordPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Only a later restart is slower without it; this process keeps its image either way.
+        }
+    }
+
+    private void DeleteImageRecord()
+    {
+        try
+        {
+            if (imageRecordPath is not null)
+            {
+                File.Delete(imageRecordPath);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // FindReusableImage re-checks the record anyway; a stale one only costs a retry.
+        }
+    }
+
+    /// <summary>As <see cref="Check"/>, but device memory running out is the pool's cue to evict and retry.</summary>
+    private void CheckDeviceMemory(mr_status status, string what)
+    {
+        if (status == mr_status.MR_STATUS_OUT_OF_MEMORY)
+        {
+            var detail = NativeStrings.Read(MrShim.mr_last_error());
+            throw new DeviceMemoryExhaustedException($"Model '{registration.Name}': could not {what} on CUDA device {options.Device}: {detail}");
+        }
+
+        Check(status, what);
     }
 
     private void Check(mr_status status, string what)

@@ -83,7 +83,38 @@ public sealed partial class ModelPool
         }
     }
 
-    /// <summary>Evicted/Failed → Restoring → Resident; a failure leaves it Failed (or Evicted when cancelled).</summary>
+    /// <summary>
+    /// Restores, and when the device itself runs out of memory (the budget is an estimate; other processes, KV caches
+    /// and fragmentation use the same VRAM) evicts one more model by policy and tries again, until the restore fits or
+    /// nothing evictable is left: then the request fails with the device's own error, and the model stays Evicted.
+    /// </summary>
+    private async Task<TimeSpan> RestoreMakingRoomOnDeviceAsync(PooledModel entry, CancellationToken cancellation)
+    {
+        while (true)
+        {
+            try
+            {
+                return await RestoreAsync(entry, cancellation).ConfigureAwait(false);
+            }
+            catch (DeviceMemoryExhaustedException ex)
+            {
+                var victim = SelectVictim(entry);
+                if (victim is null || !TryEvict(victim))
+                {
+                    entry.LastError = "device memory exhausted and nothing left to evict: " + ex.Message;
+                    throw new ModelUnavailableException(entry.Name,
+                        $"the device ran out of memory during the restore and every other resident model is pinned or busy ({ex.Message})", ex);
+                }
+
+                entry.DeviceMemoryRetries++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Evicted/Failed → Restoring → Resident; a failure leaves it Failed (or Evicted when cancelled, or when the device
+    /// ran out of memory: the store rolled back and the caller may make room and retry).
+    /// </summary>
     private static async Task<TimeSpan> RestoreAsync(PooledModel entry, CancellationToken cancellation)
     {
         SetState(entry, ModelState.Restoring);
@@ -97,6 +128,11 @@ public sealed partial class ModelPool
             return elapsed;
         }
         catch (OperationCanceledException)
+        {
+            SetState(entry, ModelState.Evicted);
+            throw;
+        }
+        catch (DeviceMemoryExhaustedException)
         {
             SetState(entry, ModelState.Evicted);
             throw;

@@ -94,7 +94,7 @@ public sealed partial class ModelPool : IDisposable
                     mustWait = !MakeRoom(entry);
                     if (!mustWait)
                     {
-                        swapTime = await RestoreAsync(entry, cancellation).ConfigureAwait(false);
+                        swapTime = await RestoreMakingRoomOnDeviceAsync(entry, cancellation).ConfigureAwait(false);
                     }
                 }
             }

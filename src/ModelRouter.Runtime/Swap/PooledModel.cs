@@ -29,6 +29,9 @@ internal sealed class PooledModel(ModelRegistration registration, IWeightStore s
 
     public TimeSpan? LastEvict { get; set; }
 
+    /// <summary>Restores retried after the device ran out of memory and another model was evicted for room.</summary>
+    public int DeviceMemoryRetries { get; set; }
+
     public string Name => Registration.Name;
 
     public ModelStatus Snapshot(TimeProvider time)
@@ -37,7 +40,7 @@ internal sealed class PooledModel(ModelRegistration registration, IWeightStore s
         {
             var idle = LastUsedTimestamp == 0 ? (TimeSpan?)null : time.GetElapsedTime(LastUsedTimestamp);
             return new ModelStatus(Name, State, Store.Tier, Store.WeightBytes, InFlight, Pinned, Registration.Priority, idle,
-                LastError, Restores, Evictions, LastRestore, LastEvict);
+                LastError, Restores, Evictions, LastRestore, LastEvict, DeviceMemoryRetries);
         }
     }
 
@@ -63,4 +66,5 @@ public sealed record ModelStatus(
     int Restores,
     int Evictions,
     TimeSpan? LastRestore,
-    TimeSpan? LastEvict);
+    TimeSpan? LastEvict,
+    int DeviceMemoryRetries = 0);

@@ -410,7 +410,7 @@ public sealed unsafe partial class StructLayoutTests
     [Fact]
     public void Layout_mr_swap_stats()
     {
-        Assert.Equal(88, sizeof(mr_swap_stats));
+        Assert.Equal(104, sizeof(mr_swap_stats));
         var value = default(mr_swap_stats);
         Assert.Equal(0, (int)((byte*)&value.weight_bytes - (byte*)&value));
         Assert.Equal(8, (int)((byte*)&value.reserved_bytes - (byte*)&value));
@@ -426,6 +426,9 @@ public sealed unsafe partial class StructLayoutTests
         Assert.Equal(76, (int)((byte*)&value.streams - (byte*)&value));
         Assert.Equal(80, (int)((byte*)&value.buffer_count - (byte*)&value));
         Assert.Equal(84, (int)((byte*)&value.restore_count - (byte*)&value));
+        Assert.Equal(88, (int)((byte*)&value.layout_hash - (byte*)&value));
+        Assert.Equal(96, (int)((byte*)&value.image_adopted - (byte*)&value));
+        Assert.Equal(100, (int)((byte*)&value.reserved0 - (byte*)&value));
     }
 
     [Fact]

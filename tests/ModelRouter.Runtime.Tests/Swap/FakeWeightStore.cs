@@ -5,7 +5,7 @@ using ModelRouter.Runtime.Swap;
 namespace ModelRouter.Runtime.Tests.Swap;
 
 /// <summary>A store without native code, so pool policies are tested fast and exactly; it records what it was asked.</summary>
-internal sealed class FakeWeightStore(ModelRegistration registration, long weightBytes, List<string> journal) : IWeightStore
+internal sealed class FakeWeightStore(ModelRegistration registration, long weightBytes, List<string> journal, FakeDevice? device = null) : IWeightStore
 {
     public long WeightBytes { get; } = weightBytes;
 
@@ -35,6 +35,17 @@ internal sealed class FakeWeightStore(ModelRegistration registration, long weigh
             throw failure;
         }
 
+        if (device is not null)
+        {
+            if (device.UsedBytes + WeightBytes > device.CapacityBytes)
+            {
+                journal.Add($"out of device memory {registration.Name}");
+                throw new DeviceMemoryExhaustedException($"fake device: {device.UsedBytes} of {device.CapacityBytes} bytes used, {WeightBytes} more needed");
+            }
+
+            device.UsedBytes += WeightBytes;
+        }
+
         journal.Add($"restore {registration.Name}");
         Tier = ModelTier.Resident;
     }
@@ -46,6 +57,11 @@ internal sealed class FakeWeightStore(ModelRegistration registration, long weigh
     {
         HoldEvict?.Wait();
         journal.Add($"evict {registration.Name}");
+        if (device is not null && Tier == ModelTier.Resident)
+        {
+            device.UsedBytes -= WeightBytes;
+        }
+
         Tier = ModelTier.Warm;
     }
 
@@ -66,12 +82,23 @@ internal sealed class FakeStoreFactory : IWeightStoreFactory
 
     public Dictionary<string, long> Sizes { get; } = [];
 
+    /// <summary>When set, restores fail with <see cref="DeviceMemoryExhaustedException"/> beyond its capacity.</summary>
+    public FakeDevice? Device { get; init; }
+
     public IWeightStore Create(ModelRegistration registration)
     {
-        var store = new FakeWeightStore(registration, Sizes.GetValueOrDefault(registration.Name, 100), Journal);
+        var store = new FakeWeightStore(registration, Sizes.GetValueOrDefault(registration.Name, 100), Journal, Device);
         Stores[registration.Name] = store;
         return store;
     }
+}
+
+/// <summary>Device memory that is smaller than the pool believes (another process took some).</summary>
+internal sealed class FakeDevice(long capacityBytes)
+{
+    public long CapacityBytes { get; } = capacityBytes;
+
+    public long UsedBytes { get; set; }
 }
 
 /// <summary>A clock the test moves by hand.</summary>

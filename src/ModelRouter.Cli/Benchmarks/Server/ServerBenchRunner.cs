@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ModelRouter.Cli.Demo;
+using ModelRouter.Cli.Reporting;
+using ModelRouter.Client;
+using ModelRouter.Protocol;
+using ModelRouter.Runtime.Generation;
+using ModelRouter.Server.Hosting;
+using ModelRouter.Server.Routing;
+using ModelRouter.Server.Scheduling;
+
+namespace ModelRouter.Cli.Benchmarks.Server;
+
+/// <summary>
+/// The server's own numbers, over one connection to a real server with a real model: frames/s, the latency the
+/// protocol adds over the same call made in-process (route-only, and a one-token generation through the scheduler),
+/// and streamed tokens/s against the same generation in-process. Loopback TCP, and a Unix domain socket where there is one.
+/// </summary>
+internal sealed class ServerBenchRunner(ServerBenchSettings settings, TextWriter progress)
+{
+    private const string Token = "bench";
+    private const string ModelName = "bench";
+    private const string Prompt = "Once upon a time, there was a little girl who liked to read books about the sea.";
+
+    private readonly TextTable table = new("measurement", "path", "p50 µs", "p99 µs", "added p50 µs", "added p99 µs", "throughput");
+    private ulong nextId = 1UL << 60; // far from any client's ids (they never meet: the in-process path has no connection)
+
+    public async Task<TextTable> RunAsync(CancellationToken cancellation)
+    {
+        var socketPath = settings.UnixSocket ? Path.Combine(Path.GetTempPath(), $"modelrouter-bench-{Environment.ProcessId}.sock") : null;
+        string[] args =
+        [
+            "--ModelRouter:Tcp=127.0.0.1:0",
+            "--ModelRouter:AuthToken=" + Token,
+            "--ModelRouter:DeviceBudgetBytes=" + (new FileInfo(settings.ModelPath).Length * 4).ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:DefaultModel=" + ModelName,
+            "--ModelRouter:Models:0:Name=" + ModelName,
+            "--ModelRouter:Models:0:Path=" + Path.GetFullPath(settings.ModelPath),
+            "--ModelRouter:Scheduler:Threads=" + settings.Threads.ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:Limits:MaxRequestsInFlightPerConnection=" + Math.Max(64, settings.Pipeline).ToString(CultureInfo.InvariantCulture),
+            .. socketPath is null ? Array.Empty<string>() : ["--ModelRouter:UnixSocket=" + socketPath],
+        ];
+        var builder = ModelRouterHost.CreateBuilder(args, configFile: null, new NoClassifier());
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("llama.cpp", LogLevel.Error);
+        using var host = builder.Build();
+        await host.StartAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            var tcp = host.Services.GetServices<IHostedService>().OfType<ListenerService>().Single().TcpEndpoint!;
+            var router = host.Services.GetRequiredService<IRequestRouter>();
+            var scheduler = host.Services.GetRequiredService<ModelRouterService>().Scheduler;
+            progress.WriteLine($"bench-server: serving {settings.ModelPath} on tcp://{tcp}{(socketPath is null ? "" : " and unix:" + socketPath)}");
+
+            var routeInProcess = MeasureRouteInProcess(router);
+            var oneTokenInProcess = await MeasureOneTokenInProcessAsync(scheduler, cancellation).ConfigureAwait(false);
+            var streamInProcess = await MeasureStreamInProcessAsync(scheduler, cancellation).ConfigureAwait(false);
+            table.Add("route-only decision", "in-process call", Us(routeInProcess.PercentileMicroseconds(50)), Us(routeInProcess.PercentileMicroseconds(99)), "", "", "");
+            table.Add("generate, 1 token", "in-process scheduler", Us(oneTokenInProcess.PercentileMicroseconds(50)), Us(oneTokenInProcess.PercentileMicroseconds(99)), "", "", "");
+            table.Add($"token stream, {settings.StreamTokens} tokens", "in-process scheduler", "", "", "", "", TokensPerSecond(streamInProcess));
+
+            await MeasureTransportAsync("loopback TCP", tcp, routeInProcess, oneTokenInProcess, streamInProcess, cancellation).ConfigureAwait(false);
+            if (socketPath is not null)
+            {
+                await MeasureTransportAsync("Unix socket", new UnixDomainSocketEndPoint(socketPath), routeInProcess, oneTokenInProcess, streamInProcess, cancellation).ConfigureAwait(false);
+            }
+
+            return table;
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task MeasureTransportAsync(string name, EndPoint endpoint, LatencySamples routeInProcess, LatencySamples oneTokenInProcess,
+        (int Tokens, TimeSpan Wall) streamInProcess, CancellationToken cancellation)
+    {
+        await using var client = await ModelRouterClient.ConnectAsync(endpoint, Token, new ModelRouterClientOptions { ClientName = "bench-server" }, cancellation).ConfigureAwait(false);
+
+        progress.WriteLine($"bench-server [{name}] ping round trips");
+        var ping = await TimeAsync(settings.Requests, async () => await client.PingAsync(cancellation).ConfigureAwait(false)).ConfigureAwait(false);
+        table.Add("ping round trip", name, Us(ping.PercentileMicroseconds(50)), Us(ping.PercentileMicroseconds(99)), "", "", "");
+
+        progress.WriteLine($"bench-server [{name}] frames/s with {settings.Pipeline} pings in flight for {settings.FramesDuration.TotalSeconds:F0} s");
+        var (completed, elapsed) = await PipelinedPingsAsync(client, cancellation).ConfigureAwait(false);
+        table.Add($"frames/s, {settings.Pipeline} pings in flight", name, "", "", "", "",
+            string.Create(CultureInfo.InvariantCulture, $"{2 * completed / elapsed.TotalSeconds:N0} frames/s ({completed / elapsed.TotalSeconds:N0} round trips/s)"));
+
+        progress.WriteLine($"bench-server [{name}] route-only requests");
+        var route = await TimeAsync(settings.Requests, async () => await client.RouteAsync(Prompt, cancellation).ConfigureAwait(false)).ConfigureAwait(false);
+        AddLatencyRow("route-only decision", name, route, routeInProcess);
+
+        progress.WriteLine($"bench-server [{name}] one-token generations");
+        var request = new GenerateRequest { Model = ModelName, Prompt = Prompt, MaxTokens = 1, Temperature = 0 };
+        var oneToken = await TimeAsync(settings.Requests, async () => await client.CompleteAsync(request, cancellation).ConfigureAwait(false)).ConfigureAwait(false);
+        AddLatencyRow("generate, 1 token", name, oneToken, oneTokenInProcess);
+
+        progress.WriteLine($"bench-server [{name}] streamed generations of {settings.StreamTokens} tokens");
+        var stream = await MeasureStreamOverSocketAsync(client, cancellation).ConfigureAwait(false);
+        var ratio = (stream.Tokens / stream.Wall.TotalSeconds) / (streamInProcess.Tokens / streamInProcess.Wall.TotalSeconds);
+        table.Add($"token stream, {settings.StreamTokens} tokens", name, "", "", "", "",
+            TokensPerSecond(stream) + string.Create(CultureInfo.InvariantCulture, $" ({ratio:P1} of in-process)"));
+    }
+
+    private void AddLatencyRow(string measurement, string path, LatencySamples over, LatencySamples inProcess)
+    {
+        var p50 = over.PercentileMicroseconds(50);
+        var p99 = over.PercentileMicroseconds(99);
+        table.Add(measurement, path, Us(p50), Us(p99), Us(p50 - inProcess.PercentileMicroseconds(50)), Us(p99 - inProcess.PercentileMicroseconds(99)), "");
+    }
+
+    private LatencySamples MeasureRouteInProcess(IRequestRouter router)
+    {
+        progress.WriteLine("bench-server [in-process] route-only decisions");
+        for (var i = 0; i < Math.Min(200, settings.Requests); i++)
+        {
+            router.Route(Prompt, RouteHints.None);
+        }
+
+        var samples = new LatencySamples(settings.Requests);
+        for (var i = 0; i < settings.Requests; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            router.Route(Prompt, RouteHints.None);
+            samples.Add(Stopwatch.GetTimestamp() - start);
+        }
+
+        return samples;
+    }
+
+    private async Task<LatencySamples> MeasureOneTokenInProcessAsync(Scheduler scheduler, CancellationToken cancellation)
+    {
+        progress.WriteLine("bench-server [in-process] one-token generations (the first one makes the model resident)");
+        var sink = new InProcessSink();
+        var generation = new GenerationRequest(Prompt) { MaxTokens = 1, Sampling = SamplingParameters.Greedy };
+        return await TimeAsync(settings.Requests, () => SubmitAsync(scheduler, sink, generation, cancellation)).ConfigureAwait(false);
+    }
+
+    private async Task<(int Tokens, TimeSpan Wall)> MeasureStreamInProcessAsync(Scheduler scheduler, CancellationToken cancellation)
+    {
+        progress.WriteLine($"bench-server [in-process] streamed generations of {settings.StreamTokens} tokens");
+        var sink = new InProcessSink();
+        var generation = new GenerationRequest(Prompt) { MaxTokens = settings.StreamTokens, Sampling = SamplingParameters.Greedy };
+        await SubmitAsync(scheduler, sink, generation, cancellation).ConfigureAwait(false); // warm-up
+        var tokens = 0;
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < settings.Streams; i++)
+        {
+            tokens += (await SubmitAsync(scheduler, sink, generation, cancellation).ConfigureAwait(false)).GeneratedTokens;
+        }
+
+        return (tokens, Stopwatch.GetElapsedTime(start));
+    }
+
+    private async Task<(int Tokens, TimeSpan Wall)> MeasureStreamOverSocketAsync(ModelRouterClient client, CancellationToken cancellation)
+    {
+        var request = new GenerateRequest { Model = ModelName, Prompt = Prompt, MaxTokens = settings.StreamTokens, Temperature = 0 };
+        await StreamOnceAsync(client, request, cancellation).ConfigureAwait(false); // warm-up
+        var tokens = 0;
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < settings.Streams; i++)
+        {
+            tokens += await StreamOnceAsync(client, request, cancellation).ConfigureAwait(false);
+        }
+
+        return (tokens, Stopwatch.GetElapsedTime(start));
+    }
+
+    private static async Task<int> StreamOnceAsync(ModelRouterClient client, GenerateRequest request, CancellationToken cancellation)
+    {
+        var tokens = 0;
+        await foreach (var chunk in client.GenerateAsync(request, cancellation).ConfigureAwait(false))
+        {
+            tokens = chunk.Result is { } result ? result.Stats.GeneratedTokens : tokens + chunk.TokenCount;
+        }
+
+        return tokens;
+    }
+
+    private async Task<CompletionStats> SubmitAsync(Scheduler scheduler, InProcessSink sink, GenerationRequest generation, CancellationToken cancellation)
+    {
+        var done = sink.Next();
+        if (!scheduler.TrySubmit(new InferenceRequest(nextId++, ModelName, generation, sink, cancellation), out var error, out var message))
+        {
+            throw new InvalidOperationException($"the scheduler refused the in-process request ({error}): {message}");
+        }
+
+        return await done.ConfigureAwait(false);
+    }
+
+    private async Task<(long Completed, TimeSpan Elapsed)> PipelinedPingsAsync(ModelRouterClient client, CancellationToken cancellation)
+    {
+        long completed = 0;
+        var deadline = Stopwatch.GetTimestamp() + (long)(settings.FramesDuration.TotalSeconds * Stopwatch.Frequency);
+        var start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, settings.Pipeline).Select(async _ =>
+        {
+            while (Stopwatch.GetTimestamp() < deadline)
+            {
+                await client.PingAsync(cancellation).ConfigureAwait(false);
+                Interlocked.Increment(ref completed);
+            }
+        })).ConfigureAwait(false);
+        return (completed, Stopwatch.GetElapsedTime(start));
+    }
+
+    /// <summary>A tenth of the count (at least 20) untimed first, then every call timed on its own.</summary>
+    private static async Task<LatencySamples> TimeAsync(int count, Func<Task> call)
+    {
+        for (var i = 0; i < Math.Max(20, count / 10); i++)
+        {
+            await call().ConfigureAwait(false);
+        }
+
+        var samples = new LatencySamples(count);
+        for (var i = 0; i < count; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await call().ConfigureAwait(false);
+            samples.Add(Stopwatch.GetTimestamp() - start);
+        }
+
+        return samples;
+    }
+
+    private static string Us(double microseconds) => microseconds.ToString("N1", CultureInfo.InvariantCulture);
+
+    private static string TokensPerSecond((int Tokens, TimeSpan Wall) run) =>
+        string.Create(CultureInfo.InvariantCulture, $"{run.Tokens / run.Wall.TotalSeconds:N0} tokens/s ({run.Tokens} tokens)");
+}
