@@ -28,7 +28,7 @@ public sealed class ServerOptions
     /// <summary>Warm every model's host tier at start so that no swap reads the disk.</summary>
     public bool PrefetchAtStart { get; set; } = true;
 
-    /// <summary>Model used when routing is unsure and no route names a fallback.</summary>
+    /// <summary>Model used when the classifier is unsure or no candidate qualifies (default: the first model).</summary>
     public string? DefaultModel { get; set; }
 
     public List<CatalogModelOptions> Models { get; set; } = [];
@@ -78,7 +78,10 @@ public sealed class CatalogModelOptions
     public int KeepAliveSeconds { get; set; }
 }
 
-/// <summary>A task type and the ordered models that serve it (the first that can is used; the last should be local).</summary>
+/// <summary>
+/// A task type and the only models that may serve it: the policy chooses among them (whatever their Capabilities),
+/// and their order breaks ties. When none qualifies, DefaultModel serves.
+/// </summary>
 public sealed class RouteOptions
 {
     public string Task { get; set; } = "";
