@@ -56,9 +56,11 @@ internal static class DemoCatalog
     {
         var sizes = paths.Values.Select(WeightBytes).OrderDescending().ToList();
         var budget = sizes[0] + sizes[1] + (sizes[^1] / 2); // the two largest fit together, never three: swaps happen
+        // A route is the policy's candidate set, not an ordered fallback list: adding the free tiny model to every
+        // route would make it win every task, so the demo leaves the fallback to DefaultModel and swaps happen.
         var routes = Models.SelectMany(m => m.Capabilities.Select(c => (Task: c, m.Name)))
             .GroupBy(r => r.Task)
-            .ToDictionary(g => g.Key, g => g.Select(r => r.Name).Append("chat-tiny").Distinct().ToArray());
+            .ToDictionary(g => g.Key, g => g.Select(r => r.Name).Distinct().ToArray());
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {

@@ -137,7 +137,7 @@ public sealed partial class ClientConnection
                     Model = decision.Model,
                     TaskType = decision.Task,
                     Confidence = decision.Confidence,
-                    Reason = decision.Unsure ? "unsure: " + string.Join("; ", decision.Rejections) : string.Join("; ", decision.Rejections),
+                    Reason = decision.Explain(),
                     Tier = WireTier(status),
                     RouteNanos = Durations.ToNanos(decision.Elapsed),
                     Fallbacks = decision.Considered.Where(m => m != decision.Model).ToList(),

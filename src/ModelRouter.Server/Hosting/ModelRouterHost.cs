@@ -39,7 +39,20 @@ public static class ModelRouterHost
         builder.Services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidator>();
         builder.Services.AddSingleton<ServerMetrics>();
         builder.Services.AddSingleton(classifier);
-        builder.Services.AddSingleton<IRequestRouter>(sp => new CatalogRouter(sp.GetRequiredService<IOptions<ServerOptions>>().Value, classifier));
+        builder.Services.AddSingleton(sp =>
+        {
+            var service = sp.GetRequiredService<ModelRouterService>();
+            var options = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
+
+            // The scheduler exists only once the service has started; before that no request can be waiting.
+            return new ServerModelAvailability(
+                service.Pool,
+                model => service.Scheduler is { } scheduler ? scheduler.WaitingFor(model) : 0,
+                options.Scheduler.MaxBatchPerModel,
+                options.Availability);
+        });
+        builder.Services.AddSingleton<IRequestRouter>(sp => new PolicyRouter(
+            sp.GetRequiredService<IOptions<ServerOptions>>().Value, classifier, sp.GetRequiredService<ServerModelAvailability>()));
         builder.Services.AddSingleton<ModelRouterService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelRouterService>());
         builder.Services.AddHostedService<ListenerService>();

@@ -28,12 +28,24 @@ public sealed class ServerOptions
     /// <summary>Warm every model's host tier at start so that no swap reads the disk.</summary>
     public bool PrefetchAtStart { get; set; } = true;
 
-    /// <summary>Model used when routing is unsure and no route names a fallback.</summary>
+    /// <summary>Model used when the classifier is unsure or no candidate qualifies (default: the first model).</summary>
     public string? DefaultModel { get; set; }
 
     public List<CatalogModelOptions> Models { get; set; } = [];
 
     public List<RouteOptions> Routes { get; set; } = [];
+
+    /// <summary>
+    /// The policy that picks among a task's candidates: capability (smallest able), cost (cheapest within budget),
+    /// latency (soonest first token, swap-aware) or hybrid (a weighted sum of the three; the default).
+    /// </summary>
+    public string Policy { get; set; } = "hybrid";
+
+    /// <summary>Weights of the hybrid policy's terms (ignored by the other policies).</summary>
+    public HybridWeightSettings HybridWeights { get; set; } = new();
+
+    /// <summary>The figures the swap-aware first-token estimate rests on (latency and hybrid policies).</summary>
+    public AvailabilitySettings Availability { get; set; } = new();
 
     public SchedulerSettings Scheduler { get; set; } = new();
 
@@ -66,12 +78,45 @@ public sealed class CatalogModelOptions
     public int KeepAliveSeconds { get; set; }
 }
 
-/// <summary>A task type and the ordered models that serve it (the first that can is used; the last should be local).</summary>
+/// <summary>
+/// A task type and the only models that may serve it: the policy chooses among them (whatever their Capabilities),
+/// and their order breaks ties. When none qualifies, DefaultModel serves.
+/// </summary>
 public sealed class RouteOptions
 {
     public string Task { get; set; } = "";
 
     public List<string> Models { get; set; } = [];
+}
+
+/// <summary>Weights of the hybrid policy: each term is scaled to 0..1 before weighting, so 1/1/1 weighs them alike.</summary>
+public sealed class HybridWeightSettings
+{
+    public double Capability { get; set; } = 1;
+
+    public double Cost { get; set; } = 1;
+
+    public double Latency { get; set; } = 1;
+}
+
+/// <summary>
+/// Inputs of <see cref="Routing.ServerModelAvailability"/>'s estimate of the time to a model's first token. They are
+/// configured rather than measured on purpose: the estimate only has to rank models and catch the swap or queue that
+/// would break a latency class's limit, and a fixed figure keeps routing decisions reproducible.
+/// </summary>
+public sealed class AvailabilitySettings
+{
+    /// <summary>Mean time one batch of requests holds a model (a full batch ahead of a request delays it this long).</summary>
+    public int ServiceTimeMs { get; set; } = 500;
+
+    /// <summary>Prompt processing before the first token (the estimate does not know the prompt's length).</summary>
+    public int PromptMs { get; set; } = 20;
+
+    /// <summary>Assumed host-to-device copy rate for a Warm model that has never been restored (MB/s).</summary>
+    public int HostBandwidthMBps { get; set; } = 8000;
+
+    /// <summary>Assumed disk read rate: a Cold model is read at this rate before it is copied (MB/s).</summary>
+    public int DiskBandwidthMBps { get; set; } = 1000;
 }
 
 /// <summary>Scheduler settings as configured (mapped to <see cref="SchedulerOptions"/>).</summary>

@@ -7,6 +7,7 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
 {
     private static readonly string[] SizeClasses = ["tiny", "small", "medium", "large", "xlarge"];
     private static readonly string[] LatencyClasses = ["realtime", "interactive", "batch"];
+    private static readonly string[] Policies = ["capability", "cost", "latency", "hybrid"];
 
     public ValidateOptionsResult Validate(string? name, ServerOptions options)
     {
@@ -69,6 +70,23 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
             problems.Add($"DefaultModel '{fallback}' is not in the catalog");
         }
 
+        if (!Policies.Contains(options.Policy, StringComparer.OrdinalIgnoreCase))
+        {
+            problems.Add($"Policy '{options.Policy}' is not one of {string.Join(", ", Policies)}");
+        }
+
+        var w = options.HybridWeights;
+        if (!IsWeight(w.Capability) || !IsWeight(w.Cost) || !IsWeight(w.Latency) || w.Capability + w.Cost + w.Latency <= 0)
+        {
+            problems.Add($"HybridWeights: Capability ({w.Capability}), Cost ({w.Cost}) and Latency ({w.Latency}) must be finite and ≥ 0, and not all 0 (every candidate would tie)");
+        }
+
+        var a = options.Availability;
+        if (a.ServiceTimeMs < 0 || a.PromptMs < 0 || a.HostBandwidthMBps < 1 || a.DiskBandwidthMBps < 1)
+        {
+            problems.Add("Availability: ServiceTimeMs and PromptMs must be ≥ 0, HostBandwidthMBps and DiskBandwidthMBps ≥ 1");
+        }
+
         var s = options.Scheduler;
         if (s.QueueCapacityPerModel < 1 || s.MaxBatchPerModel < 1 || s.ContextPerSequence < 64 || s.MinResidencyMs < 0 || s.MaxWaitMs < 1)
         {
@@ -83,4 +101,6 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
 
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }
+
+    private static bool IsWeight(double weight) => double.IsFinite(weight) && weight >= 0;
 }

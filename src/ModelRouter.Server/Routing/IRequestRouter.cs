@@ -1,3 +1,5 @@
+using ModelRouter.Routing.Policies;
+
 namespace ModelRouter.Server.Routing;
 
 /// <summary>What a client may say about a request it wants routed.</summary>
@@ -15,7 +17,11 @@ public sealed record RouteHints
     public static RouteHints None { get; } = new();
 }
 
-/// <summary>A routing decision with its reasons, so every choice can be explained.</summary>
+/// <summary>
+/// A routing decision with its reasons, so every choice can be explained. <see cref="Considered"/> names the task's
+/// candidates (the chosen one and the other qualifying ones best first, then the rejected); <see cref="Rejections"/>
+/// holds "model: reason" for each rejected candidate and why the default model serves, when it does.
+/// </summary>
 public sealed record RouteResult(
     string Model,
     string Task,
@@ -23,7 +29,23 @@ public sealed record RouteResult(
     bool Unsure,
     TimeSpan Elapsed,
     IReadOnlyList<string> Considered,
-    IReadOnlyList<string> Rejections);
+    IReadOnlyList<string> Rejections)
+{
+    /// <summary>The policy that judged the candidates (capability, cost, latency, hybrid).</summary>
+    public string Policy { get; init; } = "";
+
+    /// <summary>The policy's verdict on every candidate, with the hints' limits applied (empty when none was judged).</summary>
+    public IReadOnlyList<CandidateVerdict> Verdicts { get; init; } = [];
+
+    /// <summary>One line for the wire: why the chosen model won, then every rejection.</summary>
+    public string Explain()
+    {
+        var won = Unsure ? null : Verdicts.FirstOrDefault(v => v.Accepted && v.Model == Model);
+        var lines = won is null ? Rejections : Rejections.Prepend($"{Policy} chose {Model}: {won.Reason}");
+        var text = string.Join("; ", lines);
+        return Unsure ? "unsure: " + text : text;
+    }
+}
 
 /// <summary>Chooses the model for a request that did not name one.</summary>
 public interface IRequestRouter
