@@ -175,6 +175,63 @@ static int fill_vram(void ** blocks, int max_blocks, uint64_t leave) {
     return n;
 }
 
+/* What a restarted process does (CudaWeightStore): a new region adopts the image file the first one left,
+ * the model loads without its tensor data being uploaded, capture copies the image in, and the tokens are
+ * the same as before. */
+static void adopt_after_restart(const char * model_path, const struct mr_swap_options * options, uint64_t image_bytes,
+                                uint64_t layout_hash, int n_tokens, const llama_token * reference) {
+    struct mr_swap_region * region = NULL;
+    enum mr_status st = mr_swap_region_create(options, &region);
+    if (st != MR_STATUS_OK) {
+        report_error("mr_swap_region_create (restart)", st);
+        check(0, "restart: create a second region");
+        return;
+    }
+    st = mr_swap_region_adopt_image(region, image_bytes, layout_hash);
+    if (st != MR_STATUS_OK) {
+        report_error("mr_swap_region_adopt_image", st);
+    }
+    check(st == MR_STATUS_OK, "restart: adopt the host image the first region left");
+    struct llama_model_tensor_buft_override overrides[2] = {
+        { ".*", mr_swap_region_buffer_type(region) },
+        { NULL, NULL },
+    };
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = -1;
+    mp.tensor_buft_overrides = overrides;
+    const double t = now_ms();
+    struct llama_model * model = llama_model_load_from_file(model_path, mp);
+    const double load_ms = now_ms() - t;
+    if (model == NULL) {
+        check(0, "restart: load through the adopting region");
+        mr_swap_region_destroy(region);
+        return;
+    }
+    st = mr_swap_region_capture(region);
+    if (st != MR_STATUS_OK) {
+        report_error("mr_swap_region_capture (adopted)", st);
+    }
+    check(st == MR_STATUS_OK, "restart: the adopted image matches the layout and is copied in");
+    struct mr_swap_stats stats;
+    mr_swap_region_stats(region, &stats);
+    check(stats.image_adopted == 1, "restart: stats say the image was adopted");
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = 512;
+    struct llama_context * ctx = llama_init_from_model(model, cp);
+    llama_token tokens[MR_MAX_TOKENS];
+    const int equal = ctx != NULL && decode_greedy(ctx, llama_model_get_vocab(model), n_tokens, tokens, NULL) &&
+                      memcmp(tokens, reference, sizeof(llama_token) * (size_t) n_tokens) == 0;
+    check(equal, "restart: greedy tokens from the adopted image equal the first process's");
+    printf("  restart with the adopted host image: load %.1f ms (tensor data not uploaded), copy-in %.2f ms, tokens %s\n",
+           load_ms, stats.last_capture_ms, equal ? "identical" : "DIFFERENT");
+    printf("RESULT restart_load_ms=%.2f restart_copy_in_ms=%.2f restart_tokens_equal=%d\n", load_ms, stats.last_capture_ms, equal);
+    if (ctx != NULL) {
+        llama_free(ctx);
+    }
+    llama_model_free(model);
+    mr_swap_region_destroy(region);
+}
+
 static int cmd_swap(int argc, char ** argv) {
     const char * model_path = NULL;
     const char * cache = "/dev/shm/mr_swap_test.img";
@@ -416,9 +473,15 @@ static int cmd_swap(int argc, char ** argv) {
         }
     }
 
+    const uint64_t image_bytes = stats.host_image_bytes;
+    const uint64_t layout_hash = stats.layout_hash;
+    const int image_is_file = stats.host_image_registered != 0;
     llama_free(ctx);
     llama_model_free(model);
     mr_swap_region_destroy(region);
+    if (cache != NULL && image_is_file && failures == 0) {
+        adopt_after_restart(model_path, &options, image_bytes, layout_hash, n_tokens, reference);
+    }
     if (cache != NULL) {
         remove(cache);
     }
