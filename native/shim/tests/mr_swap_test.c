@@ -175,6 +175,21 @@ static int fill_vram(void ** blocks, int max_blocks, uint64_t leave) {
     return n;
 }
 
+/* Every tensor through the region's buffer type, all layers on the GPU (what CudaWeightStore does). */
+static struct llama_model * load_through_region(const char * model_path, struct mr_swap_region * region, double * load_ms) {
+    struct llama_model_tensor_buft_override overrides[2] = {
+        { ".*", mr_swap_region_buffer_type(region) },
+        { NULL, NULL },
+    };
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = -1;
+    mp.tensor_buft_overrides = overrides;
+    const double start = now_ms();
+    struct llama_model * model = llama_model_load_from_file(model_path, mp);
+    *load_ms = now_ms() - start;
+    return model;
+}
+
 /* What a restarted process does (CudaWeightStore): a new region adopts the image file the first one left,
  * the model loads without its tensor data being uploaded, capture copies the image in, and the tokens are
  * the same as before. */
@@ -192,16 +207,8 @@ static void adopt_after_restart(const char * model_path, const struct mr_swap_op
         report_error("mr_swap_region_adopt_image", st);
     }
     check(st == MR_STATUS_OK, "restart: adopt the host image the first region left");
-    struct llama_model_tensor_buft_override overrides[2] = {
-        { ".*", mr_swap_region_buffer_type(region) },
-        { NULL, NULL },
-    };
-    struct llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = -1;
-    mp.tensor_buft_overrides = overrides;
-    const double t = now_ms();
-    struct llama_model * model = llama_model_load_from_file(model_path, mp);
-    const double load_ms = now_ms() - t;
+    double load_ms = 0.0;
+    struct llama_model * model = load_through_region(model_path, region, &load_ms);
     if (model == NULL) {
         check(0, "restart: load through the adopting region");
         mr_swap_region_destroy(region);
@@ -288,16 +295,9 @@ static int cmd_swap(int argc, char ** argv) {
         return MR_EXIT_FAIL;
     }
 
-    struct llama_model_tensor_buft_override overrides[2] = {
-        { ".*", mr_swap_region_buffer_type(region) },
-        { NULL, NULL },
-    };
-    struct llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = -1;
-    mp.tensor_buft_overrides = overrides;
-    double t = now_ms();
-    struct llama_model * model = llama_model_load_from_file(model_path, mp);
-    const double load_ms = now_ms() - t;
+    double load_ms = 0.0;
+    struct llama_model * model = load_through_region(model_path, region, &load_ms);
+    double t = 0.0;
     if (model == NULL) {
         fprintf(stderr, "loading %s through the swap region failed (shim: %s)\n", model_path, mr_last_error());
         mr_swap_region_destroy(region);
