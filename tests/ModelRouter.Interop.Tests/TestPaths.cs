@@ -1,51 +1,17 @@
+using ModelRouter.Tests.Shared;
+
 namespace ModelRouter.Interop.Tests;
 
-/// <summary>Where the tests find the repository, the pinned llama.cpp source and the shared models.</summary>
+/// <summary>Where the interop tests find the repository, the pinned llama.cpp source and the shared models.</summary>
 internal static class TestPaths
 {
-    public static string RepoRoot { get; } = FindRepoRoot();
+    public static string RepoRoot => TestRepository.Root;
 
-    /// <summary>LLAMA_CPP_DIR when set, else the pinned checkout that build.sh unpacks.</summary>
-    public static string LlamaCppDir =>
-        Environment.GetEnvironmentVariable("LLAMA_CPP_DIR") is { Length: > 0 } dir ? dir : Path.Combine(RepoRoot, "native", "llama.cpp");
+    public static string LlamaCppDir => TestRepository.LlamaCppDir;
 
-    /// <summary>../shared/models beside the checkout; absent on machines without it (tests then skip).</summary>
-    public static string SharedModelsDir => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "models"));
+    public static string SharedModelsDir => TestRepository.SharedDir("models");
 
-    /// <summary>A file of the pinned llama.cpp source, or a skip naming how to get it.</summary>
-    public static string RequireLlamaFile(string relativePath)
-    {
-        var path = Path.Combine(LlamaCppDir, relativePath);
-        if (!File.Exists(path))
-        {
-            Assert.Skip($"{path} is absent: run ./build.sh native to fetch the pinned llama.cpp source, or set LLAMA_CPP_DIR.");
-        }
+    public static string RequireLlamaFile(string relativePath) => TestRepository.RequireLlamaFile(relativePath);
 
-        return path;
-    }
-
-    /// <summary>A file of ../shared/models, or a skip saying it is absent.</summary>
-    public static string RequireSharedModel(string fileName)
-    {
-        var path = Path.Combine(SharedModelsDir, fileName);
-        if (!File.Exists(path))
-        {
-            Assert.Skip($"{path} is absent (../shared/models is not beside this checkout); this test needs it.");
-        }
-
-        return path;
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ModelRouter.Native.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No ModelRouter.Native.sln above {AppContext.BaseDirectory}.");
-    }
+    public static string RequireSharedModel(string fileName) => TestRepository.RequireShared("models", fileName);
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using ModelRouter.Tests.Shared;
 
 namespace ModelRouter.Protocol.Tests;
 
@@ -14,18 +15,7 @@ public sealed partial class SpecExampleTests
     [GeneratedRegex(@"^```hex (?<name>[a-z-]+)\n(?<hex>.*?)^```$", RegexOptions.Multiline | RegexOptions.Singleline)]
     private static partial Regex HexBlock();
 
-    private static string SpecPath()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ModelRouter.Native.sln")))
-            {
-                return Path.Combine(dir.FullName, "docs", "protocol.md");
-            }
-        }
-
-        throw new InvalidOperationException("repository root not found above " + AppContext.BaseDirectory);
-    }
+    private static string SpecPath() => Path.Combine(TestRepository.Root, "docs", "protocol.md");
 
     private static Dictionary<string, byte[]> Examples()
     {

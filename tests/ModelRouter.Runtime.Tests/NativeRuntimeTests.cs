@@ -1,4 +1,5 @@
 using ModelRouter.Runtime.Native;
+using ModelRouter.Tests.Shared;
 
 namespace ModelRouter.Runtime.Tests;
 
@@ -9,7 +10,7 @@ public sealed class NativeRuntimeTests
     {
         var info = NativeRuntime.EnsureInitialized();
 
-        var lockFile = Path.Combine(RepoRoot(), "native", "llama.cpp.lock");
+        var lockFile = Path.Combine(TestRepository.Root, "native", "llama.cpp.lock");
         var pinned = File.ReadLines(lockFile).Single(l => l.StartsWith("LLAMA_COMMIT=", StringComparison.Ordinal))["LLAMA_COMMIT=".Length..];
         if (Environment.GetEnvironmentVariable("LLAMA_CPP_DIR") is { Length: > 0 })
         {
@@ -44,18 +45,5 @@ public sealed class NativeRuntimeTests
         Assert.True(host.PageSizeBytes >= 4096 && (host.PageSizeBytes & (host.PageSizeBytes - 1)) == 0);
         Assert.True(host.TotalBytes > 0);
         Assert.InRange(host.AvailableBytes, 1UL, host.TotalBytes);
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ModelRouter.Native.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("No ModelRouter.Native.sln above " + AppContext.BaseDirectory);
     }
 }

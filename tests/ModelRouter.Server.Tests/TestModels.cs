@@ -1,3 +1,5 @@
+using ModelRouter.Tests.Shared;
+
 namespace ModelRouter.Server.Tests;
 
 /// <summary>Copies of ../shared/models/stories260K.gguf under distinct names: several "models" with known output.</summary>
@@ -17,7 +19,7 @@ internal sealed class TestModels : IDisposable
 
     public static TestModels Create(int count)
     {
-        var source = Path.GetFullPath(Path.Combine(RepoRoot(), "..", "shared", "models", "stories260K.gguf"));
+        var source = Path.GetFullPath(Path.Combine(TestRepository.Root, "..", "shared", "models", "stories260K.gguf"));
         if (!File.Exists(source))
         {
             Assert.Skip($"{source} is absent (../shared/models is not beside this checkout); this test needs it.");
@@ -36,7 +38,7 @@ internal sealed class TestModels : IDisposable
     /// <summary>The greedy continuation the shared README states for <see cref="Prompt"/> (first 60 tokens).</summary>
     public static string Reference(int tokens)
     {
-        var path = Path.GetFullPath(Path.Combine(RepoRoot(), "..", "shared", "models", "README.md"));
+        var path = Path.GetFullPath(Path.Combine(TestRepository.Root, "..", "shared", "models", "README.md"));
         if (!File.Exists(path))
         {
             Assert.Skip($"{path} is absent (../shared/models is not beside this checkout); this test needs it.");
@@ -58,18 +60,5 @@ internal sealed class TestModels : IDisposable
         catch (IOException)
         {
         }
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ModelRouter.Native.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("No ModelRouter.Native.sln above " + AppContext.BaseDirectory);
     }
 }

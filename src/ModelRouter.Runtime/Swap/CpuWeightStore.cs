@@ -12,7 +12,7 @@ namespace ModelRouter.Runtime.Swap;
 public sealed class CpuWeightStore : IWeightStore
 {
     private readonly ModelRegistration registration;
-    private readonly Dictionary<ContextOptions, InferenceContext> contexts = [];
+    private readonly ContextCache contexts = new();
     private WarmFileMapping? warm;
 
     public CpuWeightStore(ModelRegistration registration)
@@ -74,12 +74,7 @@ public sealed class CpuWeightStore : IWeightStore
             return;
         }
 
-        foreach (var context in contexts.Values)
-        {
-            context.Dispose();
-        }
-
-        contexts.Clear();
+        contexts.DisposeAll();
         Model?.Dispose();
         Model = null;
         Tier = ModelTier.Warm;
@@ -97,16 +92,7 @@ public sealed class CpuWeightStore : IWeightStore
     {
         ArgumentNullException.ThrowIfNull(options);
         var model = Model ?? throw new InvalidOperationException($"Model '{registration.Name}' is not resident.");
-        lock (contexts)
-        {
-            if (!contexts.TryGetValue(options, out var context))
-            {
-                context = InferenceContext.Create(model, options);
-                contexts.Add(options, context);
-            }
-
-            return context;
-        }
+        return contexts.GetOrCreate(model, options);
     }
 
     public void Dispose() => Drop();

@@ -18,7 +18,7 @@ public sealed unsafe class CudaWeightStore : IWeightStore
 {
     private readonly ModelRegistration registration;
     private readonly CudaSwapOptions options;
-    private readonly Dictionary<ContextOptions, InferenceContext> contexts = [];
+    private readonly ContextCache contexts = new();
     private readonly string? imagePath;
     private readonly string? imageRecordPath;
     private WarmFileMapping? warmFile;
@@ -95,12 +95,7 @@ public sealed unsafe class CudaWeightStore : IWeightStore
 
     public void Drop()
     {
-        foreach (var context in contexts.Values)
-        {
-            context.Dispose();
-        }
-
-        contexts.Clear();
+        contexts.DisposeAll();
         Model?.Dispose();
         Model = null;
         if (region != null)
@@ -118,16 +113,7 @@ public sealed unsafe class CudaWeightStore : IWeightStore
     {
         ArgumentNullException.ThrowIfNull(options);
         var model = Model ?? throw new InvalidOperationException($"Model '{registration.Name}' is not loaded.");
-        lock (contexts)
-        {
-            if (!contexts.TryGetValue(options, out var context))
-            {
-                context = InferenceContext.Create(model, options);
-                contexts.Add(options, context);
-            }
-
-            return context;
-        }
+        return contexts.GetOrCreate(model, options);
     }
 
     /// <summary>The region's own figures (VRAM bytes, host image, last evict/restore ms), or null before the first load.</summary>
