@@ -56,10 +56,11 @@ public sealed unsafe class InferenceContext : IDisposable
         parameters.n_batch = (uint)options.BatchSize;
         parameters.n_ubatch = (uint)Math.Min(options.BatchSize, (int)parameters.n_ubatch);
         parameters.n_seq_max = (uint)options.MaxSequences;
-        // Several sequences share cells (SequenceCapacity bounds each one). One sequence needs no unified cache, and
-        // asking for it costs every decode: llama.cpp then validates batches against LLAMA_MAX_SEQ (256) sequences,
-        // O(256²) per call, which cut single-sequence decode of a small model by a third (docs/benchmarks.md).
-        parameters.kv_unified = options.MaxSequences > 1;
+        // One KV stream per sequence, each of n_ctx / n_seq_max cells: exactly SequenceCapacity, so nothing is lost by
+        // not sharing cells. A unified cache costs every decode: llama.cpp then validates batches against
+        // LLAMA_MAX_SEQ (256) sequences, O(256²) per call, which cut the decode of a small model by a third
+        // (docs/benchmarks.md) and the server's streamed tokens/s by about as much with 8 sequences.
+        parameters.kv_unified = false;
         parameters.embeddings = options.Embeddings;
         if (options.Embeddings)
         {
