@@ -5,7 +5,6 @@ using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using ModelRouter.Cli.Demo;
 using ModelRouter.Cli.Reporting;
 using ModelRouter.Client;
 using ModelRouter.Protocol;
@@ -25,6 +24,7 @@ internal sealed class ServerBenchRunner(ServerBenchSettings settings, TextWriter
 {
     private const string Token = "bench";
     private const string ModelName = "bench";
+    private const string TaskType = "chat";
     private const string Prompt = "Once upon a time, there was a little girl who liked to read books about the sea.";
 
     private readonly TextTable table = new("measurement", "path", "p50 µs", "p99 µs", "added p50 µs", "added p99 µs", "throughput");
@@ -41,11 +41,17 @@ internal sealed class ServerBenchRunner(ServerBenchSettings settings, TextWriter
             "--ModelRouter:DefaultModel=" + ModelName,
             "--ModelRouter:Models:0:Name=" + ModelName,
             "--ModelRouter:Models:0:Path=" + Path.GetFullPath(settings.ModelPath),
+            "--ModelRouter:Models:0:Capabilities:0=" + TaskType,
+            // A second, dearer entry over the same file: every routed decision weighs two candidates.
+            "--ModelRouter:Models:1:Name=" + ModelName + "-dear",
+            "--ModelRouter:Models:1:Path=" + Path.GetFullPath(settings.ModelPath),
+            "--ModelRouter:Models:1:Capabilities:0=" + TaskType,
+            "--ModelRouter:Models:1:CostPer1kTokens=1",
             "--ModelRouter:Scheduler:Threads=" + settings.Threads.ToString(CultureInfo.InvariantCulture),
             "--ModelRouter:Limits:MaxRequestsInFlightPerConnection=" + Math.Max(64, settings.Pipeline).ToString(CultureInfo.InvariantCulture),
             .. socketPath is null ? Array.Empty<string>() : ["--ModelRouter:UnixSocket=" + socketPath],
         ];
-        var builder = ModelRouterHost.CreateBuilder(args, configFile: null, new NoClassifier());
+        var builder = ModelRouterHost.CreateBuilder(args, configFile: null, new FixedTaskClassifier(TaskType));
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("llama.cpp", LogLevel.Error);
         using var host = builder.Build();
@@ -227,6 +233,13 @@ internal sealed class ServerBenchRunner(ServerBenchSettings settings, TextWriter
         }
 
         return samples;
+    }
+
+    /// <summary>Always sure of one task, so every route-only request runs the whole policy (the classifier's own cost
+    /// is measured by eval-router).</summary>
+    private sealed class FixedTaskClassifier(string task) : ITaskClassifier
+    {
+        public (string Task, float Confidence, bool Unsure) Classify(string prompt) => (task, 0.99f, false);
     }
 
     private static string Us(double microseconds) => microseconds.ToString("N1", CultureInfo.InvariantCulture);
