@@ -39,9 +39,17 @@ internal static class TrainRouterCommand
         var trigrams = new Option<bool>("--trigrams") { Description = "Add word-trigram features (off by default: no measurable gain)." };
         var precision = new Option<double>("--target-precision") { Description = "Per-route thresholds are set for this held-out precision of sure decisions (0: never unsure).", DefaultValueFactory = _ => new TrainerOptions().TargetPrecision };
 
+        var addFeatures = new Option<string?>("--add-features") { Description = "Comma-separated feature families added to the default ones: trigrams, position, conjunction, overlap, passage-words." };
+        var ensemble = new Option<int>("--ensemble") { Description = "Models trained on differently seeded example orders and averaged into one.", DefaultValueFactory = _ => new TrainerOptions().Ensemble };
+        var biasFolds = new Option<int>("--bias-folds") { Description = "Tune per-route bias offsets for macro-F1 on this many cross-validation folds of the fit examples (0: off).", DefaultValueFactory = _ => new TrainerOptions().BiasFolds };
+        var smoothing = new Option<float>("--label-smoothing") { Description = "Label smoothing of the training targets.", DefaultValueFactory = _ => new TrainerOptions().LabelSmoothing };
+        var decay = new Option<bool>("--lr-decay") { Description = "Decay the step linearly to zero over the epochs." };
+        var cv = new Option<int>("--cv") { Description = "Only report K-fold cross-validated macro-F1 on the data (each fold held out in turn); writes no file.", DefaultValueFactory = _ => 0 };
+
         var command = new Command("train-router", "Train the task classifier from labelled JSON Lines and write a classifier file.")
         {
             data, output, seed, embeddings, glove, gguf, epochs, hashBits, learningRate, l2, noRefit, average, trigrams, precision,
+            addFeatures, ensemble, biasFolds, smoothing, decay, cv,
         };
         command.SetAction(parse =>
         {
@@ -49,6 +57,26 @@ internal static class TrainRouterCommand
             if (parse.GetValue(trigrams))
             {
                 families |= FeatureFamilies.Trigrams;
+            }
+
+            foreach (var name in (parse.GetValue(addFeatures) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                FeatureFamilies? family = name switch
+                {
+                    "trigrams" => FeatureFamilies.Trigrams,
+                    "position" => FeatureFamilies.Position,
+                    "conjunction" => FeatureFamilies.PassageConjunction,
+                    "overlap" => FeatureFamilies.Overlap,
+                    "passage-words" => FeatureFamilies.PassageWords,
+                    _ => null,
+                };
+                if (family is null)
+                {
+                    Console.Error.WriteLine($"error: unknown feature family '{name}' (trigrams, position, conjunction, overlap, passage-words)");
+                    return UsageError;
+                }
+
+                families |= family.Value;
             }
 
             var options = new TrainerOptions
@@ -61,14 +89,18 @@ internal static class TrainRouterCommand
                 Average = parse.GetValue(average),
                 TargetPrecision = parse.GetValue(precision),
                 Features = new FeatureSettings { HashBits = parse.GetValue(hashBits), Families = families },
+                Ensemble = parse.GetValue(ensemble),
+                BiasFolds = parse.GetValue(biasFolds),
+                LabelSmoothing = parse.GetValue(smoothing),
+                LearningRateDecay = parse.GetValue(decay),
                 Log = line => Console.Error.WriteLine("[train] " + line),
             };
-            return Run(parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options);
+            return Run(parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options, parse.GetValue(cv));
         });
         return command;
     }
 
-    private static int Run(string dataPath, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options)
+    private static int Run(string dataPath, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options, int cvFolds)
     {
         TrainingSet set;
         try
@@ -119,6 +151,14 @@ internal static class TrainRouterCommand
                 default:
                     Console.Error.WriteLine($"error: unknown --embeddings '{embeddings}'; use glove, gguf or none");
                     return UsageError;
+            }
+
+            if (cvFolds >= 2)
+            {
+                var cvMetrics = RouterTrainer.CrossValidate(set, options, cvFolds);
+                var perLabel = string.Join(", ", cvMetrics.PerLabel.Select(m => string.Format(CultureInfo.InvariantCulture, "{0} {1:F3}", m.Label, m.F1)));
+                Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "{0}-fold cross-validated (seed {1}, {2} examples): macro-F1 {3:F4}, accuracy {4:F4}; {5}", cvFolds, options.Seed, cvMetrics.Count, cvMetrics.MacroF1, cvMetrics.Accuracy, perLabel));
+                return 0;
             }
 
             var result = RouterTrainer.Train(set, options);

@@ -82,12 +82,12 @@ public sealed class Featurizer
             if (hasPassage)
             {
                 // Without embedding rows only the passage's length is used, so its tokens are counted, not hashed.
-                var needHashes = projected is not null || embeddings is not null;
+                var needHashes = projected is not null || embeddings is not null || FeatureHashing.NeedsPassageTokens(settings.Families);
                 passageWritten = WordTokenizer.Tokenize(passage, needHashes ? passageTokens[..passageCapacity] : default, out passageTotal, PassageCountLimit);
             }
 
             var count = FeatureHashing.Extract(
-                instructionTokens, instructionTotal, hasPassage, passageTotal, settings.Families, settings.HashBits, sparseRows);
+                instructionTokens, instructionTotal, hasPassage, passageTotal, passageTokens[..passageWritten], settings.Families, settings.HashBits, sparseRows);
 
             if (projected is not null)
             {
