@@ -44,12 +44,13 @@ internal static class TrainRouterCommand
         var biasFolds = new Option<int>("--bias-folds") { Description = "Tune per-route bias offsets for macro-F1 on this many cross-validation folds of the fit examples (0: off).", DefaultValueFactory = _ => new TrainerOptions().BiasFolds };
         var smoothing = new Option<float>("--label-smoothing") { Description = "Label smoothing of the training targets.", DefaultValueFactory = _ => new TrainerOptions().LabelSmoothing };
         var decay = new Option<bool>("--lr-decay") { Description = "Decay the step linearly to zero over the epochs." };
+        var unbalanced = new Option<bool>("--no-class-balance") { Description = "Weigh every example's loss equally instead of by n / (K * n_label)." };
         var cv = new Option<int>("--cv") { Description = "Only report K-fold cross-validated macro-F1 on the data (each fold held out in turn); writes no file.", DefaultValueFactory = _ => 0 };
 
         var command = new Command("train-router", "Train the task classifier from labelled JSON Lines and write a classifier file.")
         {
             data, output, seed, embeddings, glove, gguf, epochs, hashBits, learningRate, l2, noRefit, average, trigrams, precision,
-            addFeatures, ensemble, biasFolds, smoothing, decay, cv,
+            addFeatures, ensemble, biasFolds, smoothing, decay, unbalanced, cv,
         };
         command.SetAction(parse =>
         {
@@ -93,6 +94,7 @@ internal static class TrainRouterCommand
                 BiasFolds = parse.GetValue(biasFolds),
                 LabelSmoothing = parse.GetValue(smoothing),
                 LearningRateDecay = parse.GetValue(decay),
+                ClassBalanced = !parse.GetValue(unbalanced),
                 Log = line => Console.Error.WriteLine("[train] " + line),
             };
             return Run(parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options, parse.GetValue(cv));
