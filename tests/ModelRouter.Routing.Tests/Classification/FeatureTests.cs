@@ -24,7 +24,7 @@ public sealed class FeatureTests
     [Fact]
     public void APassageChangesTheShapeFeatureNotTheInstructionFeatures()
     {
-        var settings = new FeatureSettings { HashBits = 16 };
+        var settings = new FeatureSettings { HashBits = 16, Families = FeatureFamilies.Unigrams | FeatureFamilies.Bigrams | FeatureFamilies.FirstWord | FeatureFamilies.Shape };
         var featurizer = new Featurizer(settings, null);
         var a = Rows(featurizer, "Summarize this");
         var b = Rows(featurizer, "Summarize this\n\nA passage of several words.");
