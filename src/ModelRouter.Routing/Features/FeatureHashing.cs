@@ -27,10 +27,13 @@ internal static class FeatureHashing
     public const int PositionWords = 3;
 
     /// <summary>Passage words featurised as unigrams (<see cref="FeatureFamilies.PassageWords"/>).</summary>
-    public const int PassageWordLimit = 64;
+    public const int PassageWordLimit = 16;
 
     /// <summary>Passage words whose presence the overlap feature checks.</summary>
-    public const int OverlapPassageWords = 256;
+    public const int OverlapPassageWords = 64;
+
+    /// <summary>Passage words the passage families need hashed (the rest are only counted).</summary>
+    public const int PassageHashLimit = OverlapPassageWords;
 
     /// <summary>Bits of the stack filter of passage words (a few percent false positives at 256 words).</summary>
     private const int FilterWords = 64;
