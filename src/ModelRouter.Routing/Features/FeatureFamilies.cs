@@ -45,10 +45,10 @@ public enum FeatureFamilies
     PassageWords = 256,
 
     /// <summary>
-    /// What train-router uses. The four newer families (position, passage conjunction, overlap, passage words) and
-    /// trigrams together raised 5-fold cross-validated macro-F1 by about 0.003 (0.8352 to 0.8383, mean of two fold
-    /// seeds) but cost about a quarter more per decision (docs/benchmarks.md#router), past the 2 µs budget, so
-    /// they are opt-in (train-router --features).
+    /// What train-router uses. The four newer families (position, passage conjunction, overlap, passage words) with
+    /// trigrams raised 5-fold cross-validated macro-F1 by about 0.005 (0.8352 to 0.8408, mean of two fold seeds)
+    /// but cost 0.7-1.0 µs more per decision on the 2-core reference machine (docs/benchmarks.md#router), past the
+    /// 2 µs budget, so they are opt-in (train-router --features all).
     /// </summary>
     Default = Unigrams | Bigrams | FirstWord | Shape,
 
