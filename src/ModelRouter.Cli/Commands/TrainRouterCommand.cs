@@ -36,19 +36,51 @@ internal static class TrainRouterCommand
         var l2 = new Option<float>("--l2") { Description = "L2 penalty.", DefaultValueFactory = _ => new TrainerOptions().L2 };
         var noRefit = new Option<bool>("--no-refit") { Description = "Keep the model trained without the held-out split instead of refitting on all data." };
         var average = new Option<bool>("--average") { Description = "Use the average of the epoch-end weights instead of the last epoch's." };
-        var trigrams = new Option<bool>("--trigrams") { Description = "Add word-trigram features (off by default: no measurable gain)." };
+        var features = new Option<string?>("--features") { Description = "Comma-separated feature families instead of the default unigrams,bigrams,first-word,shape; also: trigrams, position, conjunction, overlap, passage-words (or all)." };
         var precision = new Option<double>("--target-precision") { Description = "Per-route thresholds are set for this held-out precision of sure decisions (0: never unsure).", DefaultValueFactory = _ => new TrainerOptions().TargetPrecision };
+
+        var ensemble = new Option<int>("--ensemble") { Description = "Models trained on differently seeded example orders and averaged into one.", DefaultValueFactory = _ => new TrainerOptions().Ensemble };
+        var biasFolds = new Option<int>("--bias-folds") { Description = "Tune per-route bias offsets for macro-F1 on this many cross-validation folds of the fit examples (0: off).", DefaultValueFactory = _ => new TrainerOptions().BiasFolds };
+        var smoothing = new Option<float>("--label-smoothing") { Description = "Label smoothing of the training targets.", DefaultValueFactory = _ => new TrainerOptions().LabelSmoothing };
+        var decay = new Option<bool>("--lr-decay") { Description = "Decay the step linearly to zero over the epochs." };
+        var balanced = new Option<bool>("--class-balance") { Description = "Weigh each example's loss by n / (K * n_label) (off by default: the tuned bias offsets do better)." };
+        var cv = new Option<int>("--cv") { Description = "Only report K-fold cross-validated macro-F1 on the data (each fold held out in turn); writes no file.", DefaultValueFactory = _ => 0 };
 
         var command = new Command("train-router", "Train the task classifier from labelled JSON Lines and write a classifier file.")
         {
-            data, output, seed, embeddings, glove, gguf, epochs, hashBits, learningRate, l2, noRefit, average, trigrams, precision,
+            data, output, seed, embeddings, glove, gguf, epochs, hashBits, learningRate, l2, noRefit, average, features, precision,
+            ensemble, biasFolds, smoothing, decay, balanced, cv,
         };
         command.SetAction(parse =>
         {
             var families = FeatureFamilies.Default;
-            if (parse.GetValue(trigrams))
+            if (parse.GetValue(features) is { } list)
             {
-                families |= FeatureFamilies.Trigrams;
+                families = FeatureFamilies.None;
+                foreach (var name in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    FeatureFamilies? family = name switch
+                    {
+                        "unigrams" => FeatureFamilies.Unigrams,
+                        "bigrams" => FeatureFamilies.Bigrams,
+                        "trigrams" => FeatureFamilies.Trigrams,
+                        "first-word" => FeatureFamilies.FirstWord,
+                        "shape" => FeatureFamilies.Shape,
+                        "position" => FeatureFamilies.Position,
+                        "conjunction" => FeatureFamilies.PassageConjunction,
+                        "overlap" => FeatureFamilies.Overlap,
+                        "passage-words" => FeatureFamilies.PassageWords,
+                        "all" => FeatureFamilies.All,
+                        _ => null,
+                    };
+                    if (family is null)
+                    {
+                        Console.Error.WriteLine($"error: unknown feature family '{name}' (unigrams, bigrams, trigrams, first-word, shape, position, conjunction, overlap, passage-words)");
+                        return UsageError;
+                    }
+
+                    families |= family.Value;
+                }
             }
 
             var options = new TrainerOptions
@@ -61,14 +93,19 @@ internal static class TrainRouterCommand
                 Average = parse.GetValue(average),
                 TargetPrecision = parse.GetValue(precision),
                 Features = new FeatureSettings { HashBits = parse.GetValue(hashBits), Families = families },
+                Ensemble = parse.GetValue(ensemble),
+                BiasFolds = parse.GetValue(biasFolds),
+                LabelSmoothing = parse.GetValue(smoothing),
+                LearningRateDecay = parse.GetValue(decay),
+                ClassBalanced = parse.GetValue(balanced),
                 Log = line => Console.Error.WriteLine("[train] " + line),
             };
-            return Run(parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options);
+            return Run(parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options, parse.GetValue(cv));
         });
         return command;
     }
 
-    private static int Run(string dataPath, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options)
+    private static int Run(string dataPath, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options, int cvFolds)
     {
         TrainingSet set;
         try
@@ -119,6 +156,14 @@ internal static class TrainRouterCommand
                 default:
                     Console.Error.WriteLine($"error: unknown --embeddings '{embeddings}'; use glove, gguf or none");
                     return UsageError;
+            }
+
+            if (cvFolds >= 2)
+            {
+                var cvMetrics = RouterTrainer.CrossValidate(set, options, cvFolds);
+                var perLabel = string.Join(", ", cvMetrics.PerLabel.Select(m => string.Format(CultureInfo.InvariantCulture, "{0} {1:F3}", m.Label, m.F1)));
+                Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "{0}-fold cross-validated (seed {1}, {2} examples): macro-F1 {3:F4}, accuracy {4:F4}; {5}", cvFolds, options.Seed, cvMetrics.Count, cvMetrics.MacroF1, cvMetrics.Accuracy, perLabel));
+                return 0;
             }
 
             var result = RouterTrainer.Train(set, options);

@@ -150,6 +150,11 @@ internal sealed unsafe class MappedClassifierFile : IDisposable
         }
 
         var version = BinaryPrimitives.ReadUInt32LittleEndian(h[ClassifierFormat.OffsetVersion..]);
+        if (version == 1)
+        {
+            throw Invalid(FilePath, $"version 1 (written before the position, passage-conjunction, overlap and passage-word feature families), while this build reads version {ClassifierFormat.Version}: retrain it with train-router");
+        }
+
         if (version != ClassifierFormat.Version)
         {
             throw Invalid(FilePath, $"version {version}, while this build reads version {ClassifierFormat.Version} (retrain it)");
@@ -168,6 +173,11 @@ internal sealed unsafe class MappedClassifierFile : IDisposable
             MaxInstructionTokens = BinaryPrimitives.ReadInt32LittleEndian(h[ClassifierFormat.OffsetMaxInstructionTokens..]),
             MaxPassageTokens = BinaryPrimitives.ReadInt32LittleEndian(h[ClassifierFormat.OffsetMaxPassageTokens..]),
         };
+        if ((Features.Families & ~FeatureFamilies.All) != 0)
+        {
+            throw Invalid(FilePath, $"feature families 0x{(int)Features.Families:X} include bits this build does not know");
+        }
+
         try
         {
             Features.Validate();

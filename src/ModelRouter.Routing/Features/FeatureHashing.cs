@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 
+
 namespace ModelRouter.Routing.Features;
 
 /// <summary>
@@ -14,11 +15,37 @@ internal static class FeatureHashing
     private const ulong FirstWordSeed = 0x27D4EB2F165667C5UL;
     private const ulong ShapeSeed = 0x85EBCA77C2B2AE63UL;
     private const ulong PassageSeed = 0xD6E8FEB86659FD93UL;
+    private const ulong PositionSeed = 0xA0761D6478BD642FUL;
+    private const ulong LastWordSeed = 0xE7037ED1A0B428DBUL;
+    private const ulong LastPairSeed = 0x8EBC6AF09C88C6E3UL;
+    private const ulong WithPassageSeed = 0x589965CC75374CC3UL;
+    private const ulong WithoutPassageSeed = 0x1D8E4E27C47D124FUL;
+    private const ulong OverlapSeed = 0xF1357AEA2E62A9C5UL;
+    private const ulong PassageWordSeed = 0x2545F4914F6CDD1DUL;
+
+    /// <summary>Instruction words tagged with their position (<see cref="FeatureFamilies.Position"/>).</summary>
+    public const int PositionWords = 3;
+
+    /// <summary>Passage words featurised as unigrams (<see cref="FeatureFamilies.PassageWords"/>).</summary>
+    public const int PassageWordLimit = 16;
+
+    /// <summary>Passage words whose presence the overlap feature checks.</summary>
+    public const int OverlapPassageWords = 64;
+
+    /// <summary>Passage words the passage families need hashed (the rest are only counted).</summary>
+    public const int PassageHashLimit = OverlapPassageWords;
+
+    /// <summary>Bits of the stack filter of passage words (a few percent false positives at 256 words).</summary>
+    private const int FilterWords = 64;
 
     private const int MaxLengthBucket = 12;
 
     /// <summary>The most features <see cref="Extract"/> can write for <paramref name="maxTokens"/> instruction tokens.</summary>
-    public static int MaxFeatures(int maxTokens) => 3 * maxTokens + 4;
+    public static int MaxFeatures(int maxTokens) => (4 * maxTokens) + 16 + PassageWordLimit;
+
+    /// <summary>Whether <paramref name="families"/> needs the passage's word hashes (not only its length).</summary>
+    public static bool NeedsPassageTokens(FeatureFamilies families) =>
+        (families & (FeatureFamilies.Overlap | FeatureFamilies.PassageWords)) != 0;
 
     /// <summary>Writes the row index of every feature of the instruction into <paramref name="rows"/>.</summary>
     /// <returns>The number of rows written.</returns>
@@ -27,6 +54,23 @@ internal static class FeatureHashing
         int instructionTotal,
         bool hasPassage,
         int passageTotal,
+        FeatureFamilies families,
+        int hashBits,
+        Span<int> rows) =>
+        Extract(tokens, instructionTotal, hasPassage, passageTotal, default, families, hashBits, rows);
+
+    /// <summary>
+    /// Writes the row index of every feature of the instruction (and, for the passage families, of the first
+    /// <paramref name="passageTokens"/>) into <paramref name="rows"/>.
+    /// </summary>
+    /// <returns>The number of rows written.</returns>
+    [SkipLocalsInit]
+    public static int Extract(
+        ReadOnlySpan<ulong> tokens,
+        int instructionTotal,
+        bool hasPassage,
+        int passageTotal,
+        ReadOnlySpan<ulong> passageTokens,
         FeatureFamilies families,
         int hashBits,
         Span<int> rows)
@@ -68,8 +112,73 @@ internal static class FeatureHashing
             rows[n++] = Row(Mix(PassageSeed + (hasPassage ? 1UL + (ulong)LengthBucket(passageTotal) : 0UL)), shift);
         }
 
+        if ((families & FeatureFamilies.Position) != 0 && tokens.Length > 0)
+        {
+            var first = Math.Min(PositionWords, tokens.Length);
+            for (var i = 0; i < first; i++)
+            {
+                rows[n++] = Row(Mix(tokens[i] ^ (PositionSeed + (ulong)i)), shift);
+            }
+
+            rows[n++] = Row(Mix(tokens[^1] ^ LastWordSeed), shift);
+            if (tokens.Length > 1)
+            {
+                rows[n++] = Row(Mix(Combine(tokens[^2], tokens[^1]) ^ LastPairSeed), shift);
+            }
+        }
+
+        if ((families & FeatureFamilies.PassageConjunction) != 0)
+        {
+            var seed = hasPassage ? WithPassageSeed : WithoutPassageSeed;
+            for (var i = 0; i < tokens.Length; i++)
+            {
+                rows[n++] = Row(Mix(tokens[i] ^ seed), shift);
+            }
+        }
+
+        if ((families & FeatureFamilies.Overlap) != 0 && hasPassage)
+        {
+            var checkedWords = passageTokens.Length > OverlapPassageWords ? passageTokens[..OverlapPassageWords] : passageTokens;
+            Span<ulong> filter = stackalloc ulong[FilterWords];
+            filter.Clear();
+            foreach (var token in checkedWords)
+            {
+                var bit = FilterBit(token);
+                filter[bit >> 6] |= 1UL << (bit & 63);
+            }
+
+            var found = 0;
+            foreach (var token in tokens)
+            {
+                var bit = FilterBit(token);
+                if ((filter[bit >> 6] & (1UL << (bit & 63))) != 0)
+                {
+                    found++;
+                }
+            }
+
+            // Share of instruction words found in the passage, in fifths (0 = none, 5 = all).
+            var share = tokens.Length == 0 ? 0 : (found * 5) / tokens.Length;
+            rows[n++] = Row(Mix(OverlapSeed + (ulong)share), shift);
+            var opens = checkedWords.Length > 0 && tokens.Contains(checkedWords[0]);
+            rows[n++] = Row(Mix(OverlapSeed + 16UL + (opens ? 1UL : 0UL)), shift);
+        }
+
+        if ((families & FeatureFamilies.PassageWords) != 0 && hasPassage)
+        {
+            var words = passageTokens.Length > PassageWordLimit ? passageTokens[..PassageWordLimit] : passageTokens;
+            foreach (var token in words)
+            {
+                rows[n++] = Row(Mix(token ^ PassageWordSeed), shift);
+            }
+        }
+
         return n;
     }
+
+    /// <summary>Fibonacci hashing of a token hash to one of the filter's 4096 bits: one multiply per passage word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int FilterBit(ulong token) => (int)((token * 0x9E3779B97F4A7C15UL) >> (64 - 12));
 
     private static int LengthBucket(int count) => Math.Min(MaxLengthBucket, 32 - int.LeadingZeroCount(count));
 

@@ -81,13 +81,16 @@ public sealed class Featurizer
             var passageWritten = 0;
             if (hasPassage)
             {
-                // Without embedding rows only the passage's length is used, so its tokens are counted, not hashed.
-                var needHashes = projected is not null || embeddings is not null;
-                passageWritten = WordTokenizer.Tokenize(passage, needHashes ? passageTokens[..passageCapacity] : default, out passageTotal, PassageCountLimit);
+                // Without embedding rows only the passage's length is used (its tokens are counted, not hashed), or its
+                // first words by the passage families.
+                var hashed = projected is not null || embeddings is not null ? passageCapacity
+                    : FeatureHashing.NeedsPassageTokens(settings.Families) ? Math.Min(passageCapacity, FeatureHashing.PassageHashLimit)
+                    : 0;
+                passageWritten = WordTokenizer.Tokenize(passage, passageTokens[..hashed], out passageTotal, PassageCountLimit);
             }
 
             var count = FeatureHashing.Extract(
-                instructionTokens, instructionTotal, hasPassage, passageTotal, settings.Families, settings.HashBits, sparseRows);
+                instructionTokens, instructionTotal, hasPassage, passageTotal, passageTokens[..passageWritten], settings.Families, settings.HashBits, sparseRows);
 
             if (projected is not null)
             {

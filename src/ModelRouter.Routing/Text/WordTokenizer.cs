@@ -43,7 +43,6 @@ public static class WordTokenizer
         var written = 0;
         var seen = 0;
         var i = 0;
-        var countOnly = hashes.IsEmpty; // counting a passage's length needs no hashes
         while (i < text.Length && seen < stopAfter)
         {
             var c = text[i];
@@ -84,7 +83,7 @@ public static class WordTokenizer
                 }
 
                 var word = text[start..end];
-                hash = countOnly ? 0 : ascii ? HashAsciiWord(word) : HashWord(word);
+                hash = written >= hashes.Length ? 0 : ascii ? HashAsciiWord(word) : HashWord(word);
                 if (splitNot)
                 {
                     Emit(hash, hashes, ref written, ref seen);
@@ -101,12 +100,12 @@ public static class WordTokenizer
                     i++;
                 }
 
-                hash = countOnly ? 0 : HashWord(text[start..i]);
+                hash = written >= hashes.Length ? 0 : HashWord(text[start..i]);
             }
             else
             {
                 var length = char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]) ? 2 : 1;
-                hash = countOnly ? 0 : HashWord(text.Slice(i, length));
+                hash = written >= hashes.Length ? 0 : HashWord(text.Slice(i, length));
                 i += length;
             }
 

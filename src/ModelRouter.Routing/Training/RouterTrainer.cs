@@ -34,76 +34,30 @@ public static class RouterTrainer
         log(string.Create(CultureInfo.InvariantCulture, $"featurized {all.Count} examples ({featurizer.DenseLength} dense dims, embeddings: {source?.Description ?? "none"}) in {clock.Elapsed.TotalSeconds:F1} s"));
 
         var (fitIndices, holdoutIndices) = StratifiedSplit(all.Labels, set.Labels.Count, options.HoldoutFraction, options.Seed);
-        var fit = all.Subset(fitIndices);
-        var holdout = all.Subset(holdoutIndices);
         var k = set.Labels.Count;
+        var fitted = FitAndChoose(set.Labels, all, fitIndices, holdoutIndices, featurizer, options, log);
+        var bestEpoch = fitted.Epochs;
+        var offsets = fitted.Offsets;
 
-        // Choose the epoch count on the held-out split, remembering its logits at the best epoch for calibration.
-        var model = NewModel(k, featurizer, options, fit.Labels);
-        var random = new Random(options.Seed);
-        var order = Enumerable.Range(0, fit.Count).ToArray();
-        var bestEpoch = 0;
-        var bestF1 = -1.0;
-        float[][] bestLogits = [];
-        ClassificationMetrics? bestMetrics = null;
-        var bestModel = model;
-        var (sparseSum, denseSum, biasSum) = (new float[model.Sparse.Length], new float[model.Dense.Length], new float[k]);
-        for (var epoch = 1; epoch <= options.MaxEpochs; epoch++)
-        {
-            random.Shuffle(order);
-            model.Epoch(fit, order);
-            model.AddToAverage(sparseSum, denseSum, biasSum);
-            if (holdout.Count == 0)
-            {
-                bestEpoch = epoch;
-                continue;
-            }
-
-            var candidate = options.Average ? model.Averaged(sparseSum, denseSum, biasSum, epoch) : model;
-            var logits = Logits(candidate, holdout, k);
-            var metrics = ClassificationMetrics.Compute(set.Labels, holdout.Labels, logits.Select(ArgMax).ToArray());
-            log(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch,2}: held-out macro-F1 {metrics.MacroF1:F4}, accuracy {metrics.Accuracy:F4}"));
-            if (metrics.MacroF1 > bestF1)
-            {
-                bestF1 = metrics.MacroF1;
-                bestEpoch = epoch;
-                bestLogits = logits;
-                bestMetrics = metrics;
-                bestModel = candidate;
-            }
-            else if (epoch - bestEpoch >= options.Patience)
-            {
-                break;
-            }
-        }
-
-        var temperature = bestLogits.Length > 0 ? Calibration.FitTemperature(bestLogits, holdout.Labels) : 1f;
-        var thresholds = ChooseThresholds(set.Labels, bestLogits, holdout.Labels, temperature, options);
+        var temperature = fitted.HoldoutLogits.Length > 0 ? Calibration.FitTemperature(fitted.HoldoutLogits, fitted.HoldoutLabels) : 1f;
+        var thresholds = ChooseThresholds(set.Labels, fitted.HoldoutLogits, fitted.HoldoutLabels, temperature, options);
+        var bestF1 = fitted.Holdout?.MacroF1 ?? -1;
+        var bestMetrics = fitted.Holdout;
         log(string.Create(CultureInfo.InvariantCulture, $"chose {bestEpoch} epochs (held-out macro-F1 {bestF1:F4}), temperature {temperature:F3}"));
 
-        model = bestModel;
-        if (options.Refit && holdout.Count > 0)
+        var model = fitted.Model;
+        if (options.Refit && holdoutIndices.Length > 0)
         {
-            model = NewModel(k, featurizer, options, all.Labels);
-            random = new Random(options.Seed);
-            order = Enumerable.Range(0, all.Count).ToArray();
-            (sparseSum, denseSum, biasSum) = (new float[model.Sparse.Length], new float[model.Dense.Length], new float[k]);
-            for (var epoch = 1; epoch <= bestEpoch; epoch++)
-            {
-                random.Shuffle(order);
-                model.Epoch(all, order);
-                model.AddToAverage(sparseSum, denseSum, biasSum);
-            }
-
-            if (options.Average)
-            {
-                model = model.Averaged(sparseSum, denseSum, biasSum, bestEpoch);
-            }
-
+            model = TrainFixed(all, Enumerable.Range(0, all.Count).ToArray(), bestEpoch, k, featurizer, options);
             log($"refit on all {all.Count} examples for {bestEpoch} epochs");
         }
 
-        var metadata = Metadata(options, source, all.Count, holdout.Count, bestEpoch, bestF1, bestMetrics?.Accuracy ?? 0, temperature);
+        for (var i = 0; i < k; i++)
+        {
+            model.Bias[i] += offsets[i];
+        }
+
+        var metadata = Metadata(options, source, all.Count, holdoutIndices.Length, bestEpoch, bestF1, bestMetrics?.Accuracy ?? 0, temperature);
 
         var classifier = new ClassifierModel
         {
@@ -125,7 +79,220 @@ public static class RouterTrainer
         };
 
         var holdoutMetrics = bestMetrics ?? ClassificationMetrics.Compute(set.Labels, [], []);
-        return new TrainingResult(classifier, holdoutMetrics, bestEpoch, temperature, holdout.Count, clock.Elapsed);
+        return new TrainingResult(classifier, holdoutMetrics, bestEpoch, temperature, holdoutIndices.Length, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// K-fold cross-validation of the whole procedure on <paramref name="set"/>: each fold is held out in turn (choosing
+    /// the epoch count and, with <see cref="TrainerOptions.BiasFolds"/>, tuning the bias offsets on the other folds
+    /// only), and the out-of-fold predictions of all folds are scored together. Model selection without dev data.
+    /// </summary>
+    public static ClassificationMetrics CrossValidate(TrainingSet set, TrainerOptions options, int folds)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(folds, 2);
+        options.Features.Validate();
+        var log = options.Log ?? (_ => { });
+        var (source, _, _) = PrepareEmbeddings(set, options, log);
+        var featurizer = new Featurizer(options.Features, source);
+        var all = FeaturizedExamples.Create(featurizer, set.Examples);
+        var assignment = FoldAssignment(all.Labels, set.Labels.Count, folds, options.Seed);
+        var gold = new List<int>();
+        var predicted = new List<int>();
+        for (var f = 0; f < folds; f++)
+        {
+            var fit = Enumerable.Range(0, all.Count).Where(i => assignment[i] != f).ToArray();
+            var held = Enumerable.Range(0, all.Count).Where(i => assignment[i] == f).ToArray();
+            var fitted = FitAndChoose(set.Labels, all, fit, held, featurizer, options, _ => { });
+            gold.AddRange(fitted.HoldoutLabels);
+            predicted.AddRange(fitted.HoldoutLogits.Select(ArgMax));
+            log(string.Create(CultureInfo.InvariantCulture, $"fold {f + 1}/{folds}: {fitted.Epochs} epochs, macro-F1 {fitted.Holdout!.MacroF1:F4}"));
+        }
+
+        return ClassificationMetrics.Compute(set.Labels, gold.ToArray(), predicted.ToArray());
+    }
+
+    private sealed record Fitted(SoftmaxRegression Model, int Epochs, float[] Offsets, float[][] HoldoutLogits, int[] HoldoutLabels, ClassificationMetrics? Holdout);
+
+    /// <summary>
+    /// Trains on <paramref name="fitIndices"/>, choosing the epoch count by macro-F1 on <paramref name="holdoutIndices"/>,
+    /// then (with <see cref="TrainerOptions.BiasFolds"/>) tunes per-label bias offsets by cross-validation inside the
+    /// fit examples only; the held-out logits and metrics returned include the offsets.
+    /// </summary>
+    private static Fitted FitAndChoose(IReadOnlyList<string> labelNames, FeaturizedExamples all, int[] fitIndices, int[] holdoutIndices, Featurizer featurizer, TrainerOptions options, Action<string> log)
+    {
+        var k = labelNames.Count;
+        var fit = all.Subset(fitIndices);
+        var holdout = all.Subset(holdoutIndices);
+        var members = NewMembers(k, featurizer, options, fit.Labels);
+        var randoms = Enumerable.Range(0, members.Length).Select(m => new Random(MemberSeed(options.Seed, m))).ToArray();
+        var orders = Enumerable.Range(0, members.Length).Select(_ => Enumerable.Range(0, fit.Count).ToArray()).ToArray();
+        var sums = members.Select(m => (new float[m.Sparse.Length], new float[m.Dense.Length], new float[k])).ToArray();
+        var bestEpoch = 0;
+        var bestF1 = -1.0;
+        float[][] bestLogits = [];
+        var bestModel = members[0];
+        for (var epoch = 1; epoch <= options.MaxEpochs; epoch++)
+        {
+            for (var m = 0; m < members.Length; m++)
+            {
+                randoms[m].Shuffle(orders[m]);
+                members[m].LearningRateScale = DecayScale(options, epoch, options.MaxEpochs);
+                members[m].Epoch(fit, orders[m]);
+                members[m].AddToAverage(sums[m].Item1, sums[m].Item2, sums[m].Item3);
+            }
+
+            if (holdout.Count == 0)
+            {
+                bestEpoch = epoch;
+                continue;
+            }
+
+            var candidate = Combine(members, sums, epoch, options);
+            var logits = Logits(candidate, holdout, k);
+            var metrics = ClassificationMetrics.Compute(labelNames, holdout.Labels, logits.Select(ArgMax).ToArray());
+            log(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch,2}: held-out macro-F1 {metrics.MacroF1:F4}, accuracy {metrics.Accuracy:F4}"));
+            if (metrics.MacroF1 > bestF1)
+            {
+                bestF1 = metrics.MacroF1;
+                bestEpoch = epoch;
+                bestLogits = logits;
+                bestModel = candidate;
+            }
+            else if (epoch - bestEpoch >= options.Patience)
+            {
+                break;
+            }
+        }
+
+        if (holdout.Count == 0)
+        {
+            bestModel = Combine(members, sums, bestEpoch, options);
+        }
+
+        var offsets = new float[k];
+        if (options.BiasFolds >= 2)
+        {
+            offsets = TuneOffsets(labelNames, fit, bestEpoch, featurizer, options);
+            log("bias offsets " + string.Join(", ", offsets.Select(o => o.ToString("F2", CultureInfo.InvariantCulture))));
+            foreach (var row in bestLogits)
+            {
+                for (var i = 0; i < k; i++)
+                {
+                    row[i] += offsets[i];
+                }
+            }
+        }
+
+        var holdoutMetrics = holdout.Count == 0 ? null : ClassificationMetrics.Compute(labelNames, holdout.Labels, bestLogits.Select(ArgMax).ToArray());
+        if (holdoutMetrics is not null && options.BiasFolds >= 2)
+        {
+            log(string.Create(CultureInfo.InvariantCulture, $"held-out macro-F1 with offsets {holdoutMetrics.MacroF1:F4} (without {bestF1:F4})"));
+        }
+
+        return new Fitted(bestModel, bestEpoch, offsets, bestLogits, holdout.Labels, holdoutMetrics);
+    }
+
+    /// <summary>Trains on <paramref name="indices"/> for a fixed number of epochs (ensemble members averaged).</summary>
+    private static SoftmaxRegression TrainFixed(FeaturizedExamples all, int[] indices, int epochs, int k, Featurizer featurizer, TrainerOptions options)
+    {
+        var data = all.Subset(indices);
+        var members = NewMembers(k, featurizer, options, data.Labels);
+        var sums = members.Select(m => (new float[m.Sparse.Length], new float[m.Dense.Length], new float[k])).ToArray();
+        for (var m = 0; m < members.Length; m++)
+        {
+            var random = new Random(MemberSeed(options.Seed, m));
+            var order = Enumerable.Range(0, data.Count).ToArray();
+            for (var epoch = 1; epoch <= epochs; epoch++)
+            {
+                random.Shuffle(order);
+                members[m].LearningRateScale = DecayScale(options, epoch, epochs);
+                members[m].Epoch(data, order);
+                members[m].AddToAverage(sums[m].Item1, sums[m].Item2, sums[m].Item3);
+            }
+        }
+
+        return Combine(members, sums, epochs, options);
+    }
+
+    /// <summary>
+    /// Per-label offsets added to the logits that maximise macro-F1 over out-of-fold predictions: <see cref="TrainerOptions.BiasFolds"/>
+    /// models, each trained on the other folds of <paramref name="data"/>, predict their own fold; coordinate ascent
+    /// over a grid of offsets then picks the offsets (ties keep the smaller change), with the mean offset removed.
+    /// </summary>
+    private static float[] TuneOffsets(IReadOnlyList<string> labelNames, FeaturizedExamples data, int epochs, Featurizer featurizer, TrainerOptions options)
+    {
+        var k = labelNames.Count;
+        var assignment = FoldAssignment(data.Labels, k, options.BiasFolds, options.Seed + 17);
+        var logits = new float[data.Count][];
+        for (var f = 0; f < options.BiasFolds; f++)
+        {
+            var train = Enumerable.Range(0, data.Count).Where(i => assignment[i] != f).ToArray();
+            var model = TrainFixed(data, train, epochs, k, featurizer, options);
+            var held = Enumerable.Range(0, data.Count).Where(i => assignment[i] == f).ToArray();
+            var heldLogits = Logits(model, data.Subset(held), k);
+            for (var j = 0; j < held.Length; j++)
+            {
+                logits[held[j]] = heldLogits[j];
+            }
+        }
+
+        return Calibration.MacroF1Offsets(labelNames, logits, data.Labels, options.BiasStep, options.BiasRange);
+    }
+
+    /// <summary>Per label, a seeded shuffle dealt round-robin into <paramref name="folds"/> folds.</summary>
+    internal static int[] FoldAssignment(int[] labels, int labelCount, int folds, int seed)
+    {
+        var random = new Random(seed ^ 0xF01D);
+        var assignment = new int[labels.Length];
+        for (var k = 0; k < labelCount; k++)
+        {
+            var members = Enumerable.Range(0, labels.Length).Where(i => labels[i] == k).ToArray();
+            random.Shuffle(members);
+            for (var j = 0; j < members.Length; j++)
+            {
+                assignment[members[j]] = j % folds;
+            }
+        }
+
+        return assignment;
+    }
+
+    private static int MemberSeed(int seed, int member) => member == 0 ? seed : unchecked((seed * 7919) + member);
+
+    private static float DecayScale(TrainerOptions options, int epoch, int epochs) =>
+        options.LearningRateDecay ? 1f - ((epoch - 1f) / Math.Max(1, epochs)) : 1f;
+
+    private static SoftmaxRegression[] NewMembers(int k, Featurizer featurizer, TrainerOptions options, int[] labels) =>
+        Enumerable.Range(0, Math.Max(1, options.Ensemble)).Select(_ => NewModel(k, featurizer, options, labels)).ToArray();
+
+    /// <summary>The members' weights averaged (each the epoch average with <see cref="TrainerOptions.Average"/>): averaging linear models averages their logits.</summary>
+    private static SoftmaxRegression Combine(SoftmaxRegression[] members, (float[] Sparse, float[] Dense, float[] Bias)[] sums, int epochs, TrainerOptions options)
+    {
+        if (members.Length == 1 && !options.Average)
+        {
+            return members[0];
+        }
+
+        var sparse = new float[members[0].Sparse.Length];
+        var dense = new float[members[0].Dense.Length];
+        var bias = new float[members[0].Bias.Length];
+        for (var m = 0; m < members.Length; m++)
+        {
+            if (options.Average)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Add(sparse, sums[m].Sparse, sparse);
+                System.Numerics.Tensors.TensorPrimitives.Add(dense, sums[m].Dense, dense);
+                System.Numerics.Tensors.TensorPrimitives.Add(bias, sums[m].Bias, bias);
+            }
+            else
+            {
+                members[m].AddToAverage(sparse, dense, bias);
+            }
+        }
+
+        return members[0].Averaged(sparse, dense, bias, members.Length * (options.Average ? epochs : 1));
     }
 
     /// <summary>
@@ -170,6 +337,11 @@ public static class RouterTrainer
             json.WriteBoolean("refit", options.Refit);
             json.WriteBoolean("averaged", options.Average);
             json.WriteString("embeddings", source?.Description ?? "none");
+            json.WriteNumber("families", (int)options.Features.Families);
+            json.WriteNumber("ensemble", Math.Max(1, options.Ensemble));
+            json.WriteNumber("bias_folds", options.BiasFolds);
+            json.WriteNumber("label_smoothing", options.LabelSmoothing);
+            json.WriteBoolean("learning_rate_decay", options.LearningRateDecay);
             json.WriteNumber("holdout_macro_f1", Math.Round(f1, 4));
             json.WriteNumber("holdout_accuracy", Math.Round(accuracy, 4));
             json.WriteNumber("temperature", temperature);
@@ -208,7 +380,7 @@ public static class RouterTrainer
             weights[i] = !options.ClassBalanced || n == 0 ? 1f : (float)labels.Length / (k * n);
         }
 
-        return new SoftmaxRegression(k, options.Features.HashBits, featurizer.DenseLength, options.LearningRate, options.L2, weights);
+        return new SoftmaxRegression(k, options.Features.HashBits, featurizer.DenseLength, options.LearningRate, options.L2, weights) { LabelSmoothing = options.LabelSmoothing };
     }
 
     private static float[][] Logits(SoftmaxRegression model, FeaturizedExamples data, int k)

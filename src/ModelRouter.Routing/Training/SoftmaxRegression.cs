@@ -45,6 +45,12 @@ internal sealed class SoftmaxRegression
 
     public int Stride => stride;
 
+    /// <summary>Multiplies the base step (for a decaying schedule); 1 by default.</summary>
+    public float LearningRateScale { get; set; } = 1f;
+
+    /// <summary>Share of the target mass spread evenly over all labels (0: one-hot targets).</summary>
+    public float LabelSmoothing { get; init; }
+
     /// <summary>One pass over <paramref name="order"/>.</summary>
     public void Epoch(FeaturizedExamples data, ReadOnlySpan<int> order)
     {
@@ -58,9 +64,11 @@ internal sealed class SoftmaxRegression
             Scores(rows, dense, scores);
             LinearHead.Softmax(scores, 1f);
             var weight = classWeights[gold];
+            var off = LabelSmoothing / labels;
+            var on = 1f - LabelSmoothing + off;
             for (var k = 0; k < labels; k++)
             {
-                gradient[k] = weight * (scores[k] - (k == gold ? 1f : 0f));
+                gradient[k] = weight * (scores[k] - (k == gold ? on : off));
             }
 
             var scale = LinearHead.SparseScale(rows.Length);
@@ -107,7 +115,7 @@ internal sealed class SoftmaxRegression
     /// <summary>A model whose weights are <paramref name="sums"/> divided by <paramref name="count"/>.</summary>
     public SoftmaxRegression Averaged(float[] sparseSum, float[] denseSum, float[] biasSum, int count)
     {
-        var averaged = new SoftmaxRegression(labels, System.Numerics.BitOperations.Log2((uint)(Sparse.Length / stride)), denseLength, learningRate, l2, classWeights);
+        var averaged = new SoftmaxRegression(labels, System.Numerics.BitOperations.Log2((uint)(Sparse.Length / stride)), denseLength, learningRate, l2, classWeights) { LabelSmoothing = LabelSmoothing };
         var scale = 1f / count;
         System.Numerics.Tensors.TensorPrimitives.Multiply(sparseSum, scale, averaged.Sparse);
         System.Numerics.Tensors.TensorPrimitives.Multiply(denseSum, scale, averaged.Dense);
@@ -123,6 +131,6 @@ internal sealed class SoftmaxRegression
     {
         var s = squares[i] + (g * g);
         squares[i] = s;
-        weights[i] -= learningRate * g / (MathF.Sqrt(s) + Epsilon);
+        weights[i] -= LearningRateScale * learningRate * g / (MathF.Sqrt(s) + Epsilon);
     }
 }

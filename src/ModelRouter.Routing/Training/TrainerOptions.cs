@@ -26,11 +26,38 @@ public sealed record TrainerOptions
     /// <summary>Fraction of each label's examples held out to choose the epoch count and fit calibration.</summary>
     public double HoldoutFraction { get; init; } = 0.1;
 
-    /// <summary>Weight each label's loss by n / (K * n_label), which is what macro-F1 rewards.</summary>
-    public bool ClassBalanced { get; init; } = true;
+    /// <summary>
+    /// Weight each label's loss by n / (K * n_label). Off by default: with the bias offsets of <see cref="BiasFolds"/>
+    /// tuned for macro-F1, unweighted training measured equal or better in cross-validation.
+    /// </summary>
+    public bool ClassBalanced { get; init; }
 
     /// <summary>Use the average of the epoch-end weights instead of the last (measured no better on held-out data, so off).</summary>
     public bool Average { get; init; }
+
+    /// <summary>
+    /// Models trained side by side on differently seeded example orders and averaged into one (free at
+    /// classification time: the average of linear models is one linear model).
+    /// </summary>
+    public int Ensemble { get; init; } = 1;
+
+    /// <summary>
+    /// When 2 or more: per-label bias offsets maximising macro-F1 on out-of-fold predictions of this many folds of the
+    /// fit examples (never the held-out split) are added to the bias. 0: none.
+    /// </summary>
+    public int BiasFolds { get; init; } = 5;
+
+    /// <summary>Grid step of the bias offsets.</summary>
+    public float BiasStep { get; init; } = 0.1f;
+
+    /// <summary>Largest absolute bias offset.</summary>
+    public float BiasRange { get; init; } = 1.5f;
+
+    /// <summary>Target mass spread evenly over all labels (label smoothing).</summary>
+    public float LabelSmoothing { get; init; } = 0.1f;
+
+    /// <summary>Linearly decay the step to zero over the epochs.</summary>
+    public bool LearningRateDecay { get; init; }
 
     /// <summary>After choosing the epoch count, train again on all examples (held-out ones included).</summary>
     public bool Refit { get; init; } = true;

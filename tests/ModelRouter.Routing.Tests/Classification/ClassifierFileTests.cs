@@ -68,6 +68,38 @@ public sealed class ClassifierFileTests
     }
 
     [Fact]
+    public void EnsembleBiasFoldsAndNewFamiliesAreDeterministicAndRoundTrip()
+    {
+        using var dir = new TempDirectory();
+        var set = SyntheticData.Create();
+        var options = Options with
+        {
+            Ensemble = 2,
+            BiasFolds = 3,
+            LabelSmoothing = 0.05f,
+            Features = Options.Features with { Families = FeatureFamilies.All },
+        };
+        var model = RouterTrainer.Train(set, options).Model;
+        ClassifierFileWriter.Write(model, dir.File("a.mrtc"));
+        ClassifierFileWriter.Write(RouterTrainer.Train(set, options).Model, dir.File("b.mrtc"));
+        Assert.Equal(File.ReadAllBytes(dir.File("a.mrtc")), File.ReadAllBytes(dir.File("b.mrtc")));
+
+        using var classifier = TaskClassifier.Load(dir.File("a.mrtc"));
+        Assert.Equal(FeatureFamilies.All, classifier.Features.Families);
+        var correct = set.Examples.Count(e => classifier.Classify(e.Text).Label == e.Label);
+        Assert.True(correct >= set.Examples.Count * 0.95, $"{correct} of {set.Examples.Count}");
+    }
+
+    [Fact]
+    public void CrossValidationScoresEveryExampleOnce()
+    {
+        var set = SyntheticData.Create();
+        var metrics = RouterTrainer.CrossValidate(set, Options, 4);
+        Assert.Equal(set.Examples.Count, metrics.Count);
+        Assert.True(metrics.MacroF1 > 0.9, metrics.MacroF1.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public void LearnsASeparableSet()
     {
         using var dir = new TempDirectory();
@@ -139,6 +171,18 @@ public sealed class ClassifierFileTests
         BinaryPrimitives.WriteUInt32LittleEndian(future.AsSpan(4), 99);
         File.WriteAllBytes(dir.File("future.mrtc"), future);
         Assert.Contains("version 99", Assert.Throws<InvalidDataException>(() => TaskClassifier.Load(dir.File("future.mrtc"))).Message, StringComparison.Ordinal);
+
+        var old = (byte[])bytes.Clone();
+        BinaryPrimitives.WriteUInt32LittleEndian(old.AsSpan(4), 1);
+        File.WriteAllBytes(dir.File("old.mrtc"), old);
+        var oldMessage = Assert.Throws<InvalidDataException>(() => TaskClassifier.Load(dir.File("old.mrtc"))).Message;
+        Assert.Contains("version 1", oldMessage, StringComparison.Ordinal);
+        Assert.Contains("retrain", oldMessage, StringComparison.Ordinal);
+
+        var unknownFamily = (byte[])bytes.Clone();
+        BinaryPrimitives.WriteInt32LittleEndian(unknownFamily.AsSpan(16), (int)FeatureFamilies.Default | 1 << 20);
+        File.WriteAllBytes(dir.File("family.mrtc"), unknownFamily);
+        Assert.Contains("feature families", Assert.Throws<InvalidDataException>(() => TaskClassifier.Load(dir.File("family.mrtc"))).Message, StringComparison.Ordinal);
 
         Assert.Throws<FileNotFoundException>(() => TaskClassifier.Load(dir.File("absent.mrtc")));
         Assert.Throws<ArgumentException>(() => TaskClassifier.Load(path).Classify("x", new float[1]));

@@ -15,6 +15,19 @@ public sealed class WordTokenizerTests
     private static ulong[] Hashes(params string[] words) => words.Select(w => WordTokenizer.HashWord(w)).ToArray();
 
     [Fact]
+    public void AShortBufferGetsTheFirstHashesAndTheFullCount()
+    {
+        const string text = "It's a long passage, don't you think? Ünïcode words and ASCII words alike.";
+        var full = Tokens(text);
+        var buffer = new ulong[3];
+        Assert.Equal(3, WordTokenizer.Tokenize(text, buffer, out var total));
+        Assert.Equal(full.Length, total);
+        Assert.Equal(full[..3], buffer);
+        Assert.Equal(0, WordTokenizer.Tokenize(text, default, out var counted));
+        Assert.Equal(full.Length, counted);
+    }
+
+    [Fact]
     public void SplitsWordsAndSymbolsAndLowercases()
     {
         Assert.Equal(Hashes("write", "a", "c", "#", "function", ",", "please", "!"), Tokens("Write a C# function, PLEASE!"));

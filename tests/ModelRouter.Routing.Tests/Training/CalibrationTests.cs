@@ -35,4 +35,31 @@ public sealed class CalibrationTests
         Assert.Equal(MathF.BitDecrement(0.9f), thresholds[0]);
         Assert.Equal(new float[2], Calibration.Thresholds(2, predicted, confidence, gold, targetPrecision: 0, maxThreshold: 1f));
     }
+
+    [Fact]
+    public void MacroF1OffsetsRepairAnUnderscoredLabel()
+    {
+        string[] labels = ["a", "b"];
+        var logits = new List<float[]>();
+        var gold = new List<int>();
+        for (var i = 0; i < 100; i++)
+        {
+            logits.Add([1f, 0f]);
+            gold.Add(0);
+            logits.Add([0.5f, 0.2f]); // label b is always scored 0.3 too low
+            gold.Add(1);
+        }
+
+        var offsets = Calibration.MacroF1Offsets(labels, logits, gold, 0.1f, 1.5f);
+        Assert.Equal(0f, offsets.Sum(), 4);
+        for (var i = 0; i < logits.Count; i++)
+        {
+            var predicted = logits[i][0] + offsets[0] >= logits[i][1] + offsets[1] ? 0 : 1;
+            Assert.Equal(gold[i], predicted);
+        }
+
+        // Already perfect logits need no offset.
+        var clean = Enumerable.Range(0, 10).Select(i => (float[])[i % 2 == 0 ? 1f : 0f, i % 2 == 0 ? 0f : 1f]).ToList();
+        Assert.All(Calibration.MacroF1Offsets(labels, clean, Enumerable.Range(0, 10).Select(i => i % 2).ToList(), 0.1f, 1.5f), o => Assert.Equal(0f, o));
+    }
 }
