@@ -64,16 +64,36 @@ internal sealed class ServerBenchRunner(ServerBenchSettings settings, TextWriter
             progress.WriteLine($"bench-server: serving {settings.ModelPath} on tcp://{tcp}{(socketPath is null ? "" : " and unix:" + socketPath)}");
 
             var routeInProcess = MeasureRouteInProcess(router);
-            var oneTokenInProcess = await MeasureOneTokenInProcessAsync(scheduler, cancellation).ConfigureAwait(false);
-            var streamInProcess = await MeasureStreamInProcessAsync(scheduler, cancellation).ConfigureAwait(false);
             table.Add("route-only decision", "in-process call", Us(routeInProcess.PercentileMicroseconds(50)), Us(routeInProcess.PercentileMicroseconds(99)), "", "", "");
-            table.Add("generate, 1 token", "in-process scheduler", Us(oneTokenInProcess.PercentileMicroseconds(50)), Us(oneTokenInProcess.PercentileMicroseconds(99)), "", "", "");
-            table.Add($"token stream, {settings.StreamTokens} tokens", "in-process scheduler", "", "", "", "", TokensPerSecond(streamInProcess));
 
-            await MeasureTransportAsync("loopback TCP", tcp, routeInProcess, oneTokenInProcess, streamInProcess, cancellation).ConfigureAwait(false);
-            if (socketPath is not null)
+            var transports = new List<(string Name, ModelRouterClient Client)>();
+            try
             {
-                await MeasureTransportAsync("Unix socket", new UnixDomainSocketEndPoint(socketPath), routeInProcess, oneTokenInProcess, streamInProcess, cancellation).ConfigureAwait(false);
+                transports.Add(("loopback TCP", await ConnectAsync(tcp, cancellation).ConfigureAwait(false)));
+                if (socketPath is not null)
+                {
+                    transports.Add(("Unix socket", await ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellation).ConfigureAwait(false)));
+                }
+
+                foreach (var (name, client) in transports)
+                {
+                    await MeasureProtocolAsync(name, client, routeInProcess, cancellation).ConfigureAwait(false);
+                }
+
+                // Generation goes through the model, whose speed drifts with the machine: every path takes its turn in
+                // each round, so drift hits all of them alike and the differences are the protocol's.
+                var sink = new InProcessSink();
+                var paths = new List<GenerationPath> { new("in-process scheduler", InProcessGenerate(scheduler, sink, cancellation)) };
+                paths.AddRange(transports.Select(t => new GenerationPath(t.Name, SocketGenerate(t.Client, cancellation))));
+                await MeasureGenerationAsync(paths).ConfigureAwait(false);
+                AddGenerationRows(paths);
+            }
+            finally
+            {
+                foreach (var (_, client) in transports)
+                {
+                    await client.DisposeAsync().ConfigureAwait(false);
+                }
             }
 
             return table;
@@ -84,11 +104,12 @@ internal sealed class ServerBenchRunner(ServerBenchSettings settings, TextWriter
         }
     }
 
-    private async Task MeasureTransportAsync(string name, EndPoint endpoint, LatencySamples routeInProcess, LatencySamples oneTokenInProcess,
-        (int Tokens, TimeSpan Wall) streamInProcess, CancellationToken cancellation)
-    {
-        await using var client = await ModelRouterClient.ConnectAsync(endpoint, Token, new ModelRouterClientOptions { ClientName = "bench-server" }, cancellation).ConfigureAwait(false);
+    private static Task<ModelRouterClient> ConnectAsync(EndPoint endpoint, CancellationToken cancellation) =>
+        ModelRouterClient.ConnectAsync(endpoint, Token, new ModelRouterClientOptions { ClientName = "bench-server" }, cancellation);
 
+    /// <summary>What the protocol alone costs on one transport: no model involved.</summary>
+    private async Task MeasureProtocolAsync(string name, ModelRouterClient client, LatencySamples routeInProcess, CancellationToken cancellation)
+    {
         progress.WriteLine($"bench-server [{name}] ping round trips");
         var ping = await TimeAsync(settings.Requests, async () => await client.PingAsync(cancellation).ConfigureAwait(false)).ConfigureAwait(false);
         table.Add("ping round trip", name, Us(ping.PercentileMicroseconds(50)), Us(ping.PercentileMicroseconds(99)), "", "", "");
@@ -101,17 +122,97 @@ internal sealed class ServerBenchRunner(ServerBenchSettings settings, TextWriter
         progress.WriteLine($"bench-server [{name}] route-only requests");
         var route = await TimeAsync(settings.Requests, async () => await client.RouteAsync(Prompt, cancellation).ConfigureAwait(false)).ConfigureAwait(false);
         AddLatencyRow("route-only decision", name, route, routeInProcess);
+    }
 
-        progress.WriteLine($"bench-server [{name}] one-token generations");
-        var request = new GenerateRequest { Model = ModelName, Prompt = Prompt, MaxTokens = 1, Temperature = 0 };
-        var oneToken = await TimeAsync(settings.Requests, async () => await client.CompleteAsync(request, cancellation).ConfigureAwait(false)).ConfigureAwait(false);
-        AddLatencyRow("generate, 1 token", name, oneToken, oneTokenInProcess);
+    /// <summary>One-token generations, then streamed ones, round-robin over the paths.</summary>
+    private async Task MeasureGenerationAsync(List<GenerationPath> paths)
+    {
+        progress.WriteLine($"bench-server one-token generations over {string.Join(", ", paths.Select(p => p.Name))}, interleaved (the first makes the model resident)");
+        for (var i = 0; i < Math.Max(20, settings.Requests / 10); i++)
+        {
+            foreach (var path in paths)
+            {
+                await path.Generate(1).ConfigureAwait(false);
+            }
+        }
 
-        progress.WriteLine($"bench-server [{name}] streamed generations of {settings.StreamTokens} tokens");
-        var stream = await MeasureStreamOverSocketAsync(client, cancellation).ConfigureAwait(false);
-        var ratio = (stream.Tokens / stream.Wall.TotalSeconds) / (streamInProcess.Tokens / streamInProcess.Wall.TotalSeconds);
-        table.Add($"token stream, {settings.StreamTokens} tokens", name, "", "", "", "",
-            TokensPerSecond(stream) + string.Create(CultureInfo.InvariantCulture, $" ({ratio:P1} of in-process)"));
+        foreach (var path in paths)
+        {
+            path.OneToken = new LatencySamples(settings.Requests);
+        }
+
+        for (var i = 0; i < settings.Requests; i++)
+        {
+            foreach (var path in paths)
+            {
+                var start = Stopwatch.GetTimestamp();
+                await path.Generate(1).ConfigureAwait(false);
+                path.OneToken!.Add(Stopwatch.GetTimestamp() - start);
+            }
+        }
+
+        progress.WriteLine($"bench-server streamed generations of {settings.StreamTokens} tokens, interleaved");
+        foreach (var path in paths)
+        {
+            await path.Generate(settings.StreamTokens).ConfigureAwait(false); // warm-up
+        }
+
+        for (var i = 0; i < settings.Streams; i++)
+        {
+            foreach (var path in paths)
+            {
+                var start = Stopwatch.GetTimestamp();
+                path.StreamTokens += await path.Generate(settings.StreamTokens).ConfigureAwait(false);
+                path.StreamTime += Stopwatch.GetElapsedTime(start);
+            }
+        }
+    }
+
+    private void AddGenerationRows(List<GenerationPath> paths)
+    {
+        var inProcess = paths[0];
+        foreach (var path in paths)
+        {
+            if (ReferenceEquals(path, inProcess))
+            {
+                table.Add("generate, 1 token", path.Name, Us(path.OneToken!.PercentileMicroseconds(50)), Us(path.OneToken.PercentileMicroseconds(99)), "", "", "");
+            }
+            else
+            {
+                AddLatencyRow("generate, 1 token", path.Name, path.OneToken!, inProcess.OneToken!);
+            }
+        }
+
+        var inProcessRate = inProcess.StreamTokens / inProcess.StreamTime.TotalSeconds;
+        foreach (var path in paths)
+        {
+            var rate = path.StreamTokens / path.StreamTime.TotalSeconds;
+            var share = ReferenceEquals(path, inProcess) ? "" : string.Create(CultureInfo.InvariantCulture, $" ({rate / inProcessRate:P1} of in-process)");
+            table.Add($"token stream, {settings.StreamTokens} tokens", path.Name, "", "", "", "",
+                string.Create(CultureInfo.InvariantCulture, $"{rate:N0} tokens/s ({path.StreamTokens} tokens)") + share);
+        }
+    }
+
+    private Func<int, Task<int>> InProcessGenerate(Scheduler scheduler, InProcessSink sink, CancellationToken cancellation) =>
+        async tokens => (await SubmitAsync(scheduler, sink, new GenerationRequest(Prompt) { MaxTokens = tokens, Sampling = SamplingParameters.Greedy }, cancellation)
+            .ConfigureAwait(false)).GeneratedTokens;
+
+    private static Func<int, Task<int>> SocketGenerate(ModelRouterClient client, CancellationToken cancellation) =>
+        tokens => StreamOnceAsync(client, new GenerateRequest { Model = ModelName, Prompt = Prompt, MaxTokens = tokens, Temperature = 0 }, cancellation);
+
+    /// <summary>A way to generate (in-process or over a transport) and what was measured through it.</summary>
+    private sealed class GenerationPath(string name, Func<int, Task<int>> generate)
+    {
+        public string Name { get; } = name;
+
+        /// <summary>Generates up to the given tokens (greedy); returns how many came.</summary>
+        public Func<int, Task<int>> Generate { get; } = generate;
+
+        public LatencySamples? OneToken { get; set; }
+
+        public int StreamTokens { get; set; }
+
+        public TimeSpan StreamTime { get; set; }
     }
 
     private void AddLatencyRow(string measurement, string path, LatencySamples over, LatencySamples inProcess)
@@ -138,44 +239,6 @@ internal sealed class ServerBenchRunner(ServerBenchSettings settings, TextWriter
         }
 
         return samples;
-    }
-
-    private async Task<LatencySamples> MeasureOneTokenInProcessAsync(Scheduler scheduler, CancellationToken cancellation)
-    {
-        progress.WriteLine("bench-server [in-process] one-token generations (the first one makes the model resident)");
-        var sink = new InProcessSink();
-        var generation = new GenerationRequest(Prompt) { MaxTokens = 1, Sampling = SamplingParameters.Greedy };
-        return await TimeAsync(settings.Requests, () => SubmitAsync(scheduler, sink, generation, cancellation)).ConfigureAwait(false);
-    }
-
-    private async Task<(int Tokens, TimeSpan Wall)> MeasureStreamInProcessAsync(Scheduler scheduler, CancellationToken cancellation)
-    {
-        progress.WriteLine($"bench-server [in-process] streamed generations of {settings.StreamTokens} tokens");
-        var sink = new InProcessSink();
-        var generation = new GenerationRequest(Prompt) { MaxTokens = settings.StreamTokens, Sampling = SamplingParameters.Greedy };
-        await SubmitAsync(scheduler, sink, generation, cancellation).ConfigureAwait(false); // warm-up
-        var tokens = 0;
-        var start = Stopwatch.GetTimestamp();
-        for (var i = 0; i < settings.Streams; i++)
-        {
-            tokens += (await SubmitAsync(scheduler, sink, generation, cancellation).ConfigureAwait(false)).GeneratedTokens;
-        }
-
-        return (tokens, Stopwatch.GetElapsedTime(start));
-    }
-
-    private async Task<(int Tokens, TimeSpan Wall)> MeasureStreamOverSocketAsync(ModelRouterClient client, CancellationToken cancellation)
-    {
-        var request = new GenerateRequest { Model = ModelName, Prompt = Prompt, MaxTokens = settings.StreamTokens, Temperature = 0 };
-        await StreamOnceAsync(client, request, cancellation).ConfigureAwait(false); // warm-up
-        var tokens = 0;
-        var start = Stopwatch.GetTimestamp();
-        for (var i = 0; i < settings.Streams; i++)
-        {
-            tokens += await StreamOnceAsync(client, request, cancellation).ConfigureAwait(false);
-        }
-
-        return (tokens, Stopwatch.GetElapsedTime(start));
     }
 
     private static async Task<int> StreamOnceAsync(ModelRouterClient client, GenerateRequest request, CancellationToken cancellation)
@@ -243,7 +306,4 @@ internal sealed class ServerBenchRunner(ServerBenchSettings settings, TextWriter
     }
 
     private static string Us(double microseconds) => microseconds.ToString("N1", CultureInfo.InvariantCulture);
-
-    private static string TokensPerSecond((int Tokens, TimeSpan Wall) run) =>
-        string.Create(CultureInfo.InvariantCulture, $"{run.Tokens / run.Wall.TotalSeconds:N0} tokens/s ({run.Tokens} tokens)");
 }
