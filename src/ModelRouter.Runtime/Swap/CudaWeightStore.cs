@@ -74,7 +74,6 @@ public sealed unsafe class CudaWeightStore : IWeightStore
         {
             // The fast path: same virtual addresses, DMA from the pinned image; contexts and graphs stay valid.
             CheckDeviceMemory(MrShim.mr_swap_region_restore(region), "restore"); // on failure nothing stays mapped
-
             Tier = ModelTier.Resident;
             return;
         }

@@ -7,12 +7,17 @@ public sealed class LatencySamples(int capacity)
 {
     private readonly long[] ticks = new long[capacity];
     private int count;
+    private bool sorted;
 
     public int Count => count;
 
-    public void Add(long elapsedTicks) => ticks[count++] = elapsedTicks;
+    public void Add(long elapsedTicks)
+    {
+        ticks[count++] = elapsedTicks;
+        sorted = false;
+    }
 
-    /// <summary>Nearest-rank percentile in microseconds (0 &lt; p ≤ 100).</summary>
+    /// <summary>Nearest-rank percentile in microseconds (0 &lt; p ≤ 100). Sorts the samples once, in place.</summary>
     public double PercentileMicroseconds(double p)
     {
         if (count == 0)
@@ -20,9 +25,13 @@ public sealed class LatencySamples(int capacity)
             return double.NaN;
         }
 
-        var sorted = ticks.AsSpan(0, count).ToArray();
-        Array.Sort(sorted);
+        if (!sorted)
+        {
+            Array.Sort(ticks, 0, count);
+            sorted = true;
+        }
+
         var rank = Math.Clamp((int)Math.Ceiling(p / 100 * count) - 1, 0, count - 1);
-        return sorted[rank] * 1e6 / Stopwatch.Frequency;
+        return ticks[rank] * 1e6 / Stopwatch.Frequency;
     }
 }
