@@ -46,12 +46,16 @@ internal static class PolicyChecks
         return null;
     }
 
+    /// <summary>Why the model's latency class is looser than the request's, or null.</summary>
+    public static string? ClassProblem(CatalogModel model, RoutingRequest request) =>
+        model.Latency > request.Class ? $"is meant for {model.Latency} requests, not {request.Class}" : null;
+
     /// <summary>Why the model is too slow for the request's class, or null.</summary>
     public static string? LatencyProblem(CatalogModel model, RoutingRequest request, TimeSpan timeToFirstToken, LatencyLimits limits)
     {
-        if (model.Latency > request.Class)
+        if (ClassProblem(model, request) is { } problem)
         {
-            return $"is meant for {model.Latency} requests, not {request.Class}";
+            return problem;
         }
 
         var limit = limits.For(request.Class);

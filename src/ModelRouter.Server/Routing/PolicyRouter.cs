@@ -91,7 +91,7 @@ public sealed class PolicyRouter : IRequestRouter
         var verdicts = new List<CandidateVerdict>(decision.Candidates.Count);
         foreach (var verdict in decision.Candidates)
         {
-            var problem = verdict.Accepted ? HintProblem(entry.Catalog.Find(verdict.Model)!, request) : null;
+            var problem = verdict.Accepted ? RequestLimits.Problem(entry.Catalog.Find(verdict.Model)!, request) : null;
             verdicts.Add(problem is null ? verdict : verdict with { Accepted = false, Reason = problem, Score = 0 });
         }
 
@@ -112,22 +112,6 @@ public sealed class PolicyRouter : IRequestRouter
             Policy = decision.Policy,
             Verdicts = verdicts,
         };
-    }
-
-    /// <summary>
-    /// Why a model the policy accepted breaks a hint limit it does not check itself (capability ignores budget and
-    /// class, cost ignores class, latency ignores budget), or null. The wording follows the library's own checks.
-    /// </summary>
-    private static string? HintProblem(CatalogModel model, RoutingRequest request)
-    {
-        if (model.Latency > request.Class)
-        {
-            return $"is meant for {model.Latency} requests, not {request.Class}";
-        }
-
-        return request.RequestBudget is { } budget && model.CostPer1kTokens > budget
-            ? string.Create(CultureInfo.InvariantCulture, $"costs {model.CostPer1kTokens:0.#####} per 1k tokens, over the request budget {budget:0.#####}")
-            : null;
     }
 
     private RouteResult Default(string task, float confidence, long start, List<string> considered, List<CandidateVerdict> verdicts, List<string> rejections) =>
