@@ -155,6 +155,11 @@ internal sealed unsafe class MappedClassifierFile : IDisposable
             throw Invalid(FilePath, $"version 1 (written before the position, passage-conjunction, overlap and passage-word feature families), while this build reads version {ClassifierFormat.Version}: retrain it with train-router");
         }
 
+        if (version == 2)
+        {
+            throw Invalid(FilePath, $"version 2 (written before the token and feature hashes changed), while this build reads version {ClassifierFormat.Version}: retrain it with train-router");
+        }
+
         if (version != ClassifierFormat.Version)
         {
             throw Invalid(FilePath, $"version {version}, while this build reads version {ClassifierFormat.Version} (retrain it)");

@@ -179,6 +179,13 @@ public sealed class ClassifierFileTests
         Assert.Contains("version 1", oldMessage, StringComparison.Ordinal);
         Assert.Contains("retrain", oldMessage, StringComparison.Ordinal);
 
+        // Version 2 files hash tokens differently: loading one would classify with the wrong rows, so it is refused.
+        BinaryPrimitives.WriteUInt32LittleEndian(old.AsSpan(4), 2);
+        File.WriteAllBytes(dir.File("v2.mrtc"), old);
+        var v2Message = Assert.Throws<InvalidDataException>(() => TaskClassifier.Load(dir.File("v2.mrtc"))).Message;
+        Assert.Contains("version 2", v2Message, StringComparison.Ordinal);
+        Assert.Contains("retrain", v2Message, StringComparison.Ordinal);
+
         var unknownFamily = (byte[])bytes.Clone();
         BinaryPrimitives.WriteInt32LittleEndian(unknownFamily.AsSpan(16), (int)FeatureFamilies.Default | 1 << 20);
         File.WriteAllBytes(dir.File("family.mrtc"), unknownFamily);

@@ -63,4 +63,58 @@ public sealed class WordTokenizerTests
         Assert.Empty(Tokens(string.Empty));
         Assert.Empty(Tokens(" \t\r\n "));
     }
+
+    [Fact]
+    public void TheAsciiScannerAgreesWithTheCharScannerOnRandomText()
+    {
+        // The ASCII fast path (bitmasks, 64-bit word loads) must give exactly the char-wise scanner's tokens, counts
+        // and hashes, including clitics next to digits, long words, runs across 64-byte blocks and text cut into pieces.
+        string[] parts =
+        [
+            "don't", "CAN'T", "it's", "'s", "'", "n't", "won't", "Hello", "WORLD", "a", "ab", "abcdefgh", "abcdefghi",
+            "supercalifragilisticexpialidocious", "1234", "x1", ",", ".", "?", "#", "@", "`", "~", "C#", "e.g.", "'re5",
+            "rock'n'roll", "O'Neil", "n'", "'t", " ", "  ", "\n", "\n\n", "\t", "\r\n", "\u001C", "\0", "{", "_",
+        ];
+        var random = new Random(20261123);
+        var fast = new ulong[700];
+        var slow = new ulong[700];
+        for (var iteration = 0; iteration < 20_000; iteration++)
+        {
+            var builder = new System.Text.StringBuilder();
+            var target = iteration % 200 == 0 ? 5000 : random.Next(0, 300);
+            while (builder.Length < target)
+            {
+                builder.Append(parts[random.Next(parts.Length)]);
+                if (random.Next(3) == 0)
+                {
+                    builder.Append(' ');
+                }
+            }
+
+            var text = builder.ToString();
+            var capacity = random.Next(4) == 0 ? random.Next(0, 10) : fast.Length;
+            var stopAfter = random.Next(4) == 0 ? random.Next(0, 50) : int.MaxValue;
+            var written = WordTokenizer.Tokenize(text, fast.AsSpan(0, capacity), out var total, stopAfter);
+            int slowWritten = 0, slowSeen = 0;
+            WordTokenizer.ScanChars(text, slow.AsSpan(0, capacity), ref slowWritten, ref slowSeen, stopAfter);
+            Assert.True(
+                written == slowWritten && total == slowSeen && fast.AsSpan(0, written).SequenceEqual(slow.AsSpan(0, slowWritten)),
+                $"'{text}' (capacity {capacity}, stop after {stopAfter}): {written}/{total} vs {slowWritten}/{slowSeen}");
+        }
+    }
+
+    [Fact]
+    public void NonAsciiTextAfterALongAsciiPieceTokenizesAsAWhole()
+    {
+        // The first pieces go through the ASCII scanner, the rest char by char: the tokens must not depend on where that happens.
+        var text = string.Concat(Enumerable.Repeat("write a short story, don't stop ", 200)) + "Café NAÏVE it’s";
+        var buffer = new ulong[2000];
+        var written = WordTokenizer.Tokenize(text, buffer, out var total);
+        var expected = new ulong[2000];
+        int slowWritten = 0, slowSeen = 0;
+        WordTokenizer.ScanChars(text, expected, ref slowWritten, ref slowSeen, int.MaxValue);
+        Assert.Equal(slowSeen, total);
+        Assert.Equal(expected[..slowWritten], buffer[..written]);
+        Assert.Equal(Hashes("café", "naïve", "it", "'s"), buffer[(written - 4)..written]);
+    }
 }
