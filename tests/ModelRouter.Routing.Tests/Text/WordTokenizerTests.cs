@@ -75,6 +75,7 @@ public sealed class WordTokenizerTests
             "supercalifragilisticexpialidocious", "1234", "x1", ",", ".", "?", "#", "@", "`", "~", "C#", "e.g.", "'re5",
             "rock'n'roll", "O'Neil", "n'", "'t", " ", "  ", "\n", "\n\n", "\t", "\r\n", "\u001C", "\0", "{", "_",
         ];
+        parts = [.. parts, .. Enumerable.Range(0, 128).Select(c => ((char)c).ToString())]; // every ASCII class
         var random = new Random(20261123);
         var fast = new ulong[700];
         var slow = new ulong[700];
