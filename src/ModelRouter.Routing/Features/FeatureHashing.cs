@@ -6,8 +6,8 @@ namespace ModelRouter.Routing.Features;
 /// <summary>
 /// Turns instruction token hashes into hashed sparse feature rows. Each family mixes in its own constant so that
 /// a word, the same word as a bigram half and the same word as the first word land in unrelated rows. Token hashes
-/// come out of <see cref="Text.WordTokenizer"/> fully mixed, so a word's row is its hash XOR the family's constant,
-/// with no further mixing (about 3 ns a feature saved, ~90 features per prompt).
+/// come out of <see cref="Text.WordTokenizer"/> fully mixed, so a word's row needs one XOR and one multiply, not a
+/// full finaliser (about 3 ns a feature saved, ~90 features per prompt).
 /// </summary>
 internal static class FeatureHashing
 {
@@ -83,7 +83,7 @@ internal static class FeatureHashing
         {
             for (var i = 0; i < tokens.Length; i++)
             {
-                rows[n++] = Row(tokens[i] ^ UnigramSeed, shift);
+                rows[n++] = Row(Word(tokens[i], UnigramSeed), shift);
             }
         }
 
@@ -105,7 +105,7 @@ internal static class FeatureHashing
 
         if ((families & FeatureFamilies.FirstWord) != 0 && tokens.Length > 0)
         {
-            rows[n++] = Row(tokens[0] ^ FirstWordSeed, shift);
+            rows[n++] = Row(Word(tokens[0], FirstWordSeed), shift);
         }
 
         if ((families & FeatureFamilies.Shape) != 0)
@@ -119,10 +119,10 @@ internal static class FeatureHashing
             var first = Math.Min(PositionWords, tokens.Length);
             for (var i = 0; i < first; i++)
             {
-                rows[n++] = Row(tokens[i] ^ (PositionSeed + ((ulong)i * 0x9E3779B97F4A7C15UL)), shift); // positions must differ in the top bits, which pick the row
+                rows[n++] = Row(Word(tokens[i], PositionSeed + (ulong)i), shift);
             }
 
-            rows[n++] = Row(tokens[^1] ^ LastWordSeed, shift);
+            rows[n++] = Row(Word(tokens[^1], LastWordSeed), shift);
             if (tokens.Length > 1)
             {
                 rows[n++] = Row(Pair(tokens[^2], tokens[^1] ^ LastPairSeed), shift);
@@ -134,7 +134,7 @@ internal static class FeatureHashing
             var seed = hasPassage ? WithPassageSeed : WithoutPassageSeed;
             for (var i = 0; i < tokens.Length; i++)
             {
-                rows[n++] = Row(tokens[i] ^ seed, shift);
+                rows[n++] = Row(Word(tokens[i], seed), shift);
             }
         }
 
@@ -171,7 +171,7 @@ internal static class FeatureHashing
             var words = passageTokens.Length > PassageWordLimit ? passageTokens[..PassageWordLimit] : passageTokens;
             foreach (var token in words)
             {
-                rows[n++] = Row(token ^ PassageWordSeed, shift);
+                rows[n++] = Row(Word(token, PassageWordSeed), shift);
             }
         }
 
@@ -183,6 +183,15 @@ internal static class FeatureHashing
     private static int FilterBit(ulong token) => (int)((token * 0x9E3779B97F4A7C15UL) >> (64 - 12));
 
     private static int LengthBucket(int count) => Math.Min(MaxLengthBucket, 32 - int.LeadingZeroCount(count));
+
+    /// <summary>
+    /// One word's row in a family: its (already mixed) token hash XOR the family's constant, times an odd constant. The
+    /// multiply matters: with XOR alone a word's rows in two families sit at a fixed XOR distance, so whenever word A's
+    /// row in one family met word B's row in another, B's row in the first met A's in the second (cross-validated
+    /// macro-F1 0.005 lower on one fold seed).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Word(ulong token, ulong seed) => (token ^ seed) * 0x9E3779B97F4A7C15UL;
 
     /// <summary>
     /// An ordered pair of token hashes as one well-spread hash: token hashes are already fully mixed by the tokenizer,

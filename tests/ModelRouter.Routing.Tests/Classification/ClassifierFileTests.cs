@@ -187,7 +187,7 @@ public sealed class ClassifierFileTests
         Assert.Contains("retrain", v2Message, StringComparison.Ordinal);
 
         var unknownFamily = (byte[])bytes.Clone();
-        BinaryPrimitives.WriteInt32LittleEndian(unknownFamily.AsSpan(16), (int)FeatureFamilies.Default | 1 << 20);
+        BinaryPrimitives.WriteInt32LittleEndian(unknownFamily.AsSpan(16), (int)FeatureFamilies.All | 1 << 20);
         File.WriteAllBytes(dir.File("family.mrtc"), unknownFamily);
         Assert.Contains("feature families", Assert.Throws<InvalidDataException>(() => TaskClassifier.Load(dir.File("family.mrtc"))).Message, StringComparison.Ordinal);
 

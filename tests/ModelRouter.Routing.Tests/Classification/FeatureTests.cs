@@ -16,7 +16,7 @@ public sealed class FeatureTests
         Assert.Equal(5, Count(text, FeatureFamilies.Position));
         Assert.Equal(7, Count(text, FeatureFamilies.PassageConjunction));
         Assert.Equal(0, Count(text, FeatureFamilies.Overlap | FeatureFamilies.PassageWords));
-        Assert.Equal(7 + 6 + 1 + 2, Count(text, FeatureFamilies.Default));
+        Assert.Equal(7 + 6 + 1 + 2, Count(text, FeatureFamilies.Basic));
         Assert.Equal(7, Count(text, FeatureFamilies.Unigrams));
         Assert.Equal(7 + 6, Count(text, FeatureFamilies.Unigrams | FeatureFamilies.Bigrams));
     }
