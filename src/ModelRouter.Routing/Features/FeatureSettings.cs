@@ -12,7 +12,7 @@ public sealed record FeatureSettings
     /// <summary>log2 of the number of hashed sparse rows (collisions are rare below ~1 feature per 4 rows).</summary>
     public int HashBits { get; init; } = 18;
 
-    public FeatureFamilies Families { get; init; } = FeatureFamilies.All;
+    public FeatureFamilies Families { get; init; } = FeatureFamilies.Default;
 
     /// <summary>
     /// Instruction tokens that are featurised; prompts of ~64 tokens are well inside, and the cap keeps the
