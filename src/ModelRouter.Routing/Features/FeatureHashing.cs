@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using ModelRouter.Routing.Text;
 
 namespace ModelRouter.Routing.Features;
 
@@ -110,8 +111,8 @@ internal static class FeatureHashing
 
         if ((families & FeatureFamilies.Shape) != 0)
         {
-            rows[n++] = Row(Mix(ShapeSeed + (ulong)LengthBucket(instructionTotal)), shift);
-            rows[n++] = Row(Mix(PassageSeed + (hasPassage ? 1UL + (ulong)LengthBucket(passageTotal) : 0UL)), shift);
+            rows[n++] = Row(WordTokenizer.Mix(ShapeSeed + (ulong)LengthBucket(instructionTotal)), shift);
+            rows[n++] = Row(WordTokenizer.Mix(PassageSeed + (hasPassage ? 1UL + (ulong)LengthBucket(passageTotal) : 0UL)), shift);
         }
 
         if ((families & FeatureFamilies.Position) != 0 && tokens.Length > 0)
@@ -161,9 +162,9 @@ internal static class FeatureHashing
 
             // Share of instruction words found in the passage, in fifths (0 = none, 5 = all).
             var share = tokens.Length == 0 ? 0 : (found * 5) / tokens.Length;
-            rows[n++] = Row(Mix(OverlapSeed + (ulong)share), shift);
+            rows[n++] = Row(WordTokenizer.Mix(OverlapSeed + (ulong)share), shift);
             var opens = checkedWords.Length > 0 && tokens.Contains(checkedWords[0]);
-            rows[n++] = Row(Mix(OverlapSeed + 16UL + (opens ? 1UL : 0UL)), shift);
+            rows[n++] = Row(WordTokenizer.Mix(OverlapSeed + 16UL + (opens ? 1UL : 0UL)), shift);
         }
 
         if ((families & FeatureFamilies.PassageWords) != 0 && hasPassage)
@@ -202,16 +203,4 @@ internal static class FeatureHashing
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Row(ulong mixed, int shift) => (int)(mixed >> shift);
-
-    /// <summary>MurmurHash3's 64-bit finaliser: every input bit affects the top bits used as the row.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Mix(ulong x)
-    {
-        x ^= x >> 33;
-        x *= 0xFF51AFD7ED558CCDUL;
-        x ^= x >> 33;
-        x *= 0xC4CEB9FE1A85EC53UL;
-        x ^= x >> 33;
-        return x;
-    }
 }

@@ -320,20 +320,7 @@ public static unsafe class WordTokenizer
             if (written < capacity)
             {
                 // Letters and digits are lower-cased by setting bit 5 (a no-op on digits); a symbol is hashed as it is.
-                var lower = LowerCaseMask & wordMask;
-                var token = text + start;
-                var block = Unsafe.ReadUnaligned<ulong>(token) | lower;
-                ulong hash;
-                if (tokenLength <= 8)
-                {
-                    hash = Finish(block & (ulong.MaxValue >> (64 - (8 * tokenLength))), tokenLength);
-                }
-                else
-                {
-                    hash = HashLongAscii(token, tokenLength, lower, block);
-                }
-
-                hashes[written++] = hash;
+                hashes[written++] = HashAscii(text + start, tokenLength, LowerCaseMask & wordMask);
             }
 
             seen++;
@@ -530,14 +517,17 @@ public static unsafe class WordTokenizer
 
     /// <summary>Folds in the length (so "ab" and "ab\0" differ), then MurmurHash3's finaliser spreads every bit.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Finish(ulong hash, int length)
+    private static ulong Finish(ulong hash, int length) => Mix(hash ^ ((ulong)length * Golden));
+
+    /// <summary>MurmurHash3's 64-bit finaliser: every input bit affects every output bit (shared with the feature rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong Mix(ulong x)
     {
-        hash ^= (ulong)length * Golden;
-        hash ^= hash >> 33;
-        hash *= 0xFF51AFD7ED558CCDUL;
-        hash ^= hash >> 33;
-        hash *= 0xC4CEB9FE1A85EC53UL;
-        return hash ^ (hash >> 33);
+        x ^= x >> 33;
+        x *= 0xFF51AFD7ED558CCDUL;
+        x ^= x >> 33;
+        x *= 0xC4CEB9FE1A85EC53UL;
+        return x ^ (x >> 33);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
