@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using ModelRouter.Protocol;
+using ModelRouter.Routing.Fallback;
 using ModelRouter.Runtime.Embeddings;
 using ModelRouter.Runtime.Generation;
 using ModelRouter.Runtime.Swap;
@@ -82,6 +83,7 @@ public sealed partial class ClientConnection
 
         var routeTime = TimeSpan.Zero;
         var model = request.Model;
+        FallbackChain? chain = null;
         if (model is null)
         {
             try
@@ -91,6 +93,9 @@ public sealed partial class ClientConnection
                 routeTime = decision.Elapsed;
                 taskTypes[id] = decision.Task;
                 server.Metrics.RecordRoute(routeTime);
+
+                // An unsure decision serves the default model alone: the task's remotes were configured for the task.
+                chain = !decision.Unsure && server.Chains.TryGet(decision.Task, out var routeChain) ? routeChain : null;
             }
             catch (ArgumentException ex)
             {
@@ -111,6 +116,17 @@ public sealed partial class ClientConnection
                 Seed = request.Seed == 0 ? (uint)Random.Shared.Next() : (uint)request.Seed,
             },
         };
+        if (chain is not null)
+        {
+            RunChain(id, chain, new ChatRequest(request.Prompt)
+            {
+                MaxTokens = generation.MaxTokens,
+                Temperature = request.Temperature,
+                LocalContext = new LocalGeneration(id, model, generation, routeTime),
+            }, cancellation);
+            return;
+        }
+
         var inference = new InferenceRequest(id, model, generation, this, cancellation) { RouteTime = routeTime };
         if (!server.Scheduler.TrySubmit(inference, out var failure, out var message))
         {

@@ -11,7 +11,7 @@ using ModelRouter.Server.Scheduling;
 
 namespace ModelRouter.Server.Connections;
 
-/// <summary>What every connection shares: options, limits, tokens, router, scheduler, pool, metrics and counters.</summary>
+/// <summary>What every connection shares: options, limits, tokens, router, fallback chains, scheduler, pool, metrics and counters.</summary>
 public sealed class ServerContext
 {
     private long requestsTotal;
@@ -38,6 +38,7 @@ public sealed class ServerContext
         AuthToken = string.IsNullOrEmpty(options.AuthToken) ? null : Encoding.UTF8.GetBytes(options.AuthToken);
         AdminToken = string.IsNullOrEmpty(options.AdminToken) ? null : Encoding.UTF8.GetBytes(options.AdminToken);
         Catalog = options.Models.ToDictionary(m => m.Name, StringComparer.Ordinal);
+        Chains = new RouteChains(options, () => service.Scheduler ?? throw new InvalidOperationException("The server has not started."));
     }
 
     public ServerOptions Options { get; }
@@ -49,6 +50,9 @@ public sealed class ServerContext
     public ModelPool Pool => Service.Pool;
 
     public IRequestRouter Router { get; }
+
+    /// <summary>The fallback chains of the routes that list remote endpoints (owned: disposed with the listener).</summary>
+    public RouteChains Chains { get; }
 
     public ServerMetrics Metrics { get; }
 

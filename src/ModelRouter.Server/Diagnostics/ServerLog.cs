@@ -32,6 +32,9 @@ internal static partial class ServerLog
     [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Output of request {RequestId} on {Model} could not be delivered: {Problem}")]
     public static partial void SinkFailed(ILogger logger, string model, ulong requestId, string problem);
 
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "Request {RequestId}: every member of its route's fallback chain failed: {Problem}")]
+    public static partial void ChainExhausted(ILogger logger, ulong requestId, string problem);
+
     [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "Draining: waiting for requests in flight to finish")]
     public static partial void Draining(ILogger logger);
 }

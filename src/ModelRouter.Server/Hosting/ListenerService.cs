@@ -31,6 +31,12 @@ public sealed class ListenerService : BackgroundService
         context = new ServerContext(this.options, service, router, metrics, logger);
     }
 
+    public override void Dispose()
+    {
+        context.Chains.Dispose();
+        base.Dispose();
+    }
+
     /// <summary>The bound TCP endpoint (port 0 in the options picks a free one).</summary>
     public IPEndPoint? TcpEndpoint { get; private set; }
 

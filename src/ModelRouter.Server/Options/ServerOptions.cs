@@ -35,6 +35,9 @@ public sealed class ServerOptions
 
     public List<RouteOptions> Routes { get; set; } = [];
 
+    /// <summary>Remote OpenAI-compatible endpoints that routes may try before their local model (<see cref="RouteOptions.Remotes"/>).</summary>
+    public List<RemoteOptions> Remotes { get; set; } = [];
+
     /// <summary>
     /// The policy that picks among a task's candidates: capability (smallest able), cost (cheapest within budget),
     /// latency (soonest first token, swap-aware) or hybrid (a weighted sum of the three; the default).
@@ -87,6 +90,45 @@ public sealed class RouteOptions
     public string Task { get; set; } = "";
 
     public List<string> Models { get; set; } = [];
+
+    /// <summary>
+    /// Names from <see cref="ServerOptions.Remotes"/> tried in order before the local model the policy picks: a
+    /// fallback chain that moves on at a failure, timeout, rate limit or overload and always ends on the local
+    /// model. Empty: the local model only. Only requests the router routes take the chain; a request naming a model
+    /// goes to that model.
+    /// </summary>
+    public List<string> Remotes { get; set; } = [];
+}
+
+/// <summary>
+/// A remote model behind an OpenAI-compatible API (POST {Endpoint}/v1/chat/completions, streamed). Its failures are
+/// retried, then it is skipped while it cools down (circuit breaker), and the chain moves on.
+/// </summary>
+public sealed class RemoteOptions
+{
+    /// <summary>The name clients see in the done frame when this endpoint answered (must not be a catalog model's).</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Base URL, http or https (e.g. https://api.openai.com); /v1/chat/completions is appended.</summary>
+    public string Endpoint { get; set; } = "";
+
+    /// <summary>The upstream's model id sent in the request body.</summary>
+    public string Model { get; set; } = "";
+
+    /// <summary>
+    /// Name of the environment variable that holds the API key (sent as a bearer token), so the key never sits in a
+    /// config file; empty: no key.
+    /// </summary>
+    public string? ApiKeyVariable { get; set; }
+
+    /// <summary>How long one attempt may wait for the first piece of the answer.</summary>
+    public int TimeoutMs { get; set; } = 30_000;
+
+    /// <summary>Retries of a transient failure (5xx, 429 with a short Retry-After, broken connection) before moving on.</summary>
+    public int Retries { get; set; } = 1;
+
+    /// <summary>After repeated failures the endpoint is skipped without waiting for this long.</summary>
+    public int CooldownSeconds { get; set; } = 30;
 }
 
 /// <summary>Weights of the hybrid policy: each term is scaled to 0..1 before weighting, so 1/1/1 weighs them alike.</summary>

@@ -57,11 +57,22 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
             }
         }
 
+        var remotes = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var remote in options.Remotes)
+        {
+            ValidateRemote(remote, names, remotes, problems);
+        }
+
         foreach (var route in options.Routes)
         {
             foreach (var model in route.Models.Where(m => !names.Contains(m)))
             {
                 problems.Add($"route '{route.Task}' names unknown model '{model}'");
+            }
+
+            foreach (var remote in route.Remotes.Where(r => !remotes.Contains(r)))
+            {
+                problems.Add($"route '{route.Task}' names unknown remote '{remote}' (not in Remotes)");
             }
         }
 
@@ -100,6 +111,35 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
         }
 
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+
+    private static void ValidateRemote(RemoteOptions remote, HashSet<string> models, HashSet<string> remotes, List<string> problems)
+    {
+        var label = $"remote '{remote.Name}'";
+        if (string.IsNullOrWhiteSpace(remote.Name) || !remotes.Add(remote.Name) || models.Contains(remote.Name))
+        {
+            problems.Add($"{label}: the name is empty, repeated, or a catalog model's");
+        }
+
+        if (!Uri.TryCreate(remote.Endpoint, UriKind.Absolute, out var endpoint) || (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps))
+        {
+            problems.Add($"{label}: Endpoint '{remote.Endpoint}' is not an absolute http or https URL");
+        }
+
+        if (string.IsNullOrWhiteSpace(remote.Model))
+        {
+            problems.Add($"{label}: Model (the upstream's model id) is empty");
+        }
+
+        if (remote.ApiKeyVariable is { Length: > 0 } variable && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable)))
+        {
+            problems.Add($"{label}: the environment variable {variable} (ApiKeyVariable) is not set");
+        }
+
+        if (remote.TimeoutMs is < 10 or > 3_600_000 || remote.Retries is < 0 or > 10 || remote.CooldownSeconds is < 1 or > 86_400)
+        {
+            problems.Add($"{label}: TimeoutMs must be within 10..3600000, Retries 0..10, CooldownSeconds 1..86400");
+        }
     }
 
     private static bool IsWeight(double weight) => double.IsFinite(weight) && weight >= 0;

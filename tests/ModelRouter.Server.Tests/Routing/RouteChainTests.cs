@@ -1,0 +1,113 @@
+using ModelRouter.Client;
+using ModelRouter.Protocol;
+using ModelRouter.Routing.Tests.Fallback;
+using ModelRouter.Server.Options;
+
+namespace ModelRouter.Server.Tests.Routing;
+
+/// <summary>
+/// Routes that list remote endpoints, in a live server: a fake OpenAI-compatible upstream answers or fails each way,
+/// and the route's chain either streams the remote's answer or ends on the local model the policy chose.
+/// </summary>
+public sealed class RouteChainTests
+{
+    private const int Tokens = 20;
+
+    private static GenerateRequest Routed(string? model = null) => new() { Model = model, Prompt = TestModels.Prompt, MaxTokens = Tokens, Temperature = 0 };
+
+    private static string[] ChainArgs(Uri endpoint, int timeoutMs = 2000) =>
+    [
+        "--ModelRouter:Remotes:0:Name=remote-a",
+        $"--ModelRouter:Remotes:0:Endpoint={endpoint}",
+        "--ModelRouter:Remotes:0:Model=fake-model",
+        $"--ModelRouter:Remotes:0:TimeoutMs={timeoutMs}",
+        "--ModelRouter:Remotes:0:Retries=1",
+        "--ModelRouter:Routes:0:Task=chat",
+        "--ModelRouter:Routes:0:Models:0=m0",
+        "--ModelRouter:Routes:0:Remotes:0=remote-a",
+    ];
+
+    [Fact]
+    public async Task A_routed_request_streams_the_remotes_answer_when_it_answers()
+    {
+        using var models = TestModels.Create(1);
+        await using var upstream = new FakeUpstream(_ => UpstreamBehaviour.Ok);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, ChainArgs(upstream.Endpoint));
+        await using var client = await server.ConnectAsync();
+
+        var result = await client.CompleteAsync(Routed(), TestContext.Current.CancellationToken);
+
+        Assert.Equal(string.Concat(FakeUpstream.Pieces), result.Text);
+        Assert.Equal("remote-a", result.Model);
+        Assert.Equal(FakeUpstream.Pieces.Length, result.Stats.GeneratedTokens);
+        Assert.Equal(1, upstream.Hits);
+    }
+
+    [Theory]
+    [InlineData(UpstreamBehaviour.ServerError, 2)]
+    [InlineData(UpstreamBehaviour.Overloaded, 2)]
+    [InlineData(UpstreamBehaviour.RateLimitedRetryLater, 1)]
+    [InlineData(UpstreamBehaviour.BadRequest, 1)]
+    [InlineData(UpstreamBehaviour.Hang, 2)]
+    public async Task A_failing_remote_hands_the_request_to_the_local_model(UpstreamBehaviour failure, int expectedHits)
+    {
+        using var models = TestModels.Create(1);
+        await using var upstream = new FakeUpstream(_ => failure);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, ChainArgs(upstream.Endpoint, timeoutMs: 300));
+        await using var client = await server.ConnectAsync();
+        var local = await client.CompleteAsync(Routed("m0"), TestContext.Current.CancellationToken);
+        Assert.Equal(0, upstream.Hits); // a request naming its model never takes the chain
+
+        var result = await client.CompleteAsync(Routed(), TestContext.Current.CancellationToken);
+
+        Assert.Equal("m0", result.Model);
+        Assert.Equal(local.Text, result.Text);
+        Assert.Equal(Tokens, result.Stats.GeneratedTokens);
+        Assert.Equal(expectedHits, upstream.Hits); // transient failures are retried once; a 400 or a long Retry-After is not
+    }
+
+    [Fact]
+    public async Task A_remote_that_breaks_mid_answer_fails_the_request_instead_of_splicing_in_another_model()
+    {
+        using var models = TestModels.Create(1);
+        await using var upstream = new FakeUpstream(_ => UpstreamBehaviour.AbortMidStream);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, ChainArgs(upstream.Endpoint));
+        await using var client = await server.ConnectAsync();
+
+        var error = await Assert.ThrowsAsync<ModelRouterException>(() => client.CompleteAsync(Routed(), TestContext.Current.CancellationToken));
+
+        Assert.Equal(ErrorCode.ModelUnavailable, error.Code);
+        Assert.Contains("remote-a failed mid-answer", error.Message, StringComparison.Ordinal);
+
+        // The connection and the server stay healthy: the local model still answers a request that names it.
+        var after = await client.CompleteAsync(Routed("m0"), TestContext.Current.CancellationToken);
+        Assert.Equal(Tokens, after.Stats.GeneratedTokens);
+    }
+
+    [Fact]
+    public void The_validator_names_unknown_remotes_and_bad_remote_settings()
+    {
+        var models = new List<CatalogModelOptions> { new() { Name = "m0", Path = typeof(RouteChainTests).Assembly.Location } };
+        var options = new ServerOptions
+        {
+            Models = models,
+            Remotes =
+            [
+                new RemoteOptions { Name = "m0", Endpoint = "ftp://example.org", Model = "", TimeoutMs = 0 },
+                new RemoteOptions { Name = "keyed", Endpoint = "https://example.org", Model = "x", ApiKeyVariable = "MODELROUTER_TEST_KEY_THAT_IS_NOT_SET" },
+            ],
+            Routes = [new RouteOptions { Task = "chat", Models = ["m0"], Remotes = ["nowhere"] }],
+        };
+
+        var result = new ServerOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        var failures = result.Failures!.ToList();
+        Assert.Contains("remote 'm0': the name is empty, repeated, or a catalog model's", failures);
+        Assert.Contains("remote 'm0': Endpoint 'ftp://example.org' is not an absolute http or https URL", failures);
+        Assert.Contains("remote 'm0': Model (the upstream's model id) is empty", failures);
+        Assert.Contains(failures, f => f.StartsWith("remote 'm0': TimeoutMs must be", StringComparison.Ordinal));
+        Assert.Contains("remote 'keyed': the environment variable MODELROUTER_TEST_KEY_THAT_IS_NOT_SET (ApiKeyVariable) is not set", failures);
+        Assert.Contains("route 'chat' names unknown remote 'nowhere' (not in Remotes)", failures);
+    }
+}
