@@ -1,8 +1,8 @@
 namespace ModelRouter.Routing.Fallback;
 
 /// <summary>
-/// A model served by this process, given as a streaming delegate (the server binds it to its scheduler and
-/// <c>TextGenerator</c>); it is what every chain ends with, so a request is answered even when every remote fails.
+/// A model served by this process, given as a streaming delegate; a local member is what every chain ends with, so a
+/// request is answered even when every remote fails. (The server's own local member submits to its scheduler.)
 /// </summary>
 public sealed class LocalChatBackend(string name, Func<ChatRequest, CancellationToken, IAsyncEnumerable<string>> stream) : IChatBackend
 {
