@@ -36,7 +36,7 @@ public sealed partial class ClientConnection
                 OnText(id, Encoding.UTF8.GetBytes(piece));
             }
 
-            OnCompleted(id, local.Stats ?? RemoteStats(member ?? local.Model, FinishReason.EndOfGeneration));
+            OnCompleted(id, local.Stats ?? RecordRemote(RemoteStats(member ?? local.Model, FinishReason.EndOfGeneration)));
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
@@ -50,6 +50,13 @@ public sealed partial class ClientConnection
         catch (Exception ex) when (ex is UpstreamException or HttpRequestException or IOException or OperationCanceledException)
         {
             OnFailed(id, local.Failure?.Kind ?? RequestError.ModelUnavailable, $"{member} failed mid-answer: {ex.Message}");
+        }
+
+        // The scheduler's worker records a local answer's metrics; a remote's are recorded here, under its name.
+        CompletionStats RecordRemote(CompletionStats stats)
+        {
+            server.Metrics.RecordCompletion(stats);
+            return stats;
         }
 
         // A remote reports no token counts over this API: its stream pieces stand in for them (OpenAI-compatible
