@@ -36,11 +36,11 @@ public sealed partial class ClientConnection
                 OnText(id, Encoding.UTF8.GetBytes(piece));
             }
 
-            OnCompleted(id, local.Stats ?? RecordRemote(RemoteStats(member ?? local.Model, FinishReason.EndOfGeneration)));
+            OnCompleted(id, local.Stats ?? RecordRemote(RemoteStats(FinishReason.EndOfGeneration)));
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
-            OnCompleted(id, local.Stats ?? RemoteStats(member ?? local.Model, FinishReason.Cancelled));
+            OnCompleted(id, local.Stats ?? RemoteStats(FinishReason.Cancelled));
         }
         catch (FallbackExhaustedException ex)
         {
@@ -49,8 +49,11 @@ public sealed partial class ClientConnection
         }
         catch (Exception ex) when (ex is UpstreamException or HttpRequestException or IOException or OperationCanceledException)
         {
-            OnFailed(id, local.Failure?.Kind ?? RequestError.ModelUnavailable, $"{member} failed mid-answer: {ex.Message}");
+            OnFailed(id, local.Failure?.Kind ?? RequestError.ModelUnavailable, $"{AnsweredBy()} failed mid-answer: {ex.Message}");
         }
+
+        // The chain names its local member "local"; clients see the model it ran.
+        string AnsweredBy() => member is null or SchedulerChatBackend.MemberName ? local.Model : member;
 
         // The scheduler's worker records a local answer's metrics; a remote's are recorded here, under its name.
         CompletionStats RecordRemote(CompletionStats stats)
@@ -61,11 +64,12 @@ public sealed partial class ClientConnection
 
         // A remote reports no token counts over this API: its stream pieces stand in for them (OpenAI-compatible
         // servers send about one token per piece), and it has no queue or swap of ours.
-        CompletionStats RemoteStats(string answeredBy, FinishReason reason)
+        // (A local answer cancelled before the worker reported it lands here too, under the local model's name.)
+        CompletionStats RemoteStats(FinishReason reason)
         {
             var streaming = Stopwatch.GetElapsedTime(started) - (firstPiece ?? TimeSpan.Zero);
             var rate = pieces > 1 && streaming > TimeSpan.Zero ? (pieces - 1) / streaming.TotalSeconds : 0;
-            return new CompletionStats(answeredBy, reason, local.RouteTime, TimeSpan.Zero, null, firstPiece, 0, pieces, rate);
+            return new CompletionStats(AnsweredBy(), reason, local.RouteTime, TimeSpan.Zero, null, firstPiece, 0, pieces, rate);
         }
     }
 }

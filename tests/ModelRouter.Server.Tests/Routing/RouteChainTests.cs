@@ -85,6 +85,38 @@ public sealed class RouteChainTests
     }
 
     [Fact]
+    public async Task Cancelling_while_the_remote_hangs_ends_the_request_and_frees_its_slot()
+    {
+        using var models = TestModels.Create(1);
+        await using var upstream = new FakeUpstream(_ => UpstreamBehaviour.Hang);
+        string[] args = [.. ChainArgs(upstream.Endpoint, timeoutMs: 60_000), "--ModelRouter:Limits:MaxRequestsInFlightPerConnection=1"];
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, args);
+        await using var client = await server.ConnectAsync();
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cancel.CancelAfter(TimeSpan.FromMilliseconds(300));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.CompleteAsync(Routed(), cancel.Token));
+
+        // One request in flight is allowed: the next is accepted only once the cancelled one has ended on the server.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                var after = await client.CompleteAsync(Routed("m0"), TestContext.Current.CancellationToken);
+                Assert.Equal(Tokens, after.Stats.GeneratedTokens);
+                break;
+            }
+            catch (ModelRouterException ex) when (ex.Code == ErrorCode.TooManyRequestsInFlight && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50, TestContext.Current.CancellationToken);
+            }
+        }
+
+        Assert.Equal(1, upstream.Hits);
+    }
+
+    [Fact]
     public void The_validator_names_unknown_remotes_and_bad_remote_settings()
     {
         var models = new List<CatalogModelOptions> { new() { Name = "m0", Path = typeof(RouteChainTests).Assembly.Location } };
