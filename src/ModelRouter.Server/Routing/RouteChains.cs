@@ -21,7 +21,7 @@ public sealed class RouteChains : IDisposable
     private readonly Dictionary<string, FallbackChain> byTask = new(StringComparer.OrdinalIgnoreCase);
 
     /// <param name="scheduler">The scheduler, read per request (it exists only once the service has started).</param>
-    public RouteChains(ServerOptions options, Func<Scheduler> scheduler, TimeProvider? timeProvider = null)
+    public RouteChains(ServerOptions options, Func<Scheduler> scheduler)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(scheduler);
@@ -37,7 +37,7 @@ public sealed class RouteChains : IDisposable
         foreach (var route in options.Routes.Where(r => r.Remotes.Count > 0))
         {
             var members = route.Remotes.Select(name => Member(remotes[name])).Append(local).ToList();
-            byTask[route.Task] = new FallbackChain(members, timeProvider);
+            byTask[route.Task] = new FallbackChain(members);
         }
     }
 
