@@ -1,4 +1,5 @@
 using System.Globalization;
+using ModelRouter.Runtime.Chat;
 using ModelRouter.Runtime.Gguf;
 
 namespace ModelRouter.Runtime.Forge;
@@ -6,7 +7,7 @@ namespace ModelRouter.Runtime.Forge;
 /// <summary>
 /// The metadata of a forged model: the keys llama.cpp's loader reads for llama and qwen2 (names from
 /// llama-arch.cpp, types as its typed getters require: counts UInt32, rope and epsilon Float32) and the
-/// tokenizer copied verbatim from a vocabulary GGUF.
+/// tokenizer copied verbatim from a vocabulary GGUF, except its chat template: the shape's is written instead.
 /// </summary>
 internal static class ForgeMetadata
 {
@@ -42,12 +43,25 @@ internal static class ForgeMetadata
 
         foreach (var entry in vocab.Metadata)
         {
-            if (entry.Key.StartsWith(TokenizerPrefix, StringComparison.Ordinal))
+            if (entry.Key.StartsWith(TokenizerPrefix, StringComparison.Ordinal) && !IsChatTemplate(entry.Key))
             {
                 writer.CopyMetadata(vocab, entry);
             }
         }
+
+        // The shape's template, not the vocabulary file's: a vocabulary GGUF may carry some other release's
+        // template (llama.cpp's ggml-vocab-qwen2.gguf has Qwen2's), and the forged model imitates its preset.
+        var template = shape.ChatTemplate ?? ForgeChatTemplates.ForArchitecture(shape.Architecture);
+        if (template.Length > 0)
+        {
+            writer.AddString(ChatTemplate.MetadataKey, template);
+        }
     }
+
+    /// <summary>The default template or a named one (<c>tokenizer.chat_template.tool_use</c>, …).</summary>
+    private static bool IsChatTemplate(string key) =>
+        key.StartsWith(ChatTemplate.MetadataKey, StringComparison.Ordinal)
+        && (key.Length == ChatTemplate.MetadataKey.Length || key[ChatTemplate.MetadataKey.Length] == '.');
 
     /// <summary>Tokens in the vocabulary's <c>tokenizer.ggml.tokens</c>.</summary>
     public static int CountTokens(GgufFile vocab)

@@ -2,7 +2,8 @@ namespace ModelRouter.Runtime.Forge;
 
 /// <summary>
 /// Shapes of real released models (from their published configs), so forged files have realistic tensor
-/// sizes for swap and throughput benchmarks, plus <c>tiny</c> for fast tests.
+/// sizes for swap and throughput benchmarks, plus <c>tiny</c> for fast tests. Each carries its release's instruct
+/// chat template: the family's (<see cref="ForgeChatTemplates.ForArchitecture"/>) unless the shape names another.
 /// </summary>
 public static class ForgePresets
 {
@@ -15,7 +16,7 @@ public static class ForgePresets
         ["qwen2.5-7b"] = new(ForgeArchitecture.Qwen2, 28, 3584, 18944, 28, 4, 32768) { RopeTheta = 1_000_000f, RmsNormEpsilon = 1e-6f },
         ["llama-3.2-1b"] = new(ForgeArchitecture.Llama, 16, 2048, 8192, 32, 8, 131072) { RopeTheta = 500_000f, TiedEmbeddings = true },
         ["llama-3.2-3b"] = new(ForgeArchitecture.Llama, 28, 3072, 8192, 24, 8, 131072) { RopeTheta = 500_000f, TiedEmbeddings = true },
-        ["llama-3.1-8b"] = new(ForgeArchitecture.Llama, 32, 4096, 14336, 32, 8, 131072) { RopeTheta = 500_000f },
+        ["llama-3.1-8b"] = new(ForgeArchitecture.Llama, 32, 4096, 14336, 32, 8, 131072) { RopeTheta = 500_000f, ChatTemplate = ForgeChatTemplates.Llama31Instruct },
     };
 
     /// <summary>Preset names, in a stable order for help and error messages.</summary>

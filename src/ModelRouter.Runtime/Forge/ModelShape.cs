@@ -25,6 +25,12 @@ public sealed record ModelShape(ForgeArchitecture Architecture, int Layers, int 
     /// <summary>Whether the output projection reuses the token embedding (no <c>output.weight</c>).</summary>
     public bool TiedEmbeddings { get; init; }
 
+    /// <summary>
+    /// The Jinja chat template written as <c>tokenizer.chat_template</c>. Null writes the family's instruct
+    /// template (<see cref="ForgeChatTemplates.ForArchitecture"/>); empty writes none, for files that must lack one.
+    /// </summary>
+    public string? ChatTemplate { get; init; }
+
     /// <summary>Size of one attention head.</summary>
     public int HeadDimension => Heads > 0 ? Width / Heads : 0;
 
