@@ -143,7 +143,7 @@ public sealed class SchedulerTests
         }
 
         Assert.False(scheduler.TrySubmit(new InferenceRequest(7, "m0", new GenerationRequest(TestModels.Prompt), sink, CancellationToken.None), out var error, out _));
-        Assert.Equal(RequestError.Overloaded, error);
+        Assert.Equal(RequestError.ShuttingDown, error);
         await scheduler.DisposeAsync();
     }
 }

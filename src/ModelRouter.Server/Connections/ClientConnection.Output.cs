@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ModelRouter.Protocol;
+using ModelRouter.Server.Requests;
 using ModelRouter.Server.Scheduling;
 
 namespace ModelRouter.Server.Connections;
@@ -9,15 +10,16 @@ namespace ModelRouter.Server.Connections;
 /// socket) and a pump sends them. The bytes waiting are counted: above the pause threshold the read loop stops
 /// taking requests; above sixteen times it, the connection's generations are cancelled as a slow consumer.
 /// </summary>
-public sealed partial class ClientConnection : IResponseSink
+public sealed partial class ClientConnection
 {
     private const int SlowConsumerFactor = 16;
 
-    public void OnText(ulong requestId, ReadOnlySpan<byte> utf8)
+    /// <summary>A token chunk frame, unless the client has fallen too far behind (then its request is cancelled).</summary>
+    private void WriteText(uint requestId, ReadOnlySpan<byte> utf8)
     {
         if (Interlocked.Read(ref pendingOutputBytes) > server.Options.Limits.OutputPauseThresholdBytes * SlowConsumerFactor)
         {
-            if (inFlight.TryGetValue((uint)requestId, out var request))
+            if (inFlight.TryGetValue(requestId, out var request))
             {
                 request.Cancel(); // the worker finishes it as cancelled on its next step
             }
@@ -34,25 +36,24 @@ public sealed partial class ClientConnection : IResponseSink
 
             if (System.Text.Unicode.Utf8.IsValid(utf8))
             {
-                FrameWriter.WriteTokenChunk(output.Writer, (uint)requestId, utf8);
+                FrameWriter.WriteTokenChunk(output.Writer, requestId, utf8);
             }
             else
             {
                 // A model can emit byte tokens that do not form valid UTF-8; the wire carries text only, so the
                 // invalid sequences become U+FFFD (rare path: it allocates).
-                FrameWriter.WriteTokenChunk(output.Writer, (uint)requestId, System.Text.Encoding.UTF8.GetString(utf8).AsSpan());
+                FrameWriter.WriteTokenChunk(output.Writer, requestId, System.Text.Encoding.UTF8.GetString(utf8).AsSpan());
             }
 
             Commit();
         }
     }
 
-    public void OnCompleted(ulong requestId, CompletionStats stats)
+    private void WriteDone(uint requestId, GenerationDone done)
     {
-        ArgumentNullException.ThrowIfNull(stats);
         var wire = new GenerationStats
         {
-            FinishReason = stats.FinishReason switch
+            FinishReason = done.FinishReason switch
             {
                 Runtime.Generation.FinishReason.EndOfGeneration => FinishReason.EndOfText,
                 Runtime.Generation.FinishReason.MaxTokens => FinishReason.MaxTokens,
@@ -61,35 +62,31 @@ public sealed partial class ClientConnection : IResponseSink
                 Runtime.Generation.FinishReason.ContextFull => FinishReason.ContextFull,
                 _ => FinishReason.Unknown,
             },
-            PromptTokens = stats.PromptTokens,
-            GeneratedTokens = stats.GeneratedTokens,
-            TokensPerSecond = (float)stats.TokensPerSecond,
-            RouteNanos = Durations.ToNanos(stats.RouteTime),
-            QueueWaitNanos = Durations.ToNanos(stats.QueueWait),
-            SwapNanos = stats.SwapTime is { } swap ? Durations.ToNanos(swap) : 0,
-            TimeToFirstTokenNanos = stats.TimeToFirstToken is { } ttft ? Durations.ToNanos(ttft) : 0,
-            TotalNanos = Durations.ToNanos(stats.QueueWait + (stats.TimeToFirstToken ?? TimeSpan.Zero)),
+            PromptTokens = done.PromptTokens,
+            GeneratedTokens = done.GeneratedTokens,
+            TokensPerSecond = (float)done.TokensPerSecond,
+            RouteNanos = Durations.ToNanos(done.RouteTime),
+            QueueWaitNanos = Durations.ToNanos(done.QueueWait),
+            SwapNanos = done.SwapTime is { } swap ? Durations.ToNanos(swap) : 0,
+            TimeToFirstTokenNanos = done.TimeToFirstToken is { } ttft ? Durations.ToNanos(ttft) : 0,
+            TotalNanos = Durations.ToNanos(done.Total),
         };
-        server.RequestFinished(stats.GeneratedTokens);
-        var task = taskTypes.TryRemove((uint)requestId, out var t) ? t : "";
         lock (writeGate)
         {
             if (!outputClosed)
             {
-                FrameWriter.WriteDone(output.Writer, (uint)requestId, wire, stats.Model, task);
+                FrameWriter.WriteDone(output.Writer, requestId, wire, done.Model, done.Task);
                 Commit();
             }
         }
 
-        EndRequest((uint)requestId);
+        EndRequest(requestId);
     }
 
-    public void OnFailed(ulong requestId, RequestError failure, string message)
+    private void WriteFailure(uint requestId, RequestError failure, string message)
     {
-        server.RequestFailed();
-        taskTypes.TryRemove((uint)requestId, out _);
-        WriteError((uint)requestId, ToWire(failure), message);
-        EndRequest((uint)requestId);
+        WriteError(requestId, ToWire(failure), message);
+        EndRequest(requestId);
     }
 
     internal static ErrorCode ToWire(RequestError failure) => failure switch
@@ -100,8 +97,27 @@ public sealed partial class ClientConnection : IResponseSink
         RequestError.InvalidArgument => ErrorCode.InvalidArgument,
         RequestError.Overloaded => ErrorCode.Overloaded,
         RequestError.Cancelled => ErrorCode.Cancelled,
+        RequestError.MaxTokensExceeded => ErrorCode.MaxTokensExceeded,
+        RequestError.NoRouteMatched => ErrorCode.NoRouteMatched,
+        RequestError.AdminRequired => ErrorCode.AdminRequired,
+        RequestError.ShuttingDown => ErrorCode.ShuttingDown,
         _ => ErrorCode.Internal,
     };
+
+    /// <summary>One generation's results on this connection, under the client's request id.</summary>
+    private sealed class SocketGeneration(ClientConnection connection, uint requestId) : IGenerationObserver
+    {
+        public void OnRouted(RouteOutcome route)
+        {
+            // The socket protocol reports the task in the done frame; there is no route frame for a generation.
+        }
+
+        public void OnText(ReadOnlySpan<byte> utf8) => connection.WriteText(requestId, utf8);
+
+        public void OnCompleted(GenerationDone done) => connection.WriteDone(requestId, done);
+
+        public void OnFailed(RequestError failure, string message) => connection.WriteFailure(requestId, failure, message);
+    }
 
     private void WriteError(uint requestId, ErrorCode code, string message)
     {

@@ -1,13 +1,6 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text;
 using ModelRouter.Protocol;
-using ModelRouter.Routing.Fallback;
-using ModelRouter.Runtime.Embeddings;
-using ModelRouter.Runtime.Generation;
-using ModelRouter.Runtime.Swap;
-using PoolState = ModelRouter.Runtime.Swap.ModelState;
-using PoolTier = ModelRouter.Runtime.Swap.ModelTier;
+using ModelRouter.Server.Requests;
 using ModelRouter.Server.Routing;
 using ModelRouter.Server.Scheduling;
 
@@ -16,8 +9,6 @@ namespace ModelRouter.Server.Connections;
 /// <summary>Request dispatch: generate, route, embed, cancel, listings, stats and admin operations.</summary>
 public sealed partial class ClientConnection
 {
-    private readonly ConcurrentDictionary<uint, string> taskTypes = new();
-
     private bool DispatchRequest(in Frame frame)
     {
         switch (frame.Type)
@@ -81,57 +72,18 @@ public sealed partial class ClientConnection
             return;
         }
 
-        var routeTime = TimeSpan.Zero;
-        var model = request.Model;
-        FallbackChain? chain = null;
-        if (model is null)
+        server.Pipeline.StartGeneration(new GenerationCommand
         {
-            try
-            {
-                var decision = server.Router.Route(request.Prompt, Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability));
-                model = decision.Model;
-                routeTime = decision.Elapsed;
-                taskTypes[id] = decision.Task;
-                server.Metrics.RecordRoute(routeTime);
-
-                // An unsure decision serves the default model alone: the task's remotes were configured for the task.
-                chain = !decision.Unsure && server.Chains.TryGet(decision.Task, out var routeChain) ? routeChain : null;
-            }
-            catch (ArgumentException ex)
-            {
-                OnFailed(id, RequestError.InvalidArgument, ex.Message);
-                return;
-            }
-        }
-
-        var generation = new GenerationRequest(request.Prompt)
-        {
-            MaxTokens = request.MaxTokens > 0 ? request.MaxTokens : Math.Min(256, server.Limits.MaxTokens),
-            StopStrings = request.StopSequences,
-            Sampling = new SamplingParameters
-            {
-                Temperature = request.Temperature,
-                TopK = request.TopK,
-                TopP = request.TopP is > 0 and <= 1 ? request.TopP : 1f,
-                Seed = request.Seed == 0 ? (uint)Random.Shared.Next() : (uint)request.Seed,
-            },
-        };
-        if (chain is not null)
-        {
-            RunChain(id, chain, new ChatRequest(request.Prompt)
-            {
-                MaxTokens = generation.MaxTokens,
-                Temperature = request.Temperature,
-                LocalContext = new LocalGeneration(id, model, generation, routeTime),
-            }, cancellation);
-            return;
-        }
-
-        var inference = new InferenceRequest(id, model, generation, this, cancellation) { RouteTime = routeTime };
-        if (!server.Scheduler.TrySubmit(inference, out var failure, out var message))
-        {
-            OnFailed(id, failure, message);
-        }
+            Model = request.Model,
+            Prompt = request.Prompt,
+            MaxTokens = request.MaxTokens,
+            Temperature = request.Temperature,
+            TopP = request.TopP,
+            TopK = request.TopK,
+            Seed = request.Seed,
+            Stop = request.StopSequences,
+            Hints = Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability),
+        }, new SocketGeneration(this, id), cancellation);
     }
 
     private void Route(in Frame frame)
@@ -142,26 +94,24 @@ public sealed partial class ClientConnection
             request = MessageReader.ReadRoute(payload.Span, server.Limits).ToRequest();
         }
 
+        var id = frame.RequestId;
         try
         {
-            var decision = server.Router.Route(request.Prompt, Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability));
-            server.Metrics.RecordRoute(decision.Elapsed);
-            server.Pool.TryGetStatus(decision.Model, out var status);
-            var id = frame.RequestId;
+            var route = server.Pipeline.Route(request.Prompt, Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability));
             Send(0, (writer, _) => FrameWriter.WriteRouteResult(writer, id, new RouteDecision
                 {
-                    Model = decision.Model,
-                    TaskType = decision.Task,
-                    Confidence = decision.Confidence,
-                    Reason = decision.Explain(),
-                    Tier = WireTier(status),
-                    RouteNanos = Durations.ToNanos(decision.Elapsed),
-                    Fallbacks = decision.Considered.Where(m => m != decision.Model).ToList(),
+                    Model = route.Model,
+                    TaskType = route.Task,
+                    Confidence = route.Confidence,
+                    Reason = route.Reason,
+                    Tier = WireTier(route.Tier),
+                    RouteNanos = Durations.ToNanos(route.RouteTime),
+                    Fallbacks = route.Fallbacks.ToList(),
                 }));
         }
-        catch (ArgumentException ex)
+        catch (RequestException ex)
         {
-            WriteError(frame.RequestId, ErrorCode.NoRouteMatched, ex.Message);
+            WriteError(id, ToWire(ex.Error), ex.Message);
         }
     }
 
@@ -174,94 +124,80 @@ public sealed partial class ClientConnection
             request = MessageReader.ReadEmbed(payload.Span, server.Limits).ToRequest();
         }
 
-        // No model named: the server's default model embeds (docs/protocol.md).
-        var modelName = string.IsNullOrEmpty(request.Model) ? server.Options.DefaultModel ?? server.Options.Models[0].Name : request.Model;
-        if (!server.Catalog.ContainsKey(modelName))
-        {
-            WriteError(id, ErrorCode.UnknownModel, $"no model named '{modelName}'");
-            return;
-        }
-
         if (!TryBeginRequest(id, out var cancellation))
         {
             return;
         }
 
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                using var lease = await server.Pool.AcquireAsync(modelName, cancellation).ConfigureAwait(false);
-                using var embedder = TextEmbedder.Create(lease.Model, maxTokens: 512, threads: server.Options.Scheduler.Threads);
-                var vector = new float[embedder.Dimensions];
-                embedder.Embed(request.Text, vector);
-                Send(0, (writer, _) => FrameWriter.WriteEmbedResult(writer, id, modelName, vector, 0));
+        _ = EmbedAsync(id, new EmbeddingCommand { Model = request.Model, Inputs = [request.Text], Normalize = request.Normalize }, cancellation);
+    }
 
-                EndRequest(id);
-            }
-            catch (Exception ex) when (ex is ModelUnavailableException or ArgumentException or OperationCanceledException or Runtime.Inference.InferenceException)
-            {
-                OnFailed(id, ex switch
-                {
-                    ModelUnavailableException => RequestError.ModelUnavailable,
-                    ArgumentException => RequestError.InvalidArgument,
-                    OperationCanceledException => RequestError.Cancelled,
-                    _ => RequestError.Internal,
-                }, ex.Message);
-            }
-        }, CancellationToken.None);
+    private async Task EmbedAsync(uint id, EmbeddingCommand command, CancellationToken cancellation)
+    {
+        try
+        {
+            var vectors = await server.Pipeline.EmbedAsync(command, cancellation).ConfigureAwait(false);
+            Send(0, (writer, _) => FrameWriter.WriteEmbedResult(writer, id, vectors.Model, vectors.Vector(0), vectors.PromptTokens[0]));
+            EndRequest(id);
+        }
+        catch (RequestException ex)
+        {
+            WriteFailure(id, ex.Error, ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            WriteFailure(id, RequestError.Cancelled, "cancelled");
+        }
     }
 
     private void ListModels(uint id)
     {
-        var load = server.Scheduler.Load();
-        var models = server.Pool.Snapshot().Select(s =>
+        var models = server.Pipeline.ListModels().Select(m => new ModelInfo
         {
-            var entry = server.Catalog[s.Name];
-            var (waiting, active) = load.TryGetValue(s.Name, out var l) ? l : (0, 0);
-            return new ModelInfo
+            Name = m.Name,
+            Tier = WireTier(m.Tier),
+            State = m.State switch
             {
-                Name = s.Name,
-                Tier = WireTier(s),
-                State = s.State switch
-                {
-                    PoolState.Resident => Protocol.ModelState.Ready,
-                    PoolState.Restoring => Protocol.ModelState.SwappingIn,
-                    PoolState.Evicting => Protocol.ModelState.SwappingOut,
-                    PoolState.Failed => Protocol.ModelState.Failed,
-                    _ => Protocol.ModelState.Unloaded,
-                },
-                LatencyClass = ParseLatency(entry.LatencyClass),
-                Flags = s.Pinned ? ModelFlags.Pinned : ModelFlags.None,
-                WeightBytes = s.WeightBytes,
-                Cost = (float)entry.CostPer1kTokens,
-                InFlight = active,
-                Queued = waiting,
-                Capabilities = entry.Capabilities,
-            };
+                ModelStateView.Ready => Protocol.ModelState.Ready,
+                ModelStateView.SwappingIn => Protocol.ModelState.SwappingIn,
+                ModelStateView.SwappingOut => Protocol.ModelState.SwappingOut,
+                ModelStateView.Failed => Protocol.ModelState.Failed,
+                _ => Protocol.ModelState.Unloaded,
+            },
+            LatencyClass = m.LatencyClass switch
+            {
+                ModelRouter.Routing.Policies.LatencyClass.RealTime => LatencyClass.Realtime,
+                ModelRouter.Routing.Policies.LatencyClass.Batch => LatencyClass.Batch,
+                _ => LatencyClass.Interactive,
+            },
+            Flags = m.Pinned ? ModelFlags.Pinned : ModelFlags.None,
+            WeightBytes = m.WeightBytes,
+            Cost = (float)m.CostPer1kTokens,
+            InFlight = m.InFlight,
+            Queued = m.Queued,
+            Capabilities = m.Capabilities,
         }).ToList();
         Send(0, (writer, _) => FrameWriter.WriteModelList(writer, id, models));
     }
 
     private void Stats(uint id)
     {
-        var load = server.Scheduler.Load();
-        var snapshot = server.Pool.Snapshot();
-        var stats = new ServerStats
+        var stats = server.Pipeline.Stats();
+        var wire = new ServerStats
         {
-            UptimeNanos = Durations.NanosBetween(server.StartTimestamp, Stopwatch.GetTimestamp()),
-            Connections = server.Connections,
-            InFlight = load.Values.Sum(l => l.Active),
-            Queued = load.Values.Sum(l => l.Waiting),
-            ResidentModels = snapshot.Count(s => s.State == PoolState.Resident),
-            RequestsTotal = server.RequestsTotal,
-            TokensGenerated = server.TokensGenerated,
-            SwapsTotal = snapshot.Sum(s => (long)s.Restores),
-            ErrorsTotal = server.ErrorsTotal,
-            GpuBytesUsed = server.Pool.ResidentBytes,
-            GpuBytesTotal = server.Pool.BudgetBytes,
+            UptimeNanos = Durations.ToNanos(stats.Uptime),
+            Connections = stats.Connections,
+            InFlight = stats.InFlight,
+            Queued = stats.Queued,
+            ResidentModels = stats.ResidentModels,
+            RequestsTotal = stats.RequestsTotal,
+            TokensGenerated = stats.TokensGenerated,
+            SwapsTotal = stats.SwapsTotal,
+            ErrorsTotal = stats.ErrorsTotal,
+            GpuBytesUsed = stats.DeviceBytesUsed,
+            GpuBytesTotal = stats.DeviceBytesBudget,
         };
-        Send(0, (writer, _) => FrameWriter.WriteStats(writer, id, stats));
+        Send(0, (writer, _) => FrameWriter.WriteStats(writer, id, wire));
     }
 
     private void StartAdmin(in Frame frame)
@@ -276,72 +212,50 @@ public sealed partial class ClientConnection
             model = Encoding.UTF8.GetString(admin.Model);
         }
 
-        if (!isAdmin)
+        AdminAction action;
+        switch (operation)
         {
-            WriteError(id, ErrorCode.AdminRequired, "admin operations need the admin token");
-            return;
-        }
-
-        if (!server.Catalog.ContainsKey(model))
-        {
-            WriteError(id, ErrorCode.UnknownModel, $"no model named '{model}'");
-            return;
-        }
-
-        _ = Task.Run(async () =>
-        {
-            var start = Stopwatch.GetTimestamp();
-            var message = "done";
-            try
-            {
-                switch (operation)
-                {
-                    case AdminOperation.Preload:
-                        (await server.Pool.AcquireAsync(model, server.Stopping).ConfigureAwait(false)).Dispose();
-                        break;
-                    case AdminOperation.Pin:
-                        server.Pool.Pin(model);
-                        break;
-                    case AdminOperation.Unpin:
-                        server.Pool.Unpin(model);
-                        break;
-                    case AdminOperation.Evict:
-                        message = await server.Pool.TryEvictAsync(model, server.Stopping).ConfigureAwait(false) ? "evicted" : "not evicted: pinned or decodes in flight";
-                        break;
-                    default:
-                        WriteError(id, ErrorCode.InvalidArgument, $"unknown admin operation {(byte)operation}");
-                        return;
-                }
-            }
-            catch (Exception ex) when (ex is ModelUnavailableException or OperationCanceledException)
-            {
-                WriteError(id, ErrorCode.ModelUnavailable, ex.Message);
+            case AdminOperation.Preload: action = AdminAction.Preload; break;
+            case AdminOperation.Pin: action = AdminAction.Pin; break;
+            case AdminOperation.Unpin: action = AdminAction.Unpin; break;
+            case AdminOperation.Evict: action = AdminAction.Evict; break;
+            default:
+                WriteError(id, ErrorCode.InvalidArgument, $"unknown admin operation {(byte)operation}");
                 return;
-            }
+        }
 
-            server.Pool.TryGetStatus(model, out var status);
+        _ = AdminAsync(id, operation, action, model);
+    }
+
+    private async Task AdminAsync(uint id, AdminOperation operation, AdminAction action, string model)
+    {
+        try
+        {
+            var outcome = await server.Pipeline.AdminAsync(caller, action, model, closing.Token).ConfigureAwait(false);
             Send(0, (writer, _) => FrameWriter.WriteAdminResult(writer, id, new AdminResult
                 {
                     Operation = operation,
-                    Model = model,
-                    Tier = WireTier(status),
-                    State = status?.State == PoolState.Resident ? Protocol.ModelState.Ready : Protocol.ModelState.Unloaded,
-                    ElapsedNanos = Durations.NanosBetween(start, Stopwatch.GetTimestamp()),
-                    Message = message,
+                    Model = outcome.Model,
+                    Tier = WireTier(outcome.Tier),
+                    State = outcome.State == ModelStateView.Ready ? Protocol.ModelState.Ready : Protocol.ModelState.Unloaded,
+                    ElapsedNanos = Durations.ToNanos(outcome.Elapsed),
+                    Message = outcome.Message,
                 }));
-        }, CancellationToken.None);
+        }
+        catch (RequestException ex)
+        {
+            WriteError(id, ToWire(ex.Error), ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            WriteError(id, ErrorCode.Cancelled, "the connection closed");
+        }
     }
 
     /// <summary>Registers a request id; false (with an error frame sent) for duplicates, too many in flight, or shutdown.</summary>
     private bool TryBeginRequest(uint id, out CancellationToken cancellation)
     {
         cancellation = default;
-        if (server.Stopping.IsCancellationRequested)
-        {
-            WriteError(id, ErrorCode.ShuttingDown, "the server is shutting down");
-            return false;
-        }
-
         if (inFlight.Count >= server.Limits.MaxRequestsInFlight)
         {
             WriteError(id, ErrorCode.TooManyRequestsInFlight, $"at most {server.Limits.MaxRequestsInFlight} requests in flight per connection");
@@ -372,27 +286,20 @@ public sealed partial class ClientConnection
     {
         LatencyClass = latency switch
         {
-            LatencyClass.Realtime => "realtime",
-            LatencyClass.Interactive => "interactive",
-            LatencyClass.Batch => "batch",
+            LatencyClass.Realtime => ModelRouter.Routing.Policies.LatencyClass.RealTime,
+            LatencyClass.Interactive => ModelRouter.Routing.Policies.LatencyClass.Interactive,
+            LatencyClass.Batch => ModelRouter.Routing.Policies.LatencyClass.Batch,
             _ => null,
         },
         CostBudgetPer1kTokens = costBudget > 0 ? costBudget : null,
         RequiredCapability = capability,
     };
 
-    private static LatencyClass ParseLatency(string value) => value.ToUpperInvariant() switch
+    private static Protocol.ModelTier WireTier(ModelTierView tier) => tier switch
     {
-        "REALTIME" => LatencyClass.Realtime,
-        "BATCH" => LatencyClass.Batch,
-        _ => LatencyClass.Interactive,
-    };
-
-    private static Protocol.ModelTier WireTier(ModelStatus? status) => status?.Tier switch
-    {
-        PoolTier.Resident => Protocol.ModelTier.Gpu,
-        PoolTier.Warm => Protocol.ModelTier.Host,
-        PoolTier.Cold => Protocol.ModelTier.Disk,
+        ModelTierView.Device => Protocol.ModelTier.Gpu,
+        ModelTierView.Host => Protocol.ModelTier.Host,
+        ModelTierView.Disk => Protocol.ModelTier.Disk,
         _ => Protocol.ModelTier.Unknown,
     };
 }

@@ -1,9 +1,9 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
-using System.Security.Cryptography;
 using ModelRouter.Protocol;
 using ModelRouter.Server.Diagnostics;
+using ModelRouter.Server.Requests;
 
 namespace ModelRouter.Server.Connections;
 
@@ -30,7 +30,7 @@ public sealed partial class ClientConnection : IAsyncDisposable
     private int disposed;
     private bool outputClosed;
     private bool authenticated;
-    private bool isAdmin;
+    private RequestCaller caller;
 
     public ClientConnection(Stream transport, string remote, ServerContext server)
     {
@@ -52,7 +52,7 @@ public sealed partial class ClientConnection : IAsyncDisposable
     /// <summary>Serves the connection until the client leaves, a fatal protocol error, or the server stops.</summary>
     public async Task RunAsync(CancellationToken serverStopping)
     {
-        server.ConnectionOpened();
+        server.Pipeline.ConnectionOpened();
         ServerLog.ConnectionOpened(server.Logger, Id, Remote);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(serverStopping, closing.Token);
         var pump = PumpOutputAsync(linked.Token);
@@ -85,7 +85,7 @@ public sealed partial class ClientConnection : IAsyncDisposable
 
             await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await input.CompleteAsync().ConfigureAwait(false);
-            server.ConnectionClosed();
+            server.Pipeline.ConnectionClosed();
             ServerLog.ConnectionClosed(server.Logger, Id, reason);
         }
     }
@@ -185,16 +185,16 @@ public sealed partial class ClientConnection : IAsyncDisposable
             return false;
         }
 
-        var token = System.Text.Encoding.UTF8.GetBytes(hello.Token);
-        isAdmin = server.AdminToken is { } admin && CryptographicOperations.FixedTimeEquals(token, admin);
-        authenticated = isAdmin || server.AuthToken is null || CryptographicOperations.FixedTimeEquals(token, server.AuthToken);
+        var caller = server.Pipeline.Authenticate(System.Text.Encoding.UTF8.GetBytes(hello.Token));
+        authenticated = caller is not null;
+        this.caller = caller ?? default;
         if (!authenticated)
         {
             WriteError(0, ErrorCode.AuthenticationFailed, "wrong token");
             return false;
         }
 
-        Send(0, (writer, _) => FrameWriter.WriteHelloOk(writer, ServerHello.FromLimits(server.Limits, isAdmin, (ulong)Id, "modelrouter")));
+        Send(0, (writer, _) => FrameWriter.WriteHelloOk(writer, ServerHello.FromLimits(server.Limits, this.caller.IsAdmin, (ulong)Id, "modelrouter")));
 
         return true;
     }

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 using ModelRouter.Server.Connections;
 using ModelRouter.Server.Diagnostics;
 using ModelRouter.Server.Options;
-using ModelRouter.Server.Routing;
+using ModelRouter.Server.Requests;
 
 namespace ModelRouter.Server.Hosting;
 
@@ -23,18 +23,15 @@ public sealed class ListenerService : BackgroundService
     private readonly ConcurrentDictionary<ClientConnection, Task> connections = new();
     private readonly List<Socket> listeners = [];
 
-    public ListenerService(IOptions<ServerOptions> options, ModelRouterService service, IRequestRouter router, ServerMetrics metrics, ILogger<ListenerService> logger)
+    private readonly ModelRouterService service;
+
+    public ListenerService(IOptions<ServerOptions> options, ModelRouterService service, RequestPipeline pipeline, ILogger<ListenerService> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         this.options = options.Value;
         this.logger = logger;
-        context = new ServerContext(this.options, service, router, metrics, logger);
-    }
-
-    public override void Dispose()
-    {
-        context.Chains.Dispose();
-        base.Dispose();
+        this.service = service;
+        context = new ServerContext(pipeline);
     }
 
     /// <summary>The bound TCP endpoint (port 0 in the options picks a free one).</summary>
@@ -84,7 +81,7 @@ public sealed class ListenerService : BackgroundService
         }
 
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        await context.Service.Scheduler.DrainAsync(cancellationToken).ConfigureAwait(false);
+        await service.Scheduler.DrainAsync(cancellationToken).ConfigureAwait(false);
         foreach (var connection in connections.Keys)
         {
             await connection.DisposeAsync().ConfigureAwait(false);

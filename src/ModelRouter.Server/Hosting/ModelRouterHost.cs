@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using ModelRouter.Server.Diagnostics;
 using ModelRouter.Server.Options;
+using ModelRouter.Server.Requests;
 using ModelRouter.Server.Routing;
 
 namespace ModelRouter.Server.Hosting;
@@ -54,8 +55,11 @@ public static class ModelRouterHost
         builder.Services.AddSingleton<IRequestRouter>(sp => new PolicyRouter(
             sp.GetRequiredService<IOptions<ServerOptions>>().Value, classifier, sp.GetRequiredService<ServerModelAvailability>()));
         builder.Services.AddSingleton<ModelRouterService>();
+        builder.Services.AddSingleton<RequestPipeline>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelRouterService>());
         builder.Services.AddHostedService<ListenerService>();
+        builder.Services.AddSingleton<Doors.Http.HttpDoorService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Doors.Http.HttpDoorService>());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         return builder;
     }

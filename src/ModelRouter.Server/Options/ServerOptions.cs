@@ -13,6 +13,15 @@ public sealed class ServerOptions
     /// <summary>TCP endpoint "host:port"; empty disables TCP.</summary>
     public string? Tcp { get; set; } = "127.0.0.1:7878";
 
+    /// <summary>
+    /// The OpenAI-compatible HTTP door: a Kestrel URL such as "http://127.0.0.1:8080" (port 0 picks a free one); empty
+    /// disables it. A non-loopback address needs an AuthToken unless <see cref="AllowAnonymousRemoteHttp"/> is set.
+    /// </summary>
+    public string? Http { get; set; }
+
+    /// <summary>Serve the HTTP door on a non-loopback address without a token (explicit opt-in; off by default).</summary>
+    public bool AllowAnonymousRemoteHttp { get; set; }
+
     /// <summary>Unix-domain socket path (created owner-only); empty disables it.</summary>
     public string? UnixSocket { get; set; }
 
@@ -30,6 +39,12 @@ public sealed class ServerOptions
 
     /// <summary>Model used when the classifier is unsure or no candidate qualifies (default: the first model).</summary>
     public string? DefaultModel { get; set; }
+
+    /// <summary>
+    /// Model that embeds when a request names none (default: the first model listing the "embeddings" capability,
+    /// else <see cref="DefaultModel"/>).
+    /// </summary>
+    public string? EmbeddingModel { get; set; }
 
     public List<CatalogModelOptions> Models { get; set; } = [];
 
@@ -76,6 +91,12 @@ public sealed class CatalogModelOptions
     public int Priority { get; set; }
 
     public bool Pinned { get; set; }
+
+    /// <summary>
+    /// Chat template for chat requests: a llama.cpp built-in name (chatml, llama3, ...) or a Jinja template text that
+    /// llama.cpp recognises; empty takes the template in the model's GGUF metadata.
+    /// </summary>
+    public string? ChatTemplate { get; set; }
 
     /// <summary>Evicted after this many idle seconds; 0 keeps it until space is needed.</summary>
     public int KeepAliveSeconds { get; set; }
@@ -172,6 +193,12 @@ public sealed class SchedulerSettings
 
     public int Threads { get; set; }
 
+    /// <summary>Most tokens one embedding input may have.</summary>
+    public int EmbeddingTokensPerInput { get; set; } = 512;
+
+    /// <summary>Embedding inputs decoded together.</summary>
+    public int EmbeddingInputsPerDecode { get; set; } = 8;
+
     public int MinResidencyMs { get; set; } = 250;
 
     public int MaxWaitMs { get; set; } = 2000;
@@ -182,14 +209,25 @@ public sealed class SchedulerSettings
         MaxBatchPerModel = MaxBatchPerModel,
         ContextPerSequence = ContextPerSequence,
         Threads = Threads,
+        EmbeddingTokensPerInput = EmbeddingTokensPerInput,
+        EmbeddingInputsPerDecode = EmbeddingInputsPerDecode,
         MinResidency = TimeSpan.FromMilliseconds(MinResidencyMs),
         MaxWait = TimeSpan.FromMilliseconds(MaxWaitMs),
     };
 }
 
-/// <summary>Limits of the wire protocol (see docs/protocol.md).</summary>
+/// <summary>Limits of both doors (see docs/protocol.md and docs/http.md).</summary>
 public sealed class LimitOptions
 {
+    /// <summary>Requests in flight in the whole server (both doors); more are refused as overloaded.</summary>
+    public int MaxRequestsInFlight { get; set; } = 1024;
+
+    /// <summary>Inputs one embeddings request may carry.</summary>
+    public int MaxEmbeddingInputs { get; set; } = 256;
+
+    /// <summary>Bytes of an HTTP request body (the JSON); larger bodies get 413.</summary>
+    public int MaxHttpBodyBytes { get; set; } = 4 << 20;
+
     public int MaxFrameBytes { get; set; } = 1 << 20;
 
     public int MaxPromptBytes { get; set; } = 256 << 10;

@@ -18,6 +18,28 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
             problems.Add("no listener: set Tcp (host:port) or UnixSocket (path)");
         }
 
+        if (!string.IsNullOrWhiteSpace(options.Http))
+        {
+            if (!Uri.TryCreate(options.Http.Replace("://*", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var http) || http.Scheme is not ("http" or "https"))
+            {
+                problems.Add($"Http '{options.Http}' is not an http:// URL such as http://127.0.0.1:8080");
+            }
+            else if (!Doors.Http.HttpDoorService.IsLoopback(options.Http) && string.IsNullOrEmpty(options.AuthToken) && !options.AllowAnonymousRemoteHttp)
+            {
+                problems.Add($"Http '{options.Http}' listens beyond loopback with no AuthToken: set AuthToken, bind 127.0.0.1, or set AllowAnonymousRemoteHttp=true to serve anyone on the network");
+            }
+        }
+
+        if (options.Limits.MaxRequestsInFlight < 1 || options.Limits.MaxEmbeddingInputs < 1 || options.Limits.MaxHttpBodyBytes < 1024)
+        {
+            problems.Add("Limits: MaxRequestsInFlight and MaxEmbeddingInputs must be ≥ 1 and MaxHttpBodyBytes ≥ 1024");
+        }
+
+        if (!string.IsNullOrEmpty(options.EmbeddingModel) && !options.Models.Any(m => m.Name == options.EmbeddingModel))
+        {
+            problems.Add($"EmbeddingModel '{options.EmbeddingModel}' is not a model of the catalog");
+        }
+
         if (!string.IsNullOrWhiteSpace(options.Tcp) && !System.Net.IPEndPoint.TryParse(options.Tcp, out _))
         {
             problems.Add($"Tcp '{options.Tcp}' is not host:port with an IP address (e.g. 127.0.0.1:7878)");

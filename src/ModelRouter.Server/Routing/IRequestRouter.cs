@@ -5,8 +5,8 @@ namespace ModelRouter.Server.Routing;
 /// <summary>What a client may say about a request it wants routed.</summary>
 public sealed record RouteHints
 {
-    /// <summary>realtime, interactive or batch; null: any.</summary>
-    public string? LatencyClass { get; init; }
+    /// <summary>The latency class the model must meet; null: any.</summary>
+    public LatencyClass? LatencyClass { get; init; }
 
     /// <summary>Most the client will pay per 1k tokens; null: no limit.</summary>
     public double? CostBudgetPer1kTokens { get; init; }

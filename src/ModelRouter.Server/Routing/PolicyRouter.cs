@@ -84,7 +84,7 @@ public sealed class PolicyRouter : IRequestRouter
             MaxOutputTokens = PricedTokens,
 
             // No class asked means any will do: Batch is the loosest class and limit.
-            Class = ServerCatalog.ParseLatency(hints.LatencyClass) ?? LatencyClass.Batch,
+            Class = hints.LatencyClass ?? LatencyClass.Batch,
             RequestBudget = hints.CostBudgetPer1kTokens,
         };
         var decision = entry.Policy.Choose(request);

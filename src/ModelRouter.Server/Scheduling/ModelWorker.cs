@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using ModelRouter.Runtime.Embeddings;
 using ModelRouter.Runtime.Generation;
 using ModelRouter.Runtime.Inference;
 using ModelRouter.Runtime.Swap;
@@ -15,7 +16,7 @@ namespace ModelRouter.Server.Scheduling;
 /// </summary>
 internal sealed class ModelWorker
 {
-    private readonly Channel<InferenceRequest> queue;
+    private readonly Channel<ScheduledWork> queue;
     private readonly ModelPool pool;
     private readonly Scheduler scheduler;
     private readonly SchedulerOptions options;
@@ -31,7 +32,7 @@ internal sealed class ModelWorker
         this.options = options;
         this.metrics = metrics;
         this.logger = logger;
-        queue = Channel.CreateBounded<InferenceRequest>(new BoundedChannelOptions(options.QueueCapacityPerModel)
+        queue = Channel.CreateBounded<ScheduledWork>(new BoundedChannelOptions(options.QueueCapacityPerModel)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait, // TryWrite then fails at once: the RejectNew overload policy
@@ -48,7 +49,7 @@ internal sealed class ModelWorker
     /// <summary>Enqueue time of the oldest waiting request; 0 when none waits.</summary>
     public long OldestWaitingTimestamp => queue.Reader.TryPeek(out var oldest) ? oldest.EnqueuedTimestamp : 0;
 
-    public bool TryEnqueue(InferenceRequest request) => queue.Writer.TryWrite(request);
+    public bool TryEnqueue(ScheduledWork request) => queue.Writer.TryWrite(request);
 
     public void Start(CancellationToken stopping) => loop = Task.Run(() => RunAsync(stopping), CancellationToken.None);
 
@@ -106,6 +107,7 @@ internal sealed class ModelWorker
         });
         using var generator = new BatchedGenerator(context);
         var active = new List<(InferenceRequest Request, GenerationSequence Sequence, TimeSpan QueueWait, TimeSpan? Swap)>(options.MaxBatchPerModel);
+        var embeddings = new List<EmbeddingRequest>();
         var residentSince = Stopwatch.GetTimestamp();
         var firstAdmission = true;
         try
@@ -113,9 +115,22 @@ internal sealed class ModelWorker
             while (true)
             {
                 var yielding = stopping.IsCancellationRequested || scheduler.ShouldYield(this, residentSince);
-                while (!yielding && generator.HasFreeSlot && queue.Reader.TryRead(out var request))
+                while (!yielding && generator.HasFreeSlot && queue.Reader.TryRead(out var work))
                 {
-                    Admit(generator, request, firstAdmission ? lease.SwapTime : null, active);
+                    if (work is InferenceRequest request)
+                    {
+                        Admit(generator, request, firstAdmission ? lease.SwapTime : null, active);
+                    }
+                    else
+                    {
+                        embeddings.Add((EmbeddingRequest)work);
+                    }
+                }
+
+                if (embeddings.Count > 0)
+                {
+                    // Between two decode steps: the batch of generations waits one embedding decode, no longer.
+                    Embed(lease, embeddings, firstAdmission ? lease.SwapTime : null);
                 }
 
                 firstAdmission = false;
@@ -163,6 +178,11 @@ internal sealed class ModelWorker
             {
                 request.Sink.OnFailed(request.Id, RequestError.Internal, "decode failed: " + ex.Message);
             }
+
+            foreach (var embedding in embeddings)
+            {
+                embedding.Fail(RequestError.Internal, "decode failed: " + ex.Message);
+            }
         }
         finally
         {
@@ -194,6 +214,49 @@ internal sealed class ModelWorker
         }
     }
 
+    /// <summary>
+    /// Embeds the waiting requests' texts with the model's embedding context (several texts per decode; a context the
+    /// lease keeps across swaps), then completes each request. A bad input fails its own request only.
+    /// </summary>
+    private void Embed(ModelLease lease, List<EmbeddingRequest> waiting, TimeSpan? swap)
+    {
+        var contextOptions = TextEmbedder.BatchOptions(options.EmbeddingTokensPerInput, options.EmbeddingInputsPerDecode, options.Threads);
+        var context = lease.GetContext(contextOptions);
+        if (context.Pooling == EmbeddingPooling.None)
+        {
+            // A generative model pools nothing itself: mean-pool its hidden states.
+            context = lease.GetContext(contextOptions with { Pooling = EmbeddingPooling.Mean });
+        }
+
+        foreach (var request in waiting)
+        {
+            var queueWait = Stopwatch.GetElapsedTime(request.EnqueuedTimestamp);
+            metrics.RecordQueueWait(Model, queueWait);
+            if (request.Cancellation.IsCancellationRequested)
+            {
+                request.Fail(RequestError.Cancelled, "cancelled before it started");
+                continue;
+            }
+
+            using var embedder = TextEmbedder.Over(context, request.Normalize);
+            var vectors = new float[request.Inputs.Count * embedder.Dimensions];
+            var tokens = new int[request.Inputs.Count];
+            try
+            {
+                embedder.EmbedBatch(request.Inputs, vectors, tokens);
+            }
+            catch (ArgumentException ex)
+            {
+                request.Fail(RequestError.InvalidArgument, ex.Message);
+                continue;
+            }
+
+            request.Completion.TrySetResult(new EmbeddingVectors(Model, embedder.Dimensions, vectors, tokens, queueWait, swap));
+        }
+
+        waiting.Clear();
+    }
+
     private void Complete(InferenceRequest request, GenerationSequence sequence, TimeSpan queueWait, TimeSpan? swap)
     {
         var stats = new CompletionStats(Model, sequence.FinishReason!.Value, request.RouteTime, queueWait, swap, sequence.TimeToFirstToken,
@@ -223,9 +286,9 @@ internal sealed class ModelWorker
 
     private void FailWaiting(RequestError error, string message)
     {
-        while (queue.Reader.TryRead(out var request))
+        while (queue.Reader.TryRead(out var work))
         {
-            request.Sink.OnFailed(request.Id, error, message);
+            work.Fail(error, message);
         }
     }
 }

@@ -36,12 +36,12 @@ public sealed class Scheduler : IAsyncDisposable
     public IEnumerable<string> Models => workers.Keys;
 
     /// <summary>Queues a request for its model; false with the reason when it is refused (unknown, overloaded, stopping).</summary>
-    public bool TrySubmit(InferenceRequest request, out RequestError error, out string message)
+    public bool TrySubmit(ScheduledWork request, out RequestError error, out string message)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (!accepting)
         {
-            (error, message) = (RequestError.Overloaded, "the server is shutting down");
+            (error, message) = (RequestError.ShuttingDown, "the server is shutting down");
             return false;
         }
 

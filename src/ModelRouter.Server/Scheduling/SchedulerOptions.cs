@@ -21,6 +21,12 @@ public sealed record SchedulerOptions
     /// <summary>Context cells per sequence; a model's context is this times <see cref="MaxBatchPerModel"/>.</summary>
     public int ContextPerSequence { get; init; } = 2048;
 
+    /// <summary>Most tokens one embedding input may have (the embedding context gives each input this many cells).</summary>
+    public int EmbeddingTokensPerInput { get; init; } = 512;
+
+    /// <summary>Embedding inputs decoded together (the embedding context's sequences).</summary>
+    public int EmbeddingInputsPerDecode { get; init; } = 8;
+
     /// <summary>CPU threads per decode (0: all cores).</summary>
     public int Threads { get; init; }
 

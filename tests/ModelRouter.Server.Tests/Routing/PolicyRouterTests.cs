@@ -37,7 +37,7 @@ public sealed class PolicyRouterTests
         options.Routes = [new RouteOptions { Task = "chat", Models = ["m0", "m1"] }]; // the evicted model comes first
         var router = Router(options, availability: availability);
 
-        var result = router.Route("hello", new RouteHints { LatencyClass = "realtime" });
+        var result = router.Route("hello", new RouteHints { LatencyClass = LatencyClass.RealTime });
 
         Assert.Equal("m1", result.Model);
         Assert.False(result.Unsure);
@@ -105,7 +105,7 @@ public sealed class PolicyRouterTests
     {
         var options = Catalog("cost", Model("slow-free", latency: "batch"), Model("fast-paid", cost: 1, latency: "interactive"));
 
-        var result = Router(options).Route("x", new RouteHints { LatencyClass = "interactive" });
+        var result = Router(options).Route("x", new RouteHints { LatencyClass = LatencyClass.Interactive });
 
         Assert.Equal("fast-paid", result.Model);
         Assert.Contains("slow-free: is meant for Batch requests, not Interactive", result.Rejections);
@@ -141,7 +141,7 @@ public sealed class PolicyRouterTests
     {
         var options = Catalog("hybrid", Model("fallback", capability: "misc"), Model("a", cost: 5), Model("b", cost: 1, latency: "batch"));
 
-        var result = Router(options).Route("x", new RouteHints { CostBudgetPer1kTokens = 2, LatencyClass = "realtime" });
+        var result = Router(options).Route("x", new RouteHints { CostBudgetPer1kTokens = 2, LatencyClass = LatencyClass.RealTime });
 
         Assert.Equal("fallback", result.Model);
         Assert.True(result.Unsure);
@@ -167,9 +167,9 @@ public sealed class PolicyRouterTests
         var availability = new FixedAvailability(new() { ["cheap-slow"] = 1500, ["dear-fast"] = 10 });
 
         options.HybridWeights = new HybridWeightSettings { Capability = 0, Cost = 1, Latency = 0.01 };
-        Assert.Equal("cheap-slow", Router(options, availability: availability).Route("x", new RouteHints { LatencyClass = "interactive" }).Model);
+        Assert.Equal("cheap-slow", Router(options, availability: availability).Route("x", new RouteHints { LatencyClass = LatencyClass.Interactive }).Model);
         options.HybridWeights = new HybridWeightSettings { Capability = 0, Cost = 0.01, Latency = 1 };
-        var result = Router(options, availability: availability).Route("x", new RouteHints { LatencyClass = "interactive" });
+        var result = Router(options, availability: availability).Route("x", new RouteHints { LatencyClass = LatencyClass.Interactive });
         Assert.Equal("dear-fast", result.Model);
         Assert.StartsWith("hybrid chose dear-fast: score", result.Explain(), StringComparison.Ordinal);
     }

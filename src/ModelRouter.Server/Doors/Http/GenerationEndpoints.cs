@@ -1,0 +1,506 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using ModelRouter.Runtime.Chat;
+using ModelRouter.Runtime.Generation;
+using ModelRouter.Server.Requests;
+using ModelRouter.Server.Routing;
+
+namespace ModelRouter.Server.Doors.Http;
+
+/// <summary>
+/// POST /v1/chat/completions and /v1/completions: the JSON body becomes a <see cref="GenerationCommand"/>, the
+/// pipeline's results become one JSON answer or a stream of server-sent events. Nothing is decided here.
+/// </summary>
+internal static class GenerationEndpoints
+{
+    private static readonly byte[] DataPrefix = "data: "u8.ToArray();
+    private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+    private static readonly byte[] DoneEvent = "data: [DONE]\n\n"u8.ToArray();
+
+    public static async Task ChatAsync(HttpContext context, RequestPipeline pipeline)
+    {
+        var body = await HttpBodies.ReadAsync(context, OpenAiJsonContext.Default.ChatCompletionBody).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        GenerationCommand command;
+        try
+        {
+            command = ToCommand(body);
+        }
+        catch (BadRequestBodyException ex)
+        {
+            await HttpErrors.WriteAsync(context, 400, "invalid_argument", ex.Message, ex.Param).ConfigureAwait(false);
+            return;
+        }
+
+        await ServeAsync(context, pipeline, command, chat: true, body.Stream, body.StreamOptions?.IncludeUsage == true).ConfigureAwait(false);
+    }
+
+    public static async Task CompletionAsync(HttpContext context, RequestPipeline pipeline)
+    {
+        var body = await HttpBodies.ReadAsync(context, OpenAiJsonContext.Default.CompletionBody).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        GenerationCommand command;
+        try
+        {
+            command = ToCommand(body);
+        }
+        catch (BadRequestBodyException ex)
+        {
+            await HttpErrors.WriteAsync(context, 400, "invalid_argument", ex.Message, ex.Param).ConfigureAwait(false);
+            return;
+        }
+
+        await ServeAsync(context, pipeline, command, chat: false, body.Stream, body.StreamOptions?.IncludeUsage == true).ConfigureAwait(false);
+    }
+
+    private static GenerationCommand ToCommand(ChatCompletionBody body)
+    {
+        RefuseN(body.N);
+        if (body.Tools.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null) && body.Tools.GetArrayLength() > 0)
+        {
+            throw new BadRequestBodyException("tools are not supported by this server", "tools");
+        }
+
+        if (body.Messages is not { Count: > 0 } messages)
+        {
+            throw new BadRequestBodyException("messages must be a non-empty array", "messages");
+        }
+
+        var turns = new ChatTurn[messages.Count];
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var role = messages[i].Role;
+            if (role is not ("system" or "developer" or "user" or "assistant" or "tool"))
+            {
+                throw new BadRequestBodyException($"messages[{i}].role must be system, developer, user, assistant or tool", $"messages[{i}].role");
+            }
+
+            // "developer" is the newer name OpenAI gives the system role; chat templates know "system".
+            turns[i] = new ChatTurn(role == "developer" ? "system" : role, Content(messages[i].Content, i));
+        }
+
+        return new GenerationCommand
+        {
+            Model = body.Model,
+            Messages = turns,
+            MaxTokens = body.MaxCompletionTokens ?? body.MaxTokens ?? 0,
+            Temperature = body.Temperature ?? 1f,
+            TopP = body.TopP ?? 1f,
+            TopK = body.TopK ?? 0,
+            Seed = Seed(body.Seed),
+            Stop = Stops(body.Stop),
+            Hints = Hints(body.ModelRouter),
+            User = body.User,
+        };
+    }
+
+    private static GenerationCommand ToCommand(CompletionBody body)
+    {
+        RefuseN(body.N);
+        var prompt = body.Prompt.ValueKind switch
+        {
+            JsonValueKind.String => body.Prompt.GetString()!,
+            JsonValueKind.Array when body.Prompt.GetArrayLength() == 1 && body.Prompt[0].ValueKind == JsonValueKind.String => body.Prompt[0].GetString()!,
+            JsonValueKind.Array => throw new BadRequestBodyException("prompt must be one string (batches of prompts and token arrays are not supported)", "prompt"),
+            _ => throw new BadRequestBodyException("prompt must be a string", "prompt"),
+        };
+        return new GenerationCommand
+        {
+            Model = body.Model,
+            Prompt = prompt,
+            MaxTokens = body.MaxTokens ?? 16, // the completions API's documented default
+            Temperature = body.Temperature ?? 1f,
+            TopP = body.TopP ?? 1f,
+            TopK = body.TopK ?? 0,
+            Seed = Seed(body.Seed),
+            Stop = Stops(body.Stop),
+            Hints = Hints(body.ModelRouter),
+            User = body.User,
+        };
+    }
+
+    private static void RefuseN(int? n)
+    {
+        if (n is { } count && count != 1)
+        {
+            throw new BadRequestBodyException($"n = {count} is not supported: this server returns one choice per request", "n");
+        }
+    }
+
+    private static ulong Seed(long? seed) => seed is { } s ? unchecked((ulong)s) : 0;
+
+    private static string Content(JsonElement content, int index)
+    {
+        switch (content.ValueKind)
+        {
+            case JsonValueKind.String:
+                return content.GetString()!;
+            case JsonValueKind.Null or JsonValueKind.Undefined:
+                return "";
+            case JsonValueKind.Array:
+                var text = new System.Text.StringBuilder();
+                foreach (var part in content.EnumerateArray())
+                {
+                    if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out var type) || type.GetString() != "text"
+                        || !part.TryGetProperty("text", out var value) || value.ValueKind != JsonValueKind.String)
+                    {
+                        throw new BadRequestBodyException($"messages[{index}].content: only text parts are supported", $"messages[{index}].content");
+                    }
+
+                    text.Append(value.GetString());
+                }
+
+                return text.ToString();
+            default:
+                throw new BadRequestBodyException($"messages[{index}].content must be a string or an array of text parts", $"messages[{index}].content");
+        }
+    }
+
+    private static string[] Stops(JsonElement stop) => stop.ValueKind switch
+    {
+        JsonValueKind.Undefined or JsonValueKind.Null => [],
+        JsonValueKind.String => [stop.GetString()!],
+        JsonValueKind.Array when stop.GetArrayLength() <= 4 && stop.EnumerateArray().All(s => s.ValueKind == JsonValueKind.String && s.GetString()!.Length > 0) =>
+            stop.EnumerateArray().Select(s => s.GetString()!).ToArray(),
+        _ => throw new BadRequestBodyException("stop must be a string or an array of up to 4 non-empty strings", "stop"),
+    };
+
+    private static RouteHints Hints(RouterHintsBody? hints)
+    {
+        if (hints is null)
+        {
+            return RouteHints.None;
+        }
+
+        try
+        {
+            return new RouteHints
+            {
+                LatencyClass = ServerCatalog.ParseLatency(hints.LatencyClass),
+                CostBudgetPer1kTokens = hints.MaxCost is > 0 ? hints.MaxCost : null,
+                RequiredCapability = string.IsNullOrEmpty(hints.Capability) ? null : hints.Capability,
+            };
+        }
+        catch (ArgumentException ex)
+        {
+            throw new BadRequestBodyException(ex.Message, "modelrouter.latency_class");
+        }
+    }
+
+    private static async Task ServeAsync(HttpContext context, RequestPipeline pipeline, GenerationCommand command, bool chat, bool stream, bool includeUsage)
+    {
+        using var results = new GenerationResults(checked((int)Math.Min(int.MaxValue, pipeline.Options.Limits.OutputPauseThresholdBytes * 16)));
+        using var aborted = context.RequestAborted.Register(static r => ((GenerationResults)r!).Cancel(), results);
+        pipeline.StartGeneration(command, results, results.Cancellation);
+        var answer = new AnswerWriter(context, chat, PipelineModelName(command));
+        if (stream)
+        {
+            await answer.StreamAsync(results, includeUsage).ConfigureAwait(false);
+        }
+        else
+        {
+            await answer.WholeAsync(results).ConfigureAwait(false);
+        }
+    }
+
+    private static string PipelineModelName(GenerationCommand command) => RequestPipeline.IsRouted(command.Model) ? "auto" : command.Model!;
+
+    /// <summary>Writes one answer: JSON once, or SSE chunks as text arrives.</summary>
+    private sealed class AnswerWriter(HttpContext context, bool chat, string model)
+    {
+        private readonly string id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
+        private readonly long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        private string model = model;
+        private RouteOutcome? route;
+        private Utf8JsonWriter? events;
+
+        public async Task WholeAsync(GenerationResults results)
+        {
+            var text = new ArrayBufferWriter<byte>(256);
+            await foreach (var item in results.ConfigureAwait(false))
+            {
+                switch (item.Kind)
+                {
+                    case GenerationEventKind.Routed:
+                        Routed(item.Route!);
+                        break;
+                    case GenerationEventKind.Text:
+                        text.Write(item.Text.Span);
+                        break;
+                    case GenerationEventKind.Failed:
+                        await HttpErrors.WriteAsync(context, item.Error, item.Message!).ConfigureAwait(false);
+                        return;
+                    case GenerationEventKind.Completed:
+                        var done = item.Done!;
+                        model = done.Model;
+                        Headers(done);
+                        context.Response.ContentType = "application/json";
+                        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+                        {
+                            json.WriteStartObject();
+                            Envelope(json, chat ? "chat.completion" : "text_completion");
+                            json.WriteStartArray("choices");
+                            json.WriteStartObject();
+                            json.WriteNumber("index", 0);
+                            if (chat)
+                            {
+                                json.WriteStartObject("message");
+                                json.WriteString("role", "assistant");
+                                json.WriteString("content", text.WrittenSpan);
+                                json.WriteEndObject();
+                            }
+                            else
+                            {
+                                json.WriteString("text", text.WrittenSpan);
+                            }
+
+                            json.WriteNull("logprobs");
+                            json.WriteString("finish_reason", Finish(done.FinishReason));
+                            json.WriteEndObject();
+                            json.WriteEndArray();
+                            Usage(json, done);
+                            Extension(json, done);
+                            json.WriteEndObject();
+                        }
+
+                        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+                        return;
+                }
+            }
+        }
+
+        public async Task StreamAsync(GenerationResults results, bool includeUsage)
+        {
+            var started = false;
+            await foreach (var item in results.ConfigureAwait(false))
+            {
+                if (item.Kind == GenerationEventKind.Routed)
+                {
+                    Routed(item.Route!);
+                    continue;
+                }
+
+                if (item.Kind == GenerationEventKind.Failed && !started)
+                {
+                    await HttpErrors.WriteAsync(context, item.Error, item.Message!).ConfigureAwait(false);
+                    return;
+                }
+
+                if (!started)
+                {
+                    // Headers go with the first event: by then the route (and model) is known.
+                    started = true;
+                    context.Response.ContentType = "text/event-stream";
+                    context.Response.Headers.CacheControl = "no-cache";
+                    context.Response.Headers["X-Accel-Buffering"] = "no";
+                    Headers(null);
+                    if (chat)
+                    {
+                        Chunk(json =>
+                        {
+                            json.WriteStartObject("delta");
+                            json.WriteString("role", "assistant");
+                            json.WriteString("content", "");
+                            json.WriteEndObject();
+                        }, null);
+                    }
+                }
+
+                switch (item.Kind)
+                {
+                    case GenerationEventKind.Text:
+                        var text = item.Text;
+                        Chunk(json => Delta(json, text.Span), null);
+                        break;
+                    case GenerationEventKind.Failed:
+                        WriteEvent(json => HttpErrors.WriteBody(json, HttpErrors.Status(item.Error), HttpErrors.Code(item.Error), item.Message!, null));
+                        context.Response.BodyWriter.Write(DoneEvent);
+                        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+                        return;
+                    case GenerationEventKind.Completed:
+                        var done = item.Done!;
+                        model = done.Model;
+                        Chunk(json =>
+                        {
+                            json.WriteStartObject("delta");
+                            json.WriteEndObject();
+                        }, Finish(done.FinishReason), done);
+                        if (includeUsage)
+                        {
+                            WriteEvent(json =>
+                            {
+                                Envelope(json, chat ? "chat.completion.chunk" : "text_completion");
+                                json.WriteStartArray("choices");
+                                json.WriteEndArray();
+                                Usage(json, done);
+                            }, wrap: true);
+                        }
+
+                        context.Response.BodyWriter.Write(DoneEvent);
+                        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+                        return;
+                }
+
+                var flushed = await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+                if (flushed.IsCanceled || flushed.IsCompleted)
+                {
+                    results.Cancel();
+                }
+            }
+        }
+
+        private void Delta(Utf8JsonWriter json, ReadOnlySpan<byte> text)
+        {
+            if (chat)
+            {
+                json.WriteStartObject("delta");
+                json.WriteString("content", text);
+                json.WriteEndObject();
+            }
+            else
+            {
+                json.WriteString("text", text);
+            }
+        }
+
+        /// <summary>One SSE chunk with a single choice (delta or text), its finish reason, and our stats on the last.</summary>
+        private void Chunk(Action<Utf8JsonWriter> choice, string? finish, GenerationDone? done = null) =>
+            WriteEvent(json =>
+            {
+                Envelope(json, chat ? "chat.completion.chunk" : "text_completion");
+                json.WriteStartArray("choices");
+                json.WriteStartObject();
+                json.WriteNumber("index", 0);
+                choice(json);
+                if (!chat && finish is not null)
+                {
+                    json.WriteString("text", "");
+                }
+
+                json.WriteNull("logprobs");
+                if (finish is null)
+                {
+                    json.WriteNull("finish_reason");
+                }
+                else
+                {
+                    json.WriteString("finish_reason", finish);
+                }
+
+                json.WriteEndObject();
+                json.WriteEndArray();
+                if (done is not null)
+                {
+                    Extension(json, done);
+                }
+            }, wrap: true);
+
+        private void WriteEvent(Action<Utf8JsonWriter> write, bool wrap = false)
+        {
+            var output = context.Response.BodyWriter;
+            output.Write(DataPrefix);
+
+            // One writer per answer, reset onto the pipe for each event: no writer per token.
+            var json = events ??= new Utf8JsonWriter(output);
+            json.Reset(output);
+            if (wrap)
+            {
+                json.WriteStartObject();
+            }
+
+            write(json);
+            if (wrap)
+            {
+                json.WriteEndObject();
+            }
+
+            json.Flush();
+            output.Write(EventEnd);
+        }
+
+        private void Envelope(Utf8JsonWriter json, string kind)
+        {
+            json.WriteString("id", id);
+            json.WriteString("object", kind);
+            json.WriteNumber("created", created);
+            json.WriteString("model", model);
+            json.WriteNull("system_fingerprint");
+        }
+
+        private void Routed(RouteOutcome outcome)
+        {
+            route = outcome;
+            model = outcome.Model;
+        }
+
+        private void Headers(GenerationDone? done)
+        {
+            var headers = context.Response.Headers;
+            headers["x-modelrouter-model"] = done?.Model ?? model;
+            if (route is not null)
+            {
+                headers["x-modelrouter-task"] = route.Task;
+                headers["x-modelrouter-route-us"] = Micros(route.RouteTime);
+            }
+
+            if (done is not null)
+            {
+                headers["x-modelrouter-queue-ms"] = Millis(done.QueueWait);
+                headers["x-modelrouter-swap-ms"] = Millis(done.SwapTime ?? TimeSpan.Zero);
+                headers["x-modelrouter-ttft-ms"] = Millis(done.TimeToFirstToken ?? TimeSpan.Zero);
+                headers["x-modelrouter-total-ms"] = Millis(done.Total);
+            }
+        }
+
+        private static void Usage(Utf8JsonWriter json, GenerationDone done)
+        {
+            json.WriteStartObject("usage");
+            json.WriteNumber("prompt_tokens", done.PromptTokens);
+            json.WriteNumber("completion_tokens", done.GeneratedTokens);
+            json.WriteNumber("total_tokens", done.PromptTokens + done.GeneratedTokens);
+            json.WriteEndObject();
+        }
+
+        /// <summary>Our extension: which model served, why, and where the time went.</summary>
+        private void Extension(Utf8JsonWriter json, GenerationDone done)
+        {
+            json.WriteStartObject("modelrouter");
+            json.WriteString("model", done.Model);
+            json.WriteString("task", done.Task);
+            if (route is not null)
+            {
+                json.WriteNumber("confidence", route.Confidence);
+                json.WriteBoolean("unsure", route.Unsure);
+                json.WriteString("reason", route.Reason);
+            }
+
+            json.WriteNumber("route_us", done.RouteTime.TotalMicroseconds);
+            json.WriteNumber("queue_ms", done.QueueWait.TotalMilliseconds);
+            json.WriteNumber("swap_ms", (done.SwapTime ?? TimeSpan.Zero).TotalMilliseconds);
+            json.WriteNumber("ttft_ms", (done.TimeToFirstToken ?? TimeSpan.Zero).TotalMilliseconds);
+            json.WriteNumber("total_ms", done.Total.TotalMilliseconds);
+            json.WriteNumber("tokens_per_second", done.TokensPerSecond);
+            json.WriteEndObject();
+        }
+
+        private static string Finish(FinishReason reason) => reason switch
+        {
+            FinishReason.MaxTokens or FinishReason.ContextFull => "length",
+            _ => "stop",
+        };
+
+        private static string Millis(TimeSpan value) => value.TotalMilliseconds.ToString("F3", CultureInfo.InvariantCulture);
+
+        private static string Micros(TimeSpan value) => value.TotalMicroseconds.ToString("F1", CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,114 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ModelRouter.Server.Doors.Http;
+
+// The request bodies the OpenAI API defines, as far as this door reads them. Unknown members are ignored (clients
+// send many we do not use); members we cannot honour (n > 1, tools, token-array inputs) are refused by name.
+
+/// <summary>POST /v1/chat/completions.</summary>
+internal sealed class ChatCompletionBody
+{
+    [JsonPropertyName("model")] public string? Model { get; set; }
+
+    [JsonPropertyName("messages")] public List<ChatMessageBody>? Messages { get; set; }
+
+    [JsonPropertyName("stream")] public bool Stream { get; set; }
+
+    [JsonPropertyName("stream_options")] public StreamOptionsBody? StreamOptions { get; set; }
+
+    [JsonPropertyName("temperature")] public float? Temperature { get; set; }
+
+    [JsonPropertyName("top_p")] public float? TopP { get; set; }
+
+    [JsonPropertyName("top_k")] public int? TopK { get; set; }
+
+    [JsonPropertyName("max_tokens")] public int? MaxTokens { get; set; }
+
+    [JsonPropertyName("max_completion_tokens")] public int? MaxCompletionTokens { get; set; }
+
+    [JsonPropertyName("stop")] public JsonElement Stop { get; set; }
+
+    [JsonPropertyName("seed")] public long? Seed { get; set; }
+
+    [JsonPropertyName("user")] public string? User { get; set; }
+
+    [JsonPropertyName("n")] public int? N { get; set; }
+
+    [JsonPropertyName("tools")] public JsonElement Tools { get; set; }
+
+    [JsonPropertyName("modelrouter")] public RouterHintsBody? ModelRouter { get; set; }
+}
+
+/// <summary>POST /v1/completions.</summary>
+internal sealed class CompletionBody
+{
+    [JsonPropertyName("model")] public string? Model { get; set; }
+
+    [JsonPropertyName("prompt")] public JsonElement Prompt { get; set; }
+
+    [JsonPropertyName("stream")] public bool Stream { get; set; }
+
+    [JsonPropertyName("stream_options")] public StreamOptionsBody? StreamOptions { get; set; }
+
+    [JsonPropertyName("temperature")] public float? Temperature { get; set; }
+
+    [JsonPropertyName("top_p")] public float? TopP { get; set; }
+
+    [JsonPropertyName("top_k")] public int? TopK { get; set; }
+
+    [JsonPropertyName("max_tokens")] public int? MaxTokens { get; set; }
+
+    [JsonPropertyName("stop")] public JsonElement Stop { get; set; }
+
+    [JsonPropertyName("seed")] public long? Seed { get; set; }
+
+    [JsonPropertyName("user")] public string? User { get; set; }
+
+    [JsonPropertyName("n")] public int? N { get; set; }
+
+    [JsonPropertyName("modelrouter")] public RouterHintsBody? ModelRouter { get; set; }
+}
+
+internal sealed class ChatMessageBody
+{
+    [JsonPropertyName("role")] public string? Role { get; set; }
+
+    /// <summary>A string, or an array of content parts of which only "text" parts are accepted.</summary>
+    [JsonPropertyName("content")] public JsonElement Content { get; set; }
+}
+
+internal sealed class StreamOptionsBody
+{
+    [JsonPropertyName("include_usage")] public bool IncludeUsage { get; set; }
+}
+
+/// <summary>Our extension object: policy hints for a routed request ("model": "auto" or absent).</summary>
+internal sealed class RouterHintsBody
+{
+    [JsonPropertyName("latency_class")] public string? LatencyClass { get; set; }
+
+    [JsonPropertyName("max_cost")] public double? MaxCost { get; set; }
+
+    [JsonPropertyName("capability")] public string? Capability { get; set; }
+}
+
+/// <summary>POST /v1/embeddings.</summary>
+internal sealed class EmbeddingBody
+{
+    [JsonPropertyName("model")] public string? Model { get; set; }
+
+    [JsonPropertyName("input")] public JsonElement Input { get; set; }
+
+    [JsonPropertyName("encoding_format")] public string? EncodingFormat { get; set; }
+
+    [JsonPropertyName("normalize")] public bool? Normalize { get; set; }
+
+    [JsonPropertyName("user")] public string? User { get; set; }
+}
+
+[JsonSerializable(typeof(ChatCompletionBody))]
+[JsonSerializable(typeof(CompletionBody))]
+[JsonSerializable(typeof(EmbeddingBody))]
+[JsonSourceGenerationOptions(ReadCommentHandling = JsonCommentHandling.Disallow, NumberHandling = JsonNumberHandling.Strict)]
+internal sealed partial class OpenAiJsonContext : JsonSerializerContext;

@@ -1,0 +1,159 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text;
+using ModelRouter.Routing.Fallback;
+using ModelRouter.Runtime.Generation;
+using ModelRouter.Server.Diagnostics;
+using ModelRouter.Server.Scheduling;
+
+namespace ModelRouter.Server.Requests;
+
+/// <summary>
+/// One generation between the pipeline and its door: receives the model worker's callbacks (or a remote member's
+/// stream), passes text through untouched, and ends the request exactly once with whole-request statistics
+/// (<see cref="GenerationDone.Total"/> from the pipeline's acceptance) and its in-flight slot released.
+/// </summary>
+internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserver observer, ulong id) : IResponseSink
+{
+    private readonly long started = Stopwatch.GetTimestamp();
+    private int ended;
+
+    public ulong Id { get; } = id;
+
+    public string Model { get; set; } = "";
+
+    public string Task { get; private set; } = "";
+
+    public TimeSpan RouteTime { get; private set; }
+
+    public void Routed(string task, TimeSpan routeTime) => (Task, RouteTime) = (task, routeTime);
+
+    public void OnText(ulong requestId, ReadOnlySpan<byte> utf8) => observer.OnText(utf8);
+
+    public void OnCompleted(ulong requestId, CompletionStats stats)
+    {
+        ArgumentNullException.ThrowIfNull(stats);
+        Complete(stats);
+    }
+
+    public void OnFailed(ulong requestId, RequestError failure, string message) => Fail(failure, message);
+
+    public void Fail(RequestError error, string message)
+    {
+        if (Interlocked.Exchange(ref ended, 1) == 0)
+        {
+            pipeline.LeaveInFlight(0, failed: true);
+            observer.OnFailed(error, message);
+        }
+    }
+
+    private void Complete(CompletionStats stats)
+    {
+        if (Interlocked.Exchange(ref ended, 1) == 0)
+        {
+            pipeline.LeaveInFlight(stats.GeneratedTokens, failed: false);
+            observer.OnCompleted(new GenerationDone(stats.Model, Task, stats.FinishReason, stats.PromptTokens, stats.GeneratedTokens,
+                stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started)));
+        }
+    }
+
+    /// <summary>
+    /// The route's remote members in order, then the local model: the first member to produce text answers in full.
+    /// Once text was sent the answer is that member's, and a failure after it ends the request with an error rather
+    /// than splicing in another model's words.
+    /// </summary>
+    public async Task ServeAsync(RemoteChain chain, RemoteChatRequest request, Func<GenerationRequest> local, CancellationToken cancellation)
+    {
+        var attempts = new List<ChainAttempt>();
+        RemoteAnswer? answer;
+        try
+        {
+            answer = await chain.OpenAsync(request, attempts, cancellation).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            Complete(RemoteStats(Model, FinishReason.Cancelled, null, 0, null));
+            return;
+        }
+
+        if (answer is null)
+        {
+            ServerLog.ChainExhausted(pipeline.Logger, Id, string.Join("; ", attempts.Select(a => $"{a.Member}: {a.Outcome}")));
+            try
+            {
+                pipeline.SubmitLocal(this, local(), cancellation);
+            }
+            catch (RequestException ex)
+            {
+                Fail(ex.Error, ex.Message);
+            }
+
+            return;
+        }
+
+        await using (answer.ConfigureAwait(false))
+        {
+            await RelayAsync(answer, cancellation).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RelayAsync(RemoteAnswer answer, CancellationToken cancellation)
+    {
+        TimeSpan? firstPiece = null;
+        var pieces = 0;
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            await foreach (var piece in answer.ReadAllAsync(cancellation).ConfigureAwait(false))
+            {
+                firstPiece ??= Stopwatch.GetElapsedTime(started);
+                pieces++;
+                if (Encoding.UTF8.GetMaxByteCount(piece.Length) > buffer.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(piece.Length));
+                }
+
+                var length = Encoding.UTF8.GetBytes(piece, buffer);
+                if (length > 0)
+                {
+                    observer.OnText(buffer.AsSpan(0, length));
+                }
+            }
+
+            var reason = answer.FinishReason == "length" ? FinishReason.MaxTokens : FinishReason.EndOfGeneration;
+            Complete(Record(RemoteStats(answer.Member, reason, firstPiece, pieces, answer.Usage)));
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            Complete(RemoteStats(answer.Member, FinishReason.Cancelled, firstPiece, pieces, null));
+        }
+        catch (Exception ex) when (ex is UpstreamException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            Fail(RequestError.ModelUnavailable, $"{answer.Member} failed mid-answer: {ex.Message}");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    // The worker records a local answer's metrics; a remote's are recorded here, under its name.
+    private CompletionStats Record(CompletionStats stats)
+    {
+        pipeline.Metrics.RecordCompletion(stats);
+        return stats;
+    }
+
+    /// <summary>
+    /// A remote has no queue or swap of ours. Token counts are the upstream's usage when it reports one, else its stream
+    /// pieces (OpenAI-compatible servers send about one token per piece).
+    /// </summary>
+    private CompletionStats RemoteStats(string member, FinishReason reason, TimeSpan? firstPiece, int pieces, (int Prompt, int Completion)? usage)
+    {
+        var streaming = Stopwatch.GetElapsedTime(started) - (firstPiece ?? TimeSpan.Zero);
+        var generated = usage?.Completion ?? pieces;
+        var rate = generated > 1 && streaming > TimeSpan.Zero ? (generated - 1) / streaming.TotalSeconds : 0;
+        return new CompletionStats(member, reason, RouteTime, TimeSpan.Zero, null, firstPiece, usage?.Prompt ?? 0, generated, rate);
+    }
+}

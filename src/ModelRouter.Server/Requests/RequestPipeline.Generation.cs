@@ -1,0 +1,163 @@
+using System.Text;
+using ModelRouter.Routing.Fallback;
+using ModelRouter.Runtime.Generation;
+using ModelRouter.Server.Routing;
+using ModelRouter.Server.Scheduling;
+
+namespace ModelRouter.Server.Requests;
+
+/// <summary>Generation: validate, route, then the route's remote chain or the local model through the scheduler.</summary>
+public sealed partial class RequestPipeline
+{
+    /// <summary>
+    /// Starts a generation. Everything after this call reaches <paramref name="observer"/>: a refusal at once (as
+    /// <see cref="IGenerationObserver.OnFailed"/>), else the route decision (routed requests), text, and one end.
+    /// Cancelling <paramref name="cancellation"/> (the client left or cancelled) ends it as cancelled and frees its slot.
+    /// </summary>
+    public void StartGeneration(GenerationCommand command, IGenerationObserver observer, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(observer);
+        try
+        {
+            Validate(command);
+            EnterInFlight();
+        }
+        catch (RequestException ex)
+        {
+            Interlocked.Increment(ref errorsTotal);
+            observer.OnFailed(ex.Error, ex.Message);
+            return;
+        }
+
+        var run = new GenerationRun(this, observer, NextRequestId());
+        try
+        {
+            var model = command.Model;
+            RemoteChain? chain = null;
+            if (IsRouted(model))
+            {
+                var decision = Decide(command.RoutingText, command.Hints);
+                model = decision.Model;
+                run.Routed(decision.Task, decision.Elapsed);
+                observer.OnRouted(Describe(decision));
+
+                // An unsure decision serves the default model alone: the task's remotes were configured for the task.
+                chain = !decision.Unsure && remotes.TryGet(decision.Task, out var routeChain) ? routeChain : null;
+            }
+            else
+            {
+                CheckModel(model!);
+            }
+
+            run.Model = model!;
+            if (chain is not null)
+            {
+                _ = run.ServeAsync(chain, ToRemote(command), () => LocalGeneration(command, model!), cancellation);
+                return;
+            }
+
+            SubmitLocal(run, LocalGeneration(command, model!), cancellation);
+        }
+        catch (RequestException ex)
+        {
+            run.Fail(ex.Error, ex.Message);
+        }
+    }
+
+    /// <summary>"auto", empty or null: the router chooses.</summary>
+    internal static bool IsRouted(string? model) => string.IsNullOrEmpty(model) || string.Equals(model, "auto", StringComparison.OrdinalIgnoreCase);
+
+    internal void SubmitLocal(GenerationRun run, GenerationRequest generation, CancellationToken cancellation)
+    {
+        var work = new InferenceRequest(run.Id, run.Model, generation, run, cancellation) { RouteTime = run.RouteTime };
+        if (!Scheduler.TrySubmit(work, out var error, out var message))
+        {
+            run.Fail(error, message);
+        }
+    }
+
+    private void Validate(GenerationCommand command)
+    {
+        if ((command.Prompt is null) == (command.Messages is null))
+        {
+            throw new RequestException(RequestError.InvalidArgument, "a request carries either a prompt or messages");
+        }
+
+        if (command.Prompt is { } prompt)
+        {
+            if (prompt.Length == 0)
+            {
+                throw new RequestException(RequestError.InvalidArgument, "the prompt is empty");
+            }
+
+            CheckPromptBytes(Encoding.UTF8.GetByteCount(prompt));
+        }
+        else
+        {
+            var messages = command.Messages!;
+            if (messages.Count == 0)
+            {
+                throw new RequestException(RequestError.InvalidArgument, "messages is empty");
+            }
+
+            var bytes = 0;
+            foreach (var message in messages)
+            {
+                if (string.IsNullOrEmpty(message.Role))
+                {
+                    throw new RequestException(RequestError.InvalidArgument, "every message needs a role");
+                }
+
+                bytes += Encoding.UTF8.GetByteCount(message.Content ?? "");
+            }
+
+            CheckPromptBytes(bytes);
+        }
+
+        if (command.MaxTokens < 0 || command.MaxTokens > Options.Limits.MaxTokens)
+        {
+            throw new RequestException(RequestError.MaxTokensExceeded, $"max tokens {command.MaxTokens} is outside 0..{Options.Limits.MaxTokens}");
+        }
+
+        if (!float.IsFinite(command.Temperature) || command.Temperature < 0)
+        {
+            throw new RequestException(RequestError.InvalidArgument, $"temperature {command.Temperature} must be a finite number ≥ 0");
+        }
+
+        if (!float.IsFinite(command.TopP) || command.TopP < 0 || command.TopP > 1)
+        {
+            throw new RequestException(RequestError.InvalidArgument, $"top_p {command.TopP} must be within [0, 1]");
+        }
+
+        if (command.TopK < 0)
+        {
+            throw new RequestException(RequestError.InvalidArgument, $"top_k {command.TopK} must be ≥ 0");
+        }
+    }
+
+    /// <summary>The request as the local model runs it: a chat rendered with the model's template, sampling settings.</summary>
+    private GenerationRequest LocalGeneration(GenerationCommand command, string model) =>
+        new(command.Prompt ?? templates.Render(model, command.Messages!))
+        {
+            MaxTokens = command.MaxTokens > 0 ? command.MaxTokens : Math.Min(256, Options.Limits.MaxTokens),
+            StopStrings = command.Stop,
+            Sampling = new SamplingParameters
+            {
+                Temperature = command.Temperature,
+                TopK = command.TopK,
+                TopP = command.TopP is > 0 and <= 1 ? command.TopP : 1f,
+                Seed = command.Seed == 0 ? (uint)Random.Shared.Next() : (uint)command.Seed,
+            },
+        };
+
+    private static RemoteChatRequest ToRemote(GenerationCommand command) =>
+        new(command.Messages ?? [new Runtime.Chat.ChatTurn("user", command.Prompt!)], command.MaxTokens > 0 ? command.MaxTokens : 256)
+    {
+        Temperature = command.Temperature,
+        TopP = command.TopP is > 0 and < 1 ? command.TopP : null,
+        Stop = command.Stop,
+        Seed = command.Seed == 0 ? null : (long)command.Seed,
+        User = command.User,
+    };
+}

@@ -1,0 +1,201 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using ModelRouter.Runtime.Swap;
+using ModelRouter.Server.Diagnostics;
+using ModelRouter.Server.Hosting;
+using ModelRouter.Server.Options;
+using ModelRouter.Server.Routing;
+using ModelRouter.Server.Scheduling;
+
+namespace ModelRouter.Server.Requests;
+
+/// <summary>
+/// The one request path behind every door. A door authenticates with <see cref="Authenticate"/>, translates its
+/// wire into a command and calls one method here; everything a request can be refused for (limits, shutdown,
+/// unknown models, missing chat templates), how it is routed (classifier and policy, then the route's remote chain,
+/// then the local model through the scheduler), and what it reports (route decision, text, done with statistics, a
+/// typed error) lives here once. Doors decide nothing.
+/// </summary>
+public sealed partial class RequestPipeline : IDisposable
+{
+    private readonly ModelRouterService service;
+    private readonly IRequestRouter router;
+    private readonly RemoteRoutes remotes;
+    private readonly ChatTemplates templates;
+    private readonly byte[]? authToken;
+    private readonly byte[]? adminToken;
+    private readonly CancellationToken stopping;
+    private long nextRequestId;
+    private int inFlight;
+    private long requestsTotal;
+    private long tokensGenerated;
+    private long errorsTotal;
+    private int connections;
+
+    public RequestPipeline(IOptions<ServerOptions> options, ModelRouterService service, IRequestRouter router, ServerMetrics metrics,
+        ILogger<RequestPipeline> logger, IHostApplicationLifetime? lifetime = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(service);
+        ArgumentNullException.ThrowIfNull(router);
+        Options = options.Value;
+        this.service = service;
+        this.router = router;
+        Metrics = metrics;
+        Logger = logger;
+        stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
+        authToken = string.IsNullOrEmpty(Options.AuthToken) ? null : Encoding.UTF8.GetBytes(Options.AuthToken);
+        adminToken = string.IsNullOrEmpty(Options.AdminToken) ? null : Encoding.UTF8.GetBytes(Options.AdminToken);
+        Catalog = Options.Models.ToDictionary(m => m.Name, StringComparer.Ordinal);
+        DefaultModel = Options.DefaultModel is { Length: > 0 } d ? d : Options.Models.Count > 0 ? Options.Models[0].Name : "";
+        DefaultEmbeddingModel = Options.EmbeddingModel is { Length: > 0 } e ? e
+            : Options.Models.FirstOrDefault(m => m.Capabilities.Contains("embeddings", StringComparer.OrdinalIgnoreCase))?.Name ?? DefaultModel;
+        remotes = new RemoteRoutes(Options);
+        templates = new ChatTemplates(Catalog);
+    }
+
+    public ServerOptions Options { get; }
+
+    public ServerMetrics Metrics { get; }
+
+    public ILogger Logger { get; }
+
+    public IReadOnlyDictionary<string, CatalogModelOptions> Catalog { get; }
+
+    /// <summary>Serves requests the classifier is unsure of.</summary>
+    public string DefaultModel { get; }
+
+    /// <summary>Embeds when a request names no model.</summary>
+    public string DefaultEmbeddingModel { get; }
+
+    public long StartTimestamp { get; } = Stopwatch.GetTimestamp();
+
+    /// <summary>The catalog is registered and the scheduler runs: requests can be served.</summary>
+    public bool IsStarted => service.Scheduler is not null;
+
+    /// <summary>The host is stopping: requests in flight finish, new ones are refused.</summary>
+    public bool IsDraining => stopping.IsCancellationRequested;
+
+    /// <summary>Cancelled when the host starts stopping.</summary>
+    public CancellationToken Stopping => stopping;
+
+    public int RequestsInFlight => Volatile.Read(ref inFlight);
+
+    private ModelPool Pool => service.Pool;
+
+    private Scheduler Scheduler => service.Scheduler ?? throw new RequestException(RequestError.ShuttingDown, "the server has not started yet");
+
+    /// <summary>
+    /// Who a token belongs to (compared in constant time): the admin token makes an admin, the auth token (or none
+    /// configured) a client; null when neither matches.
+    /// </summary>
+    public RequestCaller? Authenticate(ReadOnlySpan<byte> token)
+    {
+        var isAdmin = adminToken is { } admin && CryptographicOperations.FixedTimeEquals(token, admin);
+        return isAdmin || authToken is null || CryptographicOperations.FixedTimeEquals(token, authToken) ? new RequestCaller(isAdmin) : null;
+    }
+
+    /// <summary>A socket connection opened or closed (for the stats).</summary>
+    public void ConnectionOpened() => Interlocked.Increment(ref connections);
+
+    public void ConnectionClosed() => Interlocked.Decrement(ref connections);
+
+    /// <summary>Routes a prompt without generating.</summary>
+    /// <exception cref="RequestException">The prompt is too long, or no model can serve it under its hints.</exception>
+    public RouteOutcome Route(string prompt, RouteHints hints)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        CheckPromptBytes(Encoding.UTF8.GetByteCount(prompt));
+        return Describe(Decide(prompt, hints ?? RouteHints.None));
+    }
+
+    private RouteResult Decide(string text, RouteHints hints)
+    {
+        try
+        {
+            var decision = router.Route(text, hints);
+            Metrics.RecordRoute(decision.Elapsed);
+            return decision;
+        }
+        catch (ArgumentException ex)
+        {
+            throw new RequestException(RequestError.NoRouteMatched, ex.Message);
+        }
+    }
+
+    private RouteOutcome Describe(RouteResult decision)
+    {
+        Pool.TryGetStatus(decision.Model, out var status);
+        return new RouteOutcome(decision.Model, decision.Task, decision.Confidence, decision.Unsure, decision.Explain(), TierOf(status),
+            decision.Elapsed, decision.Considered.Where(m => m != decision.Model).ToList());
+    }
+
+    /// <summary>Takes a server-wide in-flight slot, or refuses: draining, or at the limit (with a retry hint).</summary>
+    private void EnterInFlight()
+    {
+        if (IsDraining)
+        {
+            throw new RequestException(RequestError.ShuttingDown, "the server is shutting down");
+        }
+
+        if (Interlocked.Increment(ref inFlight) > Options.Limits.MaxRequestsInFlight)
+        {
+            Interlocked.Decrement(ref inFlight);
+            throw new RequestException(RequestError.Overloaded, $"the server has {Options.Limits.MaxRequestsInFlight} requests in flight", TimeSpan.FromSeconds(1));
+        }
+
+        Interlocked.Increment(ref requestsTotal);
+    }
+
+    internal void LeaveInFlight(int tokens, bool failed)
+    {
+        Interlocked.Decrement(ref inFlight);
+        Interlocked.Add(ref tokensGenerated, tokens);
+        if (failed)
+        {
+            Interlocked.Increment(ref errorsTotal);
+        }
+    }
+
+    internal ulong NextRequestId() => (ulong)Interlocked.Increment(ref nextRequestId);
+
+    private void CheckPromptBytes(int bytes)
+    {
+        if (bytes > Options.Limits.MaxPromptBytes)
+        {
+            throw new RequestException(RequestError.PromptTooLong, $"the prompt is {bytes} bytes; the limit is {Options.Limits.MaxPromptBytes}");
+        }
+    }
+
+    private void CheckModel(string model)
+    {
+        if (!Catalog.ContainsKey(model))
+        {
+            throw new RequestException(RequestError.UnknownModel,
+                $"no model named '{model}' (models: {string.Join(", ", Catalog.Keys.Order(StringComparer.Ordinal))})");
+        }
+    }
+
+    internal static ModelTierView TierOf(ModelStatus? status) => status?.Tier switch
+    {
+        ModelTier.Resident => ModelTierView.Device,
+        ModelTier.Warm => ModelTierView.Host,
+        ModelTier.Cold => ModelTierView.Disk,
+        _ => ModelTierView.Unknown,
+    };
+
+    internal static ModelStateView StateOf(ModelStatus? status) => status?.State switch
+    {
+        ModelState.Resident => ModelStateView.Ready,
+        ModelState.Restoring => ModelStateView.SwappingIn,
+        ModelState.Evicting => ModelStateView.SwappingOut,
+        ModelState.Failed => ModelStateView.Failed,
+        _ => ModelStateView.Unloaded,
+    };
+
+    public void Dispose() => remotes.Dispose();
+}
