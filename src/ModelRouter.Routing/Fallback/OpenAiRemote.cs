@@ -51,7 +51,8 @@ public sealed class OpenAiRemote
 
     /// <summary>
     /// Streams the completion. The request is sent when enumeration starts; a Retry-After is read relative to this
-    /// remote's clock.
+    /// remote's clock. A stream that ends without a finish reason was cut off and throws
+    /// (<see cref="UpstreamFailure.Malformed"/>): the SDK itself ends such a stream quietly.
     /// </summary>
     /// <exception cref="ArgumentException">The request is invalid (see <see cref="RemoteChatRequest.Validate"/>).</exception>
     public async IAsyncEnumerable<RemoteUpdate> StreamAsync(RemoteChatRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -61,6 +62,7 @@ public sealed class OpenAiRemote
         var updates = client.CompleteChatStreamingAsync(Messages(request), Options(request), cancellationToken).GetAsyncEnumerator(cancellationToken);
         await using (updates.ConfigureAwait(false))
         {
+            var finished = false;
             while (true)
             {
                 // C# cannot yield inside a try with a catch, so each step is awaited here and translated, then yielded below.
@@ -68,7 +70,7 @@ public sealed class OpenAiRemote
                 {
                     if (!await updates.MoveNextAsync().ConfigureAwait(false))
                     {
-                        yield break;
+                        break;
                     }
                 }
                 catch (ClientResultException ex)
@@ -82,8 +84,16 @@ public sealed class OpenAiRemote
 
                 if (Update(updates.Current) is { } update)
                 {
+                    finished |= update.FinishReason is not null;
                     yield return update;
                 }
+            }
+
+            // The SDK ends quietly when the connection closes before [DONE]; every OpenAI-compatible server sends a
+            // finish reason before closing, so its absence is how a cut-off answer shows.
+            if (!finished)
+            {
+                throw new UpstreamException(Name, UpstreamFailure.Malformed, null, null, "the stream ended without a finish reason (connection closed mid-answer)");
             }
         }
     }

@@ -130,10 +130,12 @@ public sealed class RemoteChain
     private static string TriesSuffix(ResilienceContext context) =>
         context.Properties.GetValue(Tries, 0) is var n and > 1 ? $" ({n} tries)" : string.Empty;
 
-    private static bool IsMemberFailure(Exception ex) =>
-        ex is UpstreamException or HttpRequestException or IOException or TimeoutRejectedException or BrokenCircuitException
-            // Not the caller's (the filter checks that): HttpClient.Timeout, or a connection torn down under us.
-            or OperationCanceledException;
+    /// <summary>
+    /// Anything a remote throws once the request has been validated is that remote's failure (an SDK surprise
+    /// included): the attempt line names it, and the next member, then the server's local model, still get their turn.
+    /// An OperationCanceledException here is not the caller's (the filter checks that): HttpClient.Timeout, say.
+    /// </summary>
+    private static bool IsMemberFailure(Exception ex) => ex is not OutOfMemoryException;
 
     private static string Describe(Exception ex) => ex switch
     {

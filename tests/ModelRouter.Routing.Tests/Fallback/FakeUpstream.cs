@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -15,11 +16,25 @@ public enum UpstreamBehaviour
     Hang,
     AbortMidStream,
     BadRequest,
+
+    /// <summary>HTTP 429 with Retry-After: 1 (short enough to wait for).</summary>
+    RateLimitedRetrySoon,
+
+    /// <summary>HTTP 503 with Retry-After: 1.</summary>
+    OverloadedRetrySoon,
+
+    /// <summary>A well-formed stream that finishes without any text.</summary>
+    Empty,
 }
+
+/// <summary>What the fake upstream received: the path, the Authorization header and the JSON body.</summary>
+public sealed record FakeRequest(string Path, string? Authorization, string Body);
 
 /// <summary>
 /// A fake OpenAI-compatible server on 127.0.0.1 (HttpListener, an ephemeral port) that streams server-sent events
-/// or fails the way it is told for each request, counting the requests it got.
+/// or fails the way it is told for each request, counting the requests it got and keeping what they carried. A healthy
+/// stream ends with a chunk carrying finish_reason "stop", then (when the request asked with stream_options.include_usage,
+/// as the OpenAI SDK does) a usage chunk of <see cref="PromptTokens"/> and <see cref="CompletionTokens"/>, then [DONE].
 /// </summary>
 internal sealed class FakeUpstream : IAsyncDisposable
 {
@@ -27,6 +42,7 @@ internal sealed class FakeUpstream : IAsyncDisposable
     private readonly Func<int, UpstreamBehaviour> behaviour;
     private readonly CancellationTokenSource stop = new();
     private readonly Task loop;
+    private readonly ConcurrentQueue<FakeRequest> requests = new();
     private int hits;
 
     public FakeUpstream(Func<int, UpstreamBehaviour> behaviour)
@@ -57,6 +73,13 @@ internal sealed class FakeUpstream : IAsyncDisposable
     public int Hits => Volatile.Read(ref hits);
 
     public static string[] Pieces { get; } = ["Hel", "lo ", "from ", "upstream"];
+
+    public static int PromptTokens => 7;
+
+    public static int CompletionTokens => 4;
+
+    /// <summary>The requests received so far, in arrival order.</summary>
+    public IReadOnlyList<FakeRequest> Requests => requests.ToArray();
 
     public async ValueTask DisposeAsync()
     {
@@ -105,10 +128,13 @@ internal sealed class FakeUpstream : IAsyncDisposable
         var response = context.Response;
         try
         {
-            using (var body = new StreamReader(context.Request.InputStream))
+            string body;
+            using (var reader = new StreamReader(context.Request.InputStream))
             {
-                _ = await body.ReadToEndAsync();
+                body = await reader.ReadToEndAsync();
             }
+
+            requests.Enqueue(new FakeRequest(context.Request.Url?.AbsolutePath ?? string.Empty, context.Request.Headers["Authorization"], body));
 
             switch (what)
             {
@@ -122,6 +148,14 @@ internal sealed class FakeUpstream : IAsyncDisposable
                 case UpstreamBehaviour.RateLimitedRetryLater:
                     response.AddHeader("Retry-After", "30");
                     await Status(response, 429, "slow down");
+                    return;
+                case UpstreamBehaviour.RateLimitedRetrySoon:
+                    response.AddHeader("Retry-After", "1");
+                    await Status(response, 429, "slow down");
+                    return;
+                case UpstreamBehaviour.OverloadedRetrySoon:
+                    response.AddHeader("Retry-After", "1");
+                    await Status(response, 503, "overloaded");
                     return;
                 case UpstreamBehaviour.Overloaded:
                     await Status(response, 503, "overloaded");
@@ -139,7 +173,7 @@ internal sealed class FakeUpstream : IAsyncDisposable
             response.ContentType = "text/event-stream";
             response.SendChunked = true;
             var output = response.OutputStream;
-            for (var i = 0; i < Pieces.Length; i++)
+            for (var i = 0; i < Pieces.Length && what != UpstreamBehaviour.Empty; i++)
             {
                 await Write(output, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + Pieces[i] + "\"}}]}\n\n");
                 if (what == UpstreamBehaviour.AbortMidStream && i == 1)
@@ -147,6 +181,13 @@ internal sealed class FakeUpstream : IAsyncDisposable
                     response.Abort();
                     return;
                 }
+            }
+
+            await Write(output, "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+            if (body.Contains("\"include_usage\":true", StringComparison.Ordinal))
+            {
+                await Write(output, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":" + PromptTokens + ",\"completion_tokens\":" + CompletionTokens
+                    + ",\"total_tokens\":" + (PromptTokens + CompletionTokens) + "}}\n\n");
             }
 
             await Write(output, "data: [DONE]\n\n");
