@@ -16,13 +16,19 @@ internal sealed class TestServer : IAsyncDisposable
 
     private readonly IHost host;
 
-    private TestServer(IHost host, IPEndPoint endpoint)
+    private TestServer(IHost host, IPEndPoint endpoint, Uri? http)
     {
         this.host = host;
         Endpoint = endpoint;
+        Http = http;
     }
 
     public IPEndPoint Endpoint { get; }
+
+    /// <summary>The HTTP door's base address (with --ModelRouter:Http=...), else null.</summary>
+    public Uri? Http { get; }
+
+    public IServiceProvider Services => host.Services;
 
     public ModelRouterService Service => host.Services.GetRequiredService<ModelRouterService>();
 
@@ -54,7 +60,8 @@ internal sealed class TestServer : IAsyncDisposable
         var host = builder.Build();
         await host.StartAsync(TestContext.Current.CancellationToken);
         var listener = host.Services.GetServices<IHostedService>().OfType<ListenerService>().Single();
-        return new TestServer(host, listener.TcpEndpoint!);
+        var http = host.Services.GetRequiredService<Doors.Http.HttpDoorService>().Address;
+        return new TestServer(host, listener.TcpEndpoint!, http);
     }
 
     public Task<ModelRouterClient> ConnectAsync(string token = Token) =>
