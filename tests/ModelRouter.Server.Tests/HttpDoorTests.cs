@@ -22,12 +22,9 @@ public sealed class HttpDoorTests
     private const int Tokens = 20;
     private const string Question = "Once upon a time there was a";
 
-    private static readonly string[] HttpArgs =
-    [
-        "--ModelRouter:Http=http://127.0.0.1:0",
-        "--ModelRouter:Models:0:ChatTemplate=chatml",
-        "--ModelRouter:Models:1:ChatTemplate=chatml",
-    ];
+    /// <summary>The HTTP door on a free port; stories260K has no chat template, so the catalog names chatml for each model.</summary>
+    private static string[] HttpArgs(int models) =>
+        ["--ModelRouter:Http=http://127.0.0.1:0", .. Enumerable.Range(0, models).Select(i => $"--ModelRouter:Models:{i}:ChatTemplate=chatml")];
 
     private static readonly string[] Tiers = ["device", "host", "disk"];
 
@@ -51,7 +48,7 @@ public sealed class HttpDoorTests
     public async Task The_SDK_chats_with_a_named_model_and_gets_the_socket_doors_answer_and_usage()
     {
         using var models = TestModels.Create(2);
-        await using var server = await TestServer.StartAsync(models, residentModels: 2, HttpArgs);
+        await using var server = await TestServer.StartAsync(models, residentModels: 2, HttpArgs(2));
         var expected = await SocketAnswerAsync(server, "m1");
 
         ChatCompletion completion = await Sdk(server).GetChatClient("m1").CompleteChatAsync([new UserChatMessage(Question)], Greedy(), Cancel);
@@ -67,7 +64,7 @@ public sealed class HttpDoorTests
     public async Task The_SDK_streams_a_routed_chat_whose_deltas_add_up_to_the_whole_answer()
     {
         using var models = TestModels.Create(1);
-        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs(1));
         var expected = await SocketAnswerAsync(server, "m0");
 
         var text = new StringBuilder();
@@ -97,7 +94,7 @@ public sealed class HttpDoorTests
     public async Task The_SDK_gets_embeddings_in_base64_and_float_that_match_the_socket_door()
     {
         using var models = TestModels.Create(1);
-        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs(1));
         await using var client = await server.ConnectAsync();
         var direct = await client.EmbedAsync(new EmbedRequest { Model = "m0", Text = "a small dog" }, Cancel);
 
@@ -121,7 +118,7 @@ public sealed class HttpDoorTests
     public async Task The_SDK_lists_the_catalog_with_tiers()
     {
         using var models = TestModels.Create(2);
-        await using var server = await TestServer.StartAsync(models, residentModels: 2, HttpArgs);
+        await using var server = await TestServer.StartAsync(models, residentModels: 2, HttpArgs(2));
 
         var listed = await Sdk(server).GetOpenAIModelClient().GetModelsAsync(Cancel);
 
@@ -136,7 +133,7 @@ public sealed class HttpDoorTests
     public async Task Each_error_reaches_the_SDK_as_its_exception_with_the_right_status()
     {
         using var models = TestModels.Create(1);
-        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs(1));
         var messages = new ChatMessage[] { new UserChatMessage(Question) };
 
         var unknown = await Assert.ThrowsAsync<ClientResultException>(() => Sdk(server).GetChatClient("no-such-model").CompleteChatAsync(messages, Greedy(), Cancel));
@@ -189,7 +186,7 @@ public sealed class HttpDoorTests
     public async Task The_stream_is_framed_as_server_sent_events_byte_for_byte()
     {
         using var models = TestModels.Create(1);
-        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs(1));
         using var http = Http(server);
 
         using var response = await http.PostAsync("/v1/chat/completions",
@@ -223,7 +220,7 @@ public sealed class HttpDoorTests
         }
 
         using var models = TestModels.Create(1);
-        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs(1));
 
         var answer = await CurlAsync($"-sS -H \"Authorization: Bearer {TestServer.Token}\" -H \"Content-Type: application/json\" " +
             $"-d '{{\"model\":\"m0\",\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":0}}' {server.Http}v1/completions");
@@ -240,7 +237,7 @@ public sealed class HttpDoorTests
     public async Task Admin_endpoints_pin_evict_and_list_with_the_admin_token()
     {
         using var models = TestModels.Create(2);
-        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs(2));
         using var http = Http(server, TestServer.AdminToken);
 
         using var preload = await http.PostAsync("/admin/models/m1/preload", null, Cancel);
@@ -261,7 +258,7 @@ public sealed class HttpDoorTests
     public async Task A_client_that_disconnects_mid_stream_frees_its_slot()
     {
         using var models = TestModels.Create(1);
-        await using var server = await TestServer.StartAsync(models, residentModels: 1, [.. HttpArgs, "--ModelRouter:Limits:MaxTokens=100000"]);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, [.. HttpArgs(1), "--ModelRouter:Limits:MaxTokens=100000"]);
         var pipeline = (Requests.RequestPipeline)server.Services.GetService(typeof(Requests.RequestPipeline))!;
         using (var http = Http(server))
         {

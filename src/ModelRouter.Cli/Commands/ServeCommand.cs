@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-using ModelRouter.Cli.Demo;
 using ModelRouter.Routing.Classification;
 using ModelRouter.Runtime;
 using ModelRouter.Server.Hosting;

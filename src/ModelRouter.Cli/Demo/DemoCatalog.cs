@@ -67,6 +67,7 @@ internal static class DemoCatalog
             json.WriteStartObject();
             json.WriteStartObject("ModelRouter");
             json.WriteString("Tcp", "127.0.0.1:0");
+            json.WriteString("Http", "http://127.0.0.1:0");
             json.WriteString("AuthToken", "demo");
             json.WriteString("AdminToken", "demo-admin");
             json.WriteNumber("DeviceBudgetBytes", budget);

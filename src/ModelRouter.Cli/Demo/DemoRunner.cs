@@ -10,7 +10,9 @@ using ModelRouter.Client;
 using ModelRouter.Protocol;
 using ModelRouter.Routing.Classification;
 using ModelRouter.Routing.Training;
+using ModelRouter.Server.Doors.Http;
 using ModelRouter.Server.Hosting;
+using ModelRouter.Server.Routing;
 
 namespace ModelRouter.Cli.Demo;
 
@@ -51,6 +53,15 @@ internal sealed class DemoRunner(DemoSettings settings, TextWriter output, TextW
             var results = await Task.WhenAll(Enumerable.Range(0, settings.Clients).Select(c => RunClientAsync(endpoint, c, prompts, cancellation))).ConfigureAwait(false);
             var wall = Stopwatch.GetElapsedTime(start);
             PrintSummary(results.SelectMany(r => r).ToList(), host.Services.GetRequiredService<ModelRouterService>(), wall);
+
+            var http = host.Services.GetRequiredService<HttpDoorService>().Address!;
+            await new DemoHttpLeg(http, output).RunAsync(prompts, settings.MaxTokens, cancellation).ConfigureAwait(false);
+            if (settings.KeepRunning)
+            {
+                output.WriteLine($"\nThe server keeps running (Ctrl+C stops it): socket tcp://{endpoint}, HTTP {http}");
+                await Task.Delay(Timeout.Infinite, cancellation).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
             return 0;
         }
         finally
@@ -114,4 +125,4 @@ internal sealed class DemoRunner(DemoSettings settings, TextWriter output, TextW
 }
 
 /// <summary>What the demo runs and where it keeps its files.</summary>
-internal sealed record DemoSettings(string WorkDirectory, string RoutesFile, string PromptsFile, int Clients, int RequestsPerClient, int MaxTokens);
+internal sealed record DemoSettings(string WorkDirectory, string RoutesFile, string PromptsFile, int Clients, int RequestsPerClient, int MaxTokens, bool KeepRunning = false);

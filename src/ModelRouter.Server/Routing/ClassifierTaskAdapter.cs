@@ -1,10 +1,9 @@
 using ModelRouter.Routing.Classification;
-using ModelRouter.Server.Routing;
 
-namespace ModelRouter.Cli.Demo;
+namespace ModelRouter.Server.Routing;
 
 /// <summary>The router's trained classifier behind the server's <see cref="ITaskClassifier"/> interface.</summary>
-internal sealed class ClassifierTaskAdapter(TaskClassifier classifier) : ITaskClassifier
+public sealed class ClassifierTaskAdapter(TaskClassifier classifier) : ITaskClassifier
 {
     public (string Task, float Confidence, bool Unsure) Classify(string prompt)
     {
@@ -15,7 +14,7 @@ internal sealed class ClassifierTaskAdapter(TaskClassifier classifier) : ITaskCl
 }
 
 /// <summary>No classifier configured: every routed request is "unsure" and goes to the default model.</summary>
-internal sealed class NoClassifier : ITaskClassifier
+public sealed class NoClassifier : ITaskClassifier
 {
     public (string Task, float Confidence, bool Unsure) Classify(string prompt) => ("unknown", 0f, true);
 }
