@@ -17,13 +17,41 @@ public sealed partial class ModelRouterClient
     /// </summary>
     /// <exception cref="ModelRouterException">An error frame (unknown model, overloaded, ...) or a local limit check.</exception>
     /// <exception cref="ModelRouterConnectionException">The connection was lost before the generation ended.</exception>
-    public async IAsyncEnumerable<GenerationChunk> GenerateAsync(
-        GenerateRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<GenerationChunk> GenerateAsync(GenerateRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        CheckGenerate(request);
+        return StreamAsync(request, static (client, r) => client.CheckGenerate(r), static (w, id, r) => FrameWriter.WriteGenerate(w, id, r), cancellationToken);
+    }
+
+    /// <summary>
+    /// Streams the next assistant message of a conversation (chat frame: the server renders the messages with the
+    /// model's chat template). Exactly like <see cref="GenerateAsync"/>: text chunks, then one final chunk with the
+    /// statistics; cancelling or leaving early sends a cancel frame.
+    /// </summary>
+    /// <exception cref="ModelRouterException">An error frame, or a local check (no messages, an unknown role, contents over the server's max prompt bytes).</exception>
+    /// <exception cref="ModelRouterConnectionException">The connection was lost before the generation ended.</exception>
+    public IAsyncEnumerable<GenerationChunk> ChatAsync(ChatGenerateRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return StreamAsync(request, static (client, r) => client.CheckChat(r), static (w, id, r) => FrameWriter.WriteChat(w, id, r), cancellationToken);
+    }
+
+    /// <summary>Generates to the end and returns the whole text with the statistics.</summary>
+    public Task<GenerationResult> CompleteAsync(GenerateRequest request, CancellationToken cancellationToken = default) =>
+        CollectAsync(GenerateAsync(request, cancellationToken));
+
+    /// <summary>Generates the next assistant message to the end and returns its whole text with the statistics.</summary>
+    public Task<GenerationResult> CompleteChatAsync(ChatGenerateRequest request, CancellationToken cancellationToken = default) =>
+        CollectAsync(ChatAsync(request, cancellationToken));
+
+    /// <summary>The one streaming path of generate and chat: local checks (on first enumeration), send, chunks, cancel.</summary>
+    private async IAsyncEnumerable<GenerationChunk> StreamAsync<TRequest>(
+        TRequest request, Action<ModelRouterClient, TRequest> check, Action<IBufferWriter<byte>, uint, TRequest> write,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        check(this, request);
         var stream = new StreamingRequest(options.MaxBufferedChunksPerRequest);
-        await SendAsync(stream, request, static (w, id, r) => FrameWriter.WriteGenerate(w, id, r), cancellationToken).ConfigureAwait(false);
+        await SendAsync(stream, request, write, cancellationToken).ConfigureAwait(false);
         var finished = false;
         try
         {
@@ -63,11 +91,10 @@ public sealed partial class ModelRouterClient
         }
     }
 
-    /// <summary>Generates to the end and returns the whole text with the statistics.</summary>
-    public async Task<GenerationResult> CompleteAsync(GenerateRequest request, CancellationToken cancellationToken = default)
+    private async Task<GenerationResult> CollectAsync(IAsyncEnumerable<GenerationChunk> chunks)
     {
         var text = new StringBuilder();
-        await foreach (var chunk in GenerateAsync(request, cancellationToken).ConfigureAwait(false))
+        await foreach (var chunk in chunks.ConfigureAwait(false))
         {
             if (chunk.Result is { } result)
             {
@@ -294,12 +321,46 @@ public sealed partial class ModelRouterClient
     private void CheckGenerate(GenerateRequest request)
     {
         CheckText(request.Prompt, "prompt");
-        if (request.MaxTokens < 0 || request.MaxTokens > sendLimits.MaxTokens)
+        CheckMaxTokens(request.MaxTokens);
+        CheckPayload(PayloadSize.Generate(request));
+    }
+
+    private void CheckChat(ChatGenerateRequest request)
+    {
+        var messages = request.Messages;
+        ArgumentNullException.ThrowIfNull(messages, nameof(request));
+        if (messages.Count == 0 || messages.Count > sendLimits.MaxChatMessages)
         {
-            throw new ModelRouterException(ErrorCode.MaxTokensExceeded, $"max tokens {request.MaxTokens} is outside 0..{sendLimits.MaxTokens}");
+            throw new ModelRouterException(ErrorCode.InvalidArgument, $"a chat has 1 to {sendLimits.MaxChatMessages} messages, this one {messages.Count}");
         }
 
-        CheckPayload(PayloadSize.Generate(request));
+        long contentBytes = 0;
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var message = messages[i];
+            if (!ChatRoles.IsDefined(message.Role))
+            {
+                throw new ModelRouterException(ErrorCode.InvalidArgument, $"message {i} has the role '{message.Role}'; a role is system, user, assistant or tool");
+            }
+
+            contentBytes += Encoding.UTF8.GetByteCount(message.Content ?? "");
+        }
+
+        if (contentBytes > sendLimits.MaxPromptBytes)
+        {
+            throw new ModelRouterException(ErrorCode.PromptTooLong, $"the messages' contents ({contentBytes} bytes) exceed the server's {sendLimits.MaxPromptBytes} bytes");
+        }
+
+        CheckMaxTokens(request.MaxTokens);
+        CheckPayload(PayloadSize.Chat(request));
+    }
+
+    private void CheckMaxTokens(int maxTokens)
+    {
+        if (maxTokens < 0 || maxTokens > sendLimits.MaxTokens)
+        {
+            throw new ModelRouterException(ErrorCode.MaxTokensExceeded, $"max tokens {maxTokens} is outside 0..{sendLimits.MaxTokens}");
+        }
     }
 
     private void CheckText(string text, string field)

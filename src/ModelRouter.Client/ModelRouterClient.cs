@@ -29,14 +29,18 @@ public sealed partial class ModelRouterClient : IAsyncDisposable
     private int draining;
     private uint nextId;
 
-    private ModelRouterClient(PipeReader reader, PipeWriter writer, IDisposable? transport, ModelRouterClientOptions options)
+    private ModelRouterClient(PipeReader reader, PipeWriter writer, IDisposable? transport, ModelRouterClientOptions options, EndPoint? remoteEndPoint)
     {
         this.reader = reader;
         this.writer = writer;
         this.transport = transport;
         this.options = options;
+        RemoteEndPoint = remoteEndPoint;
         Server = new ServerHello();
     }
+
+    /// <summary>The endpoint this client connected to; null over a pipe given to <see cref="ConnectAsync(IDuplexPipe, string, ModelRouterClientOptions?, CancellationToken)"/>.</summary>
+    public EndPoint? RemoteEndPoint { get; }
 
     /// <summary>What the server announced in hello-ok: version, limits, admin, connection id.</summary>
     public ServerHello Server { get; private set; }
@@ -89,7 +93,7 @@ public sealed partial class ModelRouterClient : IAsyncDisposable
         var pipeReader = PipeReader.Create(stream, new StreamPipeReaderOptions(
             bufferSize: options.ReadBufferSize, minimumReadSize: Math.Min(1024, options.ReadBufferSize), leaveOpen: true));
         var pipeWriter = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: options.WriteBufferSize, leaveOpen: true));
-        return await StartAsync(new ModelRouterClient(pipeReader, pipeWriter, stream, options), token, timeout, cancellationToken).ConfigureAwait(false);
+        return await StartAsync(new ModelRouterClient(pipeReader, pipeWriter, stream, options, endpoint), token, timeout, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Connects over an existing duplex pipe (in-process transports, tests, benchmarks of the protocol alone).</summary>
@@ -101,7 +105,7 @@ public sealed partial class ModelRouterClient : IAsyncDisposable
         options ??= new ModelRouterClientOptions();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
-        return await StartAsync(new ModelRouterClient(transport.Input, transport.Output, null, options), token, timeout, cancellationToken).ConfigureAwait(false);
+        return await StartAsync(new ModelRouterClient(transport.Input, transport.Output, null, options, null), token, timeout, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<ModelRouterClient> StartAsync(

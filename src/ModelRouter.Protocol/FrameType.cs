@@ -39,6 +39,12 @@ public enum FrameType : byte
     /// <summary>Client → server: preload, pin, unpin or evict a model (admin session only).</summary>
     Admin = 0x16,
 
+    /// <summary>
+    /// Client → server: generate the next message of a conversation (system/user/assistant/tool messages, rendered with
+    /// the model's chat template by the server). Answered like <see cref="Generate"/>: chunks then done/error.
+    /// </summary>
+    Chat = 0x17,
+
     /// <summary>Server → client: a piece of generated text (complete UTF-8 sequences only).</summary>
     TokenChunk = 0x20,
 
@@ -71,14 +77,14 @@ public static class FrameTypes
     public static bool IsDefined(FrameType type) => type switch
     {
         >= FrameType.Hello and <= FrameType.GoAway => true,
-        >= FrameType.Generate and <= FrameType.Admin => true,
+        >= FrameType.Generate and <= FrameType.Chat => true,
         >= FrameType.TokenChunk and <= FrameType.Error => true,
         _ => false,
     };
 
     /// <summary>Whether a client may send this type (a server answers others with <see cref="ErrorCode.UnexpectedFrame"/>).</summary>
     public static bool IsClientToServer(FrameType type) =>
-        type is FrameType.Hello or FrameType.Ping or FrameType.Pong || type is >= FrameType.Generate and <= FrameType.Admin;
+        type is FrameType.Hello or FrameType.Ping or FrameType.Pong || type is >= FrameType.Generate and <= FrameType.Chat;
 
     /// <summary>Whether a server may send this type.</summary>
     public static bool IsServerToClient(FrameType type) =>

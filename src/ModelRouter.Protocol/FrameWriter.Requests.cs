@@ -36,6 +36,54 @@ public static partial class FrameWriter
         End(output, size, w);
     }
 
+    /// <summary>
+    /// Chat (layout on <see cref="ChatPayload"/>). Refuses only what cannot be encoded (more than 255 stop sequences or
+    /// 65,535 messages); roles, counts and sizes are the receiver's to check.
+    /// </summary>
+    public static void WriteChat(IBufferWriter<byte> output, uint requestId, ChatGenerateRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var messages = request.Messages;
+        ArgumentNullException.ThrowIfNull(messages, nameof(request));
+        var stops = request.StopSequences;
+        if (stops.Count > byte.MaxValue)
+        {
+            ThrowHelper.ArgumentOutOfRange(nameof(request), "at most 255 stop sequences fit in a frame");
+        }
+
+        if (messages.Count > ushort.MaxValue)
+        {
+            ThrowHelper.ArgumentOutOfRange(nameof(request), "at most 65,535 messages fit in a frame");
+        }
+
+        var size = PayloadSize.Chat(request);
+        var w = new PayloadWriter(Begin(output, FrameType.Chat, FrameFlags.None, requestId, size));
+        w.WriteCount(request.MaxTokens);
+        w.WriteCount(request.TopK);
+        w.WriteSingle(request.Temperature);
+        w.WriteSingle(request.TopP);
+        w.WriteUInt64(request.Seed);
+        w.WriteSingle(request.CostBudget);
+        w.WriteByte((byte)request.LatencyClass);
+        w.WriteByte((byte)stops.Count);
+        w.WriteReserved(2);
+        w.WriteString(request.Model);
+        w.WriteString(request.RequiredCapability);
+        w.WriteUInt16((ushort)messages.Count);
+        for (var i = 0; i < messages.Count; i++)
+        {
+            w.WriteString(messages[i].Role);
+            w.WriteString(messages[i].Content);
+        }
+
+        for (var i = 0; i < stops.Count; i++)
+        {
+            w.WriteString(stops[i]);
+        }
+
+        End(output, size, w);
+    }
+
     /// <summary>Route (layout on <see cref="RoutePayload"/>).</summary>
     public static void WriteRoute(IBufferWriter<byte> output, uint requestId, RouteRequest request)
     {

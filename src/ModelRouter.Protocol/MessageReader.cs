@@ -117,44 +117,10 @@ public static partial class MessageReader
         var model = reader.ReadString(limits.MaxNameBytes, "model");
         var capability = reader.ReadString(limits.MaxNameBytes, "required capability");
         var prompt = reader.ReadString(limits.MaxPromptBytes, "prompt", ErrorCode.PromptTooLong);
-        if (stopCount > limits.MaxStopSequences)
-        {
-            ThrowHelper.Payload(ErrorCode.InvalidArgument, $"{stopCount} stop sequences, the limit is {limits.MaxStopSequences}");
-        }
-
-        var stopStart = reader.Position;
-        for (var i = 0; i < stopCount; i++)
-        {
-            if (reader.ReadString(limits.MaxStopSequenceBytes, "stop sequence").IsEmpty)
-            {
-                ThrowHelper.Payload(ErrorCode.InvalidArgument, "empty stop sequence");
-            }
-        }
-
-        var stopSection = payload[stopStart..reader.Position];
+        var stopSection = ReadStopSequences(ref reader, payload, stopCount, limits);
         reader.EnsureEnd();
 
-        if (maxTokens > (uint)limits.MaxTokens)
-        {
-            ThrowHelper.Payload(ErrorCode.MaxTokensExceeded, $"max tokens {maxTokens} exceeds the limit of {limits.MaxTokens}");
-        }
-
-        if (topK > int.MaxValue)
-        {
-            ThrowHelper.Payload(ErrorCode.InvalidArgument, $"top-k out of range: {topK}");
-        }
-
-        if (!float.IsFinite(temperature) || temperature < 0)
-        {
-            ThrowHelper.Payload(ErrorCode.InvalidArgument, "temperature must be finite and non-negative");
-        }
-
-        if (!(topP >= 0 && topP <= 1))
-        {
-            ThrowHelper.Payload(ErrorCode.InvalidArgument, "top-p must be in [0, 1]");
-        }
-
-        ValidateHints(costBudget, latency);
+        ValidateSampling(maxTokens, topK, temperature, topP, costBudget, latency, limits);
         if (prompt.IsEmpty)
         {
             ThrowHelper.Payload(ErrorCode.InvalidArgument, "empty prompt");
@@ -225,6 +191,52 @@ public static partial class MessageReader
         }
 
         return new AdminPayload((AdminOperation)operation, model);
+    }
+
+    /// <summary>The stop sequences of a generate or chat: each non-empty and within the limits. Returns their section of the payload.</summary>
+    private static ReadOnlySpan<byte> ReadStopSequences(scoped ref PayloadReader reader, ReadOnlySpan<byte> payload, int stopCount, scoped in ProtocolLimits limits)
+    {
+        if (stopCount > limits.MaxStopSequences)
+        {
+            ThrowHelper.Payload(ErrorCode.InvalidArgument, $"{stopCount} stop sequences, the limit is {limits.MaxStopSequences}");
+        }
+
+        var stopStart = reader.Position;
+        for (var i = 0; i < stopCount; i++)
+        {
+            if (reader.ReadString(limits.MaxStopSequenceBytes, "stop sequence").IsEmpty)
+            {
+                ThrowHelper.Payload(ErrorCode.InvalidArgument, "empty stop sequence");
+            }
+        }
+
+        return payload[stopStart..reader.Position];
+    }
+
+    /// <summary>The sampling fields and routing hints shared by generate and chat.</summary>
+    private static void ValidateSampling(uint maxTokens, uint topK, float temperature, float topP, float costBudget, byte latency, scoped in ProtocolLimits limits)
+    {
+        if (maxTokens > (uint)limits.MaxTokens)
+        {
+            ThrowHelper.Payload(ErrorCode.MaxTokensExceeded, $"max tokens {maxTokens} exceeds the limit of {limits.MaxTokens}");
+        }
+
+        if (topK > int.MaxValue)
+        {
+            ThrowHelper.Payload(ErrorCode.InvalidArgument, $"top-k out of range: {topK}");
+        }
+
+        if (!float.IsFinite(temperature) || temperature < 0)
+        {
+            ThrowHelper.Payload(ErrorCode.InvalidArgument, "temperature must be finite and non-negative");
+        }
+
+        if (!(topP >= 0 && topP <= 1))
+        {
+            ThrowHelper.Payload(ErrorCode.InvalidArgument, "top-p must be in [0, 1]");
+        }
+
+        ValidateHints(costBudget, latency);
     }
 
     private static void ValidateHints(float costBudget, byte latency)

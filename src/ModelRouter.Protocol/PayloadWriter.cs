@@ -89,6 +89,26 @@ public static class PayloadSize
         return size;
     }
 
+    /// <summary>Payload size of a chat frame (compare with the server's max payload before sending).</summary>
+    public static int Chat(ChatGenerateRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var size = ChatPayload.FixedSize + OfString(request.Model) + OfString(request.RequiredCapability) + ChatPayload.MessageCountSize;
+        var messages = request.Messages;
+        for (var i = 0; i < messages.Count; i++)
+        {
+            size += OfString(messages[i].Role) + OfString(messages[i].Content);
+        }
+
+        var stops = request.StopSequences;
+        for (var i = 0; i < stops.Count; i++)
+        {
+            size += OfString(stops[i]);
+        }
+
+        return size;
+    }
+
     /// <summary>Payload size of a route frame.</summary>
     public static int Route(RouteRequest request)
     {

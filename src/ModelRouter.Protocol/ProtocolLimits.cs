@@ -15,6 +15,7 @@ public readonly record struct ProtocolLimits
     public const int DefaultMaxStopSequenceBytes = 256;
     public const int DefaultMaxNameBytes = 256;
     public const int DefaultMaxTokenBytes = 1024;
+    public const int DefaultMaxChatMessages = 256;
 
     /// <summary>Hard ceiling for any configured payload limit (16 MiB); a larger length is never accepted.</summary>
     public const int AbsoluteMaxPayloadBytes = 16 * 1024 * 1024;
@@ -49,6 +50,12 @@ public readonly record struct ProtocolLimits
 
     /// <summary>Bytes of the hello token.</summary>
     public int MaxTokenBytes { get; init; } = DefaultMaxTokenBytes;
+
+    /// <summary>
+    /// Messages per chat (at most 65,535: the count is a u16). Not announced in hello-ok (its layout is fixed in
+    /// version 1), so a client assumes the specification's value.
+    /// </summary>
+    public int MaxChatMessages { get; init; } = DefaultMaxChatMessages;
 
     /// <summary>The defaults of the specification.</summary>
     public static ProtocolLimits Default => new();

@@ -16,6 +16,7 @@ namespace ModelRouter.Client.Tests;
 /// <c>error:CODE</c> answers an error frame; <c>vanish</c> sends two chunks and closes the connection (<c>reset</c>:
 /// aborts it with a TCP reset);
 /// <c>garbage</c> sends bytes that are no frame; <c>ping-me</c> pings the client (id 0, value 77); <c>goaway</c> sends go-away, then streams like count:3.
+/// A chat is scripted the same way by the content of its last message, and recorded in <see cref="Chats"/>.
 /// </summary>
 internal sealed class FakeServer : IAsyncDisposable
 {
@@ -57,6 +58,12 @@ internal sealed class FakeServer : IAsyncDisposable
     public ConcurrentQueue<uint> Cancels { get; } = new();
 
     public ConcurrentQueue<ulong> Pongs { get; } = new();
+
+    /// <summary>Every chat request received, as parsed from its frame.</summary>
+    public ConcurrentQueue<ChatGenerateRequest> Chats { get; } = new();
+
+    /// <summary>Every embed request received, as parsed from its frame.</summary>
+    public ConcurrentQueue<EmbedRequest> Embeds { get; } = new();
 
     public int MaxInFlightSeen => Volatile.Read(ref maxInFlightSeen);
 
@@ -258,11 +265,22 @@ internal sealed class FakeServer : IAsyncDisposable
                 case FrameType.Generate:
                     var generate = MessageReader.ReadGenerate(payload.Span, limits).ToRequest();
                     return Start(id, ct => GenerateAsync(id, generate, ct));
+                case FrameType.Chat:
+                    var chat = MessageReader.ReadChat(payload.Span, limits).ToRequest();
+                    server.Chats.Enqueue(chat);
+                    var script = new GenerateRequest
+                    {
+                        Prompt = chat.Messages[^1].Content,
+                        Model = chat.Model,
+                        RequiredCapability = chat.RequiredCapability,
+                    };
+                    return Start(id, ct => GenerateAsync(id, script, ct));
                 case FrameType.Route:
                     var route = MessageReader.ReadRoute(payload.Span, limits).ToRequest();
                     return Start(id, ct => RouteAsync(id, route, ct));
                 case FrameType.Embed:
                     var embed = MessageReader.ReadEmbed(payload.Span, limits).ToRequest();
+                    server.Embeds.Enqueue(embed);
                     return Start(id, _ => Finish(() => SendAsync(w => FrameWriter.WriteEmbedResult(
                         w, id, embed.Model ?? "embed-default", Enumerable.Range(0, embed.Text.Length).Select(i => (float)i).ToArray(), embed.Text.Length))));
                 case FrameType.ListModels:

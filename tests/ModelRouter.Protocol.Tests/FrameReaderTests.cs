@@ -111,7 +111,7 @@ public sealed class FrameReaderTests
     [Theory]
     [InlineData((byte)0x00)]
     [InlineData((byte)0x06)]
-    [InlineData((byte)0x17)]
+    [InlineData((byte)0x18)]
     [InlineData((byte)0x28)]
     [InlineData((byte)0xFF)]
     public void UnknownTypeIsSkippedAndReportedWithItsRequestId(byte type)

@@ -79,6 +79,7 @@ public sealed class FuzzTests
             case FrameType.Embed: MessageReader.ReadEmbed(p, limits).ToRequest(); break;
             case FrameType.Cancel or FrameType.ListModels or FrameType.GetStats: MessageReader.ReadEmpty(p); break;
             case FrameType.Admin: MessageReader.ReadAdmin(p, limits).GetModel(); break;
+            case FrameType.Chat: MessageReader.ReadChat(p, limits).ToRequest(); break;
             case FrameType.TokenChunk: MessageReader.ReadTokenChunk(p).GetText(); break;
             case FrameType.Done: MessageReader.ReadDone(p, limits); break;
             case FrameType.RouteResult: MessageReader.ReadRouteResult(p, limits); break;

@@ -43,6 +43,25 @@ public static class SampleFrames
         TopP = 0,
     };
 
+    public static readonly ChatGenerateRequest Chat = new()
+    {
+        Messages =
+        [
+            new(ChatRoles.System, "Be brief."),
+            new(ChatRoles.User, "Hi"),
+            new(ChatRoles.Assistant, "Hello!"),
+            new(ChatRoles.User, "What is PCIe?"),
+        ],
+        MaxTokens = 128,
+        Temperature = 0.5f,
+        TopP = 0.9f,
+        TopK = 20,
+        Seed = 7,
+        LatencyClass = LatencyClass.Interactive,
+        CostBudget = 1,
+        StopSequences = ["User:"],
+    };
+
     public static readonly GenerationStats Stats = new()
     {
         FinishReason = FinishReason.MaxTokens,
@@ -204,6 +223,30 @@ public static class SampleFrames
                 var admin = MessageReader.ReadAdmin(p, Limits);
                 Assert.Equal(AdminOperation.Pin, admin.Operation);
                 Assert.Equal("llama-3.2-1b", admin.GetModel());
+            }),
+        new("chat", FrameType.Chat, 10,
+            w => FrameWriter.WriteChat(w, 10, Chat),
+            p =>
+            {
+                var c = MessageReader.ReadChat(p, Limits);
+                Assert.True(c.IsRouted);
+                Assert.Equal(128, c.MaxTokens);
+                Assert.Equal(20, c.TopK);
+                Assert.Equal(0.5f, c.Temperature);
+                Assert.Equal(0.9f, c.TopP);
+                Assert.Equal(7UL, c.Seed);
+                Assert.Equal(1f, c.CostBudget);
+                Assert.Equal(LatencyClass.Interactive, c.LatencyClass);
+                Assert.True(c.RequiredCapability.IsEmpty);
+                Assert.Equal(4, c.MessageCount);
+                Assert.Equal("Be brief.HiHello!What is PCIe?".Length, c.ContentBytes);
+                Assert.Equal(1, c.StopSequenceCount);
+                var request = c.ToRequest();
+                Assert.Null(request.Model);
+                Assert.Null(request.RequiredCapability);
+                Assert.Equal(Chat.Messages, request.Messages);
+                Assert.Same(ChatRoles.Assistant, request.Messages[2].Role); // roles come back as the constants
+                Assert.Equal(new[] { "User:" }, request.StopSequences);
             }),
         new("token-chunk", FrameType.TokenChunk, 1,
             w => FrameWriter.WriteTokenChunk(w, 1, "Lanes"u8, 1),
