@@ -102,7 +102,8 @@ public sealed class HttpDoorTests
         OpenAIEmbeddingCollection embeddings = await Sdk(server).GetEmbeddingClient("m0").GenerateEmbeddingsAsync(["a small dog", "the moon"], cancellationToken: Cancel);
 
         Assert.Equal(2, embeddings.Count);
-        Assert.Equal(direct.Vector, embeddings[0].ToFloats().ToArray());
+        // Batched with another input, the same text's vector differs only by float rounding (another batch shape).
+        AssertClose(direct.Vector, embeddings[0].ToFloats().ToArray());
         Assert.NotEqual(embeddings[0].ToFloats().ToArray(), embeddings[1].ToFloats().ToArray());
         Assert.Equal(1.0, Math.Sqrt(embeddings[1].ToFloats().ToArray().Sum(v => (double)v * v)), 3);
 
@@ -110,7 +111,7 @@ public sealed class HttpDoorTests
         using var response = await http.PostAsync("/v1/embeddings", Json("""{"model":"m0","input":"a small dog","encoding_format":"float"}"""), Cancel);
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Cancel));
         var floats = body.RootElement.GetProperty("data")[0].GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray();
-        Assert.Equal(direct.Vector, floats);
+        AssertClose(direct.Vector, floats);
         Assert.True(body.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32() > 0);
     }
 
@@ -283,11 +284,80 @@ public sealed class HttpDoorTests
         Assert.Equal(0, pipeline.RequestsInFlight);
     }
 
+    [Fact]
+    public async Task The_socket_doors_chat_frame_renders_the_same_template_as_the_HTTP_door()
+    {
+        using var models = TestModels.Create(1);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs(1));
+        var expected = await SocketAnswerAsync(server, "m0");
+        await using var client = await server.ConnectAsync();
+
+        var result = await client.CompleteChatAsync(new ChatGenerateRequest
+        {
+            Model = "m0",
+            Messages = [new ChatRequestMessage("user", Question)],
+            MaxTokens = Tokens,
+            Temperature = 0,
+        }, Cancel);
+
+        Assert.Equal(expected, result.Text);
+        Assert.Equal(Tokens, result.Stats.GeneratedTokens);
+    }
+
+    [Fact]
+    public async Task A_fallback_crosses_a_real_HTTP_hop_when_the_first_remote_is_down()
+    {
+        using var models = TestModels.Create(1);
+        await using var peer = await TestServer.StartAsync(models, residentModels: 1, HttpArgs(1));
+        var expected = await SocketAnswerAsync(peer, "m0");
+
+        // A port nobody listens on: bound and released, so connecting is refused.
+        var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var deadPort = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+
+        // The peer wants its bearer token; the front reads a remote's key from the environment, never from the config.
+        Environment.SetEnvironmentVariable("MODELROUTER_TEST_PEER_KEY", TestServer.Token);
+        await using var front = await TestServer.StartAsync(models, residentModels: 1,
+        [
+            .. HttpArgs(1),
+            "--ModelRouter:Remotes:0:Name=down",
+            $"--ModelRouter:Remotes:0:Endpoint=http://127.0.0.1:{deadPort}",
+            "--ModelRouter:Remotes:0:Model=m0",
+            "--ModelRouter:Remotes:0:Retries=0",
+            "--ModelRouter:Remotes:1:Name=peer",
+            $"--ModelRouter:Remotes:1:Endpoint={peer.Http}",
+            "--ModelRouter:Remotes:1:Model=m0",
+            "--ModelRouter:Remotes:1:ApiKeyVariable=MODELROUTER_TEST_PEER_KEY",
+            "--ModelRouter:Routes:0:Task=chat",
+            "--ModelRouter:Routes:0:Models:0=m0",
+            "--ModelRouter:Routes:0:Remotes:0=down",
+            "--ModelRouter:Routes:0:Remotes:1=peer",
+        ]);
+
+        // Through the front's HTTP door, routed: down fails, the peer's HTTP door answers with its model's words.
+        ChatCompletion completion = await Sdk(front).GetChatClient("auto").CompleteChatAsync([new UserChatMessage(Question)], Greedy(), Cancel);
+
+        Assert.Equal("peer", completion.Model);
+        Assert.Equal(expected, completion.Content[0].Text);
+        Assert.Equal(Tokens, completion.Usage.OutputTokenCount); // the peer's own usage, carried over the hop
+    }
+
     private static HttpClient Http(TestServer server, string token = TestServer.Token)
     {
         var http = new HttpClient { BaseAddress = server.Http };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return http;
+    }
+
+    private static void AssertClose(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) < 1e-5, $"element {i}: {expected[i]} vs {actual[i]}");
+        }
     }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");

@@ -64,8 +64,12 @@ public sealed unsafe class InferenceContext : IDisposable
         parameters.embeddings = options.Embeddings;
         if (options.Embeddings)
         {
-            // Pooled embeddings need a whole sequence in one micro-batch.
+            // Pooled embeddings need a whole sequence in one micro-batch. Several sequences of unequal length share a
+            // batch (TextEmbedder.EmbedBatch): with one KV stream per sequence llama.cpp splits such a batch into equal
+            // per-sequence micro-batches, and each sequence would then be pooled over only its last slice. One unified
+            // stream keeps every sequence whole (the O(256²) batch check is paid once per embedding batch, not per token).
             parameters.n_ubatch = parameters.n_batch;
+            parameters.kv_unified = true;
             parameters.pooling_type = options.Pooling is { } pooling ? (llama_pooling_type)(int)pooling : llama_pooling_type.LLAMA_POOLING_TYPE_UNSPECIFIED;
         }
 

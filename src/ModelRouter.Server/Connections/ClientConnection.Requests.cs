@@ -16,6 +16,9 @@ public sealed partial class ClientConnection
             case FrameType.Generate:
                 StartGenerate(frame);
                 return true;
+            case FrameType.Chat:
+                StartChat(frame);
+                return true;
             case FrameType.Cancel:
                 if (inFlight.TryGetValue(frame.RequestId, out var request))
                 {
@@ -76,6 +79,34 @@ public sealed partial class ClientConnection
         {
             Model = request.Model,
             Prompt = request.Prompt,
+            MaxTokens = request.MaxTokens,
+            Temperature = request.Temperature,
+            TopP = request.TopP,
+            TopK = request.TopK,
+            Seed = request.Seed,
+            Stop = request.StopSequences,
+            Hints = Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability),
+        }, new SocketGeneration(this, id), cancellation);
+    }
+
+    private void StartChat(in Frame frame)
+    {
+        var id = frame.RequestId;
+        ChatGenerateRequest request;
+        using (var payload = frame.LeasePayload())
+        {
+            request = MessageReader.ReadChat(payload.Span, server.Limits).ToRequest();
+        }
+
+        if (!TryBeginRequest(id, out var cancellation))
+        {
+            return;
+        }
+
+        server.Pipeline.StartGeneration(new GenerationCommand
+        {
+            Model = request.Model,
+            Messages = request.Messages.Select(m => new Runtime.Chat.ChatTurn(m.Role, m.Content)).ToArray(),
             MaxTokens = request.MaxTokens,
             Temperature = request.Temperature,
             TopP = request.TopP,
