@@ -6,7 +6,7 @@ namespace ModelRouter.Routing.Policies;
 /// The cheapest capable model within the request's and the user's budget; among equal prices (local models cost
 /// nothing) the smaller, so a large model is never paid for when a small one qualifies.
 /// </summary>
-public sealed class CostPolicy(ModelCatalog catalog, IBudgetLedger? ledger = null) : IRoutingPolicy
+public sealed class CostPolicy(ModelCatalog catalog) : IRoutingPolicy
 {
     public string Name => "cost";
 
@@ -19,7 +19,7 @@ public sealed class CostPolicy(ModelCatalog catalog, IBudgetLedger? ledger = nul
         {
             var problem = PolicyChecks.CapabilityProblem(catalog, model, request);
             var cost = PolicyChecks.Cost(model, request);
-            problem ??= PolicyChecks.BudgetProblem(cost, request, ledger);
+            problem ??= PolicyChecks.BudgetProblem(cost, request);
             if (problem is not null)
             {
                 verdicts.Add(new CandidateVerdict(model.Name, false, problem));

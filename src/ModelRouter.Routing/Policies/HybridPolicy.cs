@@ -15,7 +15,6 @@ public sealed class HybridPolicy(
     ModelCatalog catalog,
     IModelAvailability availability,
     HybridWeights? weights = null,
-    IBudgetLedger? ledger = null,
     LatencyLimits? limits = null) : IRoutingPolicy
 {
     private readonly HybridWeights weights = weights ?? new HybridWeights();
@@ -32,7 +31,7 @@ public sealed class HybridPolicy(
         {
             var problem = PolicyChecks.CapabilityProblem(catalog, model, request);
             var cost = PolicyChecks.Cost(model, request);
-            problem ??= PolicyChecks.BudgetProblem(cost, request, ledger);
+            problem ??= PolicyChecks.BudgetProblem(cost, request);
             var ttft = problem is null ? availability.EstimateTimeToFirstToken(model.Name) : TimeSpan.Zero;
             problem ??= PolicyChecks.LatencyProblem(model, request, ttft, limits);
             if (problem is not null)

@@ -31,20 +31,10 @@ internal static class PolicyChecks
     public static double Cost(CatalogModel model, RoutingRequest request) => request.BilledTokens / 1000.0 * model.CostPer1kTokens;
 
     /// <summary>Why the price is over a budget, or null.</summary>
-    public static string? BudgetProblem(double cost, RoutingRequest request, IBudgetLedger? ledger)
-    {
-        if (request.RequestBudget is { } budget && cost > budget)
-        {
-            return string.Create(CultureInfo.InvariantCulture, $"costs {cost:0.#####}, over the request budget {budget:0.#####}");
-        }
-
-        if (ledger is not null && request.User is { } user && ledger.Remaining(user) is { } remaining && cost > remaining)
-        {
-            return string.Create(CultureInfo.InvariantCulture, $"costs {cost:0.#####}, over {user}'s remaining budget {remaining:0.#####}");
-        }
-
-        return null;
-    }
+    public static string? BudgetProblem(double cost, RoutingRequest request) =>
+        request.RequestBudget is { } budget && cost > budget
+            ? string.Create(CultureInfo.InvariantCulture, $"costs {cost:0.#####}, over the request budget {budget:0.#####}")
+            : null;
 
     /// <summary>Why the model's latency class is looser than the request's, or null.</summary>
     public static string? ClassProblem(CatalogModel model, RoutingRequest request) =>

@@ -8,10 +8,10 @@ namespace ModelRouter.Routing.Policies;
 public static class RequestLimits
 {
     /// <summary>Why <paramref name="model"/> breaks the request's latency class or budget, or null.</summary>
-    public static string? Problem(CatalogModel model, RoutingRequest request, IBudgetLedger? ledger = null)
+    public static string? Problem(CatalogModel model, RoutingRequest request)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(request);
-        return PolicyChecks.ClassProblem(model, request) ?? PolicyChecks.BudgetProblem(PolicyChecks.Cost(model, request), request, ledger);
+        return PolicyChecks.ClassProblem(model, request) ?? PolicyChecks.BudgetProblem(PolicyChecks.Cost(model, request), request);
     }
 }

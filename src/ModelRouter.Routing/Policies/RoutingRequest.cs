@@ -15,9 +15,6 @@ public sealed record RoutingRequest
     /// <summary>Most this request may cost (null: no per-request budget).</summary>
     public double? RequestBudget { get; init; }
 
-    /// <summary>Whose budget the request spends (see <see cref="IBudgetLedger"/>).</summary>
-    public string? User { get; init; }
-
     /// <summary>Tokens the request will be billed for (prompt plus the most it may generate).</summary>
     public int BilledTokens => PromptTokens + MaxOutputTokens;
 }

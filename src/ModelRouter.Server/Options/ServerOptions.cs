@@ -1,3 +1,4 @@
+using ModelRouter.Routing.Policies;
 using ModelRouter.Server.Scheduling;
 
 namespace ModelRouter.Server.Options;
@@ -57,7 +58,7 @@ public sealed class ServerOptions
     /// The policy that picks among a task's candidates: capability (smallest able), cost (cheapest within budget),
     /// latency (soonest first token, swap-aware) or hybrid (a weighted sum of the three; the default).
     /// </summary>
-    public string Policy { get; set; } = "hybrid";
+    public PolicyKind Policy { get; set; } = PolicyKind.Hybrid;
 
     /// <summary>Weights of the hybrid policy's terms (ignored by the other policies).</summary>
     public HybridWeightSettings HybridWeights { get; set; } = new();
@@ -68,6 +69,22 @@ public sealed class ServerOptions
     public SchedulerSettings Scheduler { get; set; } = new();
 
     public LimitOptions Limits { get; set; } = new();
+}
+
+/// <summary>The policy that picks among a task's candidates (bound from its name, case-insensitively).</summary>
+public enum PolicyKind
+{
+    /// <summary>The smallest model able to serve the task.</summary>
+    Capability,
+
+    /// <summary>The cheapest within the budget.</summary>
+    Cost,
+
+    /// <summary>The soonest first token, swap-aware.</summary>
+    Latency,
+
+    /// <summary>A weighted sum of the three (<see cref="ServerOptions.HybridWeights"/>).</summary>
+    Hybrid,
 }
 
 /// <summary>One model of the catalog.</summary>
@@ -81,12 +98,12 @@ public sealed class CatalogModelOptions
     public List<string> Capabilities { get; set; } = [];
 
     /// <summary>tiny, small, medium, large, xlarge: used by the capability policy to pick the smallest that qualifies.</summary>
-    public string SizeClass { get; set; } = "small";
+    public SizeClass SizeClass { get; set; } = SizeClass.Small;
 
     public double CostPer1kTokens { get; set; }
 
     /// <summary>realtime, interactive or batch: the fastest class this model can serve.</summary>
-    public string LatencyClass { get; set; } = "interactive";
+    public LatencyClass LatencyClass { get; set; } = LatencyClass.Interactive;
 
     public int Priority { get; set; }
 

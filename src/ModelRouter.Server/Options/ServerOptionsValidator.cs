@@ -5,9 +5,6 @@ namespace ModelRouter.Server.Options;
 /// <summary>Checks the configuration at start, naming every problem at once, so a bad file fails before serving.</summary>
 public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
 {
-    private static readonly string[] SizeClasses = ["tiny", "small", "medium", "large", "xlarge"];
-    private static readonly string[] LatencyClasses = ["realtime", "interactive", "batch"];
-    private static readonly string[] Policies = ["capability", "cost", "latency", "hybrid"];
 
     public ValidateOptionsResult Validate(string? name, ServerOptions options)
     {
@@ -68,14 +65,15 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
                 problems.Add($"model '{model.Name}': file '{model.Path}' does not exist");
             }
 
-            if (!SizeClasses.Contains(model.SizeClass, StringComparer.OrdinalIgnoreCase))
+            // Names bind to the enums case-insensitively; a number would bind to any value, so only defined ones pass.
+            if (!Enum.IsDefined(model.SizeClass))
             {
-                problems.Add($"model '{model.Name}': SizeClass '{model.SizeClass}' is not one of {string.Join(", ", SizeClasses)}");
+                problems.Add($"model '{model.Name}': SizeClass {model.SizeClass} is not one of tiny, small, medium, large, xlarge, huge");
             }
 
-            if (!LatencyClasses.Contains(model.LatencyClass, StringComparer.OrdinalIgnoreCase))
+            if (!Enum.IsDefined(model.LatencyClass))
             {
-                problems.Add($"model '{model.Name}': LatencyClass '{model.LatencyClass}' is not one of {string.Join(", ", LatencyClasses)}");
+                problems.Add($"model '{model.Name}': LatencyClass {model.LatencyClass} is not one of realtime, interactive, batch");
             }
         }
 
@@ -103,9 +101,9 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
             problems.Add($"DefaultModel '{fallback}' is not in the catalog");
         }
 
-        if (!Policies.Contains(options.Policy, StringComparer.OrdinalIgnoreCase))
+        if (!Enum.IsDefined(options.Policy))
         {
-            problems.Add($"Policy '{options.Policy}' is not one of {string.Join(", ", Policies)}");
+            problems.Add($"Policy {options.Policy} is not one of capability, cost, latency, hybrid");
         }
 
         var w = options.HybridWeights;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text;
 using ModelRouter.Runtime.Swap;
-using ModelRouter.Server.Routing;
 using ModelRouter.Server.Scheduling;
 
 namespace ModelRouter.Server.Requests;
@@ -82,7 +81,7 @@ public sealed partial class RequestPipeline
         {
             var entry = Catalog[s.Name];
             var (waiting, active) = load is not null && load.TryGetValue(s.Name, out var l) ? l : (0, 0);
-            return new ModelView(s.Name, TierOf(s), StateOf(s), ServerCatalog.ParseLatency(entry.LatencyClass) ?? ModelRouter.Routing.Policies.LatencyClass.Interactive,
+            return new ModelView(s.Name, TierOf(s), StateOf(s), entry.LatencyClass,
                 s.Pinned, s.WeightBytes, entry.CostPer1kTokens, active, waiting, entry.Capabilities);
         }).ToList();
     }

@@ -38,18 +38,18 @@ public sealed class PolicyRouter : IRequestRouter
             t => (t.Value, CreatePolicy(options.Policy, t.Value, availability, weights)),
             StringComparer.OrdinalIgnoreCase);
         defaultModel = options.DefaultModel is { Length: > 0 } d ? d : options.Models[0].Name;
-        policyName = tasks.Count > 0 ? tasks.Values.First().Policy.Name : options.Policy.ToLowerInvariant();
+        policyName = tasks.Count > 0 ? tasks.Values.First().Policy.Name : options.Policy.ToString().ToLowerInvariant();
     }
 
-    /// <exception cref="ArgumentException"><paramref name="name"/> is not capability, cost, latency or hybrid.</exception>
-    public static IRoutingPolicy CreatePolicy(string name, ModelCatalog catalog, IModelAvailability availability, HybridWeights weights) =>
-        name?.ToUpperInvariant() switch
+    /// <exception cref="ArgumentException"><paramref name="kind"/> is not a defined policy.</exception>
+    public static IRoutingPolicy CreatePolicy(PolicyKind kind, ModelCatalog catalog, IModelAvailability availability, HybridWeights weights) =>
+        kind switch
         {
-            "CAPABILITY" => new CapabilityPolicy(catalog),
-            "COST" => new CostPolicy(catalog),
-            "LATENCY" => new LatencyPolicy(catalog, availability),
-            "HYBRID" => new HybridPolicy(catalog, availability, weights),
-            _ => throw new ArgumentException($"Policy '{name}' is not one of capability, cost, latency, hybrid.", nameof(name)),
+            PolicyKind.Capability => new CapabilityPolicy(catalog),
+            PolicyKind.Cost => new CostPolicy(catalog),
+            PolicyKind.Latency => new LatencyPolicy(catalog, availability),
+            PolicyKind.Hybrid => new HybridPolicy(catalog, availability, weights),
+            _ => throw new ArgumentException($"Policy {(int)kind} is not one of capability, cost, latency, hybrid.", nameof(kind)),
         };
 
     public RouteResult Route(string prompt, RouteHints hints)

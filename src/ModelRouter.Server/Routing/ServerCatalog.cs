@@ -56,9 +56,9 @@ internal static class ServerCatalog
 
             // Membership of this task's catalog is what qualifies the model; its other capabilities do not matter here.
             TaskTypes = new HashSet<string>([task], StringComparer.OrdinalIgnoreCase),
-            Size = ParseSize(model.SizeClass),
+            Size = model.SizeClass,
             CostPer1kTokens = model.CostPer1kTokens,
-            Latency = ParseLatency(model.LatencyClass) ?? LatencyClass.Interactive,
+            Latency = model.LatencyClass,
 
             // Context is the scheduler's business (ContextPerSequence), not a routing criterion here.
             ContextLength = int.MaxValue,
@@ -66,18 +66,7 @@ internal static class ServerCatalog
         };
     }
 
-    /// <summary>tiny, small, medium, large, xlarge (as the validator allows).</summary>
-    public static SizeClass ParseSize(string value) => value.ToUpperInvariant() switch
-    {
-        "TINY" => SizeClass.Tiny,
-        "SMALL" => SizeClass.Small,
-        "MEDIUM" => SizeClass.Medium,
-        "LARGE" => SizeClass.Large,
-        "XLARGE" => SizeClass.XLarge,
-        _ => throw new ArgumentException($"SizeClass '{value}' is not one of tiny, small, medium, large, xlarge.", nameof(value)),
-    };
-
-    /// <summary>realtime, interactive, batch; null for null or empty (no class asked).</summary>
+    /// <summary>The one parser of latency class names (hints from the HTTP door); config binds the enum itself.</summary>
     public static LatencyClass? ParseLatency(string? value) => value?.ToUpperInvariant() switch
     {
         null or "" => null,

@@ -31,17 +31,14 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public void CostRespectsRequestAndUserBudgets()
+    public void CostRespectsRequestBudgets()
     {
-        var ledger = new Ledger { ["ann"] = 0.0001 };
-        var policy = new CostPolicy(Catalog, ledger);
+        var policy = new CostPolicy(Catalog);
         Assert.Equal("llama-8b", policy.Choose(new RoutingRequest { TaskType = "code" }).Model);
         var creative = policy.Choose(new RoutingRequest { TaskType = "creative_writing", PromptTokens = 744, MaxOutputTokens = 256, RequestBudget = 0.5 });
         Assert.Null(creative.Model);
         Assert.Contains("over the request budget", creative.Candidates.Single(c => c.Model == "remote-70b").Reason, StringComparison.Ordinal);
-        var user = policy.Choose(new RoutingRequest { TaskType = "creative_writing", User = "ann" });
-        Assert.Contains("ann's remaining budget", user.Candidates.Single(c => c.Model == "remote-70b").Reason, StringComparison.Ordinal);
-        Assert.Equal("remote-70b", policy.Choose(new RoutingRequest { TaskType = "creative_writing", User = "bob" }).Model);
+        Assert.Equal("remote-70b", policy.Choose(new RoutingRequest { TaskType = "creative_writing" }).Model);
     }
 
     [Fact]
@@ -84,10 +81,5 @@ public sealed class PolicyTests
     private sealed class Availability : Dictionary<string, TimeSpan>, IModelAvailability
     {
         public TimeSpan EstimateTimeToFirstToken(string model) => TryGetValue(model, out var t) ? t : TimeSpan.FromMilliseconds(50);
-    }
-
-    private sealed class Ledger : Dictionary<string, double>, IBudgetLedger
-    {
-        public double? Remaining(string user) => TryGetValue(user, out var r) ? r : null;
     }
 }

@@ -8,10 +8,14 @@ namespace ModelRouter.Server.Tests.Routing;
 public sealed class PolicyRouterTests
 {
     private static CatalogModelOptions Model(string name, string capability = "chat", string size = "small", double cost = 0, string latency = "realtime") =>
-        new() { Name = name, Path = name + ".gguf", Capabilities = [capability], SizeClass = size, CostPer1kTokens = cost, LatencyClass = latency };
+        new()
+        {
+            Name = name, Path = name + ".gguf", Capabilities = [capability], SizeClass = Enum.Parse<SizeClass>(size, ignoreCase: true), CostPer1kTokens = cost,
+            LatencyClass = Enum.Parse<LatencyClass>(latency, ignoreCase: true),
+        };
 
     private static ServerOptions Catalog(string policy, params CatalogModelOptions[] models) =>
-        new() { Policy = policy, Models = [.. models], DefaultModel = models[0].Name };
+        new() { Policy = Enum.Parse<PolicyKind>(policy, ignoreCase: true), Models = [.. models], DefaultModel = models[0].Name };
 
     private static PolicyRouter Router(ServerOptions options, string task = "chat", bool unsure = false, IModelAvailability? availability = null) =>
         new(options, new FixedClassifier(task, unsure), availability ?? new FixedAvailability(new()));
@@ -71,7 +75,7 @@ public sealed class PolicyRouterTests
         var options = Catalog("cost", Model("big-cheap", size: "large", cost: 0.1), Model("small-dear", size: "tiny", cost: 0.5));
 
         Assert.Equal("big-cheap", Router(options).Route("x", RouteHints.None).Model);
-        options.Policy = "capability";
+        options.Policy = PolicyKind.Capability;
         Assert.Equal("small-dear", Router(options).Route("x", RouteHints.None).Model);
     }
 
