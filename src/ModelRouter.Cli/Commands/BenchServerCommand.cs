@@ -8,7 +8,8 @@ namespace ModelRouter.Cli.Commands;
 
 /// <summary>
 /// `modelrouter bench-server`: the server's protocol figures over one loopback connection to a real server: frames/s,
-/// the latency added over the same call in-process (p50/p99), and streamed tokens/s against in-process generation.
+/// the latency added over the same call in-process (p50/p99), and streamed tokens/s against in-process generation,
+/// for the socket door (TCP, Unix socket) and the OpenAI-compatible HTTP door (JSON and SSE) side by side.
 /// </summary>
 internal static class BenchServerCommand
 {
@@ -26,11 +27,12 @@ internal static class BenchServerCommand
         var streams = new Option<int>("--streams") { Description = "Streamed generations per path.", DefaultValueFactory = _ => 10 };
         var threads = new Option<int>("--threads") { Description = "CPU threads of the model's context (0: llama.cpp's default).", DefaultValueFactory = _ => 1 };
         var noUnix = new Option<bool>("--no-unix-socket") { Description = "Measure loopback TCP only." };
+        var noHttp = new Option<bool>("--no-http") { Description = "Leave out the OpenAI-compatible HTTP door." };
         var csv = new Option<string?>("--csv") { Description = "Also write the table as CSV to this file." };
         var markdown = new Option<string?>("--markdown") { Description = "Also write the table as markdown to this file." };
-        var command = new Command("bench-server", "Measure the server over one loopback connection: frames/s, latency added over in-process calls (p50/p99), streamed tokens/s.")
+        var command = new Command("bench-server", "Measure the server over one loopback connection per door (socket TCP/Unix, HTTP): frames/s, latency added over in-process calls (p50/p99), streamed tokens/s.")
         {
-            model, requests, pipeline, seconds, tokens, streams, threads, noUnix, csv, markdown,
+            model, requests, pipeline, seconds, tokens, streams, threads, noUnix, noHttp, csv, markdown,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -46,6 +48,7 @@ internal static class BenchServerCommand
                     Streams = parse.GetValue(streams),
                     Threads = parse.GetValue(threads),
                     UnixSocket = !parse.GetValue(noUnix) && !OperatingSystem.IsWindows(),
+                    Http = !parse.GetValue(noHttp),
                 };
                 settings.Validate();
                 var loadBefore = LoadAverage.Read();
@@ -70,7 +73,7 @@ internal static class BenchServerCommand
                 return UsageError;
             }
             catch (Exception ex) when (ex is InvalidModelFileException or ModelRouterException or IOException or InvalidOperationException
-                                           or System.Net.Sockets.SocketException or Microsoft.Extensions.Options.OptionsValidationException)
+                                           or System.Net.Sockets.SocketException or System.Net.Http.HttpRequestException or Microsoft.Extensions.Options.OptionsValidationException)
             {
                 Console.Error.WriteLine("error: " + ex.Message);
                 return Failure;

@@ -27,6 +27,9 @@ public sealed record ServerBenchSettings
     /// <summary>Also measure over a Unix domain socket (Linux, macOS).</summary>
     public bool UnixSocket { get; init; } = !OperatingSystem.IsWindows();
 
+    /// <summary>Also measure the OpenAI-compatible HTTP door (loopback, one keep-alive connection).</summary>
+    public bool Http { get; init; } = true;
+
     public void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(Requests, 10, "--requests");
