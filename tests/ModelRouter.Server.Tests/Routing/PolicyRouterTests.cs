@@ -181,17 +181,18 @@ public sealed class PolicyRouterTests
     [Fact]
     public void The_validator_names_a_bad_policy_and_bad_weights()
     {
-        var options = Catalog("fastest", Model("m0"));
+        var options = Catalog("hybrid", Model("m0"));
+        options.Policy = (PolicyKind)42; // names bind case-insensitively; a number binds to anything
         options.HybridWeights = new HybridWeightSettings { Cost = -1 };
         options.Availability = new AvailabilitySettings { HostBandwidthMBps = 0 };
 
         var result = new ServerOptionsValidator().Validate(null, options);
 
         Assert.True(result.Failed);
-        Assert.Contains(result.Failures!, f => f == "Policy 'fastest' is not one of capability, cost, latency, hybrid");
+        Assert.Contains(result.Failures!, f => f == "Policy 42 is not one of capability, cost, latency, hybrid");
         Assert.Contains(result.Failures!, f => f.StartsWith("HybridWeights:", StringComparison.Ordinal));
         Assert.Contains(result.Failures!, f => f.StartsWith("Availability:", StringComparison.Ordinal));
-        Assert.Throws<ArgumentException>(() => PolicyRouter.CreatePolicy("fastest", new ModelCatalog([]), new FixedAvailability(new()), new HybridWeights()));
+        Assert.Throws<ArgumentException>(() => PolicyRouter.CreatePolicy((PolicyKind)42, new ModelCatalog([]), new FixedAvailability(new()), new HybridWeights()));
     }
 
     private sealed class FixedClassifier(string task, bool unsure) : ITaskClassifier
