@@ -244,8 +244,10 @@ internal static class GenerationEndpoints
                         var done = item.Done!;
                         model = done.Model;
                         Headers(done);
-                        context.Response.ContentType = "application/json";
-                        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+                        // The whole answer is built first so it goes out with a Content-Length in one write (no
+                        // chunked encoding, no terminating chunk for the client to wait for).
+                        var answer = new ArrayBufferWriter<byte>(text.WrittenCount + 512);
+                        await using (var json = new Utf8JsonWriter(answer))
                         {
                             json.WriteStartObject();
                             Envelope(json, chat ? "chat.completion" : "text_completion");
@@ -273,7 +275,9 @@ internal static class GenerationEndpoints
                             json.WriteEndObject();
                         }
 
-                        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+                        context.Response.ContentType = "application/json";
+                        context.Response.ContentLength = answer.WrittenCount;
+                        await context.Response.Body.WriteAsync(answer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
                         return;
                 }
             }

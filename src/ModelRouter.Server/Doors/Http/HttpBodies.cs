@@ -1,10 +1,17 @@
+using System.Buffers;
+using System.IO.Pipelines;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace ModelRouter.Server.Doors.Http;
 
-/// <summary>Reads a JSON body within the size limit; on a bad body writes the OpenAI-shaped error and returns null.</summary>
+/// <summary>
+/// Reads a JSON body within the size limit; on a bad body writes the OpenAI-shaped error and returns null. The body
+/// is gathered from Kestrel's pipe and parsed in one synchronous pass (a request body is small and usually arrives
+/// with its headers; the async serializer costs more than the JSON here).
+/// </summary>
 internal static class HttpBodies
 {
     public static async Task<T?> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type)
@@ -16,9 +23,33 @@ internal static class HttpBodies
             return null;
         }
 
+        var reader = context.Request.BodyReader;
+        ReadResult read;
         try
         {
-            var body = await JsonSerializer.DeserializeAsync(context.Request.Body, type, context.RequestAborted).ConfigureAwait(false);
+            // Read until the whole body is buffered: Kestrel enforces MaxRequestBodySize while we read.
+            while (true)
+            {
+                read = await reader.ReadAsync(context.RequestAborted).ConfigureAwait(false);
+                if (read.IsCompleted || read.IsCanceled)
+                {
+                    break;
+                }
+
+                reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+            }
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            var limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
+            await HttpErrors.WriteAsync(context, 413, "request_too_large", $"the body is larger than {limit} bytes").ConfigureAwait(false);
+            return null;
+        }
+
+        try
+        {
+            var json = new Utf8JsonReader(read.Buffer);
+            var body = JsonSerializer.Deserialize(ref json, type);
             if (body is null)
             {
                 await HttpErrors.WriteAsync(context, 400, "invalid_json", "the body must be a JSON object").ConfigureAwait(false);
@@ -32,10 +63,9 @@ internal static class HttpBodies
             await HttpErrors.WriteAsync(context, 400, "invalid_json", $"the body is not valid JSON for this endpoint{where}: {FirstSentence(ex.Message)}").ConfigureAwait(false);
             return null;
         }
-        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        finally
         {
-            await HttpErrors.WriteAsync(context, 413, "request_too_large", $"the body is larger than {context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize} bytes").ConfigureAwait(false);
-            return null;
+            reader.AdvanceTo(read.Buffer.End);
         }
     }
 
