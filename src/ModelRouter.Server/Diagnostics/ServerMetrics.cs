@@ -18,6 +18,7 @@ public sealed class ServerMetrics : IDisposable
     private readonly Histogram<double> swapMilliseconds;
     private readonly Histogram<double> timeToFirstTokenMilliseconds;
     private readonly Histogram<double> tokensPerSecond;
+    private readonly Counter<long> embeddedInputs;
 
     public ServerMetrics(IMeterFactory? meterFactory = null)
     {
@@ -28,6 +29,7 @@ public sealed class ServerMetrics : IDisposable
         swapMilliseconds = meter.CreateHistogram<double>("modelrouter.swap.duration", "ms", "Time to make a model resident");
         timeToFirstTokenMilliseconds = meter.CreateHistogram<double>("modelrouter.ttft", "ms", "Time to first token after admission");
         tokensPerSecond = meter.CreateHistogram<double>("modelrouter.decode.rate", "{token}/s", "Decode throughput per request");
+        embeddedInputs = meter.CreateCounter<long>("modelrouter.embeddings", "{input}", "Texts embedded, by model");
     }
 
     /// <summary>Registers residency gauges (1 when resident) and the device idle share for the pool's models.</summary>
@@ -58,6 +60,8 @@ public sealed class ServerMetrics : IDisposable
             tokensPerSecond.Record(stats.TokensPerSecond, model);
         }
     }
+
+    public void RecordEmbeddings(string model, int inputs) => embeddedInputs.Add(inputs, new KeyValuePair<string, object?>("model", model));
 
     public void Dispose() => meter.Dispose();
 }

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using ModelRouter.Server.Connections;
+using ModelRouter.Server.Doors.Socket;
 using ModelRouter.Server.Diagnostics;
 using ModelRouter.Server.Options;
 using ModelRouter.Server.Requests;

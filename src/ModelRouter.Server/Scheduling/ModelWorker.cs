@@ -251,6 +251,7 @@ internal sealed class ModelWorker
                 continue;
             }
 
+            metrics.RecordEmbeddings(Model, request.Inputs.Count);
             request.Completion.TrySetResult(new EmbeddingVectors(Model, embedder.Dimensions, vectors, tokens, queueWait, swap));
         }
 

@@ -3,7 +3,7 @@ using ModelRouter.Protocol;
 using ModelRouter.Server.Requests;
 using ModelRouter.Server.Scheduling;
 
-namespace ModelRouter.Server.Connections;
+namespace ModelRouter.Server.Doors.Socket;
 
 /// <summary>
 /// The outbound half: frames are written under a lock into an in-memory pipe (workers never block on a slow

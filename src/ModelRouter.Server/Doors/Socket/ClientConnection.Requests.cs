@@ -4,7 +4,7 @@ using ModelRouter.Server.Requests;
 using ModelRouter.Server.Routing;
 using ModelRouter.Server.Scheduling;
 
-namespace ModelRouter.Server.Connections;
+namespace ModelRouter.Server.Doors.Socket;
 
 /// <summary>Request dispatch: generate, route, embed, cancel, listings, stats and admin operations.</summary>
 public sealed partial class ClientConnection

@@ -3,7 +3,7 @@ using ModelRouter.Protocol;
 using ModelRouter.Server.Options;
 using ModelRouter.Server.Requests;
 
-namespace ModelRouter.Server.Connections;
+namespace ModelRouter.Server.Doors.Socket;
 
 /// <summary>What every socket connection shares: the request pipeline and the wire limits derived from the options.</summary>
 public sealed class ServerContext

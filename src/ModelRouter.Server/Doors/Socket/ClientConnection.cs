@@ -5,7 +5,7 @@ using ModelRouter.Protocol;
 using ModelRouter.Server.Diagnostics;
 using ModelRouter.Server.Requests;
 
-namespace ModelRouter.Server.Connections;
+namespace ModelRouter.Server.Doors.Socket;
 
 /// <summary>
 /// One client connection: a PipeReader loop that reads frames (declared length checked before the body is awaited),
