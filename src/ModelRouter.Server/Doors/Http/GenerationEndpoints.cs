@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
 using ModelRouter.Runtime.Chat;
 using ModelRouter.Runtime.Generation;
@@ -19,9 +20,17 @@ internal static class GenerationEndpoints
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
     private static readonly byte[] DoneEvent = "data: [DONE]\n\n"u8.ToArray();
 
-    public static async Task ChatAsync(HttpContext context, RequestPipeline pipeline)
+    public static Task ChatAsync(HttpContext context, RequestPipeline pipeline) =>
+        ServeBodyAsync(context, pipeline, OpenAiJsonContext.Default.ChatCompletionBody, ToCommand, chat: true);
+
+    public static Task CompletionAsync(HttpContext context, RequestPipeline pipeline) =>
+        ServeBodyAsync(context, pipeline, OpenAiJsonContext.Default.CompletionBody, ToCommand, chat: false);
+
+    private static async Task ServeBodyAsync<TBody>(HttpContext context, RequestPipeline pipeline, JsonTypeInfo<TBody> type,
+        Func<TBody, GenerationCommand> toCommand, bool chat)
+        where TBody : GenerationBody
     {
-        var body = await HttpBodies.ReadAsync(context, OpenAiJsonContext.Default.ChatCompletionBody).ConfigureAwait(false);
+        var body = await HttpBodies.ReadAsync(context, type).ConfigureAwait(false);
         if (body is null)
         {
             return;
@@ -30,7 +39,7 @@ internal static class GenerationEndpoints
         GenerationCommand command;
         try
         {
-            command = ToCommand(body);
+            command = toCommand(body);
         }
         catch (BadRequestBodyException ex)
         {
@@ -38,29 +47,7 @@ internal static class GenerationEndpoints
             return;
         }
 
-        await ServeAsync(context, pipeline, command, chat: true, body.Stream, body.StreamOptions?.IncludeUsage == true).ConfigureAwait(false);
-    }
-
-    public static async Task CompletionAsync(HttpContext context, RequestPipeline pipeline)
-    {
-        var body = await HttpBodies.ReadAsync(context, OpenAiJsonContext.Default.CompletionBody).ConfigureAwait(false);
-        if (body is null)
-        {
-            return;
-        }
-
-        GenerationCommand command;
-        try
-        {
-            command = ToCommand(body);
-        }
-        catch (BadRequestBodyException ex)
-        {
-            await HttpErrors.WriteAsync(context, 400, "invalid_argument", ex.Message, ex.Param).ConfigureAwait(false);
-            return;
-        }
-
-        await ServeAsync(context, pipeline, command, chat: false, body.Stream, body.StreamOptions?.IncludeUsage == true).ConfigureAwait(false);
+        await ServeAsync(context, pipeline, command, chat, body.Stream, body.StreamOptions?.IncludeUsage == true).ConfigureAwait(false);
     }
 
     private static GenerationCommand ToCommand(ChatCompletionBody body)

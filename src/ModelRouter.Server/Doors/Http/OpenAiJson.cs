@@ -6,12 +6,10 @@ namespace ModelRouter.Server.Doors.Http;
 // The request bodies the OpenAI API defines, as far as this door reads them. Unknown members are ignored (clients
 // send many we do not use); members we cannot honour (n > 1, tools, token-array inputs) are refused by name.
 
-/// <summary>POST /v1/chat/completions.</summary>
-internal sealed class ChatCompletionBody
+/// <summary>What chat and text completions share.</summary>
+internal abstract class GenerationBody
 {
     [JsonPropertyName("model")] public string? Model { get; set; }
-
-    [JsonPropertyName("messages")] public List<ChatMessageBody>? Messages { get; set; }
 
     [JsonPropertyName("stream")] public bool Stream { get; set; }
 
@@ -25,8 +23,6 @@ internal sealed class ChatCompletionBody
 
     [JsonPropertyName("max_tokens")] public int? MaxTokens { get; set; }
 
-    [JsonPropertyName("max_completion_tokens")] public int? MaxCompletionTokens { get; set; }
-
     [JsonPropertyName("stop")] public JsonElement Stop { get; set; }
 
     [JsonPropertyName("seed")] public long? Seed { get; set; }
@@ -34,40 +30,24 @@ internal sealed class ChatCompletionBody
     [JsonPropertyName("user")] public string? User { get; set; }
 
     [JsonPropertyName("n")] public int? N { get; set; }
-
-    [JsonPropertyName("tools")] public JsonElement Tools { get; set; }
 
     [JsonPropertyName("modelrouter")] public RouterHintsBody? ModelRouter { get; set; }
 }
 
-/// <summary>POST /v1/completions.</summary>
-internal sealed class CompletionBody
+/// <summary>POST /v1/chat/completions.</summary>
+internal sealed class ChatCompletionBody : GenerationBody
 {
-    [JsonPropertyName("model")] public string? Model { get; set; }
+    [JsonPropertyName("messages")] public List<ChatMessageBody>? Messages { get; set; }
 
+    [JsonPropertyName("max_completion_tokens")] public int? MaxCompletionTokens { get; set; }
+
+    [JsonPropertyName("tools")] public JsonElement Tools { get; set; }
+}
+
+/// <summary>POST /v1/completions.</summary>
+internal sealed class CompletionBody : GenerationBody
+{
     [JsonPropertyName("prompt")] public JsonElement Prompt { get; set; }
-
-    [JsonPropertyName("stream")] public bool Stream { get; set; }
-
-    [JsonPropertyName("stream_options")] public StreamOptionsBody? StreamOptions { get; set; }
-
-    [JsonPropertyName("temperature")] public float? Temperature { get; set; }
-
-    [JsonPropertyName("top_p")] public float? TopP { get; set; }
-
-    [JsonPropertyName("top_k")] public int? TopK { get; set; }
-
-    [JsonPropertyName("max_tokens")] public int? MaxTokens { get; set; }
-
-    [JsonPropertyName("stop")] public JsonElement Stop { get; set; }
-
-    [JsonPropertyName("seed")] public long? Seed { get; set; }
-
-    [JsonPropertyName("user")] public string? User { get; set; }
-
-    [JsonPropertyName("n")] public int? N { get; set; }
-
-    [JsonPropertyName("modelrouter")] public RouterHintsBody? ModelRouter { get; set; }
 }
 
 internal sealed class ChatMessageBody

@@ -75,18 +75,9 @@ public sealed partial class ClientConnection
             return;
         }
 
-        server.Pipeline.StartGeneration(new GenerationCommand
-        {
-            Model = request.Model,
-            Prompt = request.Prompt,
-            MaxTokens = request.MaxTokens,
-            Temperature = request.Temperature,
-            TopP = request.TopP,
-            TopK = request.TopK,
-            Seed = request.Seed,
-            Stop = request.StopSequences,
-            Hints = Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability),
-        }, new SocketGeneration(this, id), cancellation);
+        var command = Command(request.Model, request.MaxTokens, request.Temperature, request.TopP, request.TopK, request.Seed, request.StopSequences,
+            request.LatencyClass, request.CostBudget, request.RequiredCapability);
+        server.Pipeline.StartGeneration(command with { Prompt = request.Prompt }, new SocketGeneration(this, id), cancellation);
     }
 
     private void StartChat(in Frame frame)
@@ -103,18 +94,10 @@ public sealed partial class ClientConnection
             return;
         }
 
-        server.Pipeline.StartGeneration(new GenerationCommand
-        {
-            Model = request.Model,
-            Messages = request.Messages.Select(m => new Runtime.Chat.ChatTurn(m.Role, m.Content)).ToArray(),
-            MaxTokens = request.MaxTokens,
-            Temperature = request.Temperature,
-            TopP = request.TopP,
-            TopK = request.TopK,
-            Seed = request.Seed,
-            Stop = request.StopSequences,
-            Hints = Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability),
-        }, new SocketGeneration(this, id), cancellation);
+        var command = Command(request.Model, request.MaxTokens, request.Temperature, request.TopP, request.TopK, request.Seed, request.StopSequences,
+            request.LatencyClass, request.CostBudget, request.RequiredCapability);
+        var messages = request.Messages.Select(m => new Runtime.Chat.ChatTurn(m.Role, m.Content)).ToArray();
+        server.Pipeline.StartGeneration(command with { Messages = messages }, new SocketGeneration(this, id), cancellation);
     }
 
     private void Route(in Frame frame)
@@ -312,6 +295,20 @@ public sealed partial class ClientConnection
             source.Dispose();
         }
     }
+
+    /// <summary>What generate and chat frames share, as a command (the caller adds the prompt or the messages).</summary>
+    private static GenerationCommand Command(string? model, int maxTokens, float temperature, float topP, int topK, ulong seed,
+        IReadOnlyList<string> stop, LatencyClass latency, float costBudget, string? capability) => new()
+    {
+        Model = model,
+        MaxTokens = maxTokens,
+        Temperature = temperature,
+        TopP = topP,
+        TopK = topK,
+        Seed = seed,
+        Stop = stop,
+        Hints = Hints(latency, costBudget, capability),
+    };
 
     private static RouteHints Hints(LatencyClass latency, float costBudget, string? capability) => new()
     {
