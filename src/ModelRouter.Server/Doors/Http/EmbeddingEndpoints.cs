@@ -62,7 +62,7 @@ internal static class EmbeddingEndpoints
 
         context.Response.ContentType = "application/json";
         context.Response.Headers["x-modelrouter-model"] = vectors.Model;
-        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter, HttpBodies.WriterOptions))
         {
             json.WriteStartObject();
             json.WriteString("object", "list");

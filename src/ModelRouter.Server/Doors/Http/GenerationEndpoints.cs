@@ -234,7 +234,7 @@ internal static class GenerationEndpoints
                         // The whole answer is built first so it goes out with a Content-Length in one write (no
                         // chunked encoding, no terminating chunk for the client to wait for).
                         var answer = new ArrayBufferWriter<byte>(text.WrittenCount + 512);
-                        await using (var json = new Utf8JsonWriter(answer))
+                        await using (var json = new Utf8JsonWriter(answer, HttpBodies.WriterOptions))
                         {
                             json.WriteStartObject();
                             Envelope(json, chat ? "chat.completion" : "text_completion");
@@ -245,12 +245,12 @@ internal static class GenerationEndpoints
                             {
                                 json.WriteStartObject("message");
                                 json.WriteString("role", "assistant");
-                                json.WriteString("content", text.WrittenSpan);
+                                Text(json, "content", text.WrittenSpan);
                                 json.WriteEndObject();
                             }
                             else
                             {
-                                json.WriteString("text", text.WrittenSpan);
+                                Text(json, "text", text.WrittenSpan);
                             }
 
                             json.WriteNull("logprobs");
@@ -355,12 +355,28 @@ internal static class GenerationEndpoints
             if (chat)
             {
                 json.WriteStartObject("delta");
-                json.WriteString("content", text);
+                Text(json, "content", text);
                 json.WriteEndObject();
             }
             else
             {
-                json.WriteString("text", text);
+                Text(json, "text", text);
+            }
+        }
+
+        /// <summary>
+        /// Model text as a JSON string. A model can emit byte tokens that do not form valid UTF-8 (JSON cannot carry
+        /// them): those sequences become U+FFFD, as on the socket door (rare path: it allocates).
+        /// </summary>
+        private static void Text(Utf8JsonWriter json, string name, ReadOnlySpan<byte> utf8)
+        {
+            if (System.Text.Unicode.Utf8.IsValid(utf8))
+            {
+                json.WriteString(name, utf8);
+            }
+            else
+            {
+                json.WriteString(name, System.Text.Encoding.UTF8.GetString(utf8));
             }
         }
 
@@ -402,7 +418,7 @@ internal static class GenerationEndpoints
             output.Write(DataPrefix);
 
             // One writer per answer, reset onto the pipe for each event: no writer per token.
-            var json = events ??= new Utf8JsonWriter(output);
+            var json = events ??= new Utf8JsonWriter(output, HttpBodies.WriterOptions);
             json.Reset(output);
             if (wrap)
             {

@@ -14,6 +14,12 @@ namespace ModelRouter.Server.Doors.Http;
 /// </summary>
 internal static class HttpBodies
 {
+    /// <summary>
+    /// Answers carry text as UTF-8, as OpenAI's API does: the relaxed encoder escapes only what JSON requires (quotes,
+    /// backslashes, control characters), not every non-ASCII letter or "+". These bodies are never embedded in HTML.
+    /// </summary>
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static async Task<T?> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type)
         where T : class
     {

@@ -69,7 +69,7 @@ internal static class HttpErrors
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         }
 
-        await using var json = new Utf8JsonWriter(context.Response.Body);
+        await using var json = new Utf8JsonWriter(context.Response.Body, HttpBodies.WriterOptions);
         WriteBody(json, status, code, message, param);
         await json.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }

@@ -10,7 +10,7 @@ internal static class ModelEndpoints
     public static async Task ListAsync(HttpContext context, RequestPipeline pipeline)
     {
         context.Response.ContentType = "application/json";
-        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter, HttpBodies.WriterOptions))
         {
             json.WriteStartObject();
             json.WriteString("object", "list");
@@ -39,7 +39,7 @@ internal static class ModelEndpoints
         }
 
         context.Response.ContentType = "application/json";
-        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter, HttpBodies.WriterOptions))
         {
             json.WriteStartObject();
             Model(json, model, admin: false);
@@ -53,7 +53,7 @@ internal static class ModelEndpoints
     public static async Task AdminListAsync(HttpContext context, RequestPipeline pipeline)
     {
         context.Response.ContentType = "application/json";
-        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter, HttpBodies.WriterOptions))
         {
             json.WriteStartObject();
             json.WriteStartArray("models");
@@ -106,7 +106,7 @@ internal static class ModelEndpoints
         }
 
         context.Response.ContentType = "application/json";
-        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter, HttpBodies.WriterOptions))
         {
             json.WriteStartObject();
             json.WriteString("operation", operation);
