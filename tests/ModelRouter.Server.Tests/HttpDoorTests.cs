@@ -213,6 +213,26 @@ public sealed class HttpDoorTests
     }
 
     [Fact]
+    public async Task A_streamed_text_completion_adds_up_to_the_same_text_as_a_whole_one()
+    {
+        using var models = TestModels.Create(1);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, HttpArgs(1));
+        using var http = Http(server);
+        const string Body = """{"model":"m0","prompt":"Once upon a time","max_tokens":12,"temperature":0""";
+
+        using var whole = JsonDocument.Parse(await (await http.PostAsync("/v1/completions", Json(Body + "}"), Cancel)).Content.ReadAsStringAsync(Cancel));
+        var raw = await (await http.PostAsync("/v1/completions", Json(Body + ""","stream":true}"""), Cancel)).Content.ReadAsStringAsync(Cancel);
+
+        var chunks = raw.Split("\n\n", StringSplitOptions.RemoveEmptyEntries)[..^1].Select(e => JsonDocument.Parse(e["data: ".Length..]).RootElement).ToList();
+        Assert.All(chunks, c => Assert.Equal("text_completion", c.GetProperty("object").GetString()));
+        Assert.All(chunks, c => Assert.False(c.GetProperty("choices")[0].TryGetProperty("delta", out _)));
+        var streamed = string.Concat(chunks.Select(c => c.GetProperty("choices")[0].GetProperty("text").GetString()));
+        Assert.Equal(whole.RootElement.GetProperty("choices")[0].GetProperty("text").GetString(), streamed);
+        Assert.Equal(TestModels.Reference(60)[..streamed.Length], streamed);
+        Assert.Equal("length", chunks[^1].GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+    }
+
+    [Fact]
     public async Task Curl_gets_a_completion_and_the_health_and_metrics_endpoints_answer()
     {
         if (!File.Exists("/usr/bin/curl"))

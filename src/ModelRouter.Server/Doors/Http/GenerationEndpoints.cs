@@ -297,44 +297,54 @@ internal static class GenerationEndpoints
                     Headers(null);
                     if (chat)
                     {
-                        Chunk(json =>
-                        {
-                            json.WriteStartObject("delta");
-                            json.WriteString("role", "assistant");
-                            json.WriteString("content", "");
-                            json.WriteEndObject();
-                        }, null);
+                        var first = BeginChunk();
+                        first.WriteStartObject("delta");
+                        first.WriteString("role", "assistant");
+                        first.WriteString("content", "");
+                        first.WriteEndObject();
+                        EndChunk(first, null, null);
                     }
                 }
 
                 switch (item.Kind)
                 {
                     case GenerationEventKind.Text:
-                        var text = item.Text;
-                        Chunk(json => Delta(json, text.Span), null);
+                        var chunk = BeginChunk();
+                        Delta(chunk, item.Text.Span);
+                        EndChunk(chunk, null, null);
                         break;
                     case GenerationEventKind.Failed:
-                        WriteEvent(json => HttpErrors.WriteBody(json, HttpErrors.Status(item.Error), HttpErrors.Code(item.Error), item.Message!, null));
+                        var error = BeginEvent();
+                        HttpErrors.WriteBody(error, HttpErrors.Status(item.Error), HttpErrors.Code(item.Error), item.Message!, null);
+                        EndEvent(error);
                         context.Response.BodyWriter.Write(DoneEvent);
                         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
                         return;
                     case GenerationEventKind.Completed:
                         var done = item.Done!;
                         model = done.Model;
-                        Chunk(json =>
+                        var last = BeginChunk();
+                        if (chat)
                         {
-                            json.WriteStartObject("delta");
-                            json.WriteEndObject();
-                        }, Finish(done.FinishReason), done);
+                            last.WriteStartObject("delta");
+                            last.WriteEndObject();
+                        }
+                        else
+                        {
+                            last.WriteString("text", "");
+                        }
+
+                        EndChunk(last, Finish(done.FinishReason), done);
                         if (includeUsage)
                         {
-                            WriteEvent(json =>
-                            {
-                                Envelope(json, chat ? "chat.completion.chunk" : "text_completion");
-                                json.WriteStartArray("choices");
-                                json.WriteEndArray();
-                                Usage(json, done);
-                            }, wrap: true);
+                            var usage = BeginEvent();
+                            usage.WriteStartObject();
+                            Envelope(usage, chat ? "chat.completion.chunk" : "text_completion");
+                            usage.WriteStartArray("choices");
+                            usage.WriteEndArray();
+                            Usage(usage, done);
+                            usage.WriteEndObject();
+                            EndEvent(usage);
                         }
 
                         context.Response.BodyWriter.Write(DoneEvent);
@@ -380,59 +390,56 @@ internal static class GenerationEndpoints
             }
         }
 
-        /// <summary>One SSE chunk with a single choice (delta or text), its finish reason, and our stats on the last.</summary>
-        private void Chunk(Action<Utf8JsonWriter> choice, string? finish, GenerationDone? done = null) =>
-            WriteEvent(json =>
+        /// <summary>Starts an SSE chunk with one choice (index 0): the caller writes its delta or text.</summary>
+        private Utf8JsonWriter BeginChunk()
+        {
+            var json = BeginEvent();
+            json.WriteStartObject();
+            Envelope(json, chat ? "chat.completion.chunk" : "text_completion");
+            json.WriteStartArray("choices");
+            json.WriteStartObject();
+            json.WriteNumber("index", 0);
+            return json;
+        }
+
+        /// <summary>Ends the chunk's choice with its finish reason, and adds our stats to the last chunk.</summary>
+        private void EndChunk(Utf8JsonWriter json, string? finish, GenerationDone? done)
+        {
+            json.WriteNull("logprobs");
+            if (finish is null)
             {
-                Envelope(json, chat ? "chat.completion.chunk" : "text_completion");
-                json.WriteStartArray("choices");
-                json.WriteStartObject();
-                json.WriteNumber("index", 0);
-                choice(json);
-                if (!chat && finish is not null)
-                {
-                    json.WriteString("text", "");
-                }
+                json.WriteNull("finish_reason");
+            }
+            else
+            {
+                json.WriteString("finish_reason", finish);
+            }
 
-                json.WriteNull("logprobs");
-                if (finish is null)
-                {
-                    json.WriteNull("finish_reason");
-                }
-                else
-                {
-                    json.WriteString("finish_reason", finish);
-                }
+            json.WriteEndObject();
+            json.WriteEndArray();
+            if (done is not null)
+            {
+                Extension(json, done);
+            }
 
-                json.WriteEndObject();
-                json.WriteEndArray();
-                if (done is not null)
-                {
-                    Extension(json, done);
-                }
-            }, wrap: true);
+            json.WriteEndObject();
+            EndEvent(json);
+        }
 
-        private void WriteEvent(Action<Utf8JsonWriter> write, bool wrap = false)
+        /// <summary>"data: " then a JSON writer on the response pipe: one writer per answer, reset for each event.</summary>
+        private Utf8JsonWriter BeginEvent()
         {
             var output = context.Response.BodyWriter;
             output.Write(DataPrefix);
-
-            // One writer per answer, reset onto the pipe for each event: no writer per token.
             var json = events ??= new Utf8JsonWriter(output, HttpBodies.WriterOptions);
             json.Reset(output);
-            if (wrap)
-            {
-                json.WriteStartObject();
-            }
+            return json;
+        }
 
-            write(json);
-            if (wrap)
-            {
-                json.WriteEndObject();
-            }
-
+        private void EndEvent(Utf8JsonWriter json)
+        {
             json.Flush();
-            output.Write(EventEnd);
+            context.Response.BodyWriter.Write(EventEnd);
         }
 
         private void Envelope(Utf8JsonWriter json, string kind)
