@@ -53,7 +53,10 @@ public sealed class RouteChainTests
     {
         using var models = TestModels.Create(1);
         await using var upstream = new FakeUpstream(_ => failure);
-        await using var server = await TestServer.StartAsync(models, residentModels: 1, ChainArgs(upstream.Endpoint, timeoutMs: 300));
+        // The attempt timeout must cover a cold first call (JIT, connection) on a loaded machine, or the attempt can end
+        // before the request reaches the upstream and the hit count below says nothing; only Hang relies on it.
+        var timeoutMs = failure == UpstreamBehaviour.Hang ? 1_000 : 15_000;
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, ChainArgs(upstream.Endpoint, timeoutMs));
         await using var client = await server.ConnectAsync();
         var local = await client.CompleteAsync(Routed("m0"), TestContext.Current.CancellationToken);
         Assert.Equal(0, upstream.Hits); // a request naming its model never takes the chain
