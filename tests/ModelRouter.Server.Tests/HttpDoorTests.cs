@@ -167,6 +167,30 @@ public sealed class HttpDoorTests
     }
 
     [Fact]
+    public async Task Past_the_in_flight_limit_the_SDK_gets_429_with_Retry_After()
+    {
+        using var models = TestModels.Create(1);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1,
+            [.. HttpArgs(1), "--ModelRouter:Limits:MaxRequestsInFlight=1", "--ModelRouter:Scheduler:ContextPerSequence=4096"]);
+        using var http = Http(server);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+        {
+            Content = Json("""{"model":"m0","prompt":"Once upon a time","stream":true,"max_tokens":4000}"""),
+        };
+        using var running = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Cancel);
+        await using var stream = await running.Content.ReadAsStreamAsync(Cancel);
+        _ = await stream.ReadAsync(new byte[64], Cancel); // the first request is generating: the only slot is taken
+
+        using var refused = await http.PostAsync("/v1/completions", Json("""{"model":"m0","prompt":"hi","max_tokens":2}"""), Cancel);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.True(refused.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
+        using var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync(Cancel));
+        Assert.Equal("overloaded", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("rate_limit_error", error.RootElement.GetProperty("error").GetProperty("type").GetString());
+    }
+
+    [Fact]
     public async Task A_model_without_a_chat_template_is_a_clear_400_naming_it()
     {
         using var models = TestModels.Create(1);
