@@ -96,9 +96,17 @@ public sealed class RouteChainTests
         await using var server = await TestServer.StartAsync(models, residentModels: 1, args);
         await using var client = await server.ConnectAsync();
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        cancel.CancelAfter(TimeSpan.FromMilliseconds(300));
+        var hanging = client.CompleteAsync(Routed(), cancel.Token);
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.CompleteAsync(Routed(), cancel.Token));
+        // Cancel once the remote holds the request (a fixed delay raced a cold first call under load).
+        var reached = DateTime.UtcNow.AddSeconds(30);
+        while (upstream.Hits == 0 && DateTime.UtcNow < reached)
+        {
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => hanging);
 
         // One request in flight is allowed: the next is accepted only once the cancelled one has ended on the server.
         var deadline = DateTime.UtcNow.AddSeconds(30);
