@@ -234,9 +234,18 @@ public sealed class RemoteChainTests : IDisposable
         for (var i = 0; i < 2; i++)
         {
             using var caller = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-            caller.CancelAfter(TimeSpan.FromMilliseconds(200));
             var attempts = new List<ChainAttempt>();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => chain.OpenAsync(Hello, attempts, caller.Token));
+            var opening = chain.OpenAsync(Hello, attempts, caller.Token);
+
+            // Cancel once the remote holds this request (a fixed delay raced a cold first call under load).
+            var reached = DateTime.UtcNow.AddSeconds(30);
+            while (upstream.Hits <= i && DateTime.UtcNow < reached)
+            {
+                await Task.Delay(20, Ct);
+            }
+
+            await caller.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => opening);
             Assert.Empty(attempts);
         }
 
