@@ -224,7 +224,7 @@ cmd_cuda_check() {
     local f failed=0 count=0
     # Same sources and include rules as native/shim/CMakeLists.txt with MR_CUDA=ON on Linux.
     for f in native/shim/mr_shim_cuda.c native/shim/mr_swap_cuda.c native/shim/mr_swap_buffer.c native/shim/mr_cuda_probe.c \
-             native/shim/mr_shim.c native/shim/mr_host_memory.c native/shim/mr_error.c \
+             native/shim/mr_shim.c native/shim/mr_host_memory.c native/shim/mr_error.c native/shim/mr_swap_cpu_none.c \
              native/shim/probes/mr_probe.c native/shim/tests/mr_swap_test.c; do
         local extra=()
         case "$f" in
@@ -344,6 +344,12 @@ cmd_test() {
     [[ ${#trx[@]} -gt 0 ]] || { echo "0 passed, 1 failed, 0 skipped"; die "no test results were written (the test host failed to start?)."; }
     read -r passed failed skipped < <(trx_totals "${trx[@]}")
     if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1; fi
+    # The native C tests (no .NET): each executable is one test in the totals.
+    local native_test="$repo_root/artifacts/native/${MR_NATIVE_FLAVOR:-cpu}/mr_cpu_region_test"
+    if [[ -x "$native_test" ]]; then
+        step "native test: ${native_test#"$repo_root"/}"
+        if "$native_test"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    fi
     echo
     echo "$passed passed, $failed failed, $skipped skipped"
     return $(( failed > 0 ? 1 : 0 ))
