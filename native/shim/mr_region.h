@@ -65,6 +65,8 @@ struct mr_swap_region {
     int                captured;
     unsigned char *    image;
     uint64_t           image_bytes;
+    int                map_image; /* CPU: restore maps the image (a memfd) instead of copying it */
+    int                image_fd;  /* CPU, map_image: the memfd; -1 otherwise */
 
     uint32_t live_buffers;
     int      destroy_pending;

@@ -240,7 +240,11 @@ struct mr_cpu_swap_options {
     uint64_t reserve_bytes; /* virtual range to reserve; 0 means 64 GiB (address space only, nothing committed) */
     uint64_t chunk_bytes;   /* commit and copy piece; 0 means 64 MiB; rounded up to the page size */
     int32_t  threads;       /* copy threads for capture/restore; < 1 means 4 */
-    int32_t  reserved0;
+    int32_t  map_image;     /* 0: restore copies the image back into fresh pages (evict frees the weights' copy;
+                               resident costs the weights twice: region + image). 1: the image is a memfd and
+                               restore maps it read-only at the same addresses (MAP_POPULATE); resident and
+                               evicted both cost the weights once, so evict drops the pages from RSS but frees
+                               no memory. */
 };
 
 MR_API enum mr_status mr_swap_region_create_cpu(const struct mr_cpu_swap_options * options, struct mr_swap_region ** out);

@@ -26,13 +26,16 @@
  * silently reading zeros, as madvise(MADV_DONTNEED) alone would allow. The host image is anonymous
  * memory: it needs no file to clean up and no tmpfs quota, and it is counted in the process's own RSS,
  * so the budget sees it. (A /dev/shm image would survive a restart as the CUDA one does; not done yet.)
- * Restore commits every chunk, then copies the image back with `threads` threads. */
+ * Restore commits every chunk, then copies the image back with `threads` threads. With map_image the image
+ * is a memfd instead, and commit after capture maps it read-only at the chunk's addresses (restore copies
+ * nothing; the load's anonymous copy is swapped for the image's pages right at capture). */
 #define _GNU_SOURCE
 #include "mr_region.h"
 
 #include "ggml-backend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +117,26 @@ static void mr_install_hook(void) {
 /* ------------------------------------------------------------------------------------------------ */
 /* the backend */
 
+/* Map mode, once captured: the image's own pages at the chunk's addresses, read-only (nothing writes weights
+ * after the load; a write would fault rather than change the image), populated now so that the first token
+ * does not pay the page faults. Not MAP_PRIVATE with write access: populating that breaks copy-on-write on
+ * every page, i.e. copies the whole image. */
+static enum mr_status mr_cpu_map_image(struct mr_swap_region * r, struct mr_region_chunk * c) {
+    void * p = mmap(r->base + c->offset, (size_t) c->size, PROT_READ, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
+                    r->image_fd, (off_t) c->offset);
+    if (p == MAP_FAILED) {
+        return mr_fail(errno == ENOMEM ? MR_STATUS_OUT_OF_MEMORY : MR_STATUS_SYSTEM_ERROR,
+                       "CPU region: mapping %llu bytes of the image at offset %llu: %s", (unsigned long long) c->size,
+                       (unsigned long long) c->offset, strerror(errno));
+    }
+    c->committed = 1;
+    return MR_STATUS_OK;
+}
+
 static enum mr_status mr_cpu_commit(struct mr_swap_region * r, struct mr_region_chunk * c) {
+    if (r->map_image && r->captured) {
+        return mr_cpu_map_image(r, c);
+    }
     void * at = r->base + c->offset;
     void * p = mmap(at, (size_t) c->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (p == MAP_FAILED) {
@@ -142,6 +164,25 @@ static enum mr_status mr_cpu_release(struct mr_swap_region * r, struct mr_region
 }
 
 static enum mr_status mr_cpu_image_alloc(struct mr_swap_region * r, uint64_t size) {
+    if (r->map_image) {
+        /* A memfd, not a /dev/shm file: nothing to clean up after a crash, no name to collide. */
+        int fd = memfd_create("mr_swap_image", MFD_CLOEXEC);
+        if (fd < 0) {
+            return mr_fail(MR_STATUS_SYSTEM_ERROR, "CPU region: memfd_create for the host image: %s", strerror(errno));
+        }
+        /* Reserve the pages now: a full tmpfs fails here, cleanly, instead of a SIGBUS later. */
+        int rc = ftruncate(fd, (off_t) size) == 0 ? posix_fallocate(fd, 0, (off_t) size) : errno;
+        void * p = rc == 0 ? mmap(NULL, (size_t) size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+        if (p == MAP_FAILED) {
+            close(fd);
+            return mr_fail(MR_STATUS_OUT_OF_MEMORY, "CPU region: no memory for a %llu-byte host image (memfd): %s",
+                           (unsigned long long) size, strerror(rc != 0 ? rc : errno));
+        }
+        r->image = (unsigned char *) p;
+        r->image_bytes = size;
+        r->image_fd = fd;
+        return MR_STATUS_OK;
+    }
     void * p = mmap(NULL, (size_t) size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         return mr_fail(MR_STATUS_OUT_OF_MEMORY, "CPU region: no memory for a %llu-byte host image: %s", (unsigned long long) size,
@@ -157,8 +198,12 @@ static void mr_cpu_image_free(struct mr_swap_region * r) {
     if (r->image != NULL) {
         munmap(r->image, (size_t) r->image_bytes);
     }
+    if (r->image_fd >= 0) {
+        close(r->image_fd);
+    }
     r->image = NULL;
     r->image_bytes = 0;
+    r->image_fd = -1;
 }
 
 struct mr_copy_job {
@@ -182,7 +227,25 @@ static void * mr_copy_worker(void * arg) {
     return NULL;
 }
 
+static enum mr_status mr_cpu_copy_threads(struct mr_swap_region * r, enum mr_region_copy direction);
+
 static enum mr_status mr_cpu_copy(struct mr_swap_region * r, enum mr_region_copy direction) {
+    if (!r->map_image) {
+        return mr_cpu_copy_threads(r, direction);
+    }
+    if (direction == MR_REGION_FROM_IMAGE) {
+        return MR_STATUS_OK; /* commit mapped the image's pages already */
+    }
+    enum mr_status st = mr_cpu_copy_threads(r, direction);
+    /* From now on the weights ARE the image's pages: swap the load's anonymous copy for them (resident costs
+     * the weights once). r->captured is still 0 here, so map explicitly. */
+    for (uint32_t i = 0; i < r->chunk_count && st == MR_STATUS_OK; i++) {
+        st = mr_cpu_map_image(r, &r->chunks[i]);
+    }
+    return st;
+}
+
+static enum mr_status mr_cpu_copy_threads(struct mr_swap_region * r, enum mr_region_copy direction) {
     int count = r->threads < (int) r->chunk_count ? r->threads : (int) r->chunk_count;
     if (count < 1) {
         count = 1;
@@ -272,6 +335,8 @@ enum mr_status mr_swap_region_create_cpu(const struct mr_cpu_swap_options * opti
     mr_region_init(r, &mr_cpu_ops, (uint64_t) (page > 0 ? page : 4096), options->chunk_bytes,
                    options->reserve_bytes != 0 ? options->reserve_bytes : MR_DEFAULT_CPU_RESERVE, threads);
     r->cpu_iface = mr_cpu_iface;
+    r->map_image = options->map_image != 0;
+    r->image_fd = -1;
     /* Reserve one huge page more and start on a huge-page boundary, so committed chunks can be THP-backed. */
     const size_t span = (size_t) (r->reserved + MR_HUGE_PAGE);
     void * p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -265,7 +265,7 @@ public unsafe partial struct mr_cpu_swap_options
     public int threads;
 
     [NativeTypeName("int32_t")]
-    public int reserved0;
+    public int map_image;
 }
 
 public static unsafe partial class MrShim

@@ -1,7 +1,7 @@
 /* mr_cpu_region_test: the CPU swap region end to end without a model (CPU builds on Linux; run by
  * ./build.sh test). Built from the region's sources, so it can inject a failed commit through mr_region.h.
  *
- * Allocates buffers through ggml's CPU buffer type (and the CPU repack buffer type when this CPU has
+ * In both restore modes (copying the image back, mapping it), allocates buffers through ggml's CPU buffer type (and the CPU repack buffer type when this CPU has
  * one) between load_begin and load_end, fills them, captures, evicts (the pages must be gone: mincore
  * and the process's RSS; a read must fault), restores (bytes equal), checks the state machine's
  * refusals and that a restore whose commit fails leaves the region evicted with nothing mapped.
@@ -110,13 +110,14 @@ static int read_faults(const volatile unsigned char * p) {
 
 #define NBUF 4
 
-int main(void) {
-    ggml_backend_load_all();
-    struct mr_cpu_swap_options options = { .reserve_bytes = 1ull << 30, .chunk_bytes = 4ull << 20, .threads = 3 };
+/* One full run in a restore mode: 0 copies the image back, 1 maps it. */
+static void run(int map_image) {
+    printf("--- restore by %s\n", map_image ? "mapping the image (memfd)" : "copying the image");
+    struct mr_cpu_swap_options options = { .reserve_bytes = 1ull << 30, .chunk_bytes = 4ull << 20, .threads = 3, .map_image = map_image };
     struct mr_swap_region * r = NULL;
     CHECK(mr_swap_region_create_cpu(&options, &r) == MR_STATUS_OK && r != NULL, "create");
     if (r == NULL) {
-        return 1;
+        return;
     }
 
     /* Refusals before anything was loaded. */
@@ -236,6 +237,12 @@ int main(void) {
         ggml_backend_buffer_free(buffers[i]);
     }
 
+}
+
+int main(void) {
+    ggml_backend_load_all();
+    run(0);
+    run(1);
     printf("mr_cpu_region_test: %d checks passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }

@@ -173,6 +173,7 @@ public sealed unsafe class CpuWeightStore : IWeightStore
             reserve_bytes = (ulong)(WeightBytes * 2 + (256L << 20)),
             chunk_bytes = (ulong)options.ChunkBytes,
             threads = options.CopyThreads,
+            map_image = options.MapImage ? 1 : 0,
         };
         mr_swap_region* created;
         var status = MrShim.mr_swap_region_create_cpu(&swapOptions, &created);
@@ -252,6 +253,14 @@ public sealed record CpuSwapOptions
 
     /// <summary>Threads that copy the host image back on restore (memory bandwidth, not cores, is the limit).</summary>
     public int CopyThreads { get; init; } = Math.Clamp(Environment.ProcessorCount, 1, 4);
+
+    /// <summary>
+    /// False: restore copies the host image back into fresh pages, so evict really frees the weights' copy (a resident
+    /// model costs its weights twice: region and image). True: the image is a memfd that restore maps read-only at the
+    /// same addresses; resident and evicted both cost the weights once, and evict only unmaps them (RSS drops, memory
+    /// stays with the image).
+    /// </summary>
+    public bool MapImage { get; init; }
 }
 
 /// <summary>Makes <see cref="CpuWeightStore"/>s.</summary>

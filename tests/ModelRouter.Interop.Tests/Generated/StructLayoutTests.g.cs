@@ -469,7 +469,7 @@ public sealed unsafe partial class StructLayoutTests
         Assert.Equal(0, (int)((byte*)&value.reserve_bytes - (byte*)&value));
         Assert.Equal(8, (int)((byte*)&value.chunk_bytes - (byte*)&value));
         Assert.Equal(16, (int)((byte*)&value.threads - (byte*)&value));
-        Assert.Equal(20, (int)((byte*)&value.reserved0 - (byte*)&value));
+        Assert.Equal(20, (int)((byte*)&value.map_image - (byte*)&value));
     }
 
     [Fact]

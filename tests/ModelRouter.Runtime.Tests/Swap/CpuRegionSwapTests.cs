@@ -22,10 +22,13 @@ public sealed class CpuRegionSwapTests
 {
     private static readonly ContextOptions Context = new() { ContextLength = 256, BatchSize = 64, Threads = 1 };
 
-    [Fact]
-    public void Stories_greedy_tokens_equal_the_reference_before_evict_and_after_every_restore()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Stories_greedy_tokens_equal_the_reference_before_evict_and_after_every_restore(bool mapImage)
     {
-        using var store = new CpuWeightStore(new ModelRegistration("stories", GgufTestFiles.RequireSharedModel("stories260K.gguf")));
+        using var store = new CpuWeightStore(new ModelRegistration("stories", GgufTestFiles.RequireSharedModel("stories260K.gguf")),
+            new CpuSwapOptions { MapImage = mapImage });
         store.Restore(TestContext.Current.CancellationToken);
         RequireRegion(store);
         var model = store.Model;
@@ -50,8 +53,10 @@ public sealed class CpuRegionSwapTests
         }
     }
 
-    [Fact]
-    public async Task A_forged_model_leaves_and_reenters_RSS_by_its_weights_and_decodes_the_same_tokens()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_forged_model_leaves_and_reenters_RSS_by_its_weights_and_decodes_the_same_tokens(bool mapImage)
     {
         if (!File.Exists("/proc/self/statm"))
         {
@@ -65,7 +70,7 @@ public sealed class CpuRegionSwapTests
         var shape = new ModelShape(ForgeArchitecture.Llama, Layers: 4, Width: 256, FeedForward: 1024, Heads: 4, KvHeads: 2, ContextLength: 512);
         ModelForge.Forge(new ForgeOptions(shape, ForgeWeightType.Q4_0) { VocabPath = vocab, Seed = 7 }, path, cancellationToken: TestContext.Current.CancellationToken);
 
-        var factory = new RecordingFactory();
+        var factory = new RecordingFactory(new CpuSwapOptions { MapImage = mapImage });
         using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = 1L << 30, StoreFactory = factory });
         pool.Register(new ModelRegistration("forged", path));
         string before;
@@ -120,10 +125,10 @@ public sealed class CpuRegionSwapTests
         return text.ToString();
     }
 
-    private sealed class RecordingFactory : IWeightStoreFactory
+    private sealed class RecordingFactory(CpuSwapOptions options) : IWeightStoreFactory
     {
         public CpuWeightStore? Store { get; private set; }
 
-        public IWeightStore Create(ModelRegistration registration) => Store = new CpuWeightStore(registration);
+        public IWeightStore Create(ModelRegistration registration) => Store = new CpuWeightStore(registration, options);
     }
 }

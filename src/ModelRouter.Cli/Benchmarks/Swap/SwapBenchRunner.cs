@@ -49,7 +49,7 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
             ? CudaBandwidth.Measure(device: 0, bytes: Math.Max(weightBytes, 256L << 20))
             : HostCopyReference.MeasureGigabytesPerSecond(path);
 
-        using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = long.MaxValue / 2, StoreFactory = WeightStores.ForThisBuild() });
+        using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = long.MaxValue / 2, StoreFactory = WeightStores.ForThisBuild(cpu: new CpuSwapOptions { MapImage = settings.CpuMapImage }) });
         pool.Register(new ModelRegistration(name, path) { GpuLayers = -1 });
         pool.PrefetchAsync(name, cancellation: cancellation).GetAwaiter().GetResult();
         var before = GreedyTokens(pool, name, cancellation); // first restore (from warm) and the reference tokens
