@@ -56,7 +56,9 @@ internal static class BenchSwapCommand
                 File.WriteAllText(Path.Combine(dir, "bench-swap.csv"), table.ToCsv());
                 File.WriteAllText(Path.Combine(dir, "bench-swap.md"), "```\n" + header + "```\n\n" + table.ToMarkdown());
                 File.WriteAllText(Path.Combine(dir, "bench-swap.svg"), SwapBenchReport.Chart(rows, header.Split('\n')[1]));
-                Console.Error.WriteLine($"[bench-swap] wrote bench-swap.csv, bench-swap.md and bench-swap.svg to {Path.GetFullPath(dir)}");
+                var machine = header.Split('\n').FirstOrDefault(l => l.StartsWith("machine: ", StringComparison.Ordinal))?["machine: ".Length..] ?? "unknown";
+                File.WriteAllText(Path.Combine(dir, "summary.json"), SwapBenchReport.Summary(rows, settings, machine));
+                Console.Error.WriteLine($"[bench-swap] wrote bench-swap.csv, bench-swap.md, bench-swap.svg and summary.json to {Path.GetFullPath(dir)}");
             }
 
             return rows.All(r => r.TokensEqual) ? 0 : 1;
