@@ -146,8 +146,17 @@ cmd_native() {
 
 cuda_headers_ok() { [[ -f "$1/cuda.h" && -f "$1/cuda_runtime_api.h" ]]; }
 
+# True when apt can fetch the package. Not `apt-cache show`: it succeeds for a package that is only known
+# (e.g. from another component's dependencies) and has no candidate, and then non-free was never added and
+# `apt-get download` found nothing (issue 15).
+apt_has_candidate() {
+    local candidate
+    candidate="$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2; exit}')"
+    [[ -n "$candidate" && "$candidate" != "(none)" ]]
+}
+
 ensure_debian_nonfree() {
-    apt-cache show nvidia-cuda-dev >/dev/null 2>&1 && return 0
+    apt_has_candidate nvidia-cuda-dev && return 0
     [[ -r /etc/os-release ]] || die "cannot tell the distribution (no /etc/os-release): set MR_CUDA_INCLUDE to a CUDA include directory."
     local id codename
     id="$(. /etc/os-release && printf '%s' "${ID:-}")"
@@ -165,7 +174,7 @@ ensure_debian_nonfree() {
         step "Debian's non-free component is configured ($file); refreshing the package lists"
     fi
     $sudo apt-get update >&2 || die "apt-get update failed after adding non-free (see above)."
-    apt-cache show nvidia-cuda-dev >/dev/null 2>&1 || die "nvidia-cuda-dev is still not available after enabling non-free."
+    apt_has_candidate nvidia-cuda-dev || die "nvidia-cuda-dev still has no candidate after enabling non-free."
 }
 
 # Prints a directory holding cuda.h and cuda_runtime_api.h.
