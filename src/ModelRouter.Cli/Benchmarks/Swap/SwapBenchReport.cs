@@ -12,7 +12,8 @@ internal static class SwapBenchReport
     {
         var table = new TextTable(
             "model", "shape", "weights MB", "reference GB/s", "llama.cpp mmap→token ms", "llama.cpp no-mmap→token ms",
-            "ours restore→token ms", "resident→token ms", "restore ms", "restore GB/s", "% of reference", "speed-up", "evict ms", "tokens equal");
+            "ours restore→token ms", "resident→token ms", "restore ms", "restore GB/s", "% of reference", "speed-up", "evict ms",
+            "evict RSS −MB", "restore RSS +MB", "tokens equal");
         var c = CultureInfo.InvariantCulture;
         foreach (var r in rows)
         {
@@ -20,7 +21,8 @@ internal static class SwapBenchReport
                 r.LoadMmapToFirstTokenMs.ToString("F1", c), r.LoadNoMmapToFirstTokenMs.ToString("F1", c),
                 r.RestoreToFirstTokenMs.ToString("F1", c), r.ResidentToFirstTokenMs.ToString("F1", c), r.RestoreOnlyMs.ToString("F1", c), r.RestoreGigabytesPerSecond.ToString("F2", c),
                 (r.ShareOfReference * 100).ToString("F0", c) + "%", r.SpeedupOverLlamaCpp.ToString("F2", c) + "x",
-                r.EvictMs.ToString("F2", c), r.TokensEqual ? "yes" : "NO");
+                r.EvictMs.ToString("F2", c), (r.EvictRssDropBytes / 1e6).ToString("F1", c), (r.RestoreRssGainBytes / 1e6).ToString("F1", c),
+                r.TokensEqual ? "yes" : "NO");
         }
 
         return table;
@@ -69,6 +71,8 @@ internal static class SwapBenchReport
                 json.WriteNumber("resident_to_token_ms", Math.Round(r.ResidentToFirstTokenMs, 3));
                 json.WriteNumber("restore_ms", Math.Round(r.RestoreOnlyMs, 3));
                 json.WriteNumber("evict_ms", Math.Round(r.EvictMs, 3));
+                json.WriteNumber("evict_rss_drop_bytes", r.EvictRssDropBytes);
+                json.WriteNumber("restore_rss_gain_bytes", r.RestoreRssGainBytes);
                 json.WriteNumber("restore_gbps", Math.Round(r.RestoreGigabytesPerSecond, 3));
                 json.WriteNumber("memcpy_gbps", Math.Round(r.ReferenceGigabytesPerSecond, 3));
                 json.WriteBoolean("tokens_equal", r.TokensEqual);

@@ -13,7 +13,9 @@ public sealed record SwapBenchRow(
     double RestoreOnlyMs,
     double EvictMs,
     bool TokensEqual,
-    double ResidentToFirstTokenMs)
+    double ResidentToFirstTokenMs,
+    long EvictRssDropBytes,
+    long RestoreRssGainBytes)
 {
     /// <summary>Weight bytes moved per second by the restore alone.</summary>
     public double RestoreGigabytesPerSecond => WeightBytes / (RestoreOnlyMs / 1000.0) / 1e9;

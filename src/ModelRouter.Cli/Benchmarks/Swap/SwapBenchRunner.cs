@@ -61,15 +61,21 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
         var restoreOnly = new List<double>();
         var evicts = new List<double>();
         var resident = new List<double>();
+        var rssDrops = new List<double>();
+        var rssGains = new List<double>();
         for (var i = 0; i < settings.Cycles; i++)
         {
             Report(name, $"cycle {i + 1}/{settings.Cycles}: llama.cpp load (mmap, no mmap) and ours (evict, restore) to the first token");
             mmap.Add(LoadToFirstToken(path, ModelLoadMode.Mmap, cancellation));
             none.Add(LoadToFirstToken(path, ModelLoadMode.None, cancellation));
+            var rssResident = ResidentSetBytes();
             if (!pool.TryEvictAsync(name, cancellation).GetAwaiter().GetResult())
             {
                 throw new InvalidOperationException($"{name} could not be evicted");
             }
+
+            var rssEvicted = ResidentSetBytes();
+            rssDrops.Add(rssResident - rssEvicted);
 
             pool.TryGetStatus(name, out var evicted);
             evicts.Add(evicted!.LastEvict!.Value.TotalMilliseconds);
@@ -80,6 +86,7 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
                 TextGenerator.Generate(lease.GetContext(Context), new GenerationRequest(SwapBenchSettings.Prompt) { MaxTokens = 1 }, null, cancellation);
                 restoreToToken.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 restoreOnly.Add(lease.SwapTime!.Value.TotalMilliseconds);
+                rssGains.Add(ResidentSetBytes() - rssEvicted);
             }
 
             // The same request on the model while it is resident: the part of a first token that no swap can remove.
@@ -91,7 +98,8 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
 
         var after = GreedyTokens(pool, name, cancellation);
         return new SwapBenchRow(name, Describe(path), new FileInfo(path).Length, weightBytes, reference, MedianOf(mmap), MedianOf(none),
-            MedianOf(restoreToToken), MedianOf(restoreOnly), MedianOf(evicts), before == after, MedianOf(resident));
+            MedianOf(restoreToToken), MedianOf(restoreOnly), MedianOf(evicts), before == after, MedianOf(resident),
+            (long)MedianOf(rssDrops), (long)MedianOf(rssGains));
     }
 
     private double LoadToFirstToken(string path, ModelLoadMode mode, CancellationToken cancellation)
@@ -116,6 +124,19 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
     {
         using var model = Model.Load(path, new ModelLoadOptions { VocabOnly = false, GpuLayers = 0, LoadMode = ModelLoadMode.Mmap });
         return string.Create(CultureInfo.InvariantCulture, $"{model.Description}, {model.LayerCount} layers, width {model.EmbeddingLength}, {model.ParameterCount / 1e6:F1}M params");
+    }
+
+    /// <summary>The process's resident set (Linux /proc/self/statm), 0 elsewhere: what evict and restore move.</summary>
+    private static long ResidentSetBytes()
+    {
+        const string statm = "/proc/self/statm";
+        if (!File.Exists(statm))
+        {
+            return 0;
+        }
+
+        var fields = File.ReadAllText(statm).Split(' ');
+        return long.Parse(fields[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize;
     }
 
     private static double MedianOf(List<double> values)
