@@ -80,8 +80,7 @@ struct mr_swap_region {
     uint32_t fail_commit_in;
 
     /* Backend state. */
-    struct ggml_backend_buffer_i cpu_iface; /* ggml's CPU buffer iface with our free_buffer */
-    struct mr_swap_region *      next;      /* the CPU backend's registry of live regions */
+    struct mr_swap_region * next; /* the CPU backend's registry of live regions */
 };
 
 #define MR_FNV_OFFSET 1469598103934665603ull

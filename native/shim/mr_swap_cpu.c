@@ -334,7 +334,6 @@ enum mr_status mr_swap_region_create_cpu(const struct mr_cpu_swap_options * opti
     threads = threads > MR_MAX_CPU_THREADS ? MR_MAX_CPU_THREADS : threads;
     mr_region_init(r, &mr_cpu_ops, (uint64_t) (page > 0 ? page : 4096), options->chunk_bytes,
                    options->reserve_bytes != 0 ? options->reserve_bytes : MR_DEFAULT_CPU_RESERVE, threads);
-    r->cpu_iface = mr_cpu_iface;
     r->map_image = options->map_image != 0;
     r->image_fd = -1;
     /* Reserve one huge page more and start on a huge-page boundary, so committed chunks can be THP-backed. */
