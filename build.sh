@@ -146,8 +146,17 @@ cmd_native() {
 
 cuda_headers_ok() { [[ -f "$1/cuda.h" && -f "$1/cuda_runtime_api.h" ]]; }
 
+# True when apt can fetch the package. Not `apt-cache show`: it succeeds for a package that is only known
+# (e.g. from another component's dependencies) and has no candidate, and then non-free was never added and
+# `apt-get download` found nothing (issue 15).
+apt_has_candidate() {
+    local candidate
+    candidate="$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2; exit}')"
+    [[ -n "$candidate" && "$candidate" != "(none)" ]]
+}
+
 ensure_debian_nonfree() {
-    apt-cache show nvidia-cuda-dev >/dev/null 2>&1 && return 0
+    apt_has_candidate nvidia-cuda-dev && return 0
     [[ -r /etc/os-release ]] || die "cannot tell the distribution (no /etc/os-release): set MR_CUDA_INCLUDE to a CUDA include directory."
     local id codename
     id="$(. /etc/os-release && printf '%s' "${ID:-}")"
@@ -165,7 +174,7 @@ ensure_debian_nonfree() {
         step "Debian's non-free component is configured ($file); refreshing the package lists"
     fi
     $sudo apt-get update >&2 || die "apt-get update failed after adding non-free (see above)."
-    apt-cache show nvidia-cuda-dev >/dev/null 2>&1 || die "nvidia-cuda-dev is still not available after enabling non-free."
+    apt_has_candidate nvidia-cuda-dev || die "nvidia-cuda-dev still has no candidate after enabling non-free."
 }
 
 # Prints a directory holding cuda.h and cuda_runtime_api.h.
@@ -224,7 +233,7 @@ cmd_cuda_check() {
     local f failed=0 count=0
     # Same sources and include rules as native/shim/CMakeLists.txt with MR_CUDA=ON on Linux.
     for f in native/shim/mr_shim_cuda.c native/shim/mr_swap_cuda.c native/shim/mr_swap_buffer.c native/shim/mr_cuda_probe.c \
-             native/shim/mr_shim.c native/shim/mr_host_memory.c native/shim/mr_error.c \
+             native/shim/mr_shim.c native/shim/mr_host_memory.c native/shim/mr_error.c native/shim/mr_swap_cpu_none.c \
              native/shim/probes/mr_probe.c native/shim/tests/mr_swap_test.c; do
         local extra=()
         case "$f" in
@@ -344,6 +353,12 @@ cmd_test() {
     [[ ${#trx[@]} -gt 0 ]] || { echo "0 passed, 1 failed, 0 skipped"; die "no test results were written (the test host failed to start?)."; }
     read -r passed failed skipped < <(trx_totals "${trx[@]}")
     if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1; fi
+    # The native C tests (no .NET): each executable is one test in the totals.
+    local native_test="$repo_root/artifacts/native/${MR_NATIVE_FLAVOR:-cpu}/mr_cpu_region_test"
+    if [[ -x "$native_test" ]]; then
+        step "native test: ${native_test#"$repo_root"/}"
+        if "$native_test"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    fi
     echo
     echo "$passed passed, $failed failed, $skipped skipped"
     return $(( failed > 0 ? 1 : 0 ))

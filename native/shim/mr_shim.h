@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct or signature below changes; the managed loader refuses a mismatch. */
-#define MR_SHIM_ABI_VERSION 2
+#define MR_SHIM_ABI_VERSION 3
 
 enum mr_status {
     MR_STATUS_OK               = 0,
@@ -122,7 +122,9 @@ MR_API const char * mr_last_error(void);
 MR_API enum mr_status mr_last_status(void);
 
 /* ---------------------------------------------------------------------------------------------------
- * Swap regions (CUDA builds; every function returns MR_STATUS_UNSUPPORTED in CPU builds).
+ * Swap regions. CUDA builds: created by mr_swap_region_create (below). CPU builds on Linux: created by
+ * mr_swap_region_create_cpu (see "CPU swap regions"); mr_swap_region_create and the CUDA-only calls return
+ * MR_STATUS_UNSUPPORTED there.
  *
  * A region is one model's weights on one device. Lifecycle, all from one owner thread at a time:
  *   create -> load the model with tensor_buft_overrides {".*", mr_swap_region_buffer_type(region)} and
@@ -218,6 +220,37 @@ MR_API enum mr_status mr_swap_region_verify(struct mr_swap_region * region, uint
 MR_API enum mr_status mr_swap_region_stats(const struct mr_swap_region * region, struct mr_swap_stats * out);
 /* After llama_model_free. If buffers are still alive, the region is freed when the last one is. */
 MR_API void mr_swap_region_destroy(struct mr_swap_region * region);
+
+/* ---------------------------------------------------------------------------------------------------
+ * CPU swap regions (CPU builds on Linux; MR_STATUS_UNSUPPORTED elsewhere, CUDA builds included for now).
+ *
+ * The same state machine as a CUDA region, over host memory: one reserved virtual range (PROT_NONE)
+ * whose pages are committed in chunks while the model loads. Lifecycle, from one owner thread at a time:
+ *   create_cpu -> load_begin -> llama_model_load_from_file (load mode NONE: no mmap, so every weight,
+ *   repacked or not, is allocated) -> load_end -> capture -> { evict -> restore }* -> llama_model_free
+ *   -> destroy.
+ * Between load_begin and load_end every allocation of ggml's CPU buffer type ON THAT THREAD comes from
+ * the region; the CPU repack buffer type allocates through it, so repacked weights land there too, in
+ * their final layout. Evict replaces the committed pages with an inaccessible, unbacked mapping (RSS
+ * drops; a decode that touched them would fault, not read zeros), so the caller must gate decodes. The
+ * host image is anonymous memory (see mr_swap_cpu.c for why). mr_swap_region_buffer_type does not apply
+ * to CPU regions. capture/evict/restore/verify/stats/destroy are the generic calls above. */
+
+struct mr_cpu_swap_options {
+    uint64_t reserve_bytes; /* virtual range to reserve; 0 means 64 GiB (address space only, nothing committed) */
+    uint64_t chunk_bytes;   /* commit and copy piece; 0 means 64 MiB; rounded up to the page size */
+    int32_t  threads;       /* copy threads for capture/restore; < 1 means 4 */
+    int32_t  map_image;     /* 0: restore copies the image back into fresh pages (evict frees the weights' copy;
+                               resident costs the weights twice: region + image). 1: the image is a memfd and
+                               restore maps it read-only at the same addresses (MAP_POPULATE); resident and
+                               evicted both cost the weights once, so evict drops the pages from RSS but frees
+                               no memory. */
+};
+
+MR_API enum mr_status mr_swap_region_create_cpu(const struct mr_cpu_swap_options * options, struct mr_swap_region ** out);
+/* Routes this thread's CPU buffer allocations into the region until load_end. One load at a time per region. */
+MR_API enum mr_status mr_swap_region_load_begin(struct mr_swap_region * region);
+MR_API enum mr_status mr_swap_region_load_end(struct mr_swap_region * region);
 
 /* The physical reference: cudaMemcpyAsync of total_bytes from pinned (or pageable) host memory into
  * VRAM in chunk_bytes pieces round-robin over `streams` streams; one warm-up, median of five. */

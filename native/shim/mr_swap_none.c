@@ -1,6 +1,7 @@
-/* Builds without the CUDA swap engine (CPU builds, and CUDA builds on non-Linux systems): every swap
- * function is refused plainly, never faked. The CPU swap path lives in managed code (the warm tier is
- * the page cache). */
+/* Builds without the CUDA swap engine (CPU builds, and CUDA builds on non-Linux systems): every CUDA
+ * swap function is refused plainly, never faked. CPU builds on Linux define MR_SWAP_CPU_REGION and get
+ * the generic region calls from mr_swap_region.c (CPU regions, mr_swap_cpu.c) instead of the refusals
+ * in the middle of this file. */
 #include "mr_shim_internal.h"
 
 #include <string.h>
@@ -27,6 +28,7 @@ enum mr_status mr_swap_region_create(const struct mr_swap_options * options, str
     return mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_create: " MR_NO_CUDA);
 }
 
+#if !defined(MR_SWAP_CPU_REGION)
 ggml_backend_buffer_type_t mr_swap_region_buffer_type(struct mr_swap_region * region) {
     (void) region;
     mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_buffer_type: " MR_NO_CUDA);
@@ -74,6 +76,7 @@ enum mr_status mr_swap_region_stats(const struct mr_swap_region * region, struct
 void mr_swap_region_destroy(struct mr_swap_region * region) {
     (void) region;
 }
+#endif
 
 enum mr_status mr_cuda_host_to_device_bandwidth(int32_t device, uint64_t total_bytes, uint64_t chunk_bytes,
                                                 int32_t streams, int32_t pinned, struct mr_bandwidth_result * out) {

@@ -252,10 +252,26 @@ public partial struct mr_swap_region
 {
 }
 
+[StructLayout(LayoutKind.Sequential)]
+public unsafe partial struct mr_cpu_swap_options
+{
+    [NativeTypeName("uint64_t")]
+    public ulong reserve_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong chunk_bytes;
+
+    [NativeTypeName("int32_t")]
+    public int threads;
+
+    [NativeTypeName("int32_t")]
+    public int map_image;
+}
+
 public static unsafe partial class MrShim
 {
-    [NativeTypeName("#define MR_SHIM_ABI_VERSION 2")]
-    public const int MR_SHIM_ABI_VERSION = 2;
+    [NativeTypeName("#define MR_SHIM_ABI_VERSION 3")]
+    public const int MR_SHIM_ABI_VERSION = 3;
 
     [LibraryImport("mr_shim", EntryPoint = "mr_status_string")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
@@ -349,6 +365,21 @@ public static unsafe partial class MrShim
     [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_destroy")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial void mr_swap_region_destroy([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_create_cpu")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_region_create_cpu([NativeTypeName("const struct mr_cpu_swap_options *")] mr_cpu_swap_options* options, [NativeTypeName("struct mr_swap_region **")] mr_swap_region** @out);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_load_begin")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_region_load_begin([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_load_end")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_region_load_end([NativeTypeName("struct mr_swap_region *")] mr_swap_region* region);
 
     [LibraryImport("mr_shim", EntryPoint = "mr_cuda_host_to_device_bandwidth")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -20,14 +20,16 @@ internal static class BenchSwapCommand
         var cycles = new Option<int>("--cycles") { Description = "Measurements per method (medians are reported).", DefaultValueFactory = _ => 5 };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all cores).", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--out") { Description = "Directory for bench-swap.csv, bench-swap.md and bench-swap.svg." };
+        var cpuRestore = new Option<string>("--cpu-restore") { Description = "CPU swap region restore: copy (the image into fresh pages) or map (the image itself, read-only).", DefaultValueFactory = _ => "copy" };
+        cpuRestore.AcceptOnlyFromAmong("copy", "map");
         var command = new Command("bench-swap", "Measure model swap-in against llama.cpp's own reload, to the first decoded token.")
         {
-            models, cycles, threads, output,
+            models, cycles, threads, output, cpuRestore,
         };
         command.SetAction((parse, cancellation) =>
         {
             var settings = new SwapBenchSettings(parse.GetValue(models) ?? [], parse.GetValue(cycles), parse.GetValue(threads), parse.GetValue(output),
-                "modelrouter " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
+                "modelrouter " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), parse.GetValue(cpuRestore) == "map");
             return Task.FromResult(Run(settings, cancellation));
         });
         return command;
@@ -54,7 +56,9 @@ internal static class BenchSwapCommand
                 File.WriteAllText(Path.Combine(dir, "bench-swap.csv"), table.ToCsv());
                 File.WriteAllText(Path.Combine(dir, "bench-swap.md"), "```\n" + header + "```\n\n" + table.ToMarkdown());
                 File.WriteAllText(Path.Combine(dir, "bench-swap.svg"), SwapBenchReport.Chart(rows, header.Split('\n')[1]));
-                Console.Error.WriteLine($"[bench-swap] wrote bench-swap.csv, bench-swap.md and bench-swap.svg to {Path.GetFullPath(dir)}");
+                var machine = header.Split('\n').FirstOrDefault(l => l.StartsWith("machine: ", StringComparison.Ordinal))?["machine: ".Length..] ?? "unknown";
+                File.WriteAllText(Path.Combine(dir, "summary.json"), SwapBenchReport.Summary(rows, settings, machine));
+                Console.Error.WriteLine($"[bench-swap] wrote bench-swap.csv, bench-swap.md, bench-swap.svg and summary.json to {Path.GetFullPath(dir)}");
             }
 
             return rows.All(r => r.TokensEqual) ? 0 : 1;

@@ -1,34 +1,59 @@
+using ModelRouter.Interop;
 using ModelRouter.Runtime.Gguf;
 using ModelRouter.Runtime.Inference;
 using ModelRouter.Runtime.Models;
+using ModelRouter.Runtime.Native;
 
 namespace ModelRouter.Runtime.Swap;
 
 /// <summary>
-/// The CPU path: the warm tier is the GGUF memory-mapped by us with every page touched (so it sits in the page
-/// cache), resident means a loaded llama_model (mmap from that warm cache) with its contexts. Evict frees the model
-/// and contexts; restore loads again from RAM, never from disk.
+/// The CPU path. Where the shim has the CPU swap region (CPU builds on Linux) the model is kept exactly as on CUDA:
+/// the first restore loads it once (load mode None, so every weight, repacked or not, is allocated) with its buffers
+/// carved from the region's reserved range, and captures a host image of those prepared bytes; evict releases the
+/// region's pages (the process's RSS falls by the weights' size) while the llama_model, its tensor pointers and its
+/// contexts stay alive; restore commits the pages again and copies the image back, bit-exact. Before the first load the
+/// warm tier is the GGUF memory-mapped by us with every page touched; after it, the host image.
+/// <para>
+/// Where the region is unavailable (another OS, or a CUDA build, whose native library has no CPU region yet) the store
+/// falls back to the old path: evict frees the model and its contexts, restore loads it again from the page cache.
+/// </para>
 /// </summary>
-public sealed class CpuWeightStore : IWeightStore
+public sealed unsafe class CpuWeightStore : IWeightStore
 {
     private readonly ModelRegistration registration;
+    private readonly CpuSwapOptions options;
     private readonly ContextCache contexts = new();
     private WarmFileMapping? warm;
+    private mr_swap_region* region;
+    private bool regionUnavailable;
+    private Model? loaded;
 
     public CpuWeightStore(ModelRegistration registration)
+        : this(registration, new CpuSwapOptions())
+    {
+    }
+
+    public CpuWeightStore(ModelRegistration registration, CpuSwapOptions options)
     {
         ArgumentNullException.ThrowIfNull(registration);
+        ArgumentNullException.ThrowIfNull(options);
         this.registration = registration;
+        this.options = options;
         using var file = GgufFile.Open(registration.Path); // validates: a bad file is refused at registration
         GgufValidator.CheckLlamaCppRules(file);
-        WeightBytes = file.Tensors.Sum(t => t.ByteSize);
+        WeightBytes = file.Tensors.Sum(t => t.ByteSize); // refined from the region's stats after the first load
     }
 
     public long WeightBytes { get; private set; }
 
     public ModelTier Tier { get; private set; } = ModelTier.Cold;
 
-    public Model? Model { get; private set; }
+    /// <summary>The live model while resident. With the region it also exists while evicted, but only the pool's gate
+    /// (a lease is granted in Resident only) may hand it out then, never to a decode.</summary>
+    public Model? Model => Tier == ModelTier.Resident ? loaded : null;
+
+    /// <summary>True once the model lives in a swap region (evict keeps the model), false on the reload fallback.</summary>
+    public bool UsesRegion => region != null;
 
     public void Warm(IProgress<double>? progress, CancellationToken cancellation)
     {
@@ -48,12 +73,21 @@ public sealed class CpuWeightStore : IWeightStore
             return;
         }
 
+        if (loaded is not null && region != null)
+        {
+            // Same addresses, the image copied back; the model and its contexts never went away. On failure the shim
+            // leaves the region evicted with nothing committed.
+            CheckMemory(MrShim.mr_swap_region_restore(region), "restore its weights");
+            Tier = ModelTier.Resident;
+            return;
+        }
+
         if (!File.Exists(registration.Path))
         {
             throw new ModelUnavailableException(registration.Name, $"its file '{registration.Path}' no longer exists");
         }
 
-        if (Tier == ModelTier.Warm && warm!.IsStale(registration.Path))
+        if (Tier == ModelTier.Warm && warm is not null && warm.IsStale(registration.Path))
         {
             // The file changed under the warm image: drop it and start from the new file, validated again.
             Drop();
@@ -63,7 +97,13 @@ public sealed class CpuWeightStore : IWeightStore
         }
 
         Warm(progress: null, cancellation);
-        Model = Models.Model.Load(registration.Path, new ModelLoadOptions { LoadMode = ModelLoadMode.Mmap, GpuLayers = 0, Cancellation = cancellation });
+        if (!regionUnavailable && TryCreateRegion())
+        {
+            FirstLoadThroughRegion(cancellation);
+            return;
+        }
+
+        loaded = Models.Model.Load(registration.Path, new ModelLoadOptions { LoadMode = ModelLoadMode.Mmap, GpuLayers = 0, Cancellation = cancellation });
         Tier = ModelTier.Resident;
     }
 
@@ -74,15 +114,30 @@ public sealed class CpuWeightStore : IWeightStore
             return;
         }
 
+        if (region != null)
+        {
+            Check(MrShim.mr_swap_region_evict(region), "evict its weights");
+            Tier = ModelTier.Warm; // the host image is the warm tier now
+            return;
+        }
+
         contexts.DisposeAll();
-        Model?.Dispose();
-        Model = null;
+        loaded?.Dispose();
+        loaded = null;
         Tier = ModelTier.Warm;
     }
 
     public void Drop()
     {
-        Evict();
+        contexts.DisposeAll();
+        loaded?.Dispose();
+        loaded = null;
+        if (region != null)
+        {
+            MrShim.mr_swap_region_destroy(region); // deferred by the shim until the model's buffers are gone
+            region = null;
+        }
+
         warm?.Dispose();
         warm = null;
         Tier = ModelTier.Cold;
@@ -95,11 +150,121 @@ public sealed class CpuWeightStore : IWeightStore
         return contexts.GetOrCreate(model, options);
     }
 
+    /// <summary>The region's own figures (bytes, host image, last evict/restore ms), or null without a region.</summary>
+    public mr_swap_stats? Stats()
+    {
+        if (region == null)
+        {
+            return null;
+        }
+
+        mr_swap_stats stats;
+        return MrShim.mr_swap_region_stats(region, &stats) == mr_status.MR_STATUS_OK ? stats : null;
+    }
+
     public void Dispose() => Drop();
+
+    private bool TryCreateRegion()
+    {
+        NativeRuntime.EnsureInitialized();
+        var swapOptions = new mr_cpu_swap_options
+        {
+            // Address space only: room for the weights, their repacked form's padding and the loader's alignment.
+            reserve_bytes = (ulong)(WeightBytes * 2 + (256L << 20)),
+            chunk_bytes = (ulong)options.ChunkBytes,
+            threads = options.CopyThreads,
+            map_image = options.MapImage ? 1 : 0,
+        };
+        mr_swap_region* created;
+        var status = MrShim.mr_swap_region_create_cpu(&swapOptions, &created);
+        if (status == mr_status.MR_STATUS_UNSUPPORTED)
+        {
+            regionUnavailable = true; // this native build has none: the reload fallback, for good
+            return false;
+        }
+
+        Check(status, "reserve its CPU swap region");
+        region = created;
+        return true;
+    }
+
+    private void FirstLoadThroughRegion(CancellationToken cancellation)
+    {
+        try
+        {
+            // llama.cpp loads on this very thread: load_begin routes this thread's CPU buffer allocations into the region.
+            Check(MrShim.mr_swap_region_load_begin(region), "start loading into its region");
+            try
+            {
+                loaded = Models.Model.Load(registration.Path, new ModelLoadOptions { LoadMode = ModelLoadMode.None, GpuLayers = 0, Cancellation = cancellation });
+            }
+            finally
+            {
+                MrShim.mr_swap_region_load_end(region);
+            }
+
+            CheckMemory(MrShim.mr_swap_region_capture(region), "capture the host image of its weights");
+            if (Stats() is { } stats)
+            {
+                WeightBytes = (long)stats.weight_bytes;
+            }
+        }
+        catch
+        {
+            Drop();
+            throw;
+        }
+
+        // The host image replaces the page-cached file as the warm tier.
+        warm?.Dispose();
+        warm = null;
+        Tier = ModelTier.Resident;
+    }
+
+    /// <summary>As <see cref="Check"/>, but memory running out is the pool's cue to evict and retry.</summary>
+    private void CheckMemory(mr_status status, string what)
+    {
+        if (status == mr_status.MR_STATUS_OUT_OF_MEMORY)
+        {
+            var detail = NativeStrings.Read(MrShim.mr_last_error());
+            throw new DeviceMemoryExhaustedException($"Model '{registration.Name}': could not {what}: {detail}");
+        }
+
+        Check(status, what);
+    }
+
+    private void Check(mr_status status, string what)
+    {
+        if (status == mr_status.MR_STATUS_OK)
+        {
+            return;
+        }
+
+        var detail = NativeStrings.Read(MrShim.mr_last_error()) ?? NativeStrings.Read(MrShim.mr_status_string(status));
+        throw new ModelUnavailableException(registration.Name, $"could not {what}: {detail}");
+    }
+}
+
+/// <summary>How the CPU store uses its swap region.</summary>
+public sealed record CpuSwapOptions
+{
+    /// <summary>Commit and copy piece of the region.</summary>
+    public long ChunkBytes { get; init; } = 64L << 20;
+
+    /// <summary>Threads that copy the host image back on restore (memory bandwidth, not cores, is the limit).</summary>
+    public int CopyThreads { get; init; } = Math.Clamp(Environment.ProcessorCount, 1, 4);
+
+    /// <summary>
+    /// False: restore copies the host image back into fresh pages, so evict really frees the weights' copy (a resident
+    /// model costs its weights twice: region and image). True: the image is a memfd that restore maps read-only at the
+    /// same addresses; resident and evicted both cost the weights once, and evict only unmaps them (RSS drops, memory
+    /// stays with the image).
+    /// </summary>
+    public bool MapImage { get; init; }
 }
 
 /// <summary>Makes <see cref="CpuWeightStore"/>s.</summary>
-public sealed class CpuWeightStoreFactory : IWeightStoreFactory
+public sealed class CpuWeightStoreFactory(CpuSwapOptions? options = null) : IWeightStoreFactory
 {
-    public IWeightStore Create(ModelRegistration registration) => new CpuWeightStore(registration);
+    public IWeightStore Create(ModelRegistration registration) => new CpuWeightStore(registration, options ?? new CpuSwapOptions());
 }

@@ -332,8 +332,8 @@ public sealed class CudaWeightStoreFactory(CudaSwapOptions options) : IWeightSto
 /// <summary>Chooses the store of this build: CUDA when the native libraries have it, the CPU path otherwise.</summary>
 public static class WeightStores
 {
-    public static IWeightStoreFactory ForThisBuild(CudaSwapOptions? cuda = null) =>
+    public static IWeightStoreFactory ForThisBuild(CudaSwapOptions? cuda = null, CpuSwapOptions? cpu = null) =>
         NativeRuntime.EnsureInitialized().CompiledBackends.Contains("cuda")
             ? new CudaWeightStoreFactory(cuda ?? new CudaSwapOptions())
-            : new CpuWeightStoreFactory();
+            : new CpuWeightStoreFactory(cpu);
 }

@@ -5,8 +5,9 @@ namespace ModelRouter.Runtime.Swap;
 
 /// <summary>
 /// The tier mechanics of one model on one device. The pool serialises calls per model and decides when; a store
-/// only does what it is asked. On the CUDA path the <see cref="Model"/> and its contexts survive evict/restore (the
-/// weights' virtual addresses stay reserved); on the CPU path they are rebuilt from the warm page cache.
+/// only does what it is asked. With a swap region (CUDA, and CPU builds on Linux) the model and its contexts survive
+/// evict/restore (the weights' virtual addresses stay reserved); on the CPU fallback they are rebuilt from the warm
+/// page cache.
 /// </summary>
 public interface IWeightStore : IDisposable
 {

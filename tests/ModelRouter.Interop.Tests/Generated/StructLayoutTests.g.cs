@@ -462,6 +462,17 @@ public sealed unsafe partial class StructLayoutTests
     }
 
     [Fact]
+    public void Layout_mr_cpu_swap_options()
+    {
+        Assert.Equal(24, sizeof(mr_cpu_swap_options));
+        var value = default(mr_cpu_swap_options);
+        Assert.Equal(0, (int)((byte*)&value.reserve_bytes - (byte*)&value));
+        Assert.Equal(8, (int)((byte*)&value.chunk_bytes - (byte*)&value));
+        Assert.Equal(16, (int)((byte*)&value.threads - (byte*)&value));
+        Assert.Equal(20, (int)((byte*)&value.map_image - (byte*)&value));
+    }
+
+    [Fact]
     public void Layout_ggml_opt_optimizer_params()
     {
         Assert.Equal(28, sizeof(ggml_opt_optimizer_params));

@@ -49,7 +49,7 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
             ? CudaBandwidth.Measure(device: 0, bytes: Math.Max(weightBytes, 256L << 20))
             : HostCopyReference.MeasureGigabytesPerSecond(path);
 
-        using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = long.MaxValue / 2, StoreFactory = WeightStores.ForThisBuild() });
+        using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = long.MaxValue / 2, StoreFactory = WeightStores.ForThisBuild(cpu: new CpuSwapOptions { MapImage = settings.CpuMapImage }) });
         pool.Register(new ModelRegistration(name, path) { GpuLayers = -1 });
         pool.PrefetchAsync(name, cancellation: cancellation).GetAwaiter().GetResult();
         var before = GreedyTokens(pool, name, cancellation); // first restore (from warm) and the reference tokens
@@ -60,30 +60,46 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
         var restoreToToken = new List<double>();
         var restoreOnly = new List<double>();
         var evicts = new List<double>();
+        var resident = new List<double>();
+        var rssDrops = new List<double>();
+        var rssGains = new List<double>();
         for (var i = 0; i < settings.Cycles; i++)
         {
             Report(name, $"cycle {i + 1}/{settings.Cycles}: llama.cpp load (mmap, no mmap) and ours (evict, restore) to the first token");
             mmap.Add(LoadToFirstToken(path, ModelLoadMode.Mmap, cancellation));
             none.Add(LoadToFirstToken(path, ModelLoadMode.None, cancellation));
+            var rssResident = ResidentSetBytes();
             if (!pool.TryEvictAsync(name, cancellation).GetAwaiter().GetResult())
             {
                 throw new InvalidOperationException($"{name} could not be evicted");
             }
 
+            var rssEvicted = ResidentSetBytes();
+            rssDrops.Add(rssResident - rssEvicted);
+
             pool.TryGetStatus(name, out var evicted);
             evicts.Add(evicted!.LastEvict!.Value.TotalMilliseconds);
 
             var start = Stopwatch.GetTimestamp();
-            using var lease = pool.AcquireAsync(name, cancellation).AsTask().GetAwaiter().GetResult();
-            var context = lease.GetContext(Context);
-            TextGenerator.Generate(context, new GenerationRequest(SwapBenchSettings.Prompt) { MaxTokens = 1 }, null, cancellation);
-            restoreToToken.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            restoreOnly.Add(lease.SwapTime!.Value.TotalMilliseconds);
+            using (var lease = pool.AcquireAsync(name, cancellation).AsTask().GetAwaiter().GetResult())
+            {
+                TextGenerator.Generate(lease.GetContext(Context), new GenerationRequest(SwapBenchSettings.Prompt) { MaxTokens = 1 }, null, cancellation);
+                restoreToToken.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                restoreOnly.Add(lease.SwapTime!.Value.TotalMilliseconds);
+                rssGains.Add(ResidentSetBytes() - rssEvicted);
+            }
+
+            // The same request on the model while it is resident: the part of a first token that no swap can remove.
+            start = Stopwatch.GetTimestamp();
+            using var again = pool.AcquireAsync(name, cancellation).AsTask().GetAwaiter().GetResult();
+            TextGenerator.Generate(again.GetContext(Context), new GenerationRequest(SwapBenchSettings.Prompt) { MaxTokens = 1 }, null, cancellation);
+            resident.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
 
         var after = GreedyTokens(pool, name, cancellation);
         return new SwapBenchRow(name, Describe(path), new FileInfo(path).Length, weightBytes, reference, MedianOf(mmap), MedianOf(none),
-            MedianOf(restoreToToken), MedianOf(restoreOnly), MedianOf(evicts), before == after);
+            MedianOf(restoreToToken), MedianOf(restoreOnly), MedianOf(evicts), before == after, MedianOf(resident),
+            (long)MedianOf(rssDrops), (long)MedianOf(rssGains));
     }
 
     private double LoadToFirstToken(string path, ModelLoadMode mode, CancellationToken cancellation)
@@ -108,6 +124,19 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
     {
         using var model = Model.Load(path, new ModelLoadOptions { VocabOnly = false, GpuLayers = 0, LoadMode = ModelLoadMode.Mmap });
         return string.Create(CultureInfo.InvariantCulture, $"{model.Description}, {model.LayerCount} layers, width {model.EmbeddingLength}, {model.ParameterCount / 1e6:F1}M params");
+    }
+
+    /// <summary>The process's resident set (Linux /proc/self/statm), 0 elsewhere: what evict and restore move.</summary>
+    private static long ResidentSetBytes()
+    {
+        const string statm = "/proc/self/statm";
+        if (!File.Exists(statm))
+        {
+            return 0;
+        }
+
+        var fields = File.ReadAllText(statm).Split(' ');
+        return long.Parse(fields[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize;
     }
 
     private static double MedianOf(List<double> values)

@@ -6,7 +6,8 @@ public sealed record SwapBenchSettings(
     int Cycles,
     int Threads,
     string? OutputDirectory,
-    string CommandLine)
+    string CommandLine,
+    bool CpuMapImage = false)
 {
     public const string Prompt = "Once upon a time";
 }

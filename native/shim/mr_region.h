@@ -1,0 +1,114 @@
+/* The backend-neutral swap region (mr_swap_region.c): state machine, chunk table, host-image accounting,
+ * error and rollback rules. A backend (mr_swap_cpu.c today; the CUDA engine in mr_swap_cuda.c still has
+ * its own copy of this logic and is the next to move onto it) supplies only what touches memory:
+ * commit/release one chunk, copy the whole range to or from the image, and free its own state.
+ *
+ * Invariants the core keeps, whatever the backend:
+ *   - chunks cover [0, used) in order, each at most chunk_bytes, each a multiple of the granularity;
+ *   - RESIDENT: every chunk committed; EVICTED: none committed (a failed restore releases what it
+ *     committed before it returns, so a region is never half-mapped);
+ *   - the image, once captured, holds exactly `used` bytes and never changes (weights are read-only). */
+#ifndef MR_REGION_H
+#define MR_REGION_H
+
+#include "mr_shim_internal.h"
+
+#include "ggml-backend-impl.h"
+
+#include <pthread.h>
+
+#define MR_DEFAULT_CHUNK_BYTES (64ull << 20)
+
+struct mr_region_chunk {
+    uint64_t offset; /* from the region's base */
+    uint64_t size;
+    int      committed;
+};
+
+enum mr_region_copy {
+    MR_REGION_TO_IMAGE   = 0, /* capture */
+    MR_REGION_FROM_IMAGE = 1, /* restore */
+};
+
+struct mr_swap_region;
+
+struct mr_region_ops {
+    const char * name; /* in error texts: "CPU", "CUDA" */
+    enum mr_status (*commit)(struct mr_swap_region * r, struct mr_region_chunk * c);
+    enum mr_status (*release)(struct mr_swap_region * r, struct mr_region_chunk * c);
+    enum mr_status (*image_alloc)(struct mr_swap_region * r, uint64_t size);
+    void (*image_free)(struct mr_swap_region * r);
+    /* Copies every chunk; returns after all copies completed. */
+    enum mr_status (*copy)(struct mr_swap_region * r, enum mr_region_copy direction);
+    /* Bytes of the committed range that differ from the image (a test aid). */
+    enum mr_status (*mismatches)(struct mr_swap_region * r, uint64_t * out);
+    /* Releases the reservation and the backend's own state (chunks are already released). */
+    void (*free_backend)(struct mr_swap_region * r);
+};
+
+struct mr_swap_region {
+    const struct mr_region_ops * ops;
+    pthread_mutex_t              lock;
+
+    unsigned char * base;
+    uint64_t        reserved;
+    uint64_t        granularity;
+    uint64_t        chunk_bytes;
+    uint64_t        used; /* bytes handed out to buffers, granularity-aligned */
+    int             threads;
+
+    struct mr_region_chunk * chunks;
+    uint32_t                 chunk_count;
+    uint32_t                 chunk_capacity;
+
+    enum mr_swap_state state;
+    int                captured;
+    unsigned char *    image;
+    uint64_t           image_bytes;
+    int                map_image; /* CPU: restore maps the image (a memfd) instead of copying it */
+    int                image_fd;  /* CPU, map_image: the memfd; -1 otherwise */
+
+    uint32_t live_buffers;
+    int      destroy_pending;
+    double   last_evict_ms;
+    double   last_restore_ms;
+    double   last_capture_ms;
+    uint32_t restore_count;
+    uint64_t layout_hash; /* FNV-1a of the granularity, chunk size and every allocation's size, in order */
+
+    /* Fault injection for the C test only: the n-th commit from now fails (0: never). */
+    uint32_t fail_commit_in;
+
+    /* Backend state. */
+    struct mr_swap_region * next; /* the CPU backend's registry of live regions */
+};
+
+#define MR_FNV_OFFSET 1469598103934665603ull
+#define MR_FNV_PRIME  1099511628211ull
+
+static inline uint64_t mr_region_fnv_mix(uint64_t hash, uint64_t value) {
+    for (int i = 0; i < 8; i++) {
+        hash ^= (value >> (8 * i)) & 0xffu;
+        hash *= MR_FNV_PRIME;
+    }
+    return hash;
+}
+
+static inline uint64_t mr_region_round_up(uint64_t value, uint64_t multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+}
+
+double mr_region_now_ms(void);
+
+/* Initialises the common fields (ops, granularity, chunk size, lock, state EMPTY). */
+void mr_region_init(struct mr_swap_region * r, const struct mr_region_ops * ops, uint64_t granularity,
+                    uint64_t chunk_bytes, uint64_t reserved, int threads);
+
+/* Called with the lock held by a backend's allocation: hands out [used, used + aligned) committed, all or
+ * nothing; *offset receives where it starts. */
+enum mr_status mr_region_allocate(struct mr_swap_region * r, uint64_t size, uint64_t * offset);
+
+/* A buffer of the region is gone; frees the region when it was the last one and destroy was called. */
+void mr_region_buffer_released(struct mr_swap_region * r);
+
+#endif /* MR_REGION_H */

@@ -1,0 +1,23 @@
+/* Builds without the CPU swap region (CUDA builds, which have their own engine in mr_swap_cuda.c, and
+ * non-Linux systems): the CPU region's entry points are refused plainly, never faked. */
+#include "mr_shim_internal.h"
+
+#include <stddef.h>
+
+enum mr_status mr_swap_region_create_cpu(const struct mr_cpu_swap_options * options, struct mr_swap_region ** out) {
+    (void) options;
+    if (out != NULL) {
+        *out = NULL;
+    }
+    return mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_create_cpu: the CPU swap region is built into CPU builds on Linux only");
+}
+
+enum mr_status mr_swap_region_load_begin(struct mr_swap_region * region) {
+    (void) region;
+    return mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_load_begin: no CPU swap region in this build");
+}
+
+enum mr_status mr_swap_region_load_end(struct mr_swap_region * region) {
+    (void) region;
+    return mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_load_end: no CPU swap region in this build");
+}

@@ -1,0 +1,134 @@
+using System.Text;
+using ModelRouter.Interop;
+using ModelRouter.Runtime.Forge;
+using ModelRouter.Runtime.Generation;
+using ModelRouter.Runtime.Inference;
+using ModelRouter.Runtime.Swap;
+using ModelRouter.Runtime.Tests.Generation;
+using ModelRouter.Runtime.Tests.Gguf;
+
+namespace ModelRouter.Runtime.Tests.Swap;
+
+/// <summary>Runs alone: its RSS figures must not include another test's model loading at the same moment.</summary>
+[CollectionDefinition(nameof(ProcessMemoryTests), DisableParallelization = true)]
+public sealed class ProcessMemoryTests;
+
+/// <summary>
+/// The CPU swap region through <see cref="CpuWeightStore"/>: the llama_model and its contexts survive evict/restore,
+/// the weights' pages leave the process on evict and come back bit-exact on restore.
+/// </summary>
+[Collection(nameof(ProcessMemoryTests))]
+public sealed class CpuRegionSwapTests
+{
+    private static readonly ContextOptions Context = new() { ContextLength = 256, BatchSize = 64, Threads = 1 };
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Stories_greedy_tokens_equal_the_reference_before_evict_and_after_every_restore(bool mapImage)
+    {
+        using var store = new CpuWeightStore(new ModelRegistration("stories", GgufTestFiles.RequireSharedModel("stories260K.gguf")),
+            new CpuSwapOptions { MapImage = mapImage });
+        store.Restore(TestContext.Current.CancellationToken);
+        RequireRegion(store);
+        var model = store.Model;
+        var context = store.GetContext(Context);
+        var reference = StoriesModel.ReferenceContinuation();
+        Assert.Equal(reference, Generate(store.GetContext(Context), StoriesModel.Prompt, 60));
+
+        for (var cycle = 1; cycle <= 4; cycle++)
+        {
+            store.Evict();
+            Assert.Equal(ModelTier.Warm, store.Tier);
+            Assert.Null(store.Model); // the gate: nothing hands the model out while its pages are gone
+            Assert.Throws<InvalidOperationException>(() => store.GetContext(Context));
+
+            store.Restore(TestContext.Current.CancellationToken);
+            Assert.Same(model, store.Model); // kept, not reloaded
+            Assert.Same(context, store.GetContext(Context)); // and so is its context
+            Assert.Equal(reference, Generate(store.GetContext(Context), StoriesModel.Prompt, 60));
+            var stats = store.Stats()!.Value;
+            Assert.Equal((uint)cycle, stats.restore_count);
+            Assert.Equal(mr_swap_state.MR_SWAP_RESIDENT, (mr_swap_state)stats.state);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_forged_model_leaves_and_reenters_RSS_by_its_weights_and_decodes_the_same_tokens(bool mapImage)
+    {
+        if (!File.Exists("/proc/self/statm"))
+        {
+            Assert.Skip("RSS is read from /proc/self/statm (Linux only).");
+        }
+
+        var vocab = GgufTestFiles.RequireVocab(VocabLocator.DefaultFileName(ForgeArchitecture.Llama));
+        using var dir = new TempDirectory("cpu-region-rss");
+        var path = dir.File("forged-q4_0.gguf");
+        // Big enough that its weights (tens of MB) stand far above RSS noise, small enough to forge and load in seconds.
+        var shape = new ModelShape(ForgeArchitecture.Llama, Layers: 4, Width: 256, FeedForward: 1024, Heads: 4, KvHeads: 2, ContextLength: 512);
+        ModelForge.Forge(new ForgeOptions(shape, ForgeWeightType.Q4_0) { VocabPath = vocab, Seed = 7 }, path, cancellationToken: TestContext.Current.CancellationToken);
+
+        var factory = new RecordingFactory(new CpuSwapOptions { MapImage = mapImage });
+        using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = 1L << 30, StoreFactory = factory });
+        pool.Register(new ModelRegistration("forged", path));
+        string before;
+        using (var lease = await pool.AcquireAsync("forged", TestContext.Current.CancellationToken))
+        {
+            before = Generate(lease.GetContext(Context), "Hello", 16);
+        }
+
+        var store = factory.Store!;
+        RequireRegion(store);
+        var weights = (long)store.Stats()!.Value.weight_bytes;
+        Assert.True(weights > 16L << 20, $"the forged model's weights are only {weights} bytes: too small to measure");
+        Assert.Equal(weights, store.WeightBytes);
+        Assert.Equal(weights, pool.ResidentBytes); // the budget counts what the region holds
+
+        // Tolerance: at least 90% of the weights, less 4 MiB for whatever the runtime allocates or frees meanwhile.
+        var tolerance = weights / 10 + (4L << 20);
+        for (var cycle = 0; cycle < 3; cycle++)
+        {
+            var resident = ResidentBytes();
+            Assert.True(await pool.TryEvictAsync("forged", TestContext.Current.CancellationToken));
+            var evicted = ResidentBytes();
+            Assert.True(resident - evicted >= weights - tolerance, $"evict freed {resident - evicted} bytes of RSS; the weights are {weights} (cycle {cycle})");
+            Assert.Equal(0, pool.ResidentBytes);
+
+            using var lease = await pool.AcquireAsync("forged", TestContext.Current.CancellationToken);
+            var restored = ResidentBytes();
+            Assert.True(restored - evicted >= weights - tolerance, $"restore brought back {restored - evicted} bytes of RSS; the weights are {weights} (cycle {cycle})");
+            Assert.Equal(weights, pool.ResidentBytes);
+            Assert.Equal(before, Generate(lease.GetContext(Context), "Hello", 16));
+        }
+    }
+
+    private static void RequireRegion(CpuWeightStore store)
+    {
+        if (!store.UsesRegion)
+        {
+            Assert.Skip("This native build has no CPU swap region (CPU builds on Linux only): the store reloads instead.");
+        }
+    }
+
+    private static long ResidentBytes()
+    {
+        var fields = File.ReadAllText("/proc/self/statm").Split(' ');
+        return long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+    }
+
+    private static string Generate(InferenceContext context, string prompt, int tokens)
+    {
+        var text = new StringBuilder();
+        TextGenerator.Generate(context, new GenerationRequest(prompt) { MaxTokens = tokens }, u => text.Append(Encoding.UTF8.GetString(u)));
+        return text.ToString();
+    }
+
+    private sealed class RecordingFactory(CpuSwapOptions options) : IWeightStoreFactory
+    {
+        public CpuWeightStore? Store { get; private set; }
+
+        public IWeightStore Create(ModelRegistration registration) => Store = new CpuWeightStore(registration, options);
+    }
+}
