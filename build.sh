@@ -187,7 +187,8 @@ cuda_check_headers() {
     for d in /usr/local/cuda/include /usr/include; do
         cuda_headers_ok "$d" && { printf '%s\n' "$d"; return; }
     done
-    local cache="$repo_root/artifacts/cuda-check"
+    # Kept per user, outside the checkout: a clean clone (CI) reuses the headers instead of downloading 775 MB again.
+    local cache="${MR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/modelrouter}/cuda-check"
     cuda_headers_ok "$cache/sdk/usr/include" && { printf '%s\n' "$cache/sdk/usr/include"; return; }
 
     ensure_debian_nonfree
@@ -200,7 +201,7 @@ cuda_check_headers() {
     fi
     # Plain Debian cannot install it: it depends on the driver's libcuda1, whose own dependencies are in
     # contrib. The headers need none of that: take them out of the package itself.
-    step "nvidia-cuda-dev is not installable here (driver dependencies outside main/non-free); extracting its headers into ${cache#"$repo_root"/} (download about 775 MB, once)"
+    step "nvidia-cuda-dev is not installable here (driver dependencies outside main/non-free); extracting its headers into $cache (download about 775 MB, once per user)"
     mkdir -p "$cache/deb"
     (cd "$cache/deb" && apt-get download nvidia-cuda-dev >&2) || die "apt-get download nvidia-cuda-dev failed (see above)."
     local deb
