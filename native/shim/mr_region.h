@@ -1,7 +1,9 @@
 /* The backend-neutral swap region (mr_swap_region.c): state machine, chunk table, host-image accounting,
- * error and rollback rules. A backend (mr_swap_cpu.c today; the CUDA engine in mr_swap_cuda.c still has
- * its own copy of this logic and is the next to move onto it) supplies only what touches memory:
- * commit/release one chunk, copy the whole range to or from the image, and free its own state.
+ * error and rollback rules, built into CPU and CUDA builds alike. A backend (mr_swap_cpu.c: anonymous
+ * pages and threads; mr_swap_cuda.c: VMM chunks and copy streams) supplies only what touches memory or
+ * the device: commit/release one chunk, copy the whole range to or from the image, and free its own
+ * state; the optional hooks below let CUDA keep its calls in their old order (device entry, device sync
+ * before capture/evict, stream drain before a rollback, restore's map-then-queue-copy per chunk).
  *
  * Invariants the core keeps, whatever the backend:
  *   - chunks cover [0, used) in order, each at most chunk_bytes, each a multiple of the granularity;
@@ -34,6 +36,11 @@ struct mr_swap_region;
 
 struct mr_region_ops {
     const char * name; /* in error texts: "CPU", "CUDA" */
+    /* Backend behaviour flags. recapture: a second capture copies again instead of failing (CUDA's
+     * behaviour before the shared core; kept). keep_image_on_failed_capture: a failed capture copy keeps
+     * the image for the next try (CUDA's old behaviour) instead of freeing it (CPU). */
+    int recapture;
+    int keep_image_on_failed_capture;
     enum mr_status (*commit)(struct mr_swap_region * r, struct mr_region_chunk * c);
     enum mr_status (*release)(struct mr_swap_region * r, struct mr_region_chunk * c);
     enum mr_status (*image_alloc)(struct mr_swap_region * r, uint64_t size);
@@ -42,20 +49,46 @@ struct mr_region_ops {
     enum mr_status (*copy)(struct mr_swap_region * r, enum mr_region_copy direction);
     /* Bytes of the committed range that differ from the image (a test aid). */
     enum mr_status (*mismatches)(struct mr_swap_region * r, uint64_t * out);
-    /* Releases the reservation and the backend's own state (chunks are already released). */
+    /* Releases the reservation and the backend's own state (chunks are already released; the core frees
+     * the image right after, with image_free). */
     void (*free_backend)(struct mr_swap_region * r);
+
+    /* Optional hooks (NULL: nothing to do). */
+    /* After the state checks of allocate/capture/evict/restore/verify, before anything touches
+     * memory (CUDA: make the device current). */
+    enum mr_status (*enter)(struct mr_swap_region * r);
+    /* Capture and evict, after enter: wait until nothing else reads or writes the weights (CUDA:
+     * cudaDeviceSynchronize). `what` prefixes the error text. */
+    enum mr_status (*quiesce)(struct mr_swap_region * r, const char * what);
+    /* Before a rollback releases chunks: wait for copies that may still target them; errors ignored. */
+    void (*drain)(struct mr_swap_region * r);
+    /* First thing when a region is freed (CUDA: device sync, best effort). */
+    void (*free_begin)(struct mr_swap_region * r);
+    /* Restore pipelining (CUDA): queue chunk i's copy from the image right after it is committed, so the
+     * next commit overlaps this copy; restore_finish waits for all of them. Without it restore commits
+     * every chunk, then calls copy(FROM_IMAGE). */
+    enum mr_status (*restore_chunk)(struct mr_swap_region * r, uint32_t index);
+    enum mr_status (*restore_finish)(struct mr_swap_region * r);
+    /* Capture, after quiesce: when the backend holds an adopted image (CUDA adopt_image), it copies that
+     * in and sets *handled; otherwise capture allocates the image and copies the weights out. */
+    enum mr_status (*capture_adopted)(struct mr_swap_region * r, int * handled);
+    /* mr_swap_region_adopt_image / mr_swap_region_buffer_type (NULL: refused as unsupported). adopt is
+     * called with the lock held and the state checked (empty, nothing allocated); it calls enter itself,
+     * after its own checks (CUDA's old order). */
+    enum mr_status (*adopt_image)(struct mr_swap_region * r, uint64_t expected_bytes, uint64_t expected_layout_hash);
+    ggml_backend_buffer_type_t (*buffer_type)(struct mr_swap_region * r);
 };
 
 struct mr_swap_region {
     const struct mr_region_ops * ops;
     pthread_mutex_t              lock;
 
-    unsigned char * base;
+    unsigned char * base; /* CUDA: the device address of the reservation (never dereferenced by the core) */
     uint64_t        reserved;
     uint64_t        granularity;
     uint64_t        chunk_bytes;
     uint64_t        used; /* bytes handed out to buffers, granularity-aligned */
-    int             threads;
+    int             threads; /* CPU: copy threads; CUDA: copy streams */
 
     struct mr_region_chunk * chunks;
     uint32_t                 chunk_count;
@@ -67,6 +100,8 @@ struct mr_swap_region {
     uint64_t           image_bytes;
     int                map_image; /* CPU: restore maps the image (a memfd) instead of copying it */
     int                image_fd;  /* CPU, map_image: the memfd; -1 otherwise */
+    int                image_registered; /* CUDA: 1: file mapping + cudaHostRegister; 0: cudaHostAlloc (stats) */
+    int                image_adopted;    /* CUDA: the image came from an earlier process (stats) */
 
     uint32_t live_buffers;
     int      destroy_pending;
@@ -80,7 +115,8 @@ struct mr_swap_region {
     uint32_t fail_commit_in;
 
     /* Backend state. */
-    struct mr_swap_region * next; /* the CPU backend's registry of live regions */
+    struct mr_swap_region * next;    /* the CPU backend's registry of live regions */
+    void *                  backend; /* the CUDA backend's state (struct mr_cuda_region) */
 };
 
 #define MR_FNV_OFFSET 1469598103934665603ull
@@ -110,5 +146,9 @@ enum mr_status mr_region_allocate(struct mr_swap_region * r, uint64_t size, uint
 
 /* A buffer of the region is gone; frees the region when it was the last one and destroy was called. */
 void mr_region_buffer_released(struct mr_swap_region * r);
+
+/* Frees the region now: releases committed chunks, then the backend, the image and the table. Also for a
+ * backend's create that failed half-way (ops and lock set by mr_region_init). */
+void mr_region_free_now(struct mr_swap_region * r);
 
 #endif /* MR_REGION_H */

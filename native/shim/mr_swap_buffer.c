@@ -1,5 +1,6 @@
 /* The swap engine's ggml buffers (MR_CUDA=ON, Linux): the impostor buffer type's alloc_buffer and the
- * buffer iface. The region itself (chunks, host image, evict/restore) is in mr_swap_cuda.c.
+ * buffer iface. The region itself is the shared core (mr_swap_region.c: chunk table, evict/restore) with
+ * the CUDA backend (mr_swap_cuda.c: VMM chunks, host image, streams).
  *
  * How ggml-cuda is made to accept our memory as its own
  * -----------------------------------------------------
@@ -46,13 +47,7 @@ static void mr_buffer_free(ggml_backend_buffer_t buffer) {
     struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
     struct mr_swap_region * r = b->region;
     free(b);
-    pthread_mutex_lock(&r->lock);
-    r->live_buffers--;
-    const int free_region = r->destroy_pending && r->live_buffers == 0;
-    pthread_mutex_unlock(&r->lock);
-    if (free_region) {
-        mr_region_free_now(r);
-    }
+    mr_region_buffer_released(r);
 }
 
 static void * mr_buffer_get_base(ggml_backend_buffer_t buffer) {
@@ -69,7 +64,7 @@ static enum ggml_status mr_buffer_init_tensor(ggml_backend_buffer_t buffer, stru
         const size_t padded = ggml_backend_buft_get_alloc_size(buffer->buft, tensor);
         if (padded > original) {
             struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
-            if (cudaSetDevice(b->region->device) != cudaSuccess ||
+            if (cudaSetDevice(mr_cuda_of(b->region)->device) != cudaSuccess ||
                 cudaMemset((char *) tensor->data + original, 0, padded - original) != cudaSuccess) {
                 return GGML_STATUS_FAILED;
             }
@@ -81,7 +76,7 @@ static enum ggml_status mr_buffer_init_tensor(ggml_backend_buffer_t buffer, stru
 static void mr_buffer_memset_tensor(ggml_backend_buffer_t buffer, struct ggml_tensor * tensor, uint8_t value,
                                     size_t offset, size_t size) {
     struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
-    mr_check(cudaSetDevice(b->region->device), "cudaSetDevice");
+    mr_check(cudaSetDevice(mr_cuda_of(b->region)->device), "cudaSetDevice");
     mr_check(cudaMemsetAsync((char *) tensor->data + offset, value, size, cudaStreamPerThread), "cudaMemsetAsync");
     mr_check(cudaStreamSynchronize(cudaStreamPerThread), "cudaStreamSynchronize");
 }
@@ -89,10 +84,10 @@ static void mr_buffer_memset_tensor(ggml_backend_buffer_t buffer, struct ggml_te
 static void mr_buffer_set_tensor(ggml_backend_buffer_t buffer, struct ggml_tensor * tensor, const void * data,
                                  size_t offset, size_t size) {
     struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
-    if (b->region->adopting) {
+    if (mr_cuda_of(b->region)->adopting) {
         return; /* the adopted image holds these bytes; capture copies it in (and the file is never read) */
     }
-    mr_check(cudaSetDevice(b->region->device), "cudaSetDevice");
+    mr_check(cudaSetDevice(mr_cuda_of(b->region)->device), "cudaSetDevice");
     mr_check(cudaMemcpyAsync((char *) tensor->data + offset, data, size, cudaMemcpyHostToDevice, cudaStreamPerThread),
              "cudaMemcpyAsync host to device");
     mr_check(cudaStreamSynchronize(cudaStreamPerThread), "cudaStreamSynchronize");
@@ -101,7 +96,7 @@ static void mr_buffer_set_tensor(ggml_backend_buffer_t buffer, struct ggml_tenso
 static void mr_buffer_get_tensor(ggml_backend_buffer_t buffer, const struct ggml_tensor * tensor, void * data,
                                  size_t offset, size_t size) {
     struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
-    mr_check(cudaSetDevice(b->region->device), "cudaSetDevice");
+    mr_check(cudaSetDevice(mr_cuda_of(b->region)->device), "cudaSetDevice");
     mr_check(cudaMemcpyAsync(data, (const char *) tensor->data + offset, size, cudaMemcpyDeviceToHost, cudaStreamPerThread),
              "cudaMemcpyAsync device to host");
     mr_check(cudaStreamSynchronize(cudaStreamPerThread), "cudaStreamSynchronize");
@@ -110,10 +105,10 @@ static void mr_buffer_get_tensor(ggml_backend_buffer_t buffer, const struct ggml
 static void mr_buffer_set_tensor_2d(ggml_backend_buffer_t buffer, struct ggml_tensor * tensor, const void * data,
                                     size_t offset, size_t size, size_t n_copies, size_t stride_tensor, size_t stride_data) {
     struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
-    if (b->region->adopting) {
+    if (mr_cuda_of(b->region)->adopting) {
         return;
     }
-    mr_check(cudaSetDevice(b->region->device), "cudaSetDevice");
+    mr_check(cudaSetDevice(mr_cuda_of(b->region)->device), "cudaSetDevice");
     mr_check(cudaMemcpy2DAsync((char *) tensor->data + offset, stride_tensor, data, stride_data, size, n_copies,
                                cudaMemcpyHostToDevice, cudaStreamPerThread),
              "cudaMemcpy2DAsync host to device");
@@ -123,7 +118,7 @@ static void mr_buffer_set_tensor_2d(ggml_backend_buffer_t buffer, struct ggml_te
 static void mr_buffer_get_tensor_2d(ggml_backend_buffer_t buffer, const struct ggml_tensor * tensor, void * data,
                                     size_t offset, size_t size, size_t n_copies, size_t stride_tensor, size_t stride_data) {
     struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
-    mr_check(cudaSetDevice(b->region->device), "cudaSetDevice");
+    mr_check(cudaSetDevice(mr_cuda_of(b->region)->device), "cudaSetDevice");
     mr_check(cudaMemcpy2DAsync(data, stride_data, (const char *) tensor->data + offset, stride_tensor, size, n_copies,
                                cudaMemcpyDeviceToHost, cudaStreamPerThread),
              "cudaMemcpy2DAsync device to host");
@@ -134,10 +129,10 @@ static void mr_buffer_get_tensor_2d(ggml_backend_buffer_t buffer, const struct g
  * the same buft) is copied device to device; anything else returns false and ggml falls back. */
 static bool mr_buffer_cpy_tensor(ggml_backend_buffer_t buffer, const struct ggml_tensor * src, struct ggml_tensor * dst) {
     struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
-    if (src->buffer == NULL || src->buffer->buft != b->region->real_buft) {
+    if (src->buffer == NULL || src->buffer->buft != mr_cuda_of(b->region)->real_buft) {
         return false;
     }
-    mr_check(cudaSetDevice(b->region->device), "cudaSetDevice");
+    mr_check(cudaSetDevice(mr_cuda_of(b->region)->device), "cudaSetDevice");
     mr_check(cudaMemcpyAsync(dst->data, src->data, ggml_nbytes(src), cudaMemcpyDeviceToDevice, cudaStreamPerThread),
              "cudaMemcpyAsync device to device");
     mr_check(cudaStreamSynchronize(cudaStreamPerThread), "cudaStreamSynchronize");
@@ -146,7 +141,7 @@ static bool mr_buffer_cpy_tensor(ggml_backend_buffer_t buffer, const struct ggml
 
 static void mr_buffer_clear(ggml_backend_buffer_t buffer, uint8_t value) {
     struct mr_swap_buffer * b = (struct mr_swap_buffer *) buffer->context;
-    mr_check(cudaSetDevice(b->region->device), "cudaSetDevice");
+    mr_check(cudaSetDevice(mr_cuda_of(b->region)->device), "cudaSetDevice");
     mr_check(cudaMemsetAsync(b->base, value, buffer->size, cudaStreamPerThread), "cudaMemsetAsync");
     mr_check(cudaStreamSynchronize(cudaStreamPerThread), "cudaStreamSynchronize");
 }
@@ -166,39 +161,27 @@ static const struct ggml_backend_buffer_i mr_swap_buffer_iface = {
 };
 
 /* The impostor's alloc_buffer. Failures return NULL (llama.cpp then says "unable to allocate CUDA0
- * buffer"); mr_last_error() on the loading thread says why. */
+ * buffer"); mr_last_error() on the loading thread says why. The checks, the device entry and the chunk
+ * mapping are the core's mr_region_allocate (checks, then mr_cuda_enter, then the chunks: the old order).
+ * The buffer context is allocated first now (it was after the checks): host memory only, no CUDA call
+ * moves. */
 ggml_backend_buffer_t mr_impostor_alloc_buffer(ggml_backend_buffer_type_t buft, size_t size) {
-    struct mr_swap_region * r = (struct mr_swap_region *) buft;
+    struct mr_swap_region * r = ((struct mr_cuda_region *) buft)->region; /* buft is the state's first member */
     pthread_mutex_lock(&r->lock);
     ggml_backend_buffer_t result = NULL;
-    const uint64_t aligned = mr_round_up((uint64_t) size, r->granularity);
-    struct mr_swap_buffer * b = NULL;
-    if (r->state == MR_SWAP_EVICTED || r->captured) {
-        mr_fail(MR_STATUS_INVALID_STATE, "mr_swap: cannot allocate %zu bytes: the region is %s", size,
-                r->state == MR_SWAP_EVICTED ? "evicted" : "already captured (allocate everything before capture)");
-        goto done;
-    }
-    if (r->used + aligned > r->reserved) {
-        mr_fail(MR_STATUS_OUT_OF_RANGE, "mr_swap: %zu more bytes exceed the reserved range (%llu of %llu used); raise reserve_bytes",
-                size, (unsigned long long) r->used, (unsigned long long) r->reserved);
-        goto done;
-    }
-    b = (struct mr_swap_buffer *) calloc(1, sizeof(*b));
+    uint64_t offset = 0;
+    struct mr_swap_buffer * b = (struct mr_swap_buffer *) calloc(1, sizeof(*b));
     if (b == NULL) {
         mr_fail(MR_STATUS_OUT_OF_MEMORY, "mr_swap: no host memory for a buffer context");
         goto done;
     }
-    if (mr_cuda_enter(r->device) != MR_STATUS_OK || mr_region_grow(r, r->used, aligned) != MR_STATUS_OK) {
+    if (mr_region_allocate(r, (uint64_t) size, &offset) != MR_STATUS_OK) {
         free(b);
         goto done;
     }
     b->region = r;
-    b->base = (void *) (uintptr_t) (r->base + (CUdeviceptr) r->used);
-    result = ggml_backend_buffer_init(r->real_buft, mr_swap_buffer_iface, b, size);
-    r->layout_hash = mr_fnv_mix(r->layout_hash, (uint64_t) size);
-    r->used += aligned;
-    r->live_buffers++;
-    r->state = MR_SWAP_RESIDENT;
+    b->base = (void *) (uintptr_t) (mr_cuda_base(r) + (CUdeviceptr) offset);
+    result = ggml_backend_buffer_init(mr_cuda_of(r)->real_buft, mr_swap_buffer_iface, b, size);
 done:
     pthread_mutex_unlock(&r->lock);
     if (result == NULL) {
@@ -206,4 +189,3 @@ done:
     }
     return result;
 }
-

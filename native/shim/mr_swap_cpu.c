@@ -302,14 +302,15 @@ static void mr_cpu_free_backend(struct mr_swap_region * r) {
 }
 
 static const struct mr_region_ops mr_cpu_ops = {
-    /* .name         = */ "CPU",
-    /* .commit       = */ mr_cpu_commit,
-    /* .release      = */ mr_cpu_release,
-    /* .image_alloc  = */ mr_cpu_image_alloc,
-    /* .image_free   = */ mr_cpu_image_free,
-    /* .copy         = */ mr_cpu_copy,
-    /* .mismatches   = */ mr_cpu_mismatches,
-    /* .free_backend = */ mr_cpu_free_backend,
+    .name = "CPU",
+    .commit = mr_cpu_commit,
+    .release = mr_cpu_release,
+    .image_alloc = mr_cpu_image_alloc,
+    .image_free = mr_cpu_image_free,
+    .copy = mr_cpu_copy,
+    .mismatches = mr_cpu_mismatches,
+    .free_backend = mr_cpu_free_backend,
+    /* No optional hooks: memory is the process's own, nothing to enter, sync or drain. */
 };
 
 /* ------------------------------------------------------------------------------------------------ */

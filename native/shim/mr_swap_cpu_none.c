@@ -1,5 +1,5 @@
-/* Builds without the CPU swap region (CUDA builds, which have their own engine in mr_swap_cuda.c, and
- * non-Linux systems): the CPU region's entry points are refused plainly, never faked. */
+/* Builds without the CPU swap region (CUDA builds, which build the region's core with the CUDA backend
+ * only, mr_swap_cuda.c, and non-Linux systems): the CPU region's entry points are refused plainly, never faked. */
 #include "mr_shim_internal.h"
 
 #include <stddef.h>

@@ -1,10 +1,19 @@
-/* The CUDA swap engine (MR_CUDA=ON, Linux): one region per model (the mechanism: the design note
- * SWAP.md; the contract: "Swap regions" in mr_shim.h; ggml's side of it: mr_swap_buffer.c).
+/* The CUDA backend of the swap region (MR_CUDA=ON, Linux): one region per model (the mechanism: the design
+ * note docs/swap.md; the contract: "Swap regions" in mr_shim.h; the backend-neutral state machine, chunk
+ * table, accounting and rollback: mr_region.h / mr_swap_region.c, shared with the CPU backend; ggml's side
+ * of it: mr_swap_buffer.c).
  *
- * Physical memory: the region reserves one virtual range (cuMemAddressReserve) at create and hands out
- * granularity-aligned slices of it to buffers, each backed by chunks of chunk_bytes (cuMemCreate,
- * cuMemMap, cuMemRelease right away so that unmapping frees the memory, cuMemSetAccess). Evict unmaps
- * every chunk; restore maps them again at the same addresses while copying the host image back. */
+ * This file holds only what touches the device, behind the ops table of mr_region.h:
+ *   - commit/release of a chunk: cuMemCreate, cuMemMap, cuMemRelease right away so that unmapping frees
+ *     the memory, cuMemSetAccess / cuMemUnmap, inside one virtual range reserved at create
+ *     (cuMemAddressReserve);
+ *   - the pinned host image: a file mapping registered with cudaHostRegister (cache_path, which also lets a
+ *     later process adopt it), else cudaHostAlloc;
+ *   - copies over `streams` copy streams (restore queues chunk i's copy right after mapping it);
+ *   - quiesce = cudaDeviceSynchronize before capture and evict; drain = stream sync before a rollback;
+ *   - the ggml-cuda buffer-type impostor (state here, buffers in mr_swap_buffer.c).
+ * The CUDA calls of each operation are the ones the engine made before it moved onto the shared core, in
+ * the same order; where the core's order differs it is said next to the op below. */
 #define _GNU_SOURCE
 #include "mr_swap_internal.h"
 
@@ -22,20 +31,21 @@
 /* ------------------------------------------------------------------------------------------------ */
 /* chunks */
 
-static enum mr_status mr_chunk_map(struct mr_swap_region * r, struct mr_chunk * c) {
+static enum mr_status mr_chunk_map(struct mr_swap_region * r, struct mr_region_chunk * c) {
+    const struct mr_cuda_region * cr = mr_cuda_of(r);
     CUmemAllocationProp prop;
     memset(&prop, 0, sizeof(prop));
     prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
     prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
-    prop.location.id = r->cu_device;
+    prop.location.id = cr->cu_device;
 
     CUmemGenericAllocationHandle handle;
     CUresult res = cuMemCreate(&handle, (size_t) c->size, &prop, 0);
     if (res != CUDA_SUCCESS) {
         return mr_cu_fail(res, "cuMemCreate of a %llu-byte chunk at offset %llu on device %d", (unsigned long long) c->size,
-                          (unsigned long long) c->offset, r->device);
+                          (unsigned long long) c->offset, cr->device);
     }
-    const CUdeviceptr at = r->base + (CUdeviceptr) c->offset;
+    const CUdeviceptr at = mr_cuda_base(r) + (CUdeviceptr) c->offset;
     res = cuMemMap(at, (size_t) c->size, 0, handle, 0);
     if (res != CUDA_SUCCESS) {
         cuMemRelease(handle);
@@ -57,79 +67,52 @@ static enum mr_status mr_chunk_map(struct mr_swap_region * r, struct mr_chunk * 
         cuMemUnmap(at, (size_t) c->size);
         return mr_cu_fail(res, "cuMemSetAccess on the chunk at offset %llu", (unsigned long long) c->offset);
     }
-    c->mapped = 1;
+    c->committed = 1;
     return MR_STATUS_OK;
 }
 
-static enum mr_status mr_chunk_unmap(struct mr_swap_region * r, struct mr_chunk * c) {
-    if (!c->mapped) {
+static enum mr_status mr_chunk_unmap(struct mr_swap_region * r, struct mr_region_chunk * c) {
+    if (!c->committed) {
         return MR_STATUS_OK;
     }
-    CUresult res = cuMemUnmap(r->base + (CUdeviceptr) c->offset, (size_t) c->size);
+    CUresult res = cuMemUnmap(mr_cuda_base(r) + (CUdeviceptr) c->offset, (size_t) c->size);
     if (res != CUDA_SUCCESS) {
         return mr_cu_fail(res, "cuMemUnmap of the chunk at offset %llu", (unsigned long long) c->offset);
     }
-    c->mapped = 0;
+    c->committed = 0;
     return MR_STATUS_OK;
 }
 
-/* Unmaps chunks [first, end) after the copy streams drained (a copy may still target them). Keeps the
- * error text of the failure that caused the rollback. */
-static void mr_chunks_rollback(struct mr_swap_region * r, uint32_t first, uint32_t end) {
-    char cause[512];
-    snprintf(cause, sizeof(cause), "%s", mr_last_error());
-    const enum mr_status status = mr_last_status();
-    for (int s = 0; s < r->stream_count; s++) {
-        cudaStreamSynchronize(r->streams[s]);
-    }
-    for (uint32_t i = first; i < end; i++) {
-        mr_chunk_unmap(r, &r->chunks[i]);
-    }
-    mr_fail(status, "%s", cause);
-}
-
+/* what: the error text's prefix; NULL inside restore (the core prefixes "mr_swap_region_restore: "). */
 static enum mr_status mr_streams_sync(struct mr_swap_region * r, const char * what) {
-    for (int s = 0; s < r->stream_count; s++) {
-        cudaError_t err = cudaStreamSynchronize(r->streams[s]);
+    const struct mr_cuda_region * cr = mr_cuda_of(r);
+    for (int s = 0; s < r->threads; s++) {
+        cudaError_t err = cudaStreamSynchronize(cr->streams[s]);
         if (err != cudaSuccess) {
-            return mr_rt_fail(err, "%s: synchronising copy stream %d", what, s);
+            return what != NULL ? mr_rt_fail(err, "%s: synchronising copy stream %d", what, s)
+                                : mr_rt_fail(err, "synchronising copy stream %d", s);
         }
     }
     return MR_STATUS_OK;
 }
 
-/* Appends and maps the chunks that back [offset, offset + size); all or nothing. */
-enum mr_status mr_region_grow(struct mr_swap_region * r, uint64_t offset, uint64_t size) {
-    const uint32_t needed = (uint32_t) ((size + r->chunk_bytes - 1) / r->chunk_bytes);
-    if (r->chunk_count + needed > r->chunk_capacity) {
-        uint32_t capacity = r->chunk_capacity == 0 ? 64 : r->chunk_capacity;
-        while (capacity < r->chunk_count + needed) {
-            capacity *= 2;
+/* Copies the whole mapped range between VRAM and the image over the streams. */
+static enum mr_status mr_copy_all(struct mr_swap_region * r, enum cudaMemcpyKind kind, const char * what) {
+    const struct mr_cuda_region * cr = mr_cuda_of(r);
+    for (uint32_t i = 0; i < r->chunk_count; i++) {
+        const struct mr_region_chunk * c = &r->chunks[i];
+        void * device = (void *) (uintptr_t) (mr_cuda_base(r) + (CUdeviceptr) c->offset);
+        void * host = r->image + c->offset;
+        cudaError_t err = kind == cudaMemcpyDeviceToHost
+            ? cudaMemcpyAsync(host, device, (size_t) c->size, kind, cr->streams[i % (uint32_t) r->threads])
+            : cudaMemcpyAsync(device, host, (size_t) c->size, kind, cr->streams[i % (uint32_t) r->threads]);
+        if (err != cudaSuccess) {
+            mr_streams_sync(r, what);
+            return mr_rt_fail(err, "%s: cudaMemcpyAsync of chunk %u", what, i);
         }
-        struct mr_chunk * grown = (struct mr_chunk *) realloc(r->chunks, capacity * sizeof(struct mr_chunk));
-        if (grown == NULL) {
-            return mr_fail(MR_STATUS_OUT_OF_MEMORY, "no host memory for the chunk table");
-        }
-        r->chunks = grown;
-        r->chunk_capacity = capacity;
     }
-    const uint32_t first = r->chunk_count;
-    for (uint64_t at = offset; at < offset + size; at += r->chunk_bytes) {
-        struct mr_chunk * c = &r->chunks[r->chunk_count];
-        c->offset = at;
-        c->size = offset + size - at < r->chunk_bytes ? offset + size - at : r->chunk_bytes;
-        c->mapped = 0;
-        enum mr_status st = mr_chunk_map(r, c);
-        if (st != MR_STATUS_OK) {
-            mr_chunks_rollback(r, first, r->chunk_count);
-            r->chunk_count = first;
-            return st;
-        }
-        r->chunk_count++;
-    }
-    return MR_STATUS_OK;
+    return mr_streams_sync(r, what);
 }
-
 
 /* ------------------------------------------------------------------------------------------------ */
 /* host image */
@@ -151,9 +134,9 @@ static void mr_image_release(struct mr_swap_region * r) {
 
 /* The file mapping, registered as pinned memory; 0 with a reason in *why when any step is refused. */
 static int mr_image_map_file(struct mr_swap_region * r, uint64_t size, char * why, size_t why_size) {
-    int fd = open(r->cache_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(mr_cuda_of(r)->cache_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(why, why_size, "open(%s): %s", r->cache_path, strerror(errno));
+        snprintf(why, why_size, "open(%s): %s", mr_cuda_of(r)->cache_path, strerror(errno));
         return 0;
     }
     int rc = ftruncate(fd, (off_t) size);
@@ -161,25 +144,25 @@ static int mr_image_map_file(struct mr_swap_region * r, uint64_t size, char * wh
         /* Reserve the pages now: on a full tmpfs this fails cleanly instead of a SIGBUS later. */
         rc = posix_fallocate(fd, 0, (off_t) size);
         if (rc != 0) {
-            snprintf(why, why_size, "posix_fallocate(%s, %llu bytes): %s", r->cache_path, (unsigned long long) size, strerror(rc));
+            snprintf(why, why_size, "posix_fallocate(%s, %llu bytes): %s", mr_cuda_of(r)->cache_path, (unsigned long long) size, strerror(rc));
             close(fd);
             return 0;
         }
     } else {
-        snprintf(why, why_size, "ftruncate(%s): %s", r->cache_path, strerror(errno));
+        snprintf(why, why_size, "ftruncate(%s): %s", mr_cuda_of(r)->cache_path, strerror(errno));
         close(fd);
         return 0;
     }
     void * p = mmap(NULL, (size_t) size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd); /* the mapping keeps the file open */
     if (p == MAP_FAILED) {
-        snprintf(why, why_size, "mmap(%s): %s", r->cache_path, strerror(errno));
+        snprintf(why, why_size, "mmap(%s): %s", mr_cuda_of(r)->cache_path, strerror(errno));
         return 0;
     }
     cudaError_t err = cudaHostRegister(p, (size_t) size, cudaHostRegisterPortable);
     if (err != cudaSuccess) {
         (void) cudaGetLastError(); /* not sticky; clear it so it is not reported by the next call */
-        snprintf(why, why_size, "cudaHostRegister of the mapping of %s: %s", r->cache_path, cudaGetErrorName(err));
+        snprintf(why, why_size, "cudaHostRegister of the mapping of %s: %s", mr_cuda_of(r)->cache_path, cudaGetErrorName(err));
         munmap(p, (size_t) size);
         return 0;
     }
@@ -195,10 +178,10 @@ static enum mr_status mr_image_prepare(struct mr_swap_region * r, uint64_t size)
     }
     mr_image_release(r);
     char why[384] = "no cache_path given";
-    if (r->cache_path != NULL && mr_image_map_file(r, size, why, sizeof(why))) {
+    if (mr_cuda_of(r)->cache_path != NULL && mr_image_map_file(r, size, why, sizeof(why))) {
         return MR_STATUS_OK;
     }
-    if (r->cache_path != NULL) {
+    if (mr_cuda_of(r)->cache_path != NULL) {
         fprintf(stderr, "mr_swap: host image falls back to anonymous pinned memory: %s\n", why);
     }
     void * p = NULL;
@@ -213,7 +196,185 @@ static enum mr_status mr_image_prepare(struct mr_swap_region * r, uint64_t size)
 }
 
 /* ------------------------------------------------------------------------------------------------ */
-/* the API */
+/* the ops */
+
+static enum mr_status mr_cuda_enter_op(struct mr_swap_region * r) {
+    return mr_cuda_enter(mr_cuda_of(r)->device);
+}
+
+static enum mr_status mr_cuda_quiesce(struct mr_swap_region * r, const char * what) {
+    (void) r;
+    cudaError_t err = cudaDeviceSynchronize();
+    if (err != cudaSuccess) {
+        return mr_rt_fail(err, "%s: cudaDeviceSynchronize", what);
+    }
+    return MR_STATUS_OK;
+}
+
+/* Before a rollback unmaps chunks: a copy may still target them. */
+static void mr_cuda_drain(struct mr_swap_region * r) {
+    const struct mr_cuda_region * cr = mr_cuda_of(r);
+    for (int s = 0; s < r->threads; s++) {
+        cudaStreamSynchronize(cr->streams[s]);
+    }
+}
+
+static void mr_cuda_free_begin(struct mr_swap_region * r) {
+    if (r->chunk_count > 0 || r->base != NULL) {
+        if (mr_cuda_enter(mr_cuda_of(r)->device) == MR_STATUS_OK) {
+            cudaDeviceSynchronize();
+        }
+    }
+}
+
+static enum mr_status mr_cuda_image_alloc(struct mr_swap_region * r, uint64_t size) {
+    return mr_image_prepare(r, size);
+}
+
+static enum mr_status mr_cuda_copy(struct mr_swap_region * r, enum mr_region_copy direction) {
+    return direction == MR_REGION_TO_IMAGE ? mr_copy_all(r, cudaMemcpyDeviceToHost, "capture")
+                                           : mr_copy_all(r, cudaMemcpyHostToDevice, "restore");
+}
+
+static enum mr_status mr_cuda_restore_chunk(struct mr_swap_region * r, uint32_t i) {
+    const struct mr_region_chunk * c = &r->chunks[i];
+    cudaError_t err = cudaMemcpyAsync((void *) (uintptr_t) (mr_cuda_base(r) + (CUdeviceptr) c->offset), r->image + c->offset,
+                                      (size_t) c->size, cudaMemcpyHostToDevice, mr_cuda_of(r)->streams[i % (uint32_t) r->threads]);
+    if (err != cudaSuccess) {
+        return mr_rt_fail(err, "cudaMemcpyAsync of chunk %u", i);
+    }
+    return MR_STATUS_OK;
+}
+
+static enum mr_status mr_cuda_restore_finish(struct mr_swap_region * r) {
+    return mr_streams_sync(r, NULL);
+}
+
+static enum mr_status mr_cuda_mismatches(struct mr_swap_region * r, uint64_t * mismatched_bytes) {
+    unsigned char * staging = NULL;
+    cudaError_t err = cudaHostAlloc((void **) &staging, (size_t) r->chunk_bytes, cudaHostAllocDefault);
+    if (err != cudaSuccess) {
+        return mr_rt_fail(err, "mr_swap_region_verify: cudaHostAlloc of the staging buffer");
+    }
+    enum mr_status st = MR_STATUS_OK;
+    for (uint32_t i = 0; i < r->chunk_count; i++) {
+        const struct mr_region_chunk * c = &r->chunks[i];
+        err = cudaMemcpy(staging, (const void *) (uintptr_t) (mr_cuda_base(r) + (CUdeviceptr) c->offset), (size_t) c->size,
+                         cudaMemcpyDeviceToHost);
+        if (err != cudaSuccess) {
+            st = mr_rt_fail(err, "mr_swap_region_verify: cudaMemcpy of chunk %u", i);
+            break;
+        }
+        if (memcmp(staging, r->image + c->offset, (size_t) c->size) != 0) {
+            for (uint64_t k = 0; k < c->size; k++) {
+                *mismatched_bytes += staging[k] != r->image[c->offset + k];
+            }
+        }
+    }
+    cudaFreeHost(staging);
+    return st;
+}
+
+/* The reservation, the streams and the backend state; the core frees the image right after (the old
+ * order: cuMemAddressFree, cudaStreamDestroy, then the image). */
+static void mr_cuda_free_backend(struct mr_swap_region * r) {
+    struct mr_cuda_region * cr = mr_cuda_of(r);
+    if (r->base != NULL) {
+        cuMemAddressFree(mr_cuda_base(r), (size_t) r->reserved);
+    }
+    if (cr->streams != NULL) {
+        for (int s = 0; s < r->threads; s++) {
+            if (cr->streams[s] != NULL) {
+                cudaStreamDestroy(cr->streams[s]);
+            }
+        }
+    }
+    free(cr->streams);
+    free(cr->cache_path);
+    free(cr);
+    r->backend = NULL;
+}
+
+/* Capture of an adopted image: the loader's uploads were discarded, VRAM holds nothing yet. Only the same
+ * layout makes the image's bytes land on the same tensors. */
+static enum mr_status mr_cuda_capture_adopted(struct mr_swap_region * r, int * handled) {
+    struct mr_cuda_region * cr = mr_cuda_of(r);
+    *handled = 0;
+    if (!cr->adopting) {
+        return MR_STATUS_OK;
+    }
+    if (r->used != r->image_bytes || r->layout_hash != cr->adopt_layout_hash) {
+        return mr_fail(MR_STATUS_INVALID_STATE,
+                       "mr_swap_region_capture: the adopted host image does not match this load's layout (%llu bytes, layout %016llx; "
+                       "the image: %llu bytes, layout %016llx): load again without adopting",
+                       (unsigned long long) r->used, (unsigned long long) r->layout_hash,
+                       (unsigned long long) r->image_bytes, (unsigned long long) cr->adopt_layout_hash);
+    }
+    enum mr_status st = mr_copy_all(r, cudaMemcpyHostToDevice, "capture (adopted image)");
+    if (st != MR_STATUS_OK) {
+        return st;
+    }
+    cr->adopting = 0;
+    r->image_adopted = 1;
+    *handled = 1;
+    return MR_STATUS_OK;
+}
+
+/* Called by the core with the lock held and the region checked empty. */
+static enum mr_status mr_cuda_adopt_image(struct mr_swap_region * r, uint64_t expected_bytes, uint64_t expected_layout_hash) {
+    struct mr_cuda_region * cr = mr_cuda_of(r);
+    struct stat info;
+    if (cr->cache_path == NULL) {
+        return mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_adopt_image: the region has no cache_path");
+    }
+    /* Never create or resize here: a missing or shorter file is a different image, not one to extend. */
+    if (stat(cr->cache_path, &info) != 0 || (uint64_t) info.st_size != expected_bytes) {
+        return mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_adopt_image: %s is missing or not %llu bytes", cr->cache_path,
+                       (unsigned long long) expected_bytes);
+    }
+    enum mr_status st = mr_cuda_enter(cr->device);
+    if (st != MR_STATUS_OK) {
+        return st;
+    }
+    char why[384] = "";
+    if (!mr_image_map_file(r, expected_bytes, why, sizeof(why))) {
+        return mr_fail(MR_STATUS_SYSTEM_ERROR, "mr_swap_region_adopt_image: %s", why);
+    }
+    cr->adopting = 1;
+    cr->adopt_layout_hash = expected_layout_hash;
+    return MR_STATUS_OK;
+}
+
+static ggml_backend_buffer_type_t mr_cuda_buffer_type(struct mr_swap_region * r) {
+    return &mr_cuda_of(r)->buft;
+}
+
+static const struct mr_region_ops mr_cuda_ops = {
+    .name = "CUDA",
+    /* The engine's behaviour before the shared core, kept: a second capture copies again; a failed
+     * capture copy keeps the (pinned, possibly file-backed) image for the next try. */
+    .recapture = 1,
+    .keep_image_on_failed_capture = 1,
+    .commit = mr_chunk_map,
+    .release = mr_chunk_unmap,
+    .image_alloc = mr_cuda_image_alloc,
+    .image_free = mr_image_release,
+    .copy = mr_cuda_copy,
+    .mismatches = mr_cuda_mismatches,
+    .free_backend = mr_cuda_free_backend,
+    .enter = mr_cuda_enter_op,
+    .quiesce = mr_cuda_quiesce,
+    .drain = mr_cuda_drain,
+    .free_begin = mr_cuda_free_begin,
+    .restore_chunk = mr_cuda_restore_chunk,
+    .restore_finish = mr_cuda_restore_finish,
+    .capture_adopted = mr_cuda_capture_adopted,
+    .adopt_image = mr_cuda_adopt_image,
+    .buffer_type = mr_cuda_buffer_type,
+};
+
+/* ------------------------------------------------------------------------------------------------ */
+/* the API: create (everything else is the shared core, mr_swap_region.c) */
 
 enum mr_status mr_swap_region_create(const struct mr_swap_options * options, struct mr_swap_region ** out) {
     mr_clear_error();
@@ -243,49 +404,52 @@ enum mr_status mr_swap_region_create(const struct mr_swap_options * options, str
     }
 
     struct mr_swap_region * r = (struct mr_swap_region *) calloc(1, sizeof(*r));
-    if (r == NULL) {
+    struct mr_cuda_region * cr = (struct mr_cuda_region *) calloc(1, sizeof(*cr));
+    if (r == NULL || cr == NULL) {
+        free(r);
+        free(cr);
         return mr_fail(MR_STATUS_OUT_OF_MEMORY, "no host memory for a swap region");
     }
-    r->buft = *real;
-    r->buft.iface.alloc_buffer = mr_impostor_alloc_buffer;
-    r->real_buft = real;
-    r->device = options->device;
-    r->granularity = info.granularity_bytes;
-    r->chunk_bytes = mr_round_up(options->chunk_bytes != 0 ? options->chunk_bytes : MR_DEFAULT_CHUNK_BYTES, r->granularity);
-    r->reserved = mr_round_up(options->reserve_bytes != 0 ? options->reserve_bytes : info.memory_total_bytes, r->granularity);
-    r->stream_count = options->streams < 1 ? MR_DEFAULT_STREAMS : options->streams;
-    r->layout_hash = mr_fnv_mix(mr_fnv_mix(MR_FNV_OFFSET, r->granularity), r->chunk_bytes);
-    r->state = MR_SWAP_EMPTY;
-    pthread_mutex_init(&r->lock, NULL);
+    cr->buft = *real;
+    cr->buft.iface.alloc_buffer = mr_impostor_alloc_buffer;
+    cr->real_buft = real;
+    cr->region = r;
+    cr->device = options->device;
+    mr_region_init(r, &mr_cuda_ops, info.granularity_bytes, options->chunk_bytes,
+                   options->reserve_bytes != 0 ? options->reserve_bytes : info.memory_total_bytes,
+                   options->streams < 1 ? MR_DEFAULT_STREAMS : options->streams);
+    r->backend = cr;
+    r->image_fd = -1; /* CPU only; never used here */
 
     if (options->cache_path != NULL && options->cache_path[0] != '\0') {
-        r->cache_path = strdup(options->cache_path);
-        if (r->cache_path == NULL) {
+        cr->cache_path = strdup(options->cache_path);
+        if (cr->cache_path == NULL) {
             mr_region_free_now(r);
             return mr_fail(MR_STATUS_OUT_OF_MEMORY, "no host memory for the cache path");
         }
     }
-    CUresult res = cuDeviceGet(&r->cu_device, options->device);
+    CUresult res = cuDeviceGet(&cr->cu_device, options->device);
     if (res != CUDA_SUCCESS) {
         mr_region_free_now(r);
         return mr_cu_fail(res, "cuDeviceGet(%d)", options->device);
     }
-    res = cuMemAddressReserve(&r->base, (size_t) r->reserved, (size_t) r->granularity, 0, 0);
+    CUdeviceptr base = 0;
+    res = cuMemAddressReserve(&base, (size_t) r->reserved, (size_t) r->granularity, 0, 0);
     if (res != CUDA_SUCCESS) {
-        r->base = 0;
-        st = mr_cu_fail(res, "cuMemAddressReserve of %llu bytes on device %d", (unsigned long long) r->reserved, r->device);
+        st = mr_cu_fail(res, "cuMemAddressReserve of %llu bytes on device %d", (unsigned long long) r->reserved, cr->device);
         mr_region_free_now(r);
         return st;
     }
-    r->streams = (cudaStream_t *) calloc((size_t) r->stream_count, sizeof(cudaStream_t));
-    if (r->streams == NULL) {
+    r->base = (unsigned char *) (uintptr_t) base;
+    cr->streams = (cudaStream_t *) calloc((size_t) r->threads, sizeof(cudaStream_t));
+    if (cr->streams == NULL) {
         mr_region_free_now(r);
-        return mr_fail(MR_STATUS_OUT_OF_MEMORY, "no host memory for %d streams", r->stream_count);
+        return mr_fail(MR_STATUS_OUT_OF_MEMORY, "no host memory for %d streams", r->threads);
     }
-    for (int s = 0; s < r->stream_count; s++) {
-        cudaError_t err = cudaStreamCreateWithFlags(&r->streams[s], cudaStreamNonBlocking);
+    for (int s = 0; s < r->threads; s++) {
+        cudaError_t err = cudaStreamCreateWithFlags(&cr->streams[s], cudaStreamNonBlocking);
         if (err != cudaSuccess) {
-            r->streams[s] = NULL;
+            cr->streams[s] = NULL;
             st = mr_rt_fail(err, "cudaStreamCreateWithFlags (copy stream %d)", s);
             mr_region_free_now(r);
             return st;
@@ -293,334 +457,4 @@ enum mr_status mr_swap_region_create(const struct mr_swap_options * options, str
     }
     *out = r;
     return MR_STATUS_OK;
-}
-
-ggml_backend_buffer_type_t mr_swap_region_buffer_type(struct mr_swap_region * region) {
-    if (region == NULL) {
-        mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_region_buffer_type: region is NULL");
-        return NULL;
-    }
-    return &region->buft;
-}
-
-/* Copies the whole mapped range between VRAM and the image over the streams. */
-static enum mr_status mr_copy_all(struct mr_swap_region * r, enum cudaMemcpyKind kind, const char * what) {
-    for (uint32_t i = 0; i < r->chunk_count; i++) {
-        const struct mr_chunk * c = &r->chunks[i];
-        void * device = (void *) (uintptr_t) (r->base + (CUdeviceptr) c->offset);
-        void * host = r->image + c->offset;
-        cudaError_t err = kind == cudaMemcpyDeviceToHost
-            ? cudaMemcpyAsync(host, device, (size_t) c->size, kind, r->streams[i % (uint32_t) r->stream_count])
-            : cudaMemcpyAsync(device, host, (size_t) c->size, kind, r->streams[i % (uint32_t) r->stream_count]);
-        if (err != cudaSuccess) {
-            mr_streams_sync(r, what);
-            return mr_rt_fail(err, "%s: cudaMemcpyAsync of chunk %u", what, i);
-        }
-    }
-    return mr_streams_sync(r, what);
-}
-
-enum mr_status mr_swap_region_adopt_image(struct mr_swap_region * r, uint64_t expected_bytes, uint64_t expected_layout_hash) {
-    mr_clear_error();
-    if (r == NULL || expected_bytes == 0) {
-        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_region_adopt_image: a region and the image's size are required");
-    }
-    pthread_mutex_lock(&r->lock);
-    enum mr_status st = MR_STATUS_OK;
-    struct stat info;
-    if (r->state != MR_SWAP_EMPTY || r->used != 0) {
-        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_adopt_image: adopt before the model loads through the region");
-        goto done;
-    }
-    if (r->cache_path == NULL) {
-        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_adopt_image: the region has no cache_path");
-        goto done;
-    }
-    /* Never create or resize here: a missing or shorter file is a different image, not one to extend. */
-    if (stat(r->cache_path, &info) != 0 || (uint64_t) info.st_size != expected_bytes) {
-        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_adopt_image: %s is missing or not %llu bytes", r->cache_path,
-                     (unsigned long long) expected_bytes);
-        goto done;
-    }
-    st = mr_cuda_enter(r->device);
-    if (st != MR_STATUS_OK) {
-        goto done;
-    }
-    char why[384] = "";
-    if (!mr_image_map_file(r, expected_bytes, why, sizeof(why))) {
-        st = mr_fail(MR_STATUS_SYSTEM_ERROR, "mr_swap_region_adopt_image: %s", why);
-        goto done;
-    }
-    r->adopting = 1;
-    r->adopt_layout_hash = expected_layout_hash;
-done:
-    pthread_mutex_unlock(&r->lock);
-    return st;
-}
-
-enum mr_status mr_swap_region_capture(struct mr_swap_region * r) {
-    mr_clear_error();
-    if (r == NULL) {
-        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_region_capture: region is NULL");
-    }
-    pthread_mutex_lock(&r->lock);
-    const double start = mr_now_ms();
-    enum mr_status st = MR_STATUS_OK;
-    if (r->state != MR_SWAP_RESIDENT || r->used == 0) {
-        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_capture: the region holds no resident weights (load the model through its buffer type first)");
-        goto done;
-    }
-    st = mr_cuda_enter(r->device);
-    if (st != MR_STATUS_OK) {
-        goto done;
-    }
-    /* The loader's uploads ran on ggml's streams: wait for all of them. */
-    cudaError_t err = cudaDeviceSynchronize();
-    if (err != cudaSuccess) {
-        st = mr_rt_fail(err, "mr_swap_region_capture: cudaDeviceSynchronize");
-        goto done;
-    }
-    if (r->adopting) {
-        /* The loader's uploads were discarded: VRAM holds nothing yet. Only the same layout makes the
-         * image's bytes land on the same tensors. */
-        if (r->used != r->image_bytes || r->layout_hash != r->adopt_layout_hash) {
-            st = mr_fail(MR_STATUS_INVALID_STATE,
-                         "mr_swap_region_capture: the adopted host image does not match this load's layout (%llu bytes, layout %016llx; "
-                         "the image: %llu bytes, layout %016llx): load again without adopting",
-                         (unsigned long long) r->used, (unsigned long long) r->layout_hash,
-                         (unsigned long long) r->image_bytes, (unsigned long long) r->adopt_layout_hash);
-            goto done;
-        }
-        st = mr_copy_all(r, cudaMemcpyHostToDevice, "capture (adopted image)");
-        if (st != MR_STATUS_OK) {
-            goto done;
-        }
-        r->adopting = 0;
-        r->image_adopted = 1;
-    } else {
-        st = mr_image_prepare(r, r->used);
-        if (st != MR_STATUS_OK) {
-            goto done;
-        }
-        st = mr_copy_all(r, cudaMemcpyDeviceToHost, "capture");
-        if (st != MR_STATUS_OK) {
-            goto done;
-        }
-    }
-    r->captured = 1;
-    r->last_capture_ms = mr_now_ms() - start;
-done:
-    pthread_mutex_unlock(&r->lock);
-    return st;
-}
-
-enum mr_status mr_swap_region_evict(struct mr_swap_region * r) {
-    mr_clear_error();
-    if (r == NULL) {
-        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_region_evict: region is NULL");
-    }
-    pthread_mutex_lock(&r->lock);
-    const double start = mr_now_ms();
-    enum mr_status st = MR_STATUS_OK;
-    if (r->state == MR_SWAP_EVICTED) {
-        goto done;
-    }
-    if (r->state != MR_SWAP_RESIDENT || !r->captured) {
-        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_evict: capture the host image before the first evict");
-        goto done;
-    }
-    st = mr_cuda_enter(r->device);
-    if (st != MR_STATUS_OK) {
-        goto done;
-    }
-    /* Every stream of every context on the device: a kernel still reading the weights must finish first. */
-    cudaError_t err = cudaDeviceSynchronize();
-    if (err != cudaSuccess) {
-        st = mr_rt_fail(err, "mr_swap_region_evict: cudaDeviceSynchronize");
-        goto done;
-    }
-    /* Keep going past a failed unmap so that as much as possible is released; the chunk keeps
-     * mapped=1, restore copies into it as it is, and the first error is reported. */
-    enum mr_status first_error = MR_STATUS_OK;
-    char first_text[512] = "";
-    for (uint32_t i = 0; i < r->chunk_count; i++) {
-        enum mr_status chunk_st = mr_chunk_unmap(r, &r->chunks[i]);
-        if (chunk_st != MR_STATUS_OK && first_error == MR_STATUS_OK) {
-            first_error = chunk_st;
-            snprintf(first_text, sizeof(first_text), "%s", mr_last_error());
-        }
-    }
-    r->state = MR_SWAP_EVICTED;
-    r->last_evict_ms = mr_now_ms() - start;
-    if (first_error != MR_STATUS_OK) {
-        st = mr_fail(first_error, "mr_swap_region_evict: %s", first_text);
-    }
-done:
-    pthread_mutex_unlock(&r->lock);
-    return st;
-}
-
-enum mr_status mr_swap_region_restore(struct mr_swap_region * r) {
-    mr_clear_error();
-    if (r == NULL) {
-        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_region_restore: region is NULL");
-    }
-    pthread_mutex_lock(&r->lock);
-    const double start = mr_now_ms();
-    enum mr_status st = MR_STATUS_OK;
-    if (r->state == MR_SWAP_RESIDENT) {
-        goto done;
-    }
-    if (r->state != MR_SWAP_EVICTED || r->image == NULL) {
-        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_restore: the region was never captured and evicted");
-        goto done;
-    }
-    st = mr_cuda_enter(r->device);
-    if (st != MR_STATUS_OK) {
-        goto done;
-    }
-    /* Map chunk i, queue its copy, map chunk i+1 while the copy engine works on chunk i, ... */
-    for (uint32_t i = 0; i < r->chunk_count; i++) {
-        struct mr_chunk * c = &r->chunks[i];
-        if (!c->mapped) {
-            st = mr_chunk_map(r, c);
-            if (st != MR_STATUS_OK) {
-                break;
-            }
-        }
-        cudaError_t err = cudaMemcpyAsync((void *) (uintptr_t) (r->base + (CUdeviceptr) c->offset), r->image + c->offset,
-                                          (size_t) c->size, cudaMemcpyHostToDevice, r->streams[i % (uint32_t) r->stream_count]);
-        if (err != cudaSuccess) {
-            st = mr_rt_fail(err, "mr_swap_region_restore: cudaMemcpyAsync of chunk %u", i);
-            break;
-        }
-    }
-    if (st == MR_STATUS_OK) {
-        st = mr_streams_sync(r, "mr_swap_region_restore");
-    }
-    if (st != MR_STATUS_OK) {
-        mr_chunks_rollback(r, 0, r->chunk_count); /* every mapped chunk, this call's or older */
-        char text[512];
-        snprintf(text, sizeof(text), "%s", mr_last_error());
-        mr_fail(st, "%s (nothing stays mapped; the region is still evicted)", text);
-        goto done;
-    }
-    r->state = MR_SWAP_RESIDENT;
-    r->restore_count++;
-    r->last_restore_ms = mr_now_ms() - start;
-done:
-    pthread_mutex_unlock(&r->lock);
-    return st;
-}
-
-enum mr_status mr_swap_region_verify(struct mr_swap_region * r, uint64_t * mismatched_bytes) {
-    mr_clear_error();
-    if (r == NULL || mismatched_bytes == NULL) {
-        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_region_verify: region and mismatched_bytes are required");
-    }
-    *mismatched_bytes = 0;
-    pthread_mutex_lock(&r->lock);
-    enum mr_status st = MR_STATUS_OK;
-    unsigned char * staging = NULL;
-    if (r->state != MR_SWAP_RESIDENT || r->image == NULL) {
-        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_verify: needs a resident, captured region");
-        goto done;
-    }
-    st = mr_cuda_enter(r->device);
-    if (st != MR_STATUS_OK) {
-        goto done;
-    }
-    cudaError_t err = cudaHostAlloc((void **) &staging, (size_t) r->chunk_bytes, cudaHostAllocDefault);
-    if (err != cudaSuccess) {
-        staging = NULL;
-        st = mr_rt_fail(err, "mr_swap_region_verify: cudaHostAlloc of the staging buffer");
-        goto done;
-    }
-    for (uint32_t i = 0; i < r->chunk_count; i++) {
-        const struct mr_chunk * c = &r->chunks[i];
-        err = cudaMemcpy(staging, (const void *) (uintptr_t) (r->base + (CUdeviceptr) c->offset), (size_t) c->size,
-                         cudaMemcpyDeviceToHost);
-        if (err != cudaSuccess) {
-            st = mr_rt_fail(err, "mr_swap_region_verify: cudaMemcpy of chunk %u", i);
-            goto done;
-        }
-        if (memcmp(staging, r->image + c->offset, (size_t) c->size) != 0) {
-            for (uint64_t k = 0; k < c->size; k++) {
-                *mismatched_bytes += staging[k] != r->image[c->offset + k];
-            }
-        }
-    }
-done:
-    if (staging != NULL) {
-        cudaFreeHost(staging);
-    }
-    pthread_mutex_unlock(&r->lock);
-    return st;
-}
-
-enum mr_status mr_swap_region_stats(const struct mr_swap_region * region, struct mr_swap_stats * out) {
-    if (region == NULL || out == NULL) {
-        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_region_stats: region and out are required");
-    }
-    struct mr_swap_region * r = (struct mr_swap_region *) region; /* const for callers; the lock is not */
-    memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&r->lock);
-    out->weight_bytes = r->used;
-    out->reserved_bytes = r->reserved;
-    out->host_image_bytes = r->image_bytes;
-    out->state = (int32_t) r->state;
-    out->host_image_registered = (uint32_t) r->image_registered;
-    out->last_evict_ms = r->last_evict_ms;
-    out->last_restore_ms = r->last_restore_ms;
-    out->last_capture_ms = r->last_capture_ms;
-    out->chunk_bytes = r->chunk_bytes;
-    out->granularity_bytes = r->granularity;
-    out->chunk_count = r->chunk_count;
-    out->streams = r->stream_count;
-    out->buffer_count = r->live_buffers;
-    out->restore_count = r->restore_count;
-    out->layout_hash = r->layout_hash;
-    out->image_adopted = (uint32_t) r->image_adopted;
-    pthread_mutex_unlock(&r->lock);
-    return MR_STATUS_OK;
-}
-
-void mr_region_free_now(struct mr_swap_region * r) {
-    if (r->chunk_count > 0 || r->base != 0) {
-        if (mr_cuda_enter(r->device) == MR_STATUS_OK) {
-            cudaDeviceSynchronize();
-        }
-    }
-    for (uint32_t i = 0; i < r->chunk_count; i++) {
-        mr_chunk_unmap(r, &r->chunks[i]);
-    }
-    if (r->base != 0) {
-        cuMemAddressFree(r->base, (size_t) r->reserved);
-    }
-    if (r->streams != NULL) {
-        for (int s = 0; s < r->stream_count; s++) {
-            if (r->streams[s] != NULL) {
-                cudaStreamDestroy(r->streams[s]);
-            }
-        }
-    }
-    mr_image_release(r);
-    free(r->streams);
-    free(r->chunks);
-    free(r->cache_path);
-    pthread_mutex_destroy(&r->lock);
-    free(r);
-}
-
-void mr_swap_region_destroy(struct mr_swap_region * r) {
-    if (r == NULL) {
-        return;
-    }
-    pthread_mutex_lock(&r->lock);
-    const int free_now = r->live_buffers == 0;
-    r->destroy_pending = 1;
-    pthread_mutex_unlock(&r->lock);
-    if (free_now) {
-        mr_region_free_now(r);
-    }
 }

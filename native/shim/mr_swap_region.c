@@ -1,5 +1,6 @@
 /* The backend-neutral swap region (see mr_region.h): the public capture/evict/restore/verify/stats/destroy
- * calls, the chunk table and the rollback rules. Built with the CPU backend (mr_swap_cpu.c). */
+ * calls, the chunk table and the rollback rules. Built with the CPU backend (mr_swap_cpu.c, CPU builds on
+ * Linux) and with the CUDA backend (mr_swap_cuda.c, CUDA builds on Linux): no CUDA header here. */
 #define _GNU_SOURCE
 #include "mr_region.h"
 
@@ -39,12 +40,19 @@ static void mr_region_rollback(struct mr_swap_region * r, uint32_t first, uint32
     char cause[512];
     snprintf(cause, sizeof(cause), "%s", mr_last_error());
     const enum mr_status status = mr_last_status();
+    if (r->ops->drain != NULL) {
+        r->ops->drain(r);
+    }
     for (uint32_t i = first; i < end; i++) {
         if (r->chunks[i].committed) {
             r->ops->release(r, &r->chunks[i]);
         }
     }
     mr_fail(status, "%s", cause);
+}
+
+static enum mr_status mr_region_enter(struct mr_swap_region * r) {
+    return r->ops->enter != NULL ? r->ops->enter(r) : MR_STATUS_OK;
 }
 
 enum mr_status mr_region_allocate(struct mr_swap_region * r, uint64_t size, uint64_t * offset) {
@@ -57,6 +65,10 @@ enum mr_status mr_region_allocate(struct mr_swap_region * r, uint64_t size, uint
     if (r->used + aligned > r->reserved) {
         return mr_fail(MR_STATUS_OUT_OF_RANGE, "%s region: %llu more bytes exceed the reserved range (%llu of %llu used); raise reserve_bytes",
                        r->ops->name, (unsigned long long) size, (unsigned long long) r->used, (unsigned long long) r->reserved);
+    }
+    enum mr_status entered = mr_region_enter(r);
+    if (entered != MR_STATUS_OK) {
+        return entered;
     }
     const uint32_t needed = (uint32_t) ((aligned + r->chunk_bytes - 1) / r->chunk_bytes);
     if (r->chunk_count + needed > r->chunk_capacity) {
@@ -106,18 +118,40 @@ enum mr_status mr_swap_region_capture(struct mr_swap_region * r) {
         st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_capture: the region holds no resident weights (load the model through it first)");
         goto done;
     }
-    if (r->captured) {
+    if (r->captured && !r->ops->recapture) {
         st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_capture: already captured (the image is taken once, right after the load)");
         goto done;
     }
-    st = r->ops->image_alloc(r, r->used);
+    st = mr_region_enter(r);
     if (st != MR_STATUS_OK) {
         goto done;
     }
-    st = r->ops->copy(r, MR_REGION_TO_IMAGE);
-    if (st != MR_STATUS_OK) {
-        r->ops->image_free(r);
-        goto done;
+    if (r->ops->quiesce != NULL) {
+        /* CUDA: the loader's uploads ran on ggml's streams: wait for all of them. */
+        st = r->ops->quiesce(r, "mr_swap_region_capture");
+        if (st != MR_STATUS_OK) {
+            goto done;
+        }
+    }
+    int handled = 0;
+    if (r->ops->capture_adopted != NULL) {
+        st = r->ops->capture_adopted(r, &handled);
+        if (st != MR_STATUS_OK) {
+            goto done;
+        }
+    }
+    if (!handled) {
+        st = r->ops->image_alloc(r, r->used);
+        if (st != MR_STATUS_OK) {
+            goto done;
+        }
+        st = r->ops->copy(r, MR_REGION_TO_IMAGE);
+        if (st != MR_STATUS_OK) {
+            if (!r->ops->keep_image_on_failed_capture) {
+                r->ops->image_free(r);
+            }
+            goto done;
+        }
     }
     r->captured = 1;
     r->last_capture_ms = mr_region_now_ms() - start;
@@ -140,6 +174,17 @@ enum mr_status mr_swap_region_evict(struct mr_swap_region * r) {
     if (r->state != MR_SWAP_RESIDENT || !r->captured) {
         st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_evict: capture the host image before the first evict");
         goto done;
+    }
+    st = mr_region_enter(r);
+    if (st != MR_STATUS_OK) {
+        goto done;
+    }
+    if (r->ops->quiesce != NULL) {
+        /* CUDA: every stream of every context on the device: a kernel still reading the weights must finish first. */
+        st = r->ops->quiesce(r, "mr_swap_region_evict");
+        if (st != MR_STATUS_OK) {
+            goto done;
+        }
     }
     /* Keep going past a failed release so that as much as possible is released; the chunk stays
      * committed, restore copies into it as it is, and the first error is reported. */
@@ -177,13 +222,22 @@ enum mr_status mr_swap_region_restore(struct mr_swap_region * r) {
         st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_restore: the region was never captured and evicted");
         goto done;
     }
+    st = mr_region_enter(r);
+    if (st != MR_STATUS_OK) {
+        goto done;
+    }
+    /* With restore_chunk (CUDA): commit chunk i, queue its copy, commit chunk i+1 while the copy engine
+     * works on chunk i, ... Without: commit every chunk, then copy the whole range. */
     for (uint32_t i = 0; i < r->chunk_count && st == MR_STATUS_OK; i++) {
         if (!r->chunks[i].committed) {
             st = mr_region_commit(r, &r->chunks[i]);
         }
+        if (st == MR_STATUS_OK && r->ops->restore_chunk != NULL) {
+            st = r->ops->restore_chunk(r, i);
+        }
     }
     if (st == MR_STATUS_OK) {
-        st = r->ops->copy(r, MR_REGION_FROM_IMAGE);
+        st = r->ops->restore_chunk != NULL ? r->ops->restore_finish(r) : r->ops->copy(r, MR_REGION_FROM_IMAGE);
     }
     if (st != MR_STATUS_OK) {
         mr_region_rollback(r, 0, r->chunk_count); /* every committed chunk, this call's or older */
@@ -209,7 +263,10 @@ enum mr_status mr_swap_region_verify(struct mr_swap_region * r, uint64_t * misma
     pthread_mutex_lock(&r->lock);
     enum mr_status st = r->state != MR_SWAP_RESIDENT || r->image == NULL
         ? mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_verify: needs a resident, captured region")
-        : r->ops->mismatches(r, mismatched_bytes);
+        : mr_region_enter(r);
+    if (st == MR_STATUS_OK) {
+        st = r->ops->mismatches(r, mismatched_bytes);
+    }
     pthread_mutex_unlock(&r->lock);
     return st;
 }
@@ -225,6 +282,7 @@ enum mr_status mr_swap_region_stats(const struct mr_swap_region * region, struct
     out->reserved_bytes = r->reserved;
     out->host_image_bytes = r->image_bytes;
     out->state = (int32_t) r->state;
+    out->host_image_registered = (uint32_t) r->image_registered;
     out->last_evict_ms = r->last_evict_ms;
     out->last_restore_ms = r->last_restore_ms;
     out->last_capture_ms = r->last_capture_ms;
@@ -235,18 +293,23 @@ enum mr_status mr_swap_region_stats(const struct mr_swap_region * region, struct
     out->buffer_count = r->live_buffers;
     out->restore_count = r->restore_count;
     out->layout_hash = r->layout_hash;
+    out->image_adopted = (uint32_t) r->image_adopted;
     pthread_mutex_unlock(&r->lock);
     return MR_STATUS_OK;
 }
 
-static void mr_region_free_now(struct mr_swap_region * r) {
+void mr_region_free_now(struct mr_swap_region * r) {
+    if (r->ops->free_begin != NULL) {
+        r->ops->free_begin(r);
+    }
     for (uint32_t i = 0; i < r->chunk_count; i++) {
         if (r->chunks[i].committed) {
             r->ops->release(r, &r->chunks[i]);
         }
     }
-    r->ops->image_free(r);
+    /* The backend first (CUDA: the reservation, then the streams), then the image: CUDA's old order. */
     r->ops->free_backend(r);
+    r->ops->image_free(r);
     free(r->chunks);
     pthread_mutex_destroy(&r->lock);
     free(r);
@@ -276,14 +339,33 @@ void mr_swap_region_destroy(struct mr_swap_region * r) {
 }
 
 ggml_backend_buffer_type_t mr_swap_region_buffer_type(struct mr_swap_region * region) {
-    (void) region;
-    mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_buffer_type: a CPU region loads through mr_swap_region_load_begin/load_end, not a buffer-type override");
-    return NULL;
+    if (region == NULL) {
+        mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_region_buffer_type: region is NULL");
+        return NULL;
+    }
+    if (region->ops->buffer_type == NULL) {
+        mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_buffer_type: a %s region loads through mr_swap_region_load_begin/load_end, not a buffer-type override",
+                region->ops->name);
+        return NULL;
+    }
+    return region->ops->buffer_type(region);
 }
 
-enum mr_status mr_swap_region_adopt_image(struct mr_swap_region * region, uint64_t expected_bytes, uint64_t expected_layout_hash) {
-    (void) region;
-    (void) expected_bytes;
-    (void) expected_layout_hash;
-    return mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_adopt_image: the CPU region keeps no image across processes");
+enum mr_status mr_swap_region_adopt_image(struct mr_swap_region * r, uint64_t expected_bytes, uint64_t expected_layout_hash) {
+    mr_clear_error();
+    if (r != NULL && r->ops->adopt_image == NULL) {
+        return mr_fail(MR_STATUS_UNSUPPORTED, "mr_swap_region_adopt_image: the %s region keeps no image across processes", r->ops->name);
+    }
+    if (r == NULL || expected_bytes == 0) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_region_adopt_image: a region and the image's size are required");
+    }
+    pthread_mutex_lock(&r->lock);
+    enum mr_status st = MR_STATUS_OK;
+    if (r->state != MR_SWAP_EMPTY || r->used != 0) {
+        st = mr_fail(MR_STATUS_INVALID_STATE, "mr_swap_region_adopt_image: adopt before the model loads through the region");
+    } else {
+        st = r->ops->adopt_image(r, expected_bytes, expected_layout_hash);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return st;
 }
