@@ -233,12 +233,12 @@ cmd_cuda_check() {
                   -isystem "$inc")
     local f failed=0 count=0
     # Same sources and include rules as native/shim/CMakeLists.txt with MR_CUDA=ON on Linux.
-    for f in native/shim/mr_shim_cuda.c native/shim/mr_swap_cuda.c native/shim/mr_swap_buffer.c native/shim/mr_cuda_probe.c \
+    for f in native/shim/mr_shim_cuda.c native/shim/mr_swap_cuda.c native/shim/mr_swap_region.c native/shim/mr_swap_buffer.c native/shim/mr_cuda_probe.c \
              native/shim/mr_shim.c native/shim/mr_host_memory.c native/shim/mr_error.c native/shim/mr_swap_cpu_none.c \
              native/shim/probes/mr_probe.c native/shim/tests/mr_swap_test.c; do
         local extra=()
         case "$f" in
-            */mr_swap_cuda.c|*/mr_swap_buffer.c|*/mr_cuda_probe.c) extra=(-I "$src/ggml/src") ;;
+            */mr_swap_cuda.c|*/mr_swap_region.c|*/mr_swap_buffer.c|*/mr_cuda_probe.c) extra=(-I "$src/ggml/src") ;;
         esac
         count=$((count + 1))
         if gcc "${common[@]}" "${extra[@]}" -c "$f" -o "$out/$(basename "${f%.c}").o"; then
