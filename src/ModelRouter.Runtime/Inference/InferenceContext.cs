@@ -14,9 +14,10 @@ public sealed unsafe class InferenceContext : IDisposable
     private llama_batch batch;
     private bool disposed;
 
-    private InferenceContext(Model model, SafeContextHandle handle, ContextOptions options)
+    private InferenceContext(Model model, SafeContextHandle handle, ContextOptions options, ContextMemory memory)
     {
         Model = model;
+        Memory = memory;
         this.handle = handle;
         ContextLength = (int)Llama.llama_n_ctx(handle.Pointer);
         MaxSequences = (int)Llama.llama_n_seq_max(handle.Pointer);
@@ -26,6 +27,12 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     public Model Model { get; }
+
+    /// <summary>What this context holds besides the weights (KV cache, output and compute buffers), fixed at creation.</summary>
+    public ContextMemory Memory { get; }
+
+    /// <summary><see cref="Memory"/>'s total: the bytes a pool counts for this context.</summary>
+    public long MemoryBytes => Memory.TotalBytes;
 
     /// <summary>KV cells of the whole context (all sequences together).</summary>
     public int ContextLength { get; }
@@ -80,7 +87,19 @@ public sealed unsafe class InferenceContext : IDisposable
 
         using var lease = new HandleLease(model.Handle);
         NativeLog.ClearRecentErrors();
-        var context = Llama.llama_init_from_model(model.Handle.Pointer, parameters);
+        var rssBefore = ProcessMemory.ResidentBytes();
+        llama_context* context;
+        IReadOnlyList<string> log;
+        NativeLog.BeginCapture(); // llama.cpp reports its buffer sizes only in its log, on this thread
+        try
+        {
+            context = Llama.llama_init_from_model(model.Handle.Pointer, parameters);
+        }
+        finally
+        {
+            log = NativeLog.EndCapture();
+        }
+
         if (context == null)
         {
             throw new InferenceException(
@@ -88,7 +107,9 @@ public sealed unsafe class InferenceContext : IDisposable
                 (NativeLog.TakeRecentErrors() ?? "no error text"));
         }
 
-        return new InferenceContext(model, new SafeContextHandle(context, model.Handle), options);
+        var memory = ContextMemory.FromLlamaLog(log)
+            ?? new ContextMemory(0, 0, Math.Max(0, (ProcessMemory.ResidentBytes() ?? 0) - (rssBefore ?? 0)), ContextMemorySource.RssEstimate);
+        return new InferenceContext(model, new SafeContextHandle(context, model.Handle), options, memory);
     }
 
     /// <summary>Forgets everything sequence <paramref name="sequence"/> has in the KV cache.</summary>

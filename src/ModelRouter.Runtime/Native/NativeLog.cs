@@ -26,6 +26,9 @@ public static unsafe class NativeLog
     [ThreadStatic]
     private static Queue<string>? recentErrors;
 
+    [ThreadStatic]
+    private static List<string>? captured;
+
     /// <summary>Sends native log lines to <paramref name="target"/> from now on (null: back to stderr, warnings up).</summary>
     public static void Attach(ILogger? target) => Volatile.Write(ref logger, target);
 
@@ -43,6 +46,20 @@ public static unsafe class NativeLog
         var text = string.Join(" | ", errors);
         errors.Clear();
         return text;
+    }
+
+    /// <summary>
+    /// Starts keeping every line (any level) native code logs on this thread, until <see cref="EndCapture"/>: how the
+    /// runtime reads figures llama.cpp reports only in its log (a context's buffer sizes).
+    /// </summary>
+    internal static void BeginCapture() => captured = [];
+
+    /// <summary>The lines logged on this thread since <see cref="BeginCapture"/>; stops capturing.</summary>
+    internal static IReadOnlyList<string> EndCapture()
+    {
+        var lines = captured ?? [];
+        captured = null;
+        return lines;
     }
 
     /// <summary>Forgets this thread's recent error lines (before a native call whose failure we will explain).</summary>
@@ -90,6 +107,7 @@ public static unsafe class NativeLog
 
     private static void Emit(ggml_log_level level, string message)
     {
+        captured?.Add(message);
         if (level == ggml_log_level.GGML_LOG_LEVEL_ERROR)
         {
             var errors = recentErrors ??= new Queue<string>(ErrorLinesKept);

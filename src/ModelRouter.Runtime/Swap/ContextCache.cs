@@ -12,6 +12,18 @@ internal sealed class ContextCache
 {
     private readonly Dictionary<ContextOptions, InferenceContext> contexts = [];
 
+    /// <summary>What the live contexts hold together (<see cref="InferenceContext.MemoryBytes"/>).</summary>
+    public long Bytes
+    {
+        get
+        {
+            lock (contexts)
+            {
+                return contexts.Values.Sum(c => c.MemoryBytes);
+            }
+        }
+    }
+
     public InferenceContext GetOrCreate(Model model, ContextOptions options)
     {
         lock (contexts)

@@ -143,6 +143,10 @@ public sealed unsafe class CpuWeightStore : IWeightStore
         Tier = ModelTier.Cold;
     }
 
+    public long ContextBytes => contexts.Bytes;
+
+    public void ReleaseContexts() => contexts.DisposeAll();
+
     public InferenceContext GetContext(ContextOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);

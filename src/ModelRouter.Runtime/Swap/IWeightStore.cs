@@ -31,6 +31,15 @@ public interface IWeightStore : IDisposable
     /// <summary>Warm → Cold: release the host image.</summary>
     void Drop();
 
+    /// <summary>
+    /// Bytes the live contexts of these weights hold (KV caches, output and compute buffers), in every tier: with a swap
+    /// region the contexts survive evict and keep their memory; the reload fallback frees them on evict (then 0).
+    /// </summary>
+    long ContextBytes { get; }
+
+    /// <summary>Frees the contexts (the next <see cref="GetContext"/> creates them again). Callers guarantee none is in use.</summary>
+    void ReleaseContexts();
+
     /// <summary>A context for these weights, reused across requests with the same options (never a reload).</summary>
     InferenceContext GetContext(ContextOptions options);
 }

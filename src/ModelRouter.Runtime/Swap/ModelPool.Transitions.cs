@@ -3,7 +3,11 @@ namespace ModelRouter.Runtime.Swap;
 /// <summary>The transitions and the eviction policy; all run while holding the pool's transition lock.</summary>
 public sealed partial class ModelPool
 {
-    /// <summary>Evicts by policy until <paramref name="entry"/> fits; false when what remains is pinned or busy.</summary>
+    /// <summary>
+    /// Frees memory by policy until <paramref name="entry"/>'s weights fit beside what is held (weights and contexts):
+    /// first the contexts of evicted models (they cost only a context creation on their next use), then resident models
+    /// by policy. False when what remains is pinned or busy.
+    /// </summary>
     /// <exception cref="ModelUnavailableException">The model alone is larger than the whole budget.</exception>
     private bool MakeRoom(PooledModel entry)
     {
@@ -15,6 +19,13 @@ public sealed partial class ModelPool
 
         while (ResidentBytes + needed > options.BudgetBytes)
         {
+            if (SelectIdleContexts() is { } idle)
+            {
+                idle.Store.ReleaseContexts();
+                idle.ContextReleases++;
+                continue;
+            }
+
             var victim = SelectVictim(entry);
             if (victim is null || !TryEvict(victim))
             {
@@ -23,6 +34,34 @@ public sealed partial class ModelPool
         }
 
         return true;
+    }
+
+    /// <summary>An evicted (or failed), unpinned model that still holds contexts, the largest first; null when none.</summary>
+    private PooledModel? SelectIdleContexts()
+    {
+        PooledModel? best = null;
+        foreach (var candidate in models.Values)
+        {
+            if (candidate.State is not (ModelState.Evicted or ModelState.Failed) || candidate.Store.ContextBytes == 0)
+            {
+                continue;
+            }
+
+            lock (candidate.Gate)
+            {
+                if (candidate.Pinned || candidate.InFlight > 0)
+                {
+                    continue;
+                }
+            }
+
+            if (best is null || candidate.Store.ContextBytes > best.Store.ContextBytes)
+            {
+                best = candidate;
+            }
+        }
+
+        return best;
     }
 
     /// <summary>Lowest priority first, then least recently used; never pinned, never busy, never the requester.</summary>

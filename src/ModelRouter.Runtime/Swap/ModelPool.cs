@@ -25,8 +25,19 @@ public sealed partial class ModelPool : IDisposable
 
     public long BudgetBytes => options.BudgetBytes;
 
-    /// <summary>Weight bytes of the models resident now (or being restored).</summary>
-    public long ResidentBytes => models.Values.Where(m => m.State is ModelState.Resident or ModelState.Restoring or ModelState.Evicting).Sum(m => m.Store.WeightBytes);
+    /// <summary>
+    /// What the pool's models hold now, the figure the budget is checked against: the weights of the models resident
+    /// (or being restored or evicted) plus the live contexts (KV caches, output and compute buffers) of every model.
+    /// A context outlives its model's eviction on the swap-region path (so that restore is quick to the first token)
+    /// and keeps its memory meanwhile, so it counts in every state until it is released.
+    /// </summary>
+    public long ResidentBytes => WeightBytes + ContextBytes;
+
+    /// <summary>Weight bytes of the models resident now (or being restored or evicted).</summary>
+    public long WeightBytes => models.Values.Where(m => m.State is ModelState.Resident or ModelState.Restoring or ModelState.Evicting).Sum(m => m.Store.WeightBytes);
+
+    /// <summary>Bytes the live contexts of all models hold (resident or not).</summary>
+    public long ContextBytes => models.Values.Sum(m => m.Store.ContextBytes);
 
     /// <summary>Adds a model (validating its file); it starts Cold.</summary>
     /// <exception cref="InvalidModelFileException">The file is missing or malformed.</exception>

@@ -32,6 +32,9 @@ internal sealed class PooledModel(ModelRegistration registration, IWeightStore s
     /// <summary>Restores retried after the device ran out of memory and another model was evicted for room.</summary>
     public int DeviceMemoryRetries { get; set; }
 
+    /// <summary>Times the pool freed this model's contexts while it was evicted, to make room.</summary>
+    public int ContextReleases { get; set; }
+
     public string Name => Registration.Name;
 
     public ModelStatus Snapshot(TimeProvider time)
@@ -40,7 +43,7 @@ internal sealed class PooledModel(ModelRegistration registration, IWeightStore s
         {
             var idle = LastUsedTimestamp == 0 ? (TimeSpan?)null : time.GetElapsedTime(LastUsedTimestamp);
             return new ModelStatus(Name, State, Store.Tier, Store.WeightBytes, InFlight, Pinned, Registration.Priority, idle,
-                LastError, Restores, Evictions, LastRestore, LastEvict, DeviceMemoryRetries);
+                LastError, Restores, Evictions, LastRestore, LastEvict, DeviceMemoryRetries, Store.ContextBytes, ContextReleases);
         }
     }
 
@@ -67,4 +70,6 @@ public sealed record ModelStatus(
     int Evictions,
     TimeSpan? LastRestore,
     TimeSpan? LastEvict,
-    int DeviceMemoryRetries = 0);
+    int DeviceMemoryRetries = 0,
+    long ContextBytes = 0,
+    int ContextReleases = 0);

@@ -67,6 +67,15 @@ internal sealed class FakeWeightStore(ModelRegistration registration, long weigh
 
     public void Drop() => Tier = ModelTier.Cold;
 
+    /// <summary>What its contexts would hold (set by a test); <see cref="ReleaseContexts"/> sets it to 0.</summary>
+    public long ContextBytes { get; set; }
+
+    public void ReleaseContexts()
+    {
+        journal.Add($"release contexts {registration.Name}");
+        ContextBytes = 0;
+    }
+
     public InferenceContext GetContext(ContextOptions options) => throw new NotSupportedException();
 
     public void Dispose()
