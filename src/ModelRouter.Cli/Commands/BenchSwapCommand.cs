@@ -57,7 +57,7 @@ internal static class BenchSwapCommand
                 File.WriteAllText(Path.Combine(dir, "bench-swap.md"), "```\n" + header + "```\n\n" + table.ToMarkdown());
                 File.WriteAllText(Path.Combine(dir, "bench-swap.svg"), SwapBenchReport.Chart(rows, header.Split('\n')[1]));
                 var machine = header.Split('\n').FirstOrDefault(l => l.StartsWith("machine: ", StringComparison.Ordinal))?["machine: ".Length..] ?? "unknown";
-                File.WriteAllText(Path.Combine(dir, "summary.json"), SwapBenchReport.Summary(rows, settings, machine));
+                File.WriteAllText(Path.Combine(dir, "summary.json"), SwapBenchSummary.Write(rows, settings, machine));
                 Console.Error.WriteLine($"[bench-swap] wrote bench-swap.csv, bench-swap.md, bench-swap.svg and summary.json to {Path.GetFullPath(dir)}");
             }
 
