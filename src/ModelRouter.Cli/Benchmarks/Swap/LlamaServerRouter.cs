@@ -157,6 +157,9 @@ internal sealed class LlamaServerRouter : IDisposable
             ["max_tokens"] = maxTokens,
             ["temperature"] = 0,
             ["stream"] = stream,
+            // Without this a repeated prompt on a loaded model skips its prefill (slot KV reuse), which our
+            // resident first token does not: the same request must cost the same work on both sides.
+            ["cache_prompt"] = false,
         });
         return new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
     }
