@@ -19,10 +19,10 @@ internal static class BenchSwapCommand
         var models = new Option<string[]>("--model") { Description = "GGUF model to measure (repeatable).", Required = true, AllowMultipleArgumentsPerToken = true };
         var cycles = new Option<int>("--cycles") { Description = "Measurements per method (medians are reported).", DefaultValueFactory = _ => 5 };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all cores).", DefaultValueFactory = _ => 0 };
-        var output = new Option<string?>("--out") { Description = "Directory for bench-swap.csv, bench-swap.md and bench-swap.svg." };
+        var output = new Option<string?>("--out") { Description = "Directory for bench-swap.csv, bench-swap.md, bench-swap.svg and summary.json." };
         var cpuRestore = new Option<string>("--cpu-restore") { Description = "CPU swap region restore: copy (the image into fresh pages) or map (the image itself, read-only).", DefaultValueFactory = _ => "copy" };
         cpuRestore.AcceptOnlyFromAmong("copy", "map");
-        var command = new Command("bench-swap", "Measure model swap-in against llama.cpp's own reload, to the first decoded token.")
+        var command = new Command("bench-swap", "Measure model swap-in against llama.cpp's own reload and llama-server's router-mode switch (when ./build.sh peers is built), to the first token.")
         {
             models, cycles, threads, output, cpuRestore,
         };
@@ -57,7 +57,7 @@ internal static class BenchSwapCommand
                 File.WriteAllText(Path.Combine(dir, "bench-swap.md"), "```\n" + header + "```\n\n" + table.ToMarkdown());
                 File.WriteAllText(Path.Combine(dir, "bench-swap.svg"), SwapBenchReport.Chart(rows, header.Split('\n')[1]));
                 var machine = header.Split('\n').FirstOrDefault(l => l.StartsWith("machine: ", StringComparison.Ordinal))?["machine: ".Length..] ?? "unknown";
-                File.WriteAllText(Path.Combine(dir, "summary.json"), SwapBenchReport.Summary(rows, settings, machine));
+                File.WriteAllText(Path.Combine(dir, "summary.json"), SwapBenchSummary.Write(rows, settings, machine));
                 Console.Error.WriteLine($"[bench-swap] wrote bench-swap.csv, bench-swap.md, bench-swap.svg and summary.json to {Path.GetFullPath(dir)}");
             }
 

@@ -13,7 +13,9 @@ internal static class SwapBenchReport
         var table = new TextTable(
             "model", "shape", "weights MB", "reference GB/s", "llama.cpp mmap→token ms", "llama.cpp no-mmap→token ms",
             "ours restore→token ms", "resident→token ms", "restore ms", "restore GB/s", "% of reference", "speed-up", "evict ms",
-            "evict RSS −MB", "restore RSS +MB", "tokens equal");
+            "evict RSS −MB", "restore RSS +MB", "router switch→token ms", "router resident→token ms",
+            "ours overhead ms", "reload overhead ms", "router overhead ms", "reload/ours", "router/ours",
+            "decode tok/s before", "decode tok/s after restore", "after/before", "tokens equal");
         var c = CultureInfo.InvariantCulture;
         foreach (var r in rows)
         {
@@ -22,11 +24,22 @@ internal static class SwapBenchReport
                 r.RestoreToFirstTokenMs.ToString("F1", c), r.ResidentToFirstTokenMs.ToString("F1", c), r.RestoreOnlyMs.ToString("F1", c), r.RestoreGigabytesPerSecond.ToString("F2", c),
                 (r.ShareOfReference * 100).ToString("F0", c) + "%", r.SpeedupOverLlamaCpp.ToString("F2", c) + "x",
                 r.EvictMs.ToString("F2", c), (r.EvictRssDropBytes / 1e6).ToString("F1", c), (r.RestoreRssGainBytes / 1e6).ToString("F1", c),
+                Ms(r.RouterSwitchToFirstTokenMs, r.RouterSkipped), Ms(r.RouterResidentToFirstTokenMs, r.RouterSkipped),
+                r.RestoreOverheadMs.ToString("F1", c), r.ReloadOverheadMs.ToString("F1", c), Ms(r.RouterOverheadMs, r.RouterSkipped),
+                Ratio(r.ReloadOverheadMs, r.RestoreOverheadMs), r.RouterOverheadMs is { } router ? Ratio(router, r.RestoreOverheadMs) : "-",
+                r.DecodeTokensPerSecondBefore.ToString("F1", c), r.DecodeTokensPerSecondAfterRestore.ToString("F1", c), r.DecodeRatio.ToString("F3", c),
                 r.TokensEqual ? "yes" : "NO");
         }
 
         return table;
     }
+
+    private static string Ms(double? value, string? skipped) =>
+        value is { } v ? v.ToString("F1", CultureInfo.InvariantCulture) : skipped is null ? "-" : "skipped";
+
+    /// <summary>How many times a baseline's overhead is ours ("≥10x" is the target); ours at or under zero: "∞".</summary>
+    private static string Ratio(double baseline, double ours) =>
+        ours <= 0 ? "∞" : (baseline / ours).ToString("F1", CultureInfo.InvariantCulture) + "x";
 
     public static string Header(SwapBenchSettings settings)
     {
@@ -38,6 +51,7 @@ internal static class SwapBenchReport
             string.Create(c, $"date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC"),
             $"command: {settings.CommandLine}",
             $"machine: {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}",
+            "load average (1, 5, 15 min) at start: " + (File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown"),
             $"native: llama.cpp {build.LlamaCommit[..Math.Min(7, build.LlamaCommit.Length)]}, ggml {build.GgmlVersion}, backends {string.Join("+", build.CompiledBackends)}",
         };
         lines.AddRange(devices.Select(d => string.Create(c, $"device {d.Index}: {d.Name} ({d.Kind}), {d.Description}, {d.MemoryTotalBytes / (double)(1L << 30):F1} GiB")));
@@ -48,51 +62,11 @@ internal static class SwapBenchReport
         return string.Join('\n', lines) + "\n";
     }
 
-    /// <summary>
-    /// summary.json: one object per model with the medians (ms, GB/s) and the machine. The router-mode switch is not
-    /// measured by this command yet, so it is null with the reason beside it.
-    /// </summary>
-    public static string Summary(IReadOnlyList<SwapBenchRow> rows, SwapBenchSettings settings, string machine)
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { Indented = true }))
-        {
-            json.WriteStartArray();
-            foreach (var r in rows)
-            {
-                json.WriteStartObject();
-                json.WriteString("model", r.Model);
-                json.WriteNumber("bytes", r.WeightBytes);
-                json.WriteNumber("reload_to_token_ms", Math.Round(r.LoadMmapToFirstTokenMs, 3));
-                json.WriteNumber("reload_no_mmap_to_token_ms", Math.Round(r.LoadNoMmapToFirstTokenMs, 3));
-                json.WriteNull("router_switch_to_token_ms");
-                json.WriteString("router_switch_skipped", "bench-swap does not measure the router mode of llama-server yet");
-                json.WriteNumber("restore_to_token_ms", Math.Round(r.RestoreToFirstTokenMs, 3));
-                json.WriteNumber("resident_to_token_ms", Math.Round(r.ResidentToFirstTokenMs, 3));
-                json.WriteNumber("restore_ms", Math.Round(r.RestoreOnlyMs, 3));
-                json.WriteNumber("evict_ms", Math.Round(r.EvictMs, 3));
-                json.WriteNumber("evict_rss_drop_bytes", r.EvictRssDropBytes);
-                json.WriteNumber("restore_rss_gain_bytes", r.RestoreRssGainBytes);
-                json.WriteNumber("restore_gbps", Math.Round(r.RestoreGigabytesPerSecond, 3));
-                json.WriteNumber("memcpy_gbps", Math.Round(r.ReferenceGigabytesPerSecond, 3));
-                json.WriteBoolean("tokens_equal", r.TokensEqual);
-                json.WriteString("cpu_restore", settings.CpuMapImage ? "map" : "copy");
-                json.WriteNumber("cycles", settings.Cycles);
-                json.WriteString("machine", machine);
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
-    }
-
     public static string Chart(IReadOnlyList<SwapBenchRow> rows, string footnote) =>
         SvgBarChart.Render(
-            "Model ready to decode (ms): llama.cpp reload vs our restore",
+            "To the first token (ms): llama.cpp reload and router-mode switch vs our restore",
             "ms",
-            ["llama.cpp load, mmap", "llama.cpp load, no mmap", "ours: restore"],
-            rows.Select(r => (r.Model, new[] { r.LoadMmapToFirstTokenMs, r.LoadNoMmapToFirstTokenMs, r.RestoreToFirstTokenMs })).ToList(),
+            ["llama.cpp reload (mmap)", "router-mode switch", "ours: restore", "resident"],
+            rows.Select(r => (r.Model, new[] { r.LoadMmapToFirstTokenMs, r.RouterSwitchToFirstTokenMs ?? double.NaN, r.RestoreToFirstTokenMs, r.ResidentToFirstTokenMs })).ToList(),
             footnote);
 }

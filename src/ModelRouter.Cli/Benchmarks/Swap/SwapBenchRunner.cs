@@ -17,6 +17,8 @@ namespace ModelRouter.Cli.Benchmarks.Swap;
 internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter progress)
 {
     private const int CorrectnessTokens = 16;
+    private const int DecodeTokens = 64;
+    private const int DecodeRuns = 3;
 
     public IReadOnlyList<SwapBenchRow> Run(CancellationToken cancellation)
     {
@@ -27,7 +29,68 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
             rows.Add(Measure(Path.GetFullPath(path), cancellation));
         }
 
-        return rows;
+        return MeasureRouter(rows, cancellation);
+    }
+
+    /// <summary>
+    /// llama-server in router mode with the same files and <c>--models-max 1</c>: per cycle, a short completion for
+    /// the other model makes it the loaded one, then a streamed request for this model is timed to its first token
+    /// (the switch), then once more (resident, through HTTP). With one model, the other is the same file under a
+    /// second name (the router treats it as a separate model, so the switch is still an unload and a load).
+    /// </summary>
+    private List<SwapBenchRow> MeasureRouter(List<SwapBenchRow> rows, CancellationToken cancellation)
+    {
+        var server = LlamaServerRouter.Locate();
+        if (server is null)
+        {
+            progress.WriteLine($"[bench-swap] router mode: skipped ({LlamaServerRouter.NotBuiltReason})");
+            return rows.Select(r => r with { RouterSkipped = LlamaServerRouter.NotBuiltReason }).ToList();
+        }
+
+        var paths = settings.Models.Select(Path.GetFullPath).ToList();
+        var ids = paths.Select((p, i) => $"m{i}-{Path.GetFileNameWithoutExtension(p)}").ToList();
+        var presets = ids.Zip(paths, (id, p) => (id, p)).ToList();
+        if (paths.Count == 1)
+        {
+            presets.Add((ids[0] + "-other", paths[0]));
+        }
+
+        try
+        {
+            progress.WriteLine($"[bench-swap] router mode: starting {server} --models-max 1 with {presets.Count} presets");
+            using var router = LlamaServerRouter.Start(server, presets, settings.Threads, TimeSpan.FromSeconds(60), cancellation);
+            var result = new List<SwapBenchRow>(rows.Count);
+            for (var m = 0; m < rows.Count; m++)
+            {
+                var id = ids[m];
+                var other = paths.Count == 1 ? ids[0] + "-other" : ids[(m + 1) % ids.Count];
+                var switches = new List<double>();
+                var resident = new List<double>();
+                for (var i = 0; i < settings.Cycles; i++)
+                {
+                    Report(rows[m].Model, $"router mode cycle {i + 1}/{settings.Cycles}: load {other}, then switch to this model to the first streamed token");
+                    router.Complete(other, cancellation);
+                    switches.Add(router.TimeToFirstStreamedToken(id, cancellation));
+                    resident.Add(router.TimeToFirstStreamedToken(id, cancellation));
+                }
+
+                result.Add(rows[m] with
+                {
+                    RouterSwitchToFirstTokenMs = MedianOf(switches),
+                    RouterResidentToFirstTokenMs = MedianOf(resident),
+                    RouterOther = paths.Count == 1 ? Path.GetFileName(paths[0]) + " (same file, second name)" : rows[(m + 1) % rows.Count].Model,
+                });
+            }
+
+            progress.WriteLine("[bench-swap] router mode: done, stopping llama-server");
+            return result;
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException or TaskCanceledException or System.ComponentModel.Win32Exception)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            progress.WriteLine("[bench-swap] router mode failed: " + ex.Message);
+            return rows.Select(r => r with { RouterSkipped = "llama-server router mode failed: " + ex.Message.Split('\n')[0] }).ToList();
+        }
     }
 
     private ContextOptions Context => new() { ContextLength = 512, BatchSize = 64, Threads = settings.Threads };
@@ -53,6 +116,8 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
         pool.Register(new ModelRegistration(name, path) { GpuLayers = -1 });
         pool.PrefetchAsync(name, cancellation: cancellation).GetAwaiter().GetResult();
         var before = GreedyTokens(pool, name, cancellation); // first restore (from warm) and the reference tokens
+        Report(name, $"decode speed before any evict ({DecodeTokens} greedy tokens, median of {DecodeRuns})");
+        var decodeBefore = DecodeTokensPerSecond(pool, name, cancellation);
 
         // The methods alternate within each cycle, so drift in machine load touches all of them alike.
         var mmap = new List<double>();
@@ -96,10 +161,35 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
             resident.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
 
+        Report(name, $"decode speed after evict and restore ({DecodeTokens} greedy tokens, median of {DecodeRuns})");
+        if (!pool.TryEvictAsync(name, cancellation).GetAwaiter().GetResult())
+        {
+            throw new InvalidOperationException($"{name} could not be evicted");
+        }
+
+        var decodeAfter = DecodeTokensPerSecond(pool, name, cancellation);
         var after = GreedyTokens(pool, name, cancellation);
         return new SwapBenchRow(name, Describe(path), new FileInfo(path).Length, weightBytes, reference, MedianOf(mmap), MedianOf(none),
             MedianOf(restoreToToken), MedianOf(restoreOnly), MedianOf(evicts), before == after, MedianOf(resident),
-            (long)MedianOf(rssDrops), (long)MedianOf(rssGains));
+            (long)MedianOf(rssDrops), (long)MedianOf(rssGains))
+        {
+            DecodeTokensPerSecondBefore = decodeBefore,
+            DecodeTokensPerSecondAfterRestore = decodeAfter,
+        };
+    }
+
+    /// <summary>Greedy decode tokens/s (after the first token) on one lease: restores the model first if it is evicted.</summary>
+    private double DecodeTokensPerSecond(ModelPool pool, string name, CancellationToken cancellation)
+    {
+        using var lease = pool.AcquireAsync(name, cancellation).AsTask().GetAwaiter().GetResult();
+        var speeds = new List<double>(DecodeRuns);
+        for (var i = 0; i < DecodeRuns; i++)
+        {
+            var result = TextGenerator.Generate(lease.GetContext(Context), new GenerationRequest(SwapBenchSettings.Prompt) { MaxTokens = DecodeTokens }, null, cancellation);
+            speeds.Add(result.DecodeTokensPerSecond);
+        }
+
+        return MedianOf(speeds);
     }
 
     private double LoadToFirstToken(string path, ModelLoadMode mode, CancellationToken cancellation)
