@@ -7,32 +7,12 @@ public static partial class FrameWriter
     /// <summary>Generate (layout on <see cref="GeneratePayload"/>).</summary>
     public static void WriteGenerate(IBufferWriter<byte> output, uint requestId, GenerateRequest request)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        var stops = request.StopSequences;
-        if (stops.Count > byte.MaxValue)
-        {
-            ThrowHelper.ArgumentOutOfRange(nameof(request), "at most 255 stop sequences fit in a frame");
-        }
-
+        CheckStops(request);
         var size = PayloadSize.Generate(request);
         var w = new PayloadWriter(Begin(output, FrameType.Generate, FrameFlags.None, requestId, size));
-        w.WriteCount(request.MaxTokens);
-        w.WriteCount(request.TopK);
-        w.WriteSingle(request.Temperature);
-        w.WriteSingle(request.TopP);
-        w.WriteUInt64(request.Seed);
-        w.WriteSingle(request.CostBudget);
-        w.WriteByte((byte)request.LatencyClass);
-        w.WriteByte((byte)stops.Count);
-        w.WriteReserved(2);
-        w.WriteString(request.Model);
-        w.WriteString(request.RequiredCapability);
+        WriteOptions(ref w, request);
         w.WriteString(request.Prompt);
-        for (var i = 0; i < stops.Count; i++)
-        {
-            w.WriteString(stops[i]);
-        }
-
+        WriteStops(ref w, request.StopSequences);
         End(output, size, w);
     }
 
@@ -42,15 +22,9 @@ public static partial class FrameWriter
     /// </summary>
     public static void WriteChat(IBufferWriter<byte> output, uint requestId, ChatGenerateRequest request)
     {
-        ArgumentNullException.ThrowIfNull(request);
+        CheckStops(request);
         var messages = request.Messages;
         ArgumentNullException.ThrowIfNull(messages, nameof(request));
-        var stops = request.StopSequences;
-        if (stops.Count > byte.MaxValue)
-        {
-            ThrowHelper.ArgumentOutOfRange(nameof(request), "at most 255 stop sequences fit in a frame");
-        }
-
         if (messages.Count > ushort.MaxValue)
         {
             ThrowHelper.ArgumentOutOfRange(nameof(request), "at most 65,535 messages fit in a frame");
@@ -58,17 +32,7 @@ public static partial class FrameWriter
 
         var size = PayloadSize.Chat(request);
         var w = new PayloadWriter(Begin(output, FrameType.Chat, FrameFlags.None, requestId, size));
-        w.WriteCount(request.MaxTokens);
-        w.WriteCount(request.TopK);
-        w.WriteSingle(request.Temperature);
-        w.WriteSingle(request.TopP);
-        w.WriteUInt64(request.Seed);
-        w.WriteSingle(request.CostBudget);
-        w.WriteByte((byte)request.LatencyClass);
-        w.WriteByte((byte)stops.Count);
-        w.WriteReserved(2);
-        w.WriteString(request.Model);
-        w.WriteString(request.RequiredCapability);
+        WriteOptions(ref w, request);
         w.WriteUInt16((ushort)messages.Count);
         for (var i = 0; i < messages.Count; i++)
         {
@@ -76,12 +40,41 @@ public static partial class FrameWriter
             w.WriteString(messages[i].Content);
         }
 
+        WriteStops(ref w, request.StopSequences);
+        End(output, size, w);
+    }
+
+    private static void CheckStops(GenerationOptions request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.StopSequences.Count > byte.MaxValue)
+        {
+            ThrowHelper.ArgumentOutOfRange(nameof(request), "at most 255 stop sequences fit in a frame");
+        }
+    }
+
+    /// <summary>The 32 fixed bytes, model and capability that generate and chat frames share.</summary>
+    private static void WriteOptions(ref PayloadWriter w, GenerationOptions request)
+    {
+        w.WriteCount(request.MaxTokens);
+        w.WriteCount(request.TopK);
+        w.WriteSingle(request.Temperature);
+        w.WriteSingle(request.TopP);
+        w.WriteUInt64(request.Seed);
+        w.WriteSingle(request.CostBudget);
+        w.WriteByte((byte)request.LatencyClass);
+        w.WriteByte((byte)request.StopSequences.Count);
+        w.WriteReserved(2);
+        w.WriteString(request.Model);
+        w.WriteString(request.RequiredCapability);
+    }
+
+    private static void WriteStops(ref PayloadWriter w, IReadOnlyList<string> stops)
+    {
         for (var i = 0; i < stops.Count; i++)
         {
             w.WriteString(stops[i]);
         }
-
-        End(output, size, w);
     }
 
     /// <summary>Route (layout on <see cref="RoutePayload"/>).</summary>

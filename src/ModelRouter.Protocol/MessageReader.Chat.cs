@@ -6,17 +6,7 @@ public static partial class MessageReader
     public static ChatPayload ReadChat(ReadOnlySpan<byte> payload, scoped in ProtocolLimits limits)
     {
         var reader = new PayloadReader(payload);
-        var maxTokens = reader.ReadUInt32();
-        var topK = reader.ReadUInt32();
-        var temperature = reader.ReadSingle();
-        var topP = reader.ReadSingle();
-        var seed = reader.ReadUInt64();
-        var costBudget = reader.ReadSingle();
-        var latency = reader.ReadByte();
-        var stopCount = reader.ReadByte();
-        reader.ReadReserved(2);
-        var model = reader.ReadString(limits.MaxNameBytes, "model");
-        var capability = reader.ReadString(limits.MaxNameBytes, "required capability");
+        var options = ReadOptions(ref reader, limits, out var model, out var capability);
         var messageCount = reader.ReadUInt16();
         if (messageCount == 0)
         {
@@ -53,12 +43,12 @@ public static partial class MessageReader
         }
 
         var messageSection = payload[messageStart..reader.Position];
-        var stopSection = ReadStopSequences(ref reader, payload, stopCount, limits);
+        var stopSection = ReadStopSequences(ref reader, payload, options.StopCount, limits);
         reader.EnsureEnd();
 
-        ValidateSampling(maxTokens, topK, temperature, topP, costBudget, latency, limits);
+        ValidateSampling(options, limits);
         return new ChatPayload(
-            (int)maxTokens, (int)topK, temperature, topP, seed, costBudget, (LatencyClass)latency,
-            model, capability, messageCount, messageSection, contentBytes, stopCount, stopSection);
+            (int)options.MaxTokens, (int)options.TopK, options.Temperature, options.TopP, options.Seed, options.CostBudget, (LatencyClass)options.Latency,
+            model, capability, messageCount, messageSection, contentBytes, options.StopCount, stopSection);
     }
 }

@@ -105,30 +105,20 @@ public static partial class MessageReader
     public static GeneratePayload ReadGenerate(ReadOnlySpan<byte> payload, scoped in ProtocolLimits limits)
     {
         var reader = new PayloadReader(payload);
-        var maxTokens = reader.ReadUInt32();
-        var topK = reader.ReadUInt32();
-        var temperature = reader.ReadSingle();
-        var topP = reader.ReadSingle();
-        var seed = reader.ReadUInt64();
-        var costBudget = reader.ReadSingle();
-        var latency = reader.ReadByte();
-        var stopCount = reader.ReadByte();
-        reader.ReadReserved(2);
-        var model = reader.ReadString(limits.MaxNameBytes, "model");
-        var capability = reader.ReadString(limits.MaxNameBytes, "required capability");
+        var options = ReadOptions(ref reader, limits, out var model, out var capability);
         var prompt = reader.ReadString(limits.MaxPromptBytes, "prompt", ErrorCode.PromptTooLong);
-        var stopSection = ReadStopSequences(ref reader, payload, stopCount, limits);
+        var stopSection = ReadStopSequences(ref reader, payload, options.StopCount, limits);
         reader.EnsureEnd();
 
-        ValidateSampling(maxTokens, topK, temperature, topP, costBudget, latency, limits);
+        ValidateSampling(options, limits);
         if (prompt.IsEmpty)
         {
             ThrowHelper.Payload(ErrorCode.InvalidArgument, "empty prompt");
         }
 
         return new GeneratePayload(
-            (int)maxTokens, (int)topK, temperature, topP, seed, costBudget, (LatencyClass)latency,
-            model, capability, prompt, stopCount, stopSection);
+            (int)options.MaxTokens, (int)options.TopK, options.Temperature, options.TopP, options.Seed, options.CostBudget, (LatencyClass)options.Latency,
+            model, capability, prompt, options.StopCount, stopSection);
     }
 
     /// <summary>Route (layout on <see cref="RoutePayload"/>).</summary>
@@ -213,9 +203,25 @@ public static partial class MessageReader
         return payload[stopStart..reader.Position];
     }
 
-    /// <summary>The sampling fields and routing hints shared by generate and chat.</summary>
-    private static void ValidateSampling(uint maxTokens, uint topK, float temperature, float topP, float costBudget, byte latency, scoped in ProtocolLimits limits)
+    /// <summary>
+    /// The 32 fixed bytes, model and capability that generate and chat payloads share (checked later, with
+    /// <see cref="ValidateSampling"/>, once the whole payload has been read).
+    /// </summary>
+    private static GenerationFields ReadOptions(scoped ref PayloadReader reader, scoped in ProtocolLimits limits, out ReadOnlySpan<byte> model, out ReadOnlySpan<byte> capability)
     {
+        var fields = new GenerationFields(
+            reader.ReadUInt32(), reader.ReadUInt32(), reader.ReadSingle(), reader.ReadSingle(), reader.ReadUInt64(), reader.ReadSingle(),
+            reader.ReadByte(), reader.ReadByte());
+        reader.ReadReserved(2);
+        model = reader.ReadString(limits.MaxNameBytes, "model");
+        capability = reader.ReadString(limits.MaxNameBytes, "required capability");
+        return fields;
+    }
+
+    /// <summary>The sampling fields and routing hints shared by generate and chat.</summary>
+    private static void ValidateSampling(in GenerationFields options, scoped in ProtocolLimits limits)
+    {
+        var (maxTokens, topK, temperature, topP, _, costBudget, latency, _) = options;
         if (maxTokens > (uint)limits.MaxTokens)
         {
             ThrowHelper.Payload(ErrorCode.MaxTokensExceeded, $"max tokens {maxTokens} exceeds the limit of {limits.MaxTokens}");
@@ -252,3 +258,7 @@ public static partial class MessageReader
         }
     }
 }
+
+/// <summary>The fixed numbers of a generate or chat payload, in wire order, before validation.</summary>
+internal readonly record struct GenerationFields(
+    uint MaxTokens, uint TopK, float Temperature, float TopP, ulong Seed, float CostBudget, byte Latency, byte StopCount);

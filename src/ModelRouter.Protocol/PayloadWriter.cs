@@ -79,27 +79,27 @@ public static class PayloadSize
     public static int Generate(GenerateRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var size = GeneratePayload.FixedSize + OfString(request.Model) + OfString(request.RequiredCapability) + OfString(request.Prompt);
-        var stops = request.StopSequences;
-        for (var i = 0; i < stops.Count; i++)
-        {
-            size += OfString(stops[i]);
-        }
-
-        return size;
+        return Options(request) + OfString(request.Prompt);
     }
 
     /// <summary>Payload size of a chat frame (compare with the server's max payload before sending).</summary>
     public static int Chat(ChatGenerateRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var size = ChatPayload.FixedSize + OfString(request.Model) + OfString(request.RequiredCapability) + ChatPayload.MessageCountSize;
+        var size = Options(request) + ChatPayload.MessageCountSize;
         var messages = request.Messages;
         for (var i = 0; i < messages.Count; i++)
         {
             size += OfString(messages[i].Role) + OfString(messages[i].Content);
         }
 
+        return size;
+    }
+
+    /// <summary>What generate and chat frames share: the fixed part, model, capability and stop sequences.</summary>
+    private static int Options(GenerationOptions request)
+    {
+        var size = GeneratePayload.FixedSize + OfString(request.Model) + OfString(request.RequiredCapability);
         var stops = request.StopSequences;
         for (var i = 0; i < stops.Count; i++)
         {

@@ -5,43 +5,13 @@ namespace ModelRouter.Protocol;
 /// message. An explicit model, or none to let the router choose with the hints. Answered like a
 /// <see cref="GenerateRequest"/> (token chunks, then done or error).
 /// </summary>
-public sealed class ChatGenerateRequest
+public sealed class ChatGenerateRequest : GenerationOptions
 {
-    /// <summary>The model to use; null or empty means "route for me".</summary>
-    public string? Model { get; init; }
-
     /// <summary>
     /// The conversation, oldest first: 1 to <see cref="ProtocolLimits.MaxChatMessages"/> messages whose contents together
     /// are at most the server's max prompt bytes in UTF-8.
     /// </summary>
     public required IReadOnlyList<ChatRequestMessage> Messages { get; init; }
-
-    /// <summary>Tokens to generate at most; 0 means the server's default.</summary>
-    public int MaxTokens { get; init; }
-
-    /// <summary>Sampling temperature, finite and ≥ 0; 0 is greedy.</summary>
-    public float Temperature { get; init; } = 0.8f;
-
-    /// <summary>Nucleus sampling in [0, 1]; 0 or 1 means off.</summary>
-    public float TopP { get; init; } = 0.95f;
-
-    /// <summary>Top-k sampling; 0 means off.</summary>
-    public int TopK { get; init; }
-
-    /// <summary>Sampler seed; 0 lets the server choose.</summary>
-    public ulong Seed { get; init; }
-
-    /// <summary>Routing hint: latency class.</summary>
-    public LatencyClass LatencyClass { get; init; }
-
-    /// <summary>Routing hint: the most the request may cost, in the catalog's cost units; 0 means no budget.</summary>
-    public float CostBudget { get; init; }
-
-    /// <summary>Routing hint: a capability the chosen model must have (e.g. "code"); null or empty for none.</summary>
-    public string? RequiredCapability { get; init; }
-
-    /// <summary>Generation stops when one of these is produced (not included in the output).</summary>
-    public IReadOnlyList<string> StopSequences { get; init; } = [];
 }
 
 /// <summary>One message of a chat request: a role (see <see cref="ChatRoles"/>) and its text.</summary>

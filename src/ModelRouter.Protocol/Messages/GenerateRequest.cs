@@ -1,38 +1,8 @@
 namespace ModelRouter.Protocol;
 
-/// <summary>A generate request: an explicit model, or none to let the router choose with the hints.</summary>
-public sealed class GenerateRequest
+/// <summary>A generate request: a raw prompt, with an explicit model or none to let the router choose with the hints.</summary>
+public sealed class GenerateRequest : GenerationOptions
 {
-    /// <summary>The model to use; null or empty means "route for me".</summary>
-    public string? Model { get; init; }
-
     /// <summary>The prompt text (non-empty, at most the server's max prompt bytes in UTF-8).</summary>
     public required string Prompt { get; init; }
-
-    /// <summary>Tokens to generate at most; 0 means the server's default.</summary>
-    public int MaxTokens { get; init; }
-
-    /// <summary>Sampling temperature, finite and ≥ 0; 0 is greedy.</summary>
-    public float Temperature { get; init; } = 0.8f;
-
-    /// <summary>Nucleus sampling in [0, 1]; 0 or 1 means off.</summary>
-    public float TopP { get; init; } = 0.95f;
-
-    /// <summary>Top-k sampling; 0 means off.</summary>
-    public int TopK { get; init; }
-
-    /// <summary>Sampler seed; 0 lets the server choose.</summary>
-    public ulong Seed { get; init; }
-
-    /// <summary>Routing hint: latency class.</summary>
-    public LatencyClass LatencyClass { get; init; }
-
-    /// <summary>Routing hint: the most the request may cost, in the catalog's cost units; 0 means no budget.</summary>
-    public float CostBudget { get; init; }
-
-    /// <summary>Routing hint: a capability the chosen model must have (e.g. "code"); null or empty for none.</summary>
-    public string? RequiredCapability { get; init; }
-
-    /// <summary>Generation stops when one of these is produced (not included in the output).</summary>
-    public IReadOnlyList<string> StopSequences { get; init; } = [];
 }

@@ -75,8 +75,7 @@ public sealed partial class ClientConnection
             return;
         }
 
-        var command = Command(request.Model, request.MaxTokens, request.Temperature, request.TopP, request.TopK, request.Seed, request.StopSequences,
-            request.LatencyClass, request.CostBudget, request.RequiredCapability);
+        var command = Command(request);
         server.Pipeline.StartGeneration(command with { Prompt = request.Prompt }, new SocketGeneration(this, id), cancellation);
     }
 
@@ -94,8 +93,7 @@ public sealed partial class ClientConnection
             return;
         }
 
-        var command = Command(request.Model, request.MaxTokens, request.Temperature, request.TopP, request.TopK, request.Seed, request.StopSequences,
-            request.LatencyClass, request.CostBudget, request.RequiredCapability);
+        var command = Command(request);
         var messages = request.Messages.Select(m => new Runtime.Chat.ChatTurn(m.Role, m.Content)).ToArray();
         server.Pipeline.StartGeneration(command with { Messages = messages }, new SocketGeneration(this, id), cancellation);
     }
@@ -297,17 +295,16 @@ public sealed partial class ClientConnection
     }
 
     /// <summary>What generate and chat frames share, as a command (the caller adds the prompt or the messages).</summary>
-    private static GenerationCommand Command(string? model, int maxTokens, float temperature, float topP, int topK, ulong seed,
-        IReadOnlyList<string> stop, LatencyClass latency, float costBudget, string? capability) => new()
+    private static GenerationCommand Command(GenerationOptions request) => new()
     {
-        Model = model,
-        MaxTokens = maxTokens,
-        Temperature = temperature,
-        TopP = topP,
-        TopK = topK,
-        Seed = seed,
-        Stop = stop,
-        Hints = Hints(latency, costBudget, capability),
+        Model = request.Model,
+        MaxTokens = request.MaxTokens,
+        Temperature = request.Temperature,
+        TopP = request.TopP,
+        TopK = request.TopK,
+        Seed = request.Seed,
+        Stop = request.StopSequences,
+        Hints = Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability),
     };
 
     private static RouteHints Hints(LatencyClass latency, float costBudget, string? capability) => new()
