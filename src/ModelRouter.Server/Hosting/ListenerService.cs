@@ -96,7 +96,6 @@ public sealed class ListenerService : BackgroundService
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        context.Stopping = stoppingToken;
         return Task.WhenAll(listeners.Select(l => AcceptLoopAsync(l, stoppingToken)));
     }
 

@@ -17,7 +17,7 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
 
         if (!string.IsNullOrWhiteSpace(options.Http))
         {
-            if (!Uri.TryCreate(options.Http.Replace("://*", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var http) || http.Scheme is not ("http" or "https"))
+            if (!Doors.Http.HttpDoorService.TryParseUrl(options.Http, out _))
             {
                 problems.Add($"Http '{options.Http}' is not an http:// URL such as http://127.0.0.1:8080");
             }

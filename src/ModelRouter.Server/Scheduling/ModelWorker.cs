@@ -220,11 +220,15 @@ internal sealed class ModelWorker
     /// </summary>
     private void Embed(ModelLease lease, List<EmbeddingRequest> waiting, TimeSpan? swap)
     {
-        var contextOptions = TextEmbedder.BatchOptions(options.EmbeddingTokensPerInput, options.EmbeddingInputsPerDecode, options.Threads);
+        // A generative model pools nothing itself (no "<arch>.pooling_type" in its GGUF): mean-pool its hidden states.
+        // Asking for that at once spares creating (and keeping in the lease's cache) a context that would pool nothing.
+        var model = lease.Model;
+        var ownPooling = model.GetMetadata(model.Architecture + ".pooling_type") is not null;
+        var contextOptions = TextEmbedder.BatchOptions(options.EmbeddingTokensPerInput, options.EmbeddingInputsPerDecode, options.Threads,
+            ownPooling ? null : EmbeddingPooling.Mean);
         var context = lease.GetContext(contextOptions);
         if (context.Pooling == EmbeddingPooling.None)
         {
-            // A generative model pools nothing itself: mean-pool its hidden states.
             context = lease.GetContext(contextOptions with { Pooling = EmbeddingPooling.Mean });
         }
 

@@ -135,14 +135,15 @@ public sealed class HttpDoorService(IOptions<ServerOptions> options, RequestPipe
         await context.Response.WriteAsync($"{{\"status\":\"{text}\"}}", context.RequestAborted).ConfigureAwait(false);
     }
 
-    /// <summary>True when <paramref name="url"/> binds only loopback addresses (localhost, 127.0.0.0/8, ::1).</summary>
-    public static bool IsLoopback(string url)
+    /// <summary>Parses a Kestrel URL (the wildcards * and + read as 0.0.0.0); false when it is not http(s).</summary>
+    public static bool TryParseUrl(string url, out Uri uri)
     {
-        if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri))
-        {
-            return false;
-        }
-
-        return uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
+        ArgumentNullException.ThrowIfNull(url);
+        var normalized = url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal);
+        return Uri.TryCreate(normalized, UriKind.Absolute, out uri!) && uri.Scheme is "http" or "https";
     }
+
+    /// <summary>True when <paramref name="url"/> binds only loopback addresses (localhost, 127.0.0.0/8, ::1).</summary>
+    public static bool IsLoopback(string url) =>
+        TryParseUrl(url, out var uri) && (uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address)));
 }

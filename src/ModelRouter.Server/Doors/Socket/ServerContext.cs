@@ -31,7 +31,4 @@ public sealed class ServerContext
 
     public ProtocolLimits Limits { get; }
 
-    /// <summary>Set when the host stops: connections answer new requests with ShuttingDown.</summary>
-    public CancellationToken Stopping { get; set; }
-
 }
