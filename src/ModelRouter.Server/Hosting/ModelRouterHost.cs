@@ -39,6 +39,7 @@ public static class ModelRouterHost
         builder.Services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidator>();
         builder.Services.AddSingleton<ServerMetrics>();
+        builder.Services.AddSingleton<ShutdownReport>();
         builder.Services.AddSingleton(classifier);
         builder.Services.AddSingleton(sp =>
         {

@@ -69,6 +69,12 @@ public sealed class ServerOptions
     public SchedulerSettings Scheduler { get; set; } = new();
 
     public LimitOptions Limits { get; set; } = new();
+
+    /// <summary>
+    /// On SIGTERM or Ctrl+C: how long requests in flight and queued may take to finish before what is left gets a
+    /// shutting-down error (socket) or a 503 / final SSE error event (HTTP). The exit code says whether any was cut off.
+    /// </summary>
+    public int ShutdownTimeoutSeconds { get; set; } = 30;
 }
 
 /// <summary>The policy that picks among a task's candidates (bound from its name, case-insensitively).</summary>
@@ -117,6 +123,13 @@ public sealed class CatalogModelOptions
 
     /// <summary>Evicted after this many idle seconds; 0 keeps it until space is needed.</summary>
     public int KeepAliveSeconds { get; set; }
+
+    /// <summary>
+    /// When the model file changes under the running server (size, mtime, inode or content check differ at a restore):
+    /// false (default) reports the model failed until the file is restored or the server restarts; true reloads it from
+    /// the new file.
+    /// </summary>
+    public bool ReloadOnChange { get; set; }
 }
 
 /// <summary>
@@ -220,6 +233,9 @@ public sealed class SchedulerSettings
 
     public int MaxWaitMs { get; set; } = 2000;
 
+    /// <summary>Deadline of a queued request: one that has not started this long after it was accepted fails with a timeout.</summary>
+    public int MaxQueueWaitSeconds { get; set; } = 300;
+
     public SchedulerOptions ToSchedulerOptions() => new()
     {
         QueueCapacityPerModel = QueueCapacityPerModel,
@@ -230,6 +246,7 @@ public sealed class SchedulerSettings
         EmbeddingInputsPerDecode = EmbeddingInputsPerDecode,
         MinResidency = TimeSpan.FromMilliseconds(MinResidencyMs),
         MaxWait = TimeSpan.FromMilliseconds(MaxWaitMs),
+        MaxQueueWait = TimeSpan.FromSeconds(MaxQueueWaitSeconds),
     };
 }
 
@@ -255,4 +272,31 @@ public sealed class LimitOptions
 
     /// <summary>Bytes buffered toward a slow client before its connection stops reading (backpressure).</summary>
     public long OutputPauseThresholdBytes { get; set; } = 1 << 20;
+
+    /// <summary>A new connection must complete its handshake (socket Hello; HTTP request headers) within this time.</summary>
+    public int HandshakeTimeoutMs { get; set; } = 10_000;
+
+    /// <summary>A connection with nothing in flight and no bytes received for this long is closed (HTTP: keep-alive timeout).</summary>
+    public int IdleTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>
+    /// Minimum rate while a frame (HTTP: a request body) is being received, after <see cref="FrameGracePeriodMs"/>; a
+    /// slower sender is disconnected (Kestrel's MinRequestBodyDataRate for HTTP).
+    /// </summary>
+    public int MinFrameBytesPerSecond { get; set; } = 1024;
+
+    /// <summary>Time a frame may take before <see cref="MinFrameBytesPerSecond"/> is enforced.</summary>
+    public int FrameGracePeriodMs { get; set; } = 5_000;
+
+    /// <summary>Open connections per door (socket listeners together; HTTP); more are refused at accept.</summary>
+    public int MaxConnections { get; set; } = 1024;
+
+    /// <summary>Open socket connections from one remote IP address (Unix-socket clients count as one address).</summary>
+    public int MaxConnectionsPerAddress { get; set; } = 128;
+
+    /// <summary>
+    /// Bytes held for partly received frames across all socket connections; a connection whose next frame would
+    /// exceed it waits (backpressure), and one that stalls past the frame rate is closed, so a flood cannot grow memory.
+    /// </summary>
+    public long MaxBufferedFrameBytes { get; set; } = 64L << 20;
 }

@@ -42,6 +42,9 @@ public sealed record SchedulerOptions
     /// </summary>
     public TimeSpan MaxWait { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Deadline of a queued request: one that has not started this long after it was accepted fails with a timeout.</summary>
+    public TimeSpan MaxQueueWait { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>How long an idle worker keeps its lease, gathering newly arrived requests before releasing.</summary>
     public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(20);
 }
