@@ -16,6 +16,9 @@ namespace ModelRouter.Server.Hosting;
 /// </summary>
 public static class ModelRouterHost
 {
+    /// <summary>Time after the shutdown deadline for the doors to deliver the cut-off requests' errors and close.</summary>
+    public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(5);
+
     /// <param name="args">Command-line overrides (e.g. --ModelRouter:Tcp=127.0.0.1:9000).</param>
     /// <param name="configFile">A JSON config file with a "ModelRouter" section; null for none.</param>
     /// <param name="classifier">Names the task of prompts that did not name a model.</param>
@@ -61,7 +64,11 @@ public static class ModelRouterHost
         builder.Services.AddHostedService<ListenerService>();
         builder.Services.AddSingleton<Doors.Http.HttpDoorService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Doors.Http.HttpDoorService>());
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        // The pipeline cuts requests off at ShutdownTimeoutSeconds; the host gives the doors a little longer to deliver
+        // those last error frames and close before it abandons the services.
+        builder.Services.AddOptions<HostOptions>().Configure<IOptions<ServerOptions>>((host, server) =>
+            host.ShutdownTimeout = TimeSpan.FromSeconds(server.Value.ShutdownTimeoutSeconds) + ShutdownGrace);
         return builder;
     }
 }
