@@ -89,13 +89,9 @@ public sealed unsafe class CpuWeightStore : IWeightStore
             return;
         }
 
-        // From the file: checked before (Warm checks when it reads it; a warm file may have changed since) and after.
-        if (Tier == ModelTier.Warm)
-        {
-            ThrowIfFileChanged("");
-        }
-
-        Warm(progress: null, cancellation);
+        // From the file: checked before the load reads it and after. Not primed first: the load reads it anyway, and
+        // priming is for ahead of demand (PrefetchAsync), not on the request's path.
+        ThrowIfFileChanged("");
         try
         {
             if (!regionUnavailable && TryCreateRegion())

@@ -179,12 +179,7 @@ public sealed unsafe class CudaWeightStore : IWeightStore
 
     private void FirstLoad(CancellationToken cancellation)
     {
-        var reusable = FindReusableImage();
-        if (reusable is null)
-        {
-            Warm(null, cancellation);
-        }
-
+        var reusable = FindReusableImage(); // without one the load reads the file (checked by the caller)
         NativeRuntime.EnsureInitialized();
         CreateRegion();
         try
