@@ -238,12 +238,7 @@ public sealed class RemoteChainTests : IDisposable
             var opening = chain.OpenAsync(Hello, attempts, caller.Token);
 
             // Cancel once the remote holds this request (a fixed delay raced a cold first call under load).
-            var reached = DateTime.UtcNow.AddSeconds(30);
-            while (upstream.Hits <= i && DateTime.UtcNow < reached)
-            {
-                await Task.Delay(20, Ct);
-            }
-
+            await upstream.WaitForHitsAsync(i + 1).WaitAsync(TimeSpan.FromSeconds(30), Ct);
             await caller.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => opening);
             Assert.Empty(attempts);
