@@ -46,7 +46,7 @@ internal static class ServeCommand
             ITaskClassifier tasks = classifier is null ? new NoClassifier() : new ClassifierTaskAdapter(classifier);
             var builder = ModelRouterHost.CreateBuilder(overrides, config, tasks);
             var started = false;
-            builder.Logging.AddFilter(HostCategory, level => verbose || Volatile.Read(ref started) || level < LogLevel.Error);
+            builder.Logging.AddFilter(HostCategory, level => level >= LogLevel.Information && (verbose || Volatile.Read(ref started) || level < LogLevel.Error));
             using var host = builder.Build();
             await host.StartAsync(cancellation).ConfigureAwait(false);
             Volatile.Write(ref started, true);
