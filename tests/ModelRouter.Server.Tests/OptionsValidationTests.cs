@@ -222,7 +222,7 @@ public sealed class OptionsValidationTests : IDisposable
         Assert.Equal(6, failures.Count);
     }
 
-    [Fact(Timeout = 60_000)]
+    [Fact(Timeout = TestTimeouts.StartOnlyMs)]
     public async Task A_host_started_with_a_bad_config_fails_its_start_with_every_problem()
     {
         using var host = BuildHost(configFile: null, "--ModelRouter:Scheduler:Threads=-4", "--ModelRouter:Models:0:Priority=x");
@@ -234,7 +234,7 @@ public sealed class OptionsValidationTests : IDisposable
         Assert.Equal(2, error.Failures.Count());
     }
 
-    [Fact(Timeout = 60_000)]
+    [Fact(Timeout = TestTimeouts.StartOnlyMs)]
     public async Task A_host_started_from_a_bad_json_file_names_the_keys_of_the_file()
     {
         var config = Path.Combine(directory, "bad.json");

@@ -20,7 +20,7 @@ public sealed class PolicyRouterTests
     private static PolicyRouter Router(ServerOptions options, string task = "chat", bool unsure = false, IModelAvailability? availability = null) =>
         new(options, new FixedClassifier(task, unsure), availability ?? new FixedAvailability(new()));
 
-    [Theory]
+    [Theory(Timeout = TestTimeouts.LiveServerMs)]
     [InlineData("latency")]
     [InlineData("hybrid")]
     public async Task Under_realtime_a_resident_model_wins_over_an_equally_capable_one_whose_swap_exceeds_the_limit(string policy)

@@ -27,7 +27,7 @@ public sealed class RouteChainTests
         "--ModelRouter:Routes:0:Remotes:0=remote-a",
     ];
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_routed_request_streams_the_remotes_answer_when_it_answers()
     {
         using var models = TestModels.Create(1);
@@ -43,7 +43,7 @@ public sealed class RouteChainTests
         Assert.Equal(1, upstream.Hits);
     }
 
-    [Theory]
+    [Theory(Timeout = TestTimeouts.LiveServerMs)]
     [InlineData(UpstreamBehaviour.ServerError, 2)]
     [InlineData(UpstreamBehaviour.Overloaded, 2)]
     [InlineData(UpstreamBehaviour.RateLimitedRetryLater, 1)]
@@ -72,7 +72,7 @@ public sealed class RouteChainTests
         Assert.Equal(1 + expectedHits, upstream.Hits); // transient failures are retried once; a 400 or a long Retry-After is not
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_remote_that_breaks_mid_answer_fails_the_request_instead_of_splicing_in_another_model()
     {
         using var models = TestModels.Create(1);
@@ -90,7 +90,7 @@ public sealed class RouteChainTests
         Assert.Equal(Tokens, after.Stats.GeneratedTokens);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Cancelling_while_the_remote_hangs_ends_the_request_and_frees_its_slot()
     {
         using var models = TestModels.Create(1);
