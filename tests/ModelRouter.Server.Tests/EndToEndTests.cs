@@ -119,7 +119,7 @@ public sealed class EndToEndTests
         using var models = TestModels.Create(1);
         await using var server = await TestServer.StartAsync(models, residentModels: 1);
 
-        var refused = await Assert.ThrowsAsync<ModelRouterException>(async () => await server.ConnectAsync("wrong"));
+        var refused = await Assert.ThrowsAsync<ModelRouterConnectionException>(async () => await server.ConnectAsync("wrong"));
         Assert.Equal(ErrorCode.AuthenticationFailed, refused.Code);
 
         await using var client = await server.ConnectAsync();
@@ -148,18 +148,15 @@ public sealed class EndToEndTests
             await raw.ConnectAsync(server.Endpoint, TestContext.Current.CancellationToken);
             var stream = raw.GetStream();
             await stream.WriteAsync(new byte[] { 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8 }, TestContext.Current.CancellationToken);
-            var buffer = new byte[256];
-            var read = 0;
-            while (true)
-            {
-                var n = await stream.ReadAsync(buffer.AsMemory(read), TestContext.Current.CancellationToken);
-                if (n == 0)
-                {
-                    break; // the server closed it
-                }
+            // Everything the server sends until it closes (a fixed buffer could fill up and pass for a close).
+            using var received = new MemoryStream();
+            await stream.CopyToAsync(received, TestContext.Current.CancellationToken);
 
-                read += n;
-            }
+            // docs/protocol.md: a malformed header gets an error on request 0, then the connection closes.
+            var bytes = new System.Buffers.ReadOnlySequence<byte>(received.ToArray());
+            Assert.True(FrameReader.TryReadFrame(ref bytes, ProtocolLimits.Default, out var frame), $"{received.Length} bytes, not one whole frame");
+            Assert.Equal(FrameType.Error, frame.Type);
+            Assert.Equal(0u, frame.RequestId);
         }
 
         var result = await healthy.CompleteAsync(Story("m0"), TestContext.Current.CancellationToken);
