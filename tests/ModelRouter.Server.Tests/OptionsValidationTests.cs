@@ -131,6 +131,18 @@ public sealed class OptionsValidationTests : IDisposable
         Assert.Contains(failures, f => f.StartsWith($"ModelRouter:{key} = ", StringComparison.OrdinalIgnoreCase) && f.Contains(value, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("Tcp", "[::1]:7878")]
+    [InlineData("Tcp", "0.0.0.0:65535")]
+    [InlineData("Http", "http://127.0.0.1:0")]
+    [InlineData("Http", "http://localhost:8080")]
+    public void Listener_addresses_with_an_explicit_port_are_accepted(string key, string value)
+    {
+        var result = Validate((key, value));
+
+        Assert.True(result.Succeeded, string.Join(Environment.NewLine, result.Failures ?? []));
+    }
+
     [Fact]
     public void Zero_threads_means_every_core_and_is_accepted()
     {
