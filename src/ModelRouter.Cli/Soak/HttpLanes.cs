@@ -73,7 +73,7 @@ internal sealed class HttpLanes(SoakLoad load) : IDisposable
 
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancel.Token).ConfigureAwait(false), Encoding.UTF8);
             var finished = false;
-            var failed = false;
+            string? failed = null;
             while (await reader.ReadLineAsync(cancel.Token).ConfigureAwait(false) is { } line)
             {
                 if (!line.StartsWith("data:", StringComparison.Ordinal))
@@ -95,7 +95,11 @@ internal sealed class HttpLanes(SoakLoad load) : IDisposable
                 }
 
                 using var json = JsonDocument.Parse(data);
-                failed |= json.RootElement.TryGetProperty("error", out _);
+                if (json.RootElement.TryGetProperty("error", out var error))
+                {
+                    failed = "SSE " + (error.TryGetProperty("code", out var code) ? code.ToString() : "error");
+                }
+
                 finished |= json.RootElement.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0
                     && choices[0].TryGetProperty("finish_reason", out var reason) && reason.ValueKind == JsonValueKind.String;
                 if (slow)
@@ -104,7 +108,7 @@ internal sealed class HttpLanes(SoakLoad load) : IDisposable
                 }
             }
 
-            ticket.Close(failed ? SoakOutcome.Error : finished ? SoakOutcome.Done : SoakOutcome.Lost, "the stream ended without a finish reason or an error event");
+            ticket.Close(failed is not null ? SoakOutcome.Error : finished ? SoakOutcome.Done : SoakOutcome.Lost, failed ?? "the stream ended without a finish reason or an error event");
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested && !load.Aborting.IsCancellationRequested)
         {
@@ -218,7 +222,7 @@ internal sealed class HttpLanes(SoakLoad load) : IDisposable
 
             if (!response.IsSuccessStatusCode && json.RootElement.TryGetProperty("error", out var error) && error.TryGetProperty("message", out _))
             {
-                ticket.Close(SoakOutcome.Error, $"{(int)response.StatusCode}");
+                ticket.Close(SoakOutcome.Error, $"{(int)response.StatusCode} {(error.TryGetProperty("code", out var code) ? code.ToString() : "")}");
                 return;
             }
         }

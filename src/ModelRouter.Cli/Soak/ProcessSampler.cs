@@ -11,6 +11,9 @@ public sealed record ServerSample
     /// <summary>Resident set (VmRSS of /proc/PID/status).</summary>
     public long RssBytes { get; init; }
 
+    /// <summary>The anonymous part of the resident set (RssAnon): heaps and native allocations, not mapped files.</summary>
+    public long RssAnonBytes { get; init; }
+
     /// <summary>GC heap size after the last collection, from /metrics; null when the server does not export it.</summary>
     public long? GcHeapBytes { get; init; }
 
@@ -53,10 +56,10 @@ public sealed class ProcessSampler(int processId, Uri http, ModelRouterClient st
 
     public async Task<ServerSample> SampleAsync(TimeSpan elapsed, CancellationToken cancellation)
     {
-        var (rss, threads) = ReadStatus(processId);
+        var (rss, rssAnon, threads) = ReadStatus(processId);
         var (handles, sockets) = CountDescriptors(processId);
         var gcHeap = await ReadGcHeapAsync(cancellation).ConfigureAwait(false);
-        var sample = new ServerSample { Elapsed = elapsed, RssBytes = rss, Threads = threads, Handles = handles, Sockets = sockets, GcHeapBytes = gcHeap, Connections = -1 };
+        var sample = new ServerSample { Elapsed = elapsed, RssBytes = rss, RssAnonBytes = rssAnon, Threads = threads, Handles = handles, Sockets = sockets, GcHeapBytes = gcHeap, Connections = -1 };
         try
         {
             var s = await stats.GetStatsAsync(cancellation).WaitAsync(TimeSpan.FromSeconds(10), cancellation).ConfigureAwait(false);
@@ -72,22 +75,26 @@ public sealed class ProcessSampler(int processId, Uri http, ModelRouterClient st
         }
     }
 
-    /// <summary>VmRSS and Threads from /proc/PID/status (0 where /proc is absent).</summary>
-    public static (long RssBytes, int Threads) ReadStatus(int pid)
+    /// <summary>VmRSS, RssAnon and Threads from /proc/PID/status (0 where /proc is absent).</summary>
+    public static (long RssBytes, long RssAnonBytes, int Threads) ReadStatus(int pid)
     {
         var path = $"/proc/{pid}/status";
         if (!File.Exists(path))
         {
-            return (0, 0);
+            return (0, 0, 0);
         }
 
-        long rss = 0;
+        long rss = 0, anon = 0;
         var threads = 0;
         foreach (var line in File.ReadLines(path))
         {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
             {
-                rss = long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
+                rss = Kilobytes(line.AsSpan(6));
+            }
+            else if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
+            {
+                anon = Kilobytes(line.AsSpan(8));
             }
             else if (line.StartsWith("Threads:", StringComparison.Ordinal))
             {
@@ -95,8 +102,10 @@ public sealed class ProcessSampler(int processId, Uri http, ModelRouterClient st
             }
         }
 
-        return (rss, threads);
+        return (rss, anon, threads);
     }
+
+    private static long Kilobytes(ReadOnlySpan<char> value) => long.Parse(value.Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
 
     /// <summary>Descriptors in /proc/PID/fd, split into sockets and the rest.</summary>
     public static (int Handles, int Sockets) CountDescriptors(int pid)

@@ -92,10 +92,12 @@ internal sealed class RawConnection : IAsyncDisposable
             }
 
             var buffer = read.Buffer;
+            var parsed = false;
             try
             {
                 if (FrameReader.TryReadFrame(ref buffer, Receive, out var frame))
                 {
+                    parsed = true;
                     var error = ErrorCode.None;
                     if (frame.Type == FrameType.Error)
                     {
@@ -113,7 +115,15 @@ internal sealed class RawConnection : IAsyncDisposable
             }
             finally
             {
-                reader.AdvanceTo(buffer.Start, buffer.End);
+                // After a frame the rest is not examined yet (the next frame may already be there); else wait for more.
+                if (parsed)
+                {
+                    reader.AdvanceTo(buffer.Start);
+                }
+                else
+                {
+                    reader.AdvanceTo(buffer.Start, buffer.End);
+                }
             }
 
             if (readPause is { } pause)

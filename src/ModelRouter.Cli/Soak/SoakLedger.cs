@@ -35,6 +35,7 @@ internal sealed class SoakLedger
     private readonly ConcurrentDictionary<long, SoakTicket> open = new();
     private readonly ConcurrentDictionary<string, KindCounts> kinds = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> offSpec = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> errorCodes = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> lostDetails = new();
     private long nextId;
 
@@ -64,7 +65,10 @@ internal sealed class SoakLedger
         switch (outcome)
         {
             case SoakOutcome.Done: Interlocked.Increment(ref counts.Done); break;
-            case SoakOutcome.Error: Interlocked.Increment(ref counts.Errors); break;
+            case SoakOutcome.Error:
+                Interlocked.Increment(ref counts.Errors);
+                errorCodes.AddOrUpdate($"{ticket.Kind} {detail ?? "?"}", 1, static (_, n) => n + 1);
+                break;
             case SoakOutcome.Cancelled: Interlocked.Increment(ref counts.Cancelled); break;
             case SoakOutcome.Disconnected: Interlocked.Increment(ref counts.Disconnected); break;
             case SoakOutcome.Closed: Interlocked.Increment(ref counts.ClosedByServer); break;
@@ -89,6 +93,8 @@ internal sealed class SoakLedger
     public IReadOnlyDictionary<string, KindCounts> Kinds => kinds;
 
     public IReadOnlyDictionary<string, int> OffSpecAnswers => offSpec;
+
+    public IReadOnlyDictionary<string, int> ErrorCodes => errorCodes;
 
     public IReadOnlyCollection<string> LostDetails => lostDetails;
 

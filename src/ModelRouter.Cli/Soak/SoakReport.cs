@@ -13,7 +13,7 @@ public sealed record SoakRow(string Label, ServerSample Sample, long Sent, long 
         "    time   rss MB   gc MB  threads  handles  sockets  conns  in-flight  swaps     sent     done   errors  cancel  discon  closed  lost  open";
 
     public const string CsvHeading =
-        "label,elapsed_s,rss_bytes,gc_heap_bytes,threads,handles,sockets,connections,in_flight,queued,swaps,server_requests,server_errors,sent,done,errors,cancelled,disconnected,closed,lost,open";
+        "label,elapsed_s,rss_bytes,rss_anon_bytes,gc_heap_bytes,threads,handles,sockets,connections,in_flight,queued,swaps,server_requests,server_errors,sent,done,errors,cancelled,disconnected,closed,lost,open";
 
     internal static SoakRow From(ServerSample sample, SoakLedger ledger, string label) => new(
         label, sample, ledger.Total(k => k.Sent), ledger.Total(k => k.Done), ledger.Total(k => k.Errors), ledger.Total(k => k.Cancelled),
@@ -31,7 +31,7 @@ public sealed record SoakRow(string Label, ServerSample Sample, long Sent, long 
     public string ToCsv()
     {
         var s = Sample;
-        return string.Join(',', Label, s.Elapsed.TotalSeconds.ToString("F1", C), s.RssBytes.ToString(C), s.GcHeapBytes?.ToString(C) ?? "",
+        return string.Join(',', Label, s.Elapsed.TotalSeconds.ToString("F1", C), s.RssBytes.ToString(C), s.RssAnonBytes.ToString(C), s.GcHeapBytes?.ToString(C) ?? "",
             s.Threads.ToString(C), s.Handles.ToString(C), s.Sockets.ToString(C), s.Connections.ToString(C), s.InFlight.ToString(C),
             s.Queued.ToString(C), s.Swaps.ToString(C), s.ServerRequests.ToString(C), s.ServerErrors.ToString(C), Sent.ToString(C),
             Done.ToString(C), Errors.ToString(C), Cancelled.ToString(C), Disconnected.ToString(C), Closed.ToString(C), Lost.ToString(C), Open.ToString(C));
@@ -89,6 +89,9 @@ public sealed class SoakResult
 
     public IReadOnlyDictionary<string, int> OffSpec { get; init; } = new Dictionary<string, int>();
 
+    /// <summary>Typed errors by lane and code (a status for HTTP), for reading the run: they are expected ends, not failures.</summary>
+    public IReadOnlyDictionary<string, int> ErrorCodes { get; init; } = new Dictionary<string, int>();
+
     public required double MaxGrowth { get; init; }
 
     public required TimeSpan WarmUp { get; init; }
@@ -137,6 +140,7 @@ public sealed class SoakResult
             LeakedConnections = leaked,
             ServerCrashed = crashed,
             ServerExitCode = exitCode,
+            ErrorCodes = ledger.ErrorCodes.OrderByDescending(k => k.Value).ThenBy(k => k.Key, StringComparer.Ordinal).ToDictionary(k => k.Key, k => k.Value, StringComparer.Ordinal),
             OffSpec = ledger.OffSpecAnswers.OrderBy(k => k.Key, StringComparer.Ordinal).ToDictionary(k => k.Key, k => k.Value, StringComparer.Ordinal),
             MaxGrowth = settings.MaxGrowth,
             WarmUp = settings.EffectiveWarmUp,
@@ -167,6 +171,11 @@ public sealed class SoakResult
         if (Growth.Count == 0)
         {
             text.AppendLine("  no sample after warm-up: nothing to compare");
+        }
+
+        if (ErrorCodes.Count > 0)
+        {
+            text.AppendLine("typed errors by lane and code: " + string.Join(", ", ErrorCodes.Select(e => $"{e.Key} {e.Value}")));
         }
 
         foreach (var (what, count) in OffSpec)
@@ -240,6 +249,13 @@ public sealed class SoakResult
             json.WriteEndObject();
             WriteStrings(json, "hung_requests", HungRequests);
             WriteStrings(json, "lost_details", LostDetails);
+            json.WriteStartObject("errors_by_code");
+            foreach (var (what, count) in ErrorCodes)
+            {
+                json.WriteNumber(what, count);
+            }
+
+            json.WriteEndObject();
             json.WriteStartObject("off_spec");
             foreach (var (what, count) in OffSpec)
             {

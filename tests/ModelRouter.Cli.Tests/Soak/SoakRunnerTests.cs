@@ -31,9 +31,10 @@ public sealed class SoakRunnerTests
             Assert.Skip("The soak reads /proc (Linux only).");
         }
 
-        var (rss, threads) = ProcessSampler.ReadStatus(Environment.ProcessId);
+        var (rss, anon, threads) = ProcessSampler.ReadStatus(Environment.ProcessId);
         var (handles, _) = ProcessSampler.CountDescriptors(Environment.ProcessId);
         Assert.True(rss > 1 << 20, $"RSS {rss}");
+        Assert.InRange(anon, 1, rss);
         Assert.True(threads >= 1, $"threads {threads}");
         Assert.True(handles >= 3, $"handles {handles}"); // stdin, stdout, stderr at least
     }
