@@ -130,25 +130,25 @@ internal sealed class RawLanes(SoakLoad load)
         RawAnswer? terminal = null;
         var cancelled = false;
         var terminals = 0;
+        // After the terminal frame, a ping: its pong comes after anything else the server still sends for the request.
+        const uint Fence = Id + 1;
         while (await connection.NextAsync(token).ConfigureAwait(false) is { } answer)
         {
             if (answer.RequestId == Id && answer.Final)
             {
                 terminals++;
-                terminal ??= answer;
-                if (!cancelled)
+                if (terminal is null)
                 {
-                    break; // it finished before we cancelled
+                    terminal = answer;
+                    await connection.SendAsync(Frames.Ping(Fence, 42), token).ConfigureAwait(false);
                 }
             }
             else if (answer is { RequestId: Id, Type: FrameType.TokenChunk } && !cancelled)
             {
                 cancelled = true;
                 await connection.SendAsync(Frames.Cancel(Id), token).ConfigureAwait(false);
-                // A ping after the cancel: its pong arrives after anything the server still sends for the request.
-                await connection.SendAsync(Frames.Ping(Id + 1, 42), token).ConfigureAwait(false);
             }
-            else if (answer is { RequestId: Id + 1, Type: FrameType.Pong } && terminal is not null)
+            else if (answer is { RequestId: Fence, Type: FrameType.Pong })
             {
                 break;
             }
@@ -200,7 +200,7 @@ internal sealed class RawLanes(SoakLoad load)
             load.Ledger.OffSpec($"raw.duplicate-id: answered {error}, the spec says {ErrorCode.DuplicateRequestId}");
         }
 
-        ticket.Close(error == ErrorCode.None ? SoakOutcome.Closed : SoakOutcome.Error);
+        ticket.Close(error == ErrorCode.None ? SoakOutcome.Closed : SoakOutcome.Error, error.ToString());
     }
 
     /// <summary>A half frame left hanging: the server must cut the connection once the frame's grace period has passed.</summary>

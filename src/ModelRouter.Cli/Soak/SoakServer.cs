@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using ModelRouter.Cli.Demo;
+using ModelRouter.Client;
 using ModelRouter.Routing.Classification;
 using ModelRouter.Routing.Training;
 using ModelRouter.Server.Options;
@@ -49,19 +50,27 @@ internal sealed partial class SoakServer : IAsyncDisposable
 
     public bool HasExited => process.HasExited;
 
-    /// <summary>Forges the catalog, writes the config, starts `modelrouter serve` and waits until /ready answers 200.</summary>
+    /// <summary>
+    /// Forges the catalog, writes the config, starts `modelrouter serve` and waits until /ready answers 200. The demo's
+    /// budget is computed from the GGUF tensor sizes, but the pool counts a model's weights as its runtime image once it
+    /// has been loaded (larger for the forged models with tied embeddings), so a model may end up larger than the whole
+    /// budget: the soak loads every model once, reads the sizes the server reports, and restarts the server with a
+    /// budget of the two largest plus half the smallest (about two resident at a time, so requests still force swaps).
+    /// </summary>
     public static async Task<SoakServer> StartAsync(SoakSettings settings, TextWriter progress, CancellationToken cancellation)
     {
         var directory = Path.GetFullPath(settings.WorkDirectory);
         Directory.CreateDirectory(directory);
         var paths = DemoCatalog.Forge(Path.Combine(directory, "models"), progress, cancellation);
+        File.Delete(Path.Combine(directory, "server.log")); // both runs below append to it
         var demoConfig = DemoCatalog.WriteConfig(directory, paths);
         var tcp = new IPEndPoint(IPAddress.Loopback, FreePort());
         var http = new Uri($"http://127.0.0.1:{FreePort()}/");
         // A Unix socket path is limited to ~107 bytes: keep it short and out of deep work directories.
         var unixPath = OperatingSystem.IsWindows() ? null : Path.Combine(Path.GetTempPath(), $"mr-soak-{Environment.ProcessId}.sock");
-        var config = WriteConfig(demoConfig, directory, tcp, http, unixPath, settings.Threads);
+        var root = Config(demoConfig, tcp, http, unixPath, settings.Threads);
         File.Delete(demoConfig);
+        var config = Path.Combine(directory, "modelrouter.soak.json");
 
         var arguments = new List<string> { "serve", "--config", config };
         if (settings.RoutesFile is { } routes && File.Exists(routes))
@@ -73,6 +82,39 @@ internal sealed partial class SoakServer : IAsyncDisposable
             arguments.AddRange(["--router", classifier]);
         }
 
+        // First run: a budget that holds everything, to learn each model's loaded size.
+        var section = root[ServerOptions.SectionName]!.AsObject();
+        section[nameof(ServerOptions.DeviceBudgetBytes)] = 64L << 30;
+        WriteConfig(root, config);
+        long budget;
+        await using (var probe = await LaunchAsync(settings, directory, arguments, tcp, unixPath, http, [.. paths.Keys], progress, cancellation).ConfigureAwait(false))
+        {
+            budget = await ProbeBudgetAsync(probe, cancellation).ConfigureAwait(false);
+            await probe.StopAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        }
+
+        progress.WriteLine($"[soak] device budget {budget:N0} bytes (the two largest loaded models and half the smallest)");
+        section[nameof(ServerOptions.DeviceBudgetBytes)] = budget;
+        WriteConfig(root, config);
+        return await LaunchAsync(settings, directory, arguments, tcp, unixPath, http, [.. paths.Keys], progress, cancellation).ConfigureAwait(false);
+    }
+
+    private static async Task<long> ProbeBudgetAsync(SoakServer server, CancellationToken cancellation)
+    {
+        await using var client = await ModelRouterClient.ConnectAsync(server.Tcp, AdminToken, new ModelRouterClientOptions { ClientName = "soak-probe" }, cancellation).ConfigureAwait(false);
+        foreach (var model in server.Models)
+        {
+            await client.PreloadAsync(model, cancellation).ConfigureAwait(false);
+        }
+
+        var sizes = (await client.ListModelsAsync(cancellation).ConfigureAwait(false)).Select(m => m.WeightBytes).OrderDescending().ToList();
+        return sizes.Count < 2 ? sizes.Sum() * 2 : sizes[0] + sizes[1] + (sizes[^1] / 2);
+    }
+
+    private static async Task<SoakServer> LaunchAsync(
+        SoakSettings settings, string directory, List<string> arguments, IPEndPoint tcp, string? unixPath, Uri http, string[] models,
+        TextWriter progress, CancellationToken cancellation)
+    {
         var start = ServerCommand(settings.ServerExecutable);
         var info = new ProcessStartInfo(start.FileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in start.Prefix.Concat(arguments))
@@ -80,9 +122,9 @@ internal sealed partial class SoakServer : IAsyncDisposable
             info.ArgumentList.Add(a);
         }
 
-        var log = new StreamWriter(Path.Combine(directory, "server.log"), append: false) { AutoFlush = true };
+        var log = new StreamWriter(Path.Combine(directory, "server.log"), append: true) { AutoFlush = true };
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var server = new SoakServer(process, log, tcp, unixPath is null ? null : new UnixDomainSocketEndPoint(unixPath), http, [.. paths.Keys]);
+        var server = new SoakServer(process, log, tcp, unixPath is null ? null : new UnixDomainSocketEndPoint(unixPath), http, models);
         process.OutputDataReceived += (_, e) => server.Log(e.Data);
         process.ErrorDataReceived += (_, e) => server.Log(e.Data);
         progress.WriteLine($"[soak] starting {info.FileName} {string.Join(' ', info.ArgumentList)}");
@@ -202,7 +244,7 @@ internal sealed partial class SoakServer : IAsyncDisposable
     }
 
     /// <summary>The demo's config with the soak's listeners, tokens, threads and a quiet log.</summary>
-    private static string WriteConfig(string demoConfig, string directory, IPEndPoint tcp, Uri http, string? unix, int threads)
+    private static JsonObject Config(string demoConfig, IPEndPoint tcp, Uri http, string? unix, int threads)
     {
         var root = JsonNode.Parse(File.ReadAllText(demoConfig))!.AsObject();
         var section = root[ServerOptions.SectionName]!.AsObject();
@@ -213,10 +255,11 @@ internal sealed partial class SoakServer : IAsyncDisposable
         section[nameof(ServerOptions.AdminToken)] = AdminToken;
         section[nameof(ServerOptions.Scheduler)]!.AsObject()[nameof(SchedulerSettings.Threads)] = threads;
         root["Logging"] = new JsonObject { ["LogLevel"] = new JsonObject { ["Default"] = "Warning", ["llama.cpp"] = "Error" } };
-        var path = Path.Combine(directory, "modelrouter.soak.json");
-        File.WriteAllText(path, root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
-        return path;
+        return root;
     }
+
+    private static void WriteConfig(JsonObject root, string path) =>
+        File.WriteAllText(path, root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
 
     /// <summary>
     /// How to start `modelrouter`: the given executable; else this process when it is the modelrouter apphost; else the
