@@ -22,7 +22,8 @@ public sealed record SoakRow(string Label, ServerSample Sample, long Sent, long 
     public string ToLine()
     {
         var s = Sample;
-        var time = Label.Length > 0 ? Label : $"{(int)s.Elapsed.TotalMinutes:D2}:{s.Elapsed.Seconds:D2}";
+        var seconds = (int)Math.Round(s.Elapsed.TotalSeconds);
+        var time = Label.Length > 0 ? Label : $"{seconds / 60:D2}:{seconds % 60:D2}";
         return string.Format(C, "{0,8} {1,8} {2,7} {3,8} {4,8} {5,8} {6,6} {7,10} {8,6} {9,8} {10,8} {11,8} {12,7} {13,7} {14,7} {15,5} {16,5}",
             time, SoakRunner.Mb(s.RssBytes), s.GcHeapBytes is { } gc ? SoakRunner.Mb(gc) : "n/a", s.Threads, s.Handles, s.Sockets,
             s.Connections < 0 ? "?" : s.Connections.ToString(C), s.InFlight, s.Swaps, Sent, Done, Errors, Cancelled, Disconnected, Closed, Lost, Open);
@@ -111,7 +112,9 @@ public sealed class SoakResult
         int leaked, bool crashed, int? exitCode, string csv, string summary)
     {
         var growth = new List<SoakGrowth>();
-        var baseline = samples.FirstOrDefault(s => s.Elapsed >= settings.EffectiveWarmUp);
+        // Samples are taken on a schedule (k × interval) and may come a few milliseconds early or late: half an
+        // interval of tolerance keeps the sample due at the end of the warm-up as the baseline.
+        var baseline = samples.FirstOrDefault(s => s.Elapsed + (settings.Interval / 2) >= settings.EffectiveWarmUp);
         if (baseline is not null && samples.Count > 0)
         {
             var last = samples[^1];
