@@ -86,7 +86,17 @@ public sealed class ProcessSampler(int processId, Uri http, ModelRouterClient st
 
         long rss = 0, anon = 0;
         var threads = 0;
-        foreach (var line in File.ReadLines(path))
+        IEnumerable<string> lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (IOException)
+        {
+            return (0, 0, 0); // the process ended between the check and the read
+        }
+
+        foreach (var line in lines)
         {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
             {
