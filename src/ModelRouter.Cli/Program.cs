@@ -21,6 +21,7 @@ internal static class Program
         root.Subcommands.Add(BenchServerCommand.Create());
         root.Subcommands.Add(TrainRouterCommand.Create());
         root.Subcommands.Add(EvalRouterCommand.Create());
+        root.Subcommands.Add(SoakCommand.Create());
         var parse = root.Parse(args);
 
         // `serve` drains in-flight requests for up to ShutdownTimeoutSeconds on SIGTERM or Ctrl+C: its host handles
