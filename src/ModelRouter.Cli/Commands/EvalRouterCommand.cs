@@ -17,42 +17,92 @@ namespace ModelRouter.Cli.Commands;
 internal static class EvalRouterCommand
 {
     private const int Failure = 1;
+    private const int UsageError = 2;
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Classifier file written by train-router.", Required = true };
-        var data = new Option<string>("--data") { Description = "Labelled JSON Lines to evaluate on.", Required = true };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object (accuracy, macro_f1, p50_ns, p99_ns, bytes_allocated, per_label, ...)." };
-        var gguf = new Option<string?>("--gguf") { Description = "For a GGUF-embedding classifier: the model's path, if it moved." };
-        var decisions = new Option<int>("--latency-decisions") { Description = "Decisions timed for the latency figures.", DefaultValueFactory = _ => 200_000 };
-        var command = new Command("eval-router", "Measure a classifier file on labelled JSON Lines: quality, latency and allocation per decision.")
+        var model = new Option<string?>("--model") { Description = "Classifier file written by train-router (not with --holdout-source, which trains its own)." };
+        var data = new Option<string[]>("--data")
         {
-            model, data, json, gguf, decisions,
+            Description = "Labelled JSON Lines to evaluate on (with --holdout-source: the pool to split; default: train-router's default inputs).",
+            AllowMultipleArgumentsPerToken = true,
         };
-        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(data)!, parse.GetValue(json), parse.GetValue(gguf), parse.GetValue(decisions)));
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (accuracy, macroF1, p50_ns, p99_ns, bytes_allocated, per_label, by_length, confusion, ...)." };
+        var gguf = new Option<string?>("--gguf") { Description = "For a GGUF-embedding classifier: the model's path, if it moved." };
+        var decisions = new Option<int>("--latency-decisions") { Description = "Decisions timed for the latency figures (0: no latency run).", DefaultValueFactory = _ => 200_000 };
+        var holdout = new Option<string?>("--holdout-source")
+        {
+            Description = "Leave one source out: train (default options) on the data's rows whose source_dataset is not NAME, evaluate on the rows that are.",
+        };
+        var seed = new Option<int>("--seed") { Description = "Training seed with --holdout-source.", DefaultValueFactory = _ => 1 };
+        var command = new Command("eval-router", "Measure a classifier file on labelled JSON Lines: quality (overall, per label, by prompt length, confusion), latency and allocation per decision; or a leave-one-source-out check.")
+        {
+            model, data, json, gguf, decisions, holdout, seed,
+        };
+        command.SetAction(parse => Run(parse.GetValue(model), parse.GetValue(data), parse.GetValue(json), parse.GetValue(gguf), parse.GetValue(decisions), parse.GetValue(holdout), parse.GetValue(seed)));
         return command;
     }
 
-    private static int Run(string modelPath, string dataPath, bool asJson, string? gguf, int decisions)
+    private static int Run(string? modelPath, string[]? dataPaths, bool asJson, string? gguf, int decisions, string? holdoutSource, int seed)
     {
+        if ((modelPath is null) == (holdoutSource is null))
+        {
+            Console.Error.WriteLine("error: give either --model FILE (with --data FILE) or --holdout-source NAME");
+            return UsageError;
+        }
+
+        if (modelPath is not null && (dataPaths is null || dataPaths.Length == 0))
+        {
+            Console.Error.WriteLine("error: --model needs --data FILE.jsonl to evaluate on");
+            return UsageError;
+        }
+
         TrainingSet data;
         TaskClassifier classifier;
+        string? trainedPath = null;
         try
         {
-            data = TrainingSet.Load(dataPath);
-            classifier = TaskClassifier.Load(modelPath, new ClassifierLoadOptions { GgufPath = gguf, Prefault = true });
+            var paths = dataPaths is { Length: > 0 } ? dataPaths : DefaultTrainingData.Locate();
+            data = TrainingSet.Load(paths);
+            var dataName = string.Join(" + ", paths);
+            if (holdoutSource is not null)
+            {
+                var held = data.FilterSource(holdoutSource, keep: true);
+                if (held.Examples.Count == 0)
+                {
+                    Console.Error.WriteLine($"error: no rows of {dataName} have source_dataset '{holdoutSource}'; sources: {string.Join(", ", data.Sources.Select(x => "'" + x + "'"))}");
+                    return Failure;
+                }
+
+                var rest = data.FilterSource(holdoutSource, keep: false);
+                Console.Error.WriteLine($"[holdout] training on {rest.Examples.Count} rows without '{holdoutSource}', evaluating on its {held.Examples.Count} rows");
+                var result = RouterTrainer.Train(rest, new TrainerOptions { Seed = seed, Log = line => Console.Error.WriteLine("[train] " + line) });
+                trainedPath = Path.Combine(Path.GetTempPath(), $"modelrouter-holdout-{Environment.ProcessId}.mrtc");
+                ClassifierFileWriter.Write(result.Model, trainedPath);
+                modelPath = trainedPath;
+                data = held;
+                dataName = $"{dataName} [source '{holdoutSource}' held out of training]";
+            }
+
+            classifier = TaskClassifier.Load(modelPath!, new ClassifierLoadOptions { GgufPath = gguf, Prefault = true });
+            using (classifier)
+            {
+                var evaluation = RouterEvaluation.Run(classifier, data, decisions);
+                Console.Out.Write(asJson ? ToJson(classifier, evaluation, dataName, holdoutSource) : ToText(classifier, evaluation, dataName));
+                return 0;
+            }
         }
         catch (Exception ex) when (ex is TrainingDataException or InvalidDataException or FileNotFoundException or Runtime.InvalidModelFileException or Runtime.Models.ModelLoadException)
         {
             Console.Error.WriteLine("error: " + ex.Message);
             return Failure;
         }
-
-        using (classifier)
+        finally
         {
-            var result = RouterEvaluation.Run(classifier, data, decisions);
-            Console.Out.Write(asJson ? ToJson(classifier, result, dataPath) : ToText(classifier, result, dataPath));
-            return 0;
+            if (trainedPath is not null)
+            {
+                File.Delete(trainedPath);
+            }
         }
     }
 
@@ -84,6 +134,14 @@ internal static class EvalRouterCommand
         }
 
         text.Append(confusion.ToText()).AppendLine();
+        var lengths = new TextTable("length (word tokens)", "examples", "accuracy", "macro-F1");
+        foreach (var b in result.ByLength)
+        {
+            var range = b.MaxTokens == int.MaxValue ? $"{b.Name} (>= {b.MinTokens})" : $"{b.Name} ({b.MinTokens}-{b.MaxTokens - 1})";
+            lengths.Add(range, b.Metrics.Count.ToString(inv), b.Metrics.Accuracy.ToString("F4", inv), b.Metrics.MacroF1.ToString("F4", inv));
+        }
+
+        text.Append(lengths.ToText()).AppendLine();
         var lat = result.Latency;
         text.AppendLine(inv, $"latency:   {lat.Decisions:N0} decisions on {lat.Prompts} prompts of {lat.MeanPromptTokens:F1} word tokens on average, one thread");
         text.AppendLine(inv, $"           p50 {lat.P50Nanoseconds:F0} ns, p90 {lat.P90Nanoseconds:F0} ns, p99 {lat.P99Nanoseconds:F0} ns, mean {lat.MeanNanoseconds:F0} ns");
@@ -93,7 +151,7 @@ internal static class EvalRouterCommand
 
     private static string Abbreviate(string label) => label.Length <= 8 ? label : label[..8];
 
-    private static string ToJson(TaskClassifier classifier, RouterEvaluation result, string dataPath)
+    private static string ToJson(TaskClassifier classifier, RouterEvaluation result, string dataPath, string? holdoutSource)
     {
         var m = result.Metrics;
         var lat = result.Latency;
@@ -107,7 +165,12 @@ internal static class EvalRouterCommand
             json.WriteNumber("examples", m.Count);
             json.WriteNumber("unknown_labels", result.UnknownLabels);
             json.WriteNumber("accuracy", Math.Round(m.Accuracy, 6));
+            json.WriteNumber("macroF1", Math.Round(m.MacroF1, 6));
             json.WriteNumber("macro_f1", Math.Round(m.MacroF1, 6));
+            if (holdoutSource is not null)
+            {
+                json.WriteString("holdout_source", holdoutSource);
+            }
             json.WriteNumber("unsure_fraction", Math.Round(result.UnsureFraction, 6));
             json.WriteNumber("sure_accuracy", Math.Round(result.SureAccuracy, 6));
             json.WriteNumber("p50_ns", Math.Round(lat.P50Nanoseconds, 1));
@@ -151,6 +214,23 @@ internal static class EvalRouterCommand
             }
 
             json.WriteEndArray();
+            json.WriteStartObject("by_length");
+            foreach (var b in result.ByLength)
+            {
+                json.WriteStartObject(b.Name);
+                json.WriteNumber("min_tokens", b.MinTokens);
+                if (b.MaxTokens != int.MaxValue)
+                {
+                    json.WriteNumber("max_tokens", b.MaxTokens);
+                }
+
+                json.WriteNumber("examples", b.Metrics.Count);
+                json.WriteNumber("accuracy", Math.Round(b.Metrics.Accuracy, 6));
+                json.WriteNumber("macroF1", Math.Round(b.Metrics.MacroF1, 6));
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
             json.WriteEndObject();
         }
 

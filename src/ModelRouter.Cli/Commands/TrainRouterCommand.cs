@@ -18,7 +18,12 @@ internal static class TrainRouterCommand
 
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "Labelled JSON Lines: {\"text\",\"label\"} records and/or {\"route\",\"utterances\"} route definitions.", Required = true };
+        var data = new Option<string[]>("--data")
+        {
+            Description = "Labelled JSON Lines: {\"text\",\"label\"} records and/or {\"route\",\"utterances\"} route definitions; several files are read as one set. "
+                + "Default: ../shared/routing-data/train.jsonl (or $MODELROUTER_ROUTING_DATA) plus data/routing/*.jsonl of the repository found above the current directory or the app.",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var output = new Option<string>("--out") { Description = "Path of the classifier file to write.", Required = true };
         var seed = new Option<int>("--seed") { Description = "Seed of the held-out split and example order (same seed and data, same file).", DefaultValueFactory = _ => 1 };
         var embeddings = new Option<string>("--embeddings")
@@ -36,7 +41,7 @@ internal static class TrainRouterCommand
         var l2 = new Option<float>("--l2") { Description = "L2 penalty.", DefaultValueFactory = _ => new TrainerOptions().L2 };
         var noRefit = new Option<bool>("--no-refit") { Description = "Keep the model trained without the held-out split instead of refitting on all data." };
         var average = new Option<bool>("--average") { Description = "Use the average of the epoch-end weights instead of the last epoch's." };
-        var features = new Option<string?>("--features") { Description = "Comma-separated feature families instead of the default (every family but trigrams): unigrams, bigrams, trigrams, first-word, shape, position, conjunction, overlap, passage-words; all = every family; basic = unigrams,bigrams,first-word,shape (cheaper, 0.004 lower macro-F1)." };
+        var features = new Option<string?>("--features") { Description = "Comma-separated feature families instead of the default (every family but trigrams): unigrams, bigrams, trigrams, first-word, shape, position, conjunction, overlap, passage-words, structure; all = every family; basic = unigrams,bigrams,first-word,shape (cheaper, 0.004 lower macro-F1)." };
         var precision = new Option<double>("--target-precision") { Description = "Per-route thresholds are set for this held-out precision of sure decisions (0: never unsure).", DefaultValueFactory = _ => new TrainerOptions().TargetPrecision };
 
         var ensemble = new Option<int>("--ensemble") { Description = "Models trained on differently seeded example orders and averaged into one.", DefaultValueFactory = _ => new TrainerOptions().Ensemble };
@@ -70,13 +75,14 @@ internal static class TrainRouterCommand
                         "conjunction" => FeatureFamilies.PassageConjunction,
                         "overlap" => FeatureFamilies.Overlap,
                         "passage-words" => FeatureFamilies.PassageWords,
+                        "structure" => FeatureFamilies.Structure,
                         "all" => FeatureFamilies.All,
                         "basic" => FeatureFamilies.Basic,
                         _ => null,
                     };
                     if (family is null)
                     {
-                        Console.Error.WriteLine($"error: unknown feature family '{name}' (unigrams, bigrams, trigrams, first-word, shape, position, conjunction, overlap, passage-words, all, basic)");
+                        Console.Error.WriteLine($"error: unknown feature family '{name}' (unigrams, bigrams, trigrams, first-word, shape, position, conjunction, overlap, passage-words, structure, all, basic)");
                         return UsageError;
                     }
 
@@ -101,17 +107,19 @@ internal static class TrainRouterCommand
                 ClassBalanced = parse.GetValue(balanced),
                 Log = line => Console.Error.WriteLine("[train] " + line),
             };
-            return Run(parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options, parse.GetValue(cv));
+            return Run(parse.GetValue(data), parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options, parse.GetValue(cv));
         });
         return command;
     }
 
-    private static int Run(string dataPath, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options, int cvFolds)
+    private static int Run(string[]? dataPaths, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options, int cvFolds)
     {
         TrainingSet set;
         try
         {
-            set = TrainingSet.Load(dataPath);
+            var paths = dataPaths is { Length: > 0 } ? dataPaths : DefaultTrainingData.Locate();
+            Console.Error.WriteLine("[train] data: " + string.Join(" + ", paths));
+            set = TrainingSet.Load(paths);
             options.Features.Validate();
         }
         catch (TrainingDataException ex)

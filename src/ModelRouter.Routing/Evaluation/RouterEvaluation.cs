@@ -13,6 +13,12 @@ public sealed record RouterEvaluation(
     double SureAccuracy,
     LatencyReport Latency)
 {
+    /// <summary>Quality by prompt length (word tokens): short &lt; 32, medium 32-255, long ≥ 256.</summary>
+    public IReadOnlyList<LengthBucket> ByLength { get; init; } = [];
+
+    /// <summary>Upper bounds (exclusive) of the short and medium length buckets, in word tokens.</summary>
+    public static readonly int[] LengthBounds = [32, 256];
+
     /// <summary>Word tokens around which latency prompts are chosen (the "about 64 tokens").</summary>
     public const int LatencyPromptTokens = 64;
 
@@ -50,7 +56,33 @@ public sealed record RouterEvaluation(
             unknown,
             gold.Length == 0 ? 0 : 1 - ((double)sure / gold.Length),
             sure == 0 ? 0 : (double)sureCorrect / sure,
-            latency);
+            latency)
+        {
+            ByLength = Buckets(classifier.Labels, aligned.Examples, gold, predicted),
+        };
+    }
+
+    /// <summary>Splits the decisions by the prompt's word-token count into short, medium and long.</summary>
+    public static IReadOnlyList<LengthBucket> Buckets(IReadOnlyList<string> labels, IReadOnlyList<LabeledText> examples, int[] gold, int[] predicted)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(examples);
+        ArgumentNullException.ThrowIfNull(gold);
+        ArgumentNullException.ThrowIfNull(predicted);
+        string[] names = ["short", "medium", "long"];
+        var members = names.Select(_ => new List<int>()).ToArray();
+        for (var i = 0; i < examples.Count; i++)
+        {
+            WordTokenizer.Tokenize(examples[i].Text, default, out var tokens);
+            var bucket = tokens < LengthBounds[0] ? 0 : tokens < LengthBounds[1] ? 1 : 2;
+            members[bucket].Add(i);
+        }
+
+        return names.Select((name, b) => new LengthBucket(
+            name,
+            b == 0 ? 0 : LengthBounds[b - 1],
+            b < LengthBounds.Length ? LengthBounds[b] : int.MaxValue,
+            ClassificationMetrics.Compute(labels, members[b].Select(i => gold[i]).ToArray(), members[b].Select(i => predicted[i]).ToArray()))).ToArray();
     }
 
     /// <summary>
@@ -137,3 +169,6 @@ public sealed record RouterEvaluation(
         return total;
     }
 }
+
+/// <summary>Decisions on prompts of <see cref="MinTokens"/> to <see cref="MaxTokens"/> (exclusive) word tokens.</summary>
+public sealed record LengthBucket(string Name, int MinTokens, int MaxTokens, ClassificationMetrics Metrics);
