@@ -59,29 +59,19 @@ internal static class EvalRouterCommand
 
         TrainingSet data;
         TaskClassifier classifier;
-        string? trainedPath = null;
         try
         {
             var paths = dataPaths is { Length: > 0 } ? dataPaths : DefaultTrainingData.Locate();
-            data = TrainingSet.Load(paths);
+            data = TrainingSet.Load(paths, minimumLabels: holdoutSource is null ? 1 : 2);
             var dataName = string.Join(" + ", paths);
             if (holdoutSource is not null)
             {
-                var held = data.FilterSource(holdoutSource, keep: true);
-                if (held.Examples.Count == 0)
-                {
-                    Console.Error.WriteLine($"error: no rows of {dataName} have source_dataset '{holdoutSource}'; sources: {string.Join(", ", data.Sources.Select(x => "'" + x + "'"))}");
-                    return Failure;
-                }
-
-                var rest = data.FilterSource(holdoutSource, keep: false);
-                Console.Error.WriteLine($"[holdout] training on {rest.Examples.Count} rows without '{holdoutSource}', evaluating on its {held.Examples.Count} rows");
-                var result = RouterTrainer.Train(rest, new TrainerOptions { Seed = seed, Log = line => Console.Error.WriteLine("[train] " + line) });
-                trainedPath = Path.Combine(Path.GetTempPath(), $"modelrouter-holdout-{Environment.ProcessId}.mrtc");
-                ClassifierFileWriter.Write(result.Model, trainedPath);
-                modelPath = trainedPath;
-                data = held;
-                dataName = $"{dataName} [source '{holdoutSource}' held out of training]";
+                Console.Error.WriteLine($"[holdout] training without '{holdoutSource}', then evaluating on its rows");
+                var options = new TrainerOptions { Seed = seed, Log = line => Console.Error.WriteLine("[train] " + line) };
+                var (evaluation, trained, held) = SourceHoldout.Run(data, holdoutSource, options, decisions);
+                dataName = $"{dataName}: the {held} rows of source '{holdoutSource}', held out of training ({trained} rows)";
+                Console.Out.Write(asJson ? ToJson(null, evaluation, dataName, holdoutSource) : ToText(null, evaluation, dataName));
+                return 0;
             }
 
             classifier = TaskClassifier.Load(modelPath!, new ClassifierLoadOptions { GgufPath = gguf, Prefault = true });
@@ -97,21 +87,14 @@ internal static class EvalRouterCommand
             Console.Error.WriteLine("error: " + ex.Message);
             return Failure;
         }
-        finally
-        {
-            if (trainedPath is not null)
-            {
-                File.Delete(trainedPath);
-            }
-        }
     }
 
-    private static string ToText(TaskClassifier classifier, RouterEvaluation result, string dataPath)
+    private static string ToText(TaskClassifier? classifier, RouterEvaluation result, string dataPath)
     {
         var inv = CultureInfo.InvariantCulture;
         var m = result.Metrics;
         var text = new StringBuilder();
-        text.AppendLine(inv, $"model:     {classifier.FilePath} (embeddings: {classifier.EmbeddingDescription}, temperature {classifier.Temperature:F3})");
+        text.AppendLine(classifier is null ? "model:     trained for this check (default options)" : string.Create(inv, $"model:     {classifier.FilePath} (embeddings: {classifier.EmbeddingDescription}, temperature {classifier.Temperature:F3})"));
         text.AppendLine(inv, $"data:      {dataPath} ({m.Count} examples{(result.UnknownLabels > 0 ? $", {result.UnknownLabels} with labels the model lacks left out" : string.Empty)})");
         text.AppendLine(inv, $"accuracy:  {m.Accuracy:F4}");
         text.AppendLine(inv, $"macro-F1:  {m.MacroF1:F4}");
@@ -121,7 +104,7 @@ internal static class EvalRouterCommand
         for (var k = 0; k < m.PerLabel.Count; k++)
         {
             var l = m.PerLabel[k];
-            table.Add(l.Label, l.Precision.ToString("F3", inv), l.Recall.ToString("F3", inv), l.F1.ToString("F3", inv), l.Support.ToString(inv), classifier.Thresholds[k].ToString("F2", inv));
+            table.Add(l.Label, l.Precision.ToString("F3", inv), l.Recall.ToString("F3", inv), l.F1.ToString("F3", inv), l.Support.ToString(inv), classifier is null ? "-" : classifier.Thresholds[k].ToString("F2", inv));
         }
 
         text.Append(table.ToText()).AppendLine();
@@ -151,7 +134,7 @@ internal static class EvalRouterCommand
 
     private static string Abbreviate(string label) => label.Length <= 8 ? label : label[..8];
 
-    private static string ToJson(TaskClassifier classifier, RouterEvaluation result, string dataPath, string? holdoutSource)
+    private static string ToJson(TaskClassifier? classifier, RouterEvaluation result, string dataPath, string? holdoutSource)
     {
         var m = result.Metrics;
         var lat = result.Latency;
@@ -159,9 +142,9 @@ internal static class EvalRouterCommand
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
             json.WriteStartObject();
-            json.WriteString("model", classifier.FilePath);
+            json.WriteString("model", classifier?.FilePath);
             json.WriteString("data", dataPath);
-            json.WriteString("embeddings", classifier.EmbeddingDescription);
+            json.WriteString("embeddings", classifier?.EmbeddingDescription ?? "none");
             json.WriteNumber("examples", m.Count);
             json.WriteNumber("unknown_labels", result.UnknownLabels);
             json.WriteNumber("accuracy", Math.Round(m.Accuracy, 6));
@@ -189,7 +172,10 @@ internal static class EvalRouterCommand
                 json.WriteNumber("recall", Math.Round(l.Recall, 6));
                 json.WriteNumber("f1", Math.Round(l.F1, 6));
                 json.WriteNumber("support", l.Support);
-                json.WriteNumber("threshold", classifier.Thresholds[k]);
+                if (classifier is not null)
+                {
+                    json.WriteNumber("threshold", classifier.Thresholds[k]);
+                }
                 json.WriteEndObject();
             }
 

@@ -49,12 +49,13 @@ internal static class TrainRouterCommand
         var smoothing = new Option<float>("--label-smoothing") { Description = "Label smoothing of the training targets.", DefaultValueFactory = _ => new TrainerOptions().LabelSmoothing };
         var decay = new Option<bool>("--lr-decay") { Description = "Decay the step linearly to zero over the epochs." };
         var balanced = new Option<bool>("--class-balance") { Description = "Weigh each example's loss by n / (K * n_label) (off by default: the tuned bias offsets do better)." };
+        var augment = new Option<double>("--augment-rate") { Description = "Share of training examples that also get one chat-style variant (conversational framing, passage first or quoted); 0: off.", DefaultValueFactory = _ => new TrainerOptions().AugmentRate };
         var cv = new Option<int>("--cv") { Description = "Only report K-fold cross-validated macro-F1 on the data (each fold held out in turn); writes no file.", DefaultValueFactory = _ => 0 };
 
         var command = new Command("train-router", "Train the task classifier from labelled JSON Lines and write a classifier file.")
         {
             data, output, seed, embeddings, glove, gguf, epochs, hashBits, learningRate, l2, noRefit, average, features, precision,
-            ensemble, biasFolds, smoothing, decay, balanced, cv,
+            ensemble, biasFolds, smoothing, decay, balanced, cv, augment,
         };
         command.SetAction(parse =>
         {
@@ -105,6 +106,7 @@ internal static class TrainRouterCommand
                 LabelSmoothing = parse.GetValue(smoothing),
                 LearningRateDecay = parse.GetValue(decay),
                 ClassBalanced = parse.GetValue(balanced),
+                AugmentRate = parse.GetValue(augment),
                 Log = line => Console.Error.WriteLine("[train] " + line),
             };
             return Run(parse.GetValue(data), parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options, parse.GetValue(cv));

@@ -263,7 +263,10 @@ internal static class PromptSegmenter
         {
             var lastLength = paragraphs[last].End - paragraphs[last].Start;
             var firstLength = paragraphs[first].End - paragraphs[first].Start;
-            var afterPaste = paragraphs[last - 1].Kind != BlockKind.Prose || paragraphs[last].EndsWithQuestion;
+            // A short last paragraph is a request when pasted material (code, quote, math) sits right before it, or when
+            // it is a question after at least one passage paragraph ("Intro:", passage, "What ...?"). A plain
+            // instruction-then-passage pair keeps its passage even when the passage ends with '?'.
+            var afterPaste = paragraphs[last - 1].Kind != BlockKind.Prose || (paragraphs[last].EndsWithQuestion && last > first + 1);
             if (lastLength <= ShortParagraphChars && firstLength > LongParagraphChars)
             {
                 askFirst = -1;
@@ -274,9 +277,9 @@ internal static class PromptSegmenter
                 askLast = last;
             }
         }
-        else if (first < 0 && count > 0 && paragraphs[0].Kind == BlockKind.List)
+        else if (first < 0 && count > 0 && paragraphs[0].Kind != BlockKind.Code)
         {
-            askFirst = 0; // only a list: the list is the request ("1. write ... 2. explain ...")
+            askFirst = 0; // no prose: a list, an equation or a quote opening the prompt is the request
         }
 
         for (var i = 0; i < count; i++)
@@ -396,8 +399,47 @@ internal static class PromptSegmenter
         return digits > 0 && digits + 1 < t.Length && t[digits] is '.' or ')' && t[digits + 1] == ' ';
     }
 
-    private static bool IsDisplayMath(ReadOnlySpan<char> t, int marks) =>
-        t.StartsWith("$$") || t.StartsWith("\\[") || t.StartsWith("\\begin") || t.StartsWith("\\end") || (marks >= 3 && marks * 12 > t.Length);
+    /// <summary>
+    /// A line of display math: opened by <c>$$</c>, <c>\[</c>, <c>\begin</c> or <c>\end</c>, or math marks with at most two
+    /// plain words (a problem statement with inline LaTeX has many words and stays prose).
+    /// </summary>
+    private static bool IsDisplayMath(ReadOnlySpan<char> t, int marks)
+    {
+        if (t.StartsWith("$$") || t.StartsWith("\\[") || t.StartsWith("\\begin") || t.StartsWith("\\end"))
+        {
+            return true;
+        }
+
+        if (marks < 3)
+        {
+            return false;
+        }
+
+        var words = 0;
+        var run = 0;
+        for (var i = 0; i < t.Length; i++)
+        {
+            if (char.IsAsciiLetter(t[i]))
+            {
+                run++;
+                continue;
+            }
+
+            if (run >= 3 && (i - run == 0 || t[i - run - 1] != '\\'))
+            {
+                words++;
+            }
+
+            run = 0;
+        }
+
+        if (run >= 3 && (t.Length - run == 0 || t[t.Length - run - 1] != '\\'))
+        {
+            words++;
+        }
+
+        return words <= 2;
+    }
 
     /// <summary>LaTeX commands, '$', and '^'/'_' touching a letter or digit (x^2, a_n): notation, not prose.</summary>
     internal static int CountMathMarks(ReadOnlySpan<char> t)

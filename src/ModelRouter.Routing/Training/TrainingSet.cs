@@ -26,13 +26,11 @@ public sealed class TrainingSet
 
     /// <summary>Reads every file of <paramref name="paths"/> into one set (labels over all files, ordinal order).</summary>
     /// <exception cref="TrainingDataException">As <see cref="Load(string)"/>, naming the file.</exception>
-    public static TrainingSet Load(IReadOnlyList<string> paths)
+    /// <param name="paths">The files.</param>
+    /// <param name="minimumLabels">2 for training; 1 for a set that is only evaluated on (one source, one label).</param>
+    public static TrainingSet Load(IReadOnlyList<string> paths, int minimumLabels = 2)
     {
         ArgumentNullException.ThrowIfNull(paths);
-        if (paths.Count == 1)
-        {
-            return Load(paths[0]);
-        }
 
         var raw = new List<(string Text, string Label, string? Source)>();
         foreach (var path in paths)
@@ -46,7 +44,7 @@ public sealed class TrainingSet
             ReadLines(reader, path, raw);
         }
 
-        return Build(raw, string.Join(" + ", paths));
+        return Build(raw, string.Join(" + ", paths), minimumLabels);
     }
 
     /// <summary>The examples whose source is (<paramref name="keep"/> true) or is not <paramref name="source"/>, same labels.</summary>
@@ -75,7 +73,7 @@ public sealed class TrainingSet
         ArgumentNullException.ThrowIfNull(reader);
         var raw = new List<(string Text, string Label, string? Source)>();
         ReadLines(reader, name, raw);
-        return Build(raw, name);
+        return Build(raw, name, 2);
     }
 
     private static void ReadLines(TextReader reader, string name, List<(string Text, string Label, string? Source)> raw)
@@ -106,7 +104,7 @@ public sealed class TrainingSet
         }
     }
 
-    private static TrainingSet Build(List<(string Text, string Label, string? Source)> raw, string name)
+    private static TrainingSet Build(List<(string Text, string Label, string? Source)> raw, string name, int minimumLabels)
     {
         if (raw.Count == 0)
         {
@@ -114,7 +112,7 @@ public sealed class TrainingSet
         }
 
         var labels = raw.Select(r => r.Label).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
-        if (labels.Length < 2)
+        if (labels.Length < minimumLabels)
         {
             throw new TrainingDataException($"{name}: every example has the label '{labels[0]}'; a classifier needs at least two labels.");
         }
