@@ -129,6 +129,11 @@ internal static class EvalRouterCommand
         text.AppendLine(inv, $"latency:   {lat.Decisions:N0} decisions on {lat.Prompts} prompts of {lat.MeanPromptTokens:F1} word tokens on average, one thread");
         text.AppendLine(inv, $"           p50 {lat.P50Nanoseconds:F0} ns, p90 {lat.P90Nanoseconds:F0} ns, p99 {lat.P99Nanoseconds:F0} ns, mean {lat.MeanNanoseconds:F0} ns");
         text.AppendLine(inv, $"allocated: {lat.BytesAllocatedPerDecision:F3} bytes per decision");
+        if (result.LongLatency is { Decisions: > 0 } longLat)
+        {
+            text.AppendLine(inv, $"long:      {longLat.Decisions:N0} decisions on {longLat.Prompts} prompts of {longLat.MeanPromptTokens:F0} word tokens: p50 {longLat.P50Nanoseconds:F0} ns, p99 {longLat.P99Nanoseconds:F0} ns, {longLat.BytesAllocatedPerDecision:F3} bytes per decision");
+        }
+
         return text.ToString();
     }
 
@@ -163,6 +168,14 @@ internal static class EvalRouterCommand
             json.WriteNumber("bytes_allocated", Math.Round(lat.BytesAllocatedPerDecision, 3));
             json.WriteNumber("latency_decisions", lat.Decisions);
             json.WriteNumber("latency_prompt_tokens", Math.Round(lat.MeanPromptTokens, 1));
+            if (result.LongLatency is { Decisions: > 0 } longLat)
+            {
+                json.WriteNumber("long_p50_ns", Math.Round(longLat.P50Nanoseconds, 1));
+                json.WriteNumber("long_p99_ns", Math.Round(longLat.P99Nanoseconds, 1));
+                json.WriteNumber("long_bytes_allocated", Math.Round(longLat.BytesAllocatedPerDecision, 3));
+                json.WriteNumber("long_prompt_tokens", Math.Round(longLat.MeanPromptTokens, 1));
+            }
+
             json.WriteStartObject("per_label");
             for (var k = 0; k < m.PerLabel.Count; k++)
             {

@@ -16,6 +16,12 @@ public sealed record RouterEvaluation(
     /// <summary>Quality by prompt length (word tokens): short &lt; 32, medium 32-255, long ≥ 256.</summary>
     public IReadOnlyList<LengthBucket> ByLength { get; init; } = [];
 
+    /// <summary>Latency on prompts of about <see cref="LongPromptTokens"/> word tokens (a pasted document); null when not measured.</summary>
+    public LatencyReport? LongLatency { get; init; }
+
+    /// <summary>Word tokens of the long latency prompts.</summary>
+    public const int LongPromptTokens = 2048;
+
     /// <summary>Upper bounds (exclusive) of the short and medium length buckets, in word tokens.</summary>
     public static readonly int[] LengthBounds = [32, 256];
 
@@ -59,6 +65,7 @@ public sealed record RouterEvaluation(
             latency)
         {
             ByLength = Buckets(classifier.Labels, aligned.Examples, gold, predicted),
+            LongLatency = latencyDecisions > 0 ? MeasureLatency(classifier, LongPrompts(aligned.Examples.Select(e => e.Text)), Math.Max(1, latencyDecisions / 40)) : null,
         };
     }
 
@@ -112,6 +119,40 @@ public sealed record RouterEvaluation(
         }
 
         return chosen.Count > 0 ? chosen : [joined];
+    }
+
+    /// <summary>
+    /// Up to 32 prompts of about <see cref="LongPromptTokens"/> word tokens: a short request, a blank line, then texts of
+    /// <paramref name="texts"/> joined until long enough (a pasted document, the shape that costs the most).
+    /// </summary>
+    public static IReadOnlyList<string> LongPrompts(IEnumerable<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var all = texts.ToList();
+        var prompts = new List<string>();
+        if (all.Count == 0)
+        {
+            return prompts;
+        }
+
+        var at = 0;
+        for (var p = 0; p < 32; p++)
+        {
+            var builder = new System.Text.StringBuilder("Summarize the following document and list its main points.\n\n");
+            var tokens = 0;
+            var guard = 0;
+            while (tokens < LongPromptTokens && guard++ < 100_000)
+            {
+                var text = all[at++ % all.Count];
+                builder.Append(text).Append(' ');
+                WordTokenizer.Tokenize(text, default, out var count);
+                tokens += Math.Max(1, count);
+            }
+
+            prompts.Add(builder.ToString());
+        }
+
+        return prompts;
     }
 
     /// <summary>
