@@ -10,7 +10,7 @@ using ModelRouter.Routing.Training;
 namespace ModelRouter.Cli.Commands;
 
 /// <summary>
-/// `modelrouter eval-router --model FILE --data FILE [--json]`: accuracy, macro-F1, per-label precision/recall/F1,
+/// `modelrouter eval-router --model FILE --data FILE [--json]` or `--holdout-source NAME` (leave one source out): accuracy, macro-F1, per-label precision/recall/F1,
 /// the confusion matrix, how often the model is unsure, and p50/p99 nanoseconds and bytes allocated per decision on
 /// prompts of about 64 tokens (one thread). With --json, one JSON object on stdout.
 /// </summary>

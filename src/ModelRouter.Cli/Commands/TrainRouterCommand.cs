@@ -7,7 +7,7 @@ using ModelRouter.Routing.Training;
 namespace ModelRouter.Cli.Commands;
 
 /// <summary>
-/// `modelrouter train-router --data FILE.jsonl --out FILE [--seed S]`: trains the task classifier (held-out split
+/// `modelrouter train-router [--data FILE.jsonl ...] --out FILE [--seed S]` (default inputs: DefaultTrainingData): trains the task classifier (held-out split
 /// for model selection and calibration, then a refit on all data) and writes one memory-mappable classifier file.
 /// Progress goes to stderr; the held-out summary to stdout.
 /// </summary>
