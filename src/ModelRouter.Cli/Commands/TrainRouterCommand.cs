@@ -7,7 +7,7 @@ using ModelRouter.Routing.Training;
 namespace ModelRouter.Cli.Commands;
 
 /// <summary>
-/// `modelrouter train-router --data FILE.jsonl --out FILE [--seed S]`: trains the task classifier (held-out split
+/// `modelrouter train-router [--data FILE.jsonl ...] --out FILE [--seed S]` (default inputs: DefaultTrainingData): trains the task classifier (held-out split
 /// for model selection and calibration, then a refit on all data) and writes one memory-mappable classifier file.
 /// Progress goes to stderr; the held-out summary to stdout.
 /// </summary>
@@ -18,7 +18,12 @@ internal static class TrainRouterCommand
 
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "Labelled JSON Lines: {\"text\",\"label\"} records and/or {\"route\",\"utterances\"} route definitions.", Required = true };
+        var data = new Option<string[]>("--data")
+        {
+            Description = "Labelled JSON Lines: {\"text\",\"label\"} records and/or {\"route\",\"utterances\"} route definitions; several files are read as one set. "
+                + "Default: ../shared/routing-data/train.jsonl (or $MODELROUTER_ROUTING_DATA) plus data/routing/*.jsonl of the repository found above the current directory or the app.",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var output = new Option<string>("--out") { Description = "Path of the classifier file to write.", Required = true };
         var seed = new Option<int>("--seed") { Description = "Seed of the held-out split and example order (same seed and data, same file).", DefaultValueFactory = _ => 1 };
         var embeddings = new Option<string>("--embeddings")
@@ -36,7 +41,7 @@ internal static class TrainRouterCommand
         var l2 = new Option<float>("--l2") { Description = "L2 penalty.", DefaultValueFactory = _ => new TrainerOptions().L2 };
         var noRefit = new Option<bool>("--no-refit") { Description = "Keep the model trained without the held-out split instead of refitting on all data." };
         var average = new Option<bool>("--average") { Description = "Use the average of the epoch-end weights instead of the last epoch's." };
-        var features = new Option<string?>("--features") { Description = "Comma-separated feature families instead of the default (every family but trigrams): unigrams, bigrams, trigrams, first-word, shape, position, conjunction, overlap, passage-words; all = every family; basic = unigrams,bigrams,first-word,shape (cheaper, 0.004 lower macro-F1)." };
+        var features = new Option<string?>("--features") { Description = "Comma-separated feature families instead of the default (every family but trigrams): unigrams, bigrams, trigrams, first-word, shape, position, conjunction, overlap, passage-words, structure; all = every family; basic = unigrams,bigrams,first-word,shape (cheaper, 0.004 lower macro-F1)." };
         var precision = new Option<double>("--target-precision") { Description = "Per-route thresholds are set for this held-out precision of sure decisions (0: never unsure).", DefaultValueFactory = _ => new TrainerOptions().TargetPrecision };
 
         var ensemble = new Option<int>("--ensemble") { Description = "Models trained on differently seeded example orders and averaged into one.", DefaultValueFactory = _ => new TrainerOptions().Ensemble };
@@ -44,12 +49,13 @@ internal static class TrainRouterCommand
         var smoothing = new Option<float>("--label-smoothing") { Description = "Label smoothing of the training targets.", DefaultValueFactory = _ => new TrainerOptions().LabelSmoothing };
         var decay = new Option<bool>("--lr-decay") { Description = "Decay the step linearly to zero over the epochs." };
         var balanced = new Option<bool>("--class-balance") { Description = "Weigh each example's loss by n / (K * n_label) (off by default: the tuned bias offsets do better)." };
+        var augment = new Option<double>("--augment-rate") { Description = "Share of training examples that also get one chat-style variant (conversational framing, passage first or quoted); 0: off.", DefaultValueFactory = _ => new TrainerOptions().AugmentRate };
         var cv = new Option<int>("--cv") { Description = "Only report K-fold cross-validated macro-F1 on the data (each fold held out in turn); writes no file.", DefaultValueFactory = _ => 0 };
 
         var command = new Command("train-router", "Train the task classifier from labelled JSON Lines and write a classifier file.")
         {
             data, output, seed, embeddings, glove, gguf, epochs, hashBits, learningRate, l2, noRefit, average, features, precision,
-            ensemble, biasFolds, smoothing, decay, balanced, cv,
+            ensemble, biasFolds, smoothing, decay, balanced, cv, augment,
         };
         command.SetAction(parse =>
         {
@@ -70,13 +76,14 @@ internal static class TrainRouterCommand
                         "conjunction" => FeatureFamilies.PassageConjunction,
                         "overlap" => FeatureFamilies.Overlap,
                         "passage-words" => FeatureFamilies.PassageWords,
+                        "structure" => FeatureFamilies.Structure,
                         "all" => FeatureFamilies.All,
                         "basic" => FeatureFamilies.Basic,
                         _ => null,
                     };
                     if (family is null)
                     {
-                        Console.Error.WriteLine($"error: unknown feature family '{name}' (unigrams, bigrams, trigrams, first-word, shape, position, conjunction, overlap, passage-words, all, basic)");
+                        Console.Error.WriteLine($"error: unknown feature family '{name}' (unigrams, bigrams, trigrams, first-word, shape, position, conjunction, overlap, passage-words, structure, all, basic)");
                         return UsageError;
                     }
 
@@ -99,19 +106,22 @@ internal static class TrainRouterCommand
                 LabelSmoothing = parse.GetValue(smoothing),
                 LearningRateDecay = parse.GetValue(decay),
                 ClassBalanced = parse.GetValue(balanced),
+                AugmentRate = parse.GetValue(augment),
                 Log = line => Console.Error.WriteLine("[train] " + line),
             };
-            return Run(parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options, parse.GetValue(cv));
+            return Run(parse.GetValue(data), parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options, parse.GetValue(cv));
         });
         return command;
     }
 
-    private static int Run(string dataPath, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options, int cvFolds)
+    private static int Run(string[]? dataPaths, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options, int cvFolds)
     {
         TrainingSet set;
         try
         {
-            set = TrainingSet.Load(dataPath);
+            var paths = dataPaths is { Length: > 0 } ? dataPaths : DefaultTrainingData.Locate();
+            Console.Error.WriteLine("[train] data: " + string.Join(" + ", paths));
+            set = TrainingSet.Load(paths);
             options.Features.Validate();
         }
         catch (TrainingDataException ex)

@@ -4,7 +4,7 @@ namespace ModelRouter.Routing.Classification;
 /// Layout of a classifier file (MRTC), little-endian, every section 64-byte aligned so that the mapped file is used
 /// in place (floats and 64-bit keys are read through pointers, never copied):
 /// <code>
-///  0  u32 magic "MRTC"        4  u32 version (3)          8  u32 label count K      12 u32 hash bits
+///  0  u32 magic "MRTC"        4  u32 version (4)          8  u32 label count K      12 u32 hash bits
 /// 16  u32 feature families   20  u32 max instruction toks 24  u32 max passage toks  28 u32 embedding kind
 /// 32  u32 embedding dims D   36  u32 sparse stride S      40  f32 temperature       44 u32 section count
 /// 48  16 bytes reserved (0)
@@ -27,7 +27,7 @@ namespace ModelRouter.Routing.Classification;
 public static class ClassifierFormat
 {
     public const uint Magic = 0x4354524D; // "MRTC"
-    public const uint Version = 3;
+    public const uint Version = 4;
     public const int HeaderSize = 64;
     public const int SectionEntrySize = 24;
     public const int Alignment = 64;

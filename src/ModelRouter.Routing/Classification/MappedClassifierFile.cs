@@ -160,6 +160,11 @@ internal sealed unsafe class MappedClassifierFile : IDisposable
             throw Invalid(FilePath, $"version 2 (written before the token and feature hashes changed), while this build reads version {ClassifierFormat.Version}: retrain it with train-router");
         }
 
+        if (version == 3)
+        {
+            throw Invalid(FilePath, $"version 3 (written before prompts were split into request and pasted material and the structure features were added), while this build reads version {ClassifierFormat.Version}: retrain it with train-router");
+        }
+
         if (version != ClassifierFormat.Version)
         {
             throw Invalid(FilePath, $"version {version}, while this build reads version {ClassifierFormat.Version} (retrain it)");

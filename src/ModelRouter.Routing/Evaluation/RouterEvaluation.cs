@@ -13,6 +13,18 @@ public sealed record RouterEvaluation(
     double SureAccuracy,
     LatencyReport Latency)
 {
+    /// <summary>Quality by prompt length (word tokens): short &lt; 32, medium 32-255, long ≥ 256.</summary>
+    public IReadOnlyList<LengthBucket> ByLength { get; init; } = [];
+
+    /// <summary>Latency on prompts of about <see cref="LongPromptTokens"/> word tokens (a pasted document); null when not measured.</summary>
+    public LatencyReport? LongLatency { get; init; }
+
+    /// <summary>Word tokens of the long latency prompts.</summary>
+    public const int LongPromptTokens = 2048;
+
+    /// <summary>Upper bounds (exclusive) of the short and medium length buckets, in word tokens.</summary>
+    public static readonly int[] LengthBounds = [32, 256];
+
     /// <summary>Word tokens around which latency prompts are chosen (the "about 64 tokens").</summary>
     public const int LatencyPromptTokens = 64;
 
@@ -50,7 +62,34 @@ public sealed record RouterEvaluation(
             unknown,
             gold.Length == 0 ? 0 : 1 - ((double)sure / gold.Length),
             sure == 0 ? 0 : (double)sureCorrect / sure,
-            latency);
+            latency)
+        {
+            ByLength = Buckets(classifier.Labels, aligned.Examples, gold, predicted),
+            LongLatency = latencyDecisions > 0 ? MeasureLatency(classifier, LongPrompts(aligned.Examples.Select(e => e.Text)), Math.Max(1, latencyDecisions / 40)) : null,
+        };
+    }
+
+    /// <summary>Splits the decisions by the prompt's word-token count into short, medium and long.</summary>
+    public static IReadOnlyList<LengthBucket> Buckets(IReadOnlyList<string> labels, IReadOnlyList<LabeledText> examples, int[] gold, int[] predicted)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(examples);
+        ArgumentNullException.ThrowIfNull(gold);
+        ArgumentNullException.ThrowIfNull(predicted);
+        string[] names = ["short", "medium", "long"];
+        var members = names.Select(_ => new List<int>()).ToArray();
+        for (var i = 0; i < examples.Count; i++)
+        {
+            WordTokenizer.Tokenize(examples[i].Text, default, out var tokens);
+            var bucket = tokens < LengthBounds[0] ? 0 : tokens < LengthBounds[1] ? 1 : 2;
+            members[bucket].Add(i);
+        }
+
+        return names.Select((name, b) => new LengthBucket(
+            name,
+            b == 0 ? 0 : LengthBounds[b - 1],
+            b < LengthBounds.Length ? LengthBounds[b] : int.MaxValue,
+            ClassificationMetrics.Compute(labels, members[b].Select(i => gold[i]).ToArray(), members[b].Select(i => predicted[i]).ToArray()))).ToArray();
     }
 
     /// <summary>
@@ -80,6 +119,40 @@ public sealed record RouterEvaluation(
         }
 
         return chosen.Count > 0 ? chosen : [joined];
+    }
+
+    /// <summary>
+    /// Up to 32 prompts of about <see cref="LongPromptTokens"/> word tokens: a short request, a blank line, then texts of
+    /// <paramref name="texts"/> joined until long enough (a pasted document, the shape that costs the most).
+    /// </summary>
+    public static IReadOnlyList<string> LongPrompts(IEnumerable<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var all = texts.ToList();
+        var prompts = new List<string>();
+        if (all.Count == 0)
+        {
+            return prompts;
+        }
+
+        var at = 0;
+        for (var p = 0; p < 32; p++)
+        {
+            var builder = new System.Text.StringBuilder("Summarize the following document and list its main points.\n\n");
+            var tokens = 0;
+            var guard = 0;
+            while (tokens < LongPromptTokens && guard++ < 100_000)
+            {
+                var text = all[at++ % all.Count];
+                builder.Append(text).Append(' ');
+                WordTokenizer.Tokenize(text, default, out var count);
+                tokens += Math.Max(1, count);
+            }
+
+            prompts.Add(builder.ToString());
+        }
+
+        return prompts;
     }
 
     /// <summary>
@@ -137,3 +210,6 @@ public sealed record RouterEvaluation(
         return total;
     }
 }
+
+/// <summary>Decisions on prompts of <see cref="MinTokens"/> to <see cref="MaxTokens"/> (exclusive) word tokens.</summary>
+public sealed record LengthBucket(string Name, int MinTokens, int MaxTokens, ClassificationMetrics Metrics);

@@ -25,6 +25,14 @@ internal static class FeatureHashing
     private const ulong WithoutPassageSeed = 0x1D8E4E27C47D124FUL;
     private const ulong OverlapSeed = 0xF1357AEA2E62A9C5UL;
     private const ulong PassageWordSeed = 0x2545F4914F6CDD1DUL;
+    private const ulong WithCodeSeed = 0x4CF5AD432745937FUL;
+    private const ulong StructureSeed = 0x94D049BB133111EBUL;
+    private const ulong CodeStartSeed = 0xBF58476D1CE4E5B9UL;
+    private const ulong FenceSeed = 0x369DEA0F31A53F85UL;
+    private const ulong CueSeed = 0x7FB5D329728EA185UL;
+
+    /// <summary>Output cues counted per prompt (a long request repeats them).</summary>
+    private const int MaxCues = 12;
 
     /// <summary>Instruction words tagged with their position (<see cref="FeatureFamilies.Position"/>).</summary>
     public const int PositionWords = 3;
@@ -44,7 +52,7 @@ internal static class FeatureHashing
     private const int MaxLengthBucket = 12;
 
     /// <summary>The most features <see cref="Extract"/> can write for <paramref name="maxTokens"/> instruction tokens.</summary>
-    public static int MaxFeatures(int maxTokens) => (4 * maxTokens) + 16 + PassageWordLimit;
+    public static int MaxFeatures(int maxTokens) => (4 * maxTokens) + 16 + PassageWordLimit + 16 + Text.PromptSegmenter.MaxCodeLineStarts + MaxCues;
 
     /// <summary>Whether <paramref name="families"/> needs the passage's word hashes (not only its length).</summary>
     public static bool NeedsPassageTokens(FeatureFamilies families) =>
@@ -62,6 +70,18 @@ internal static class FeatureHashing
         Span<int> rows) =>
         Extract(tokens, instructionTotal, hasPassage, passageTotal, default, families, hashBits, rows);
 
+    /// <summary>Like the other overloads, without structure signals (the passage counts as pasted prose).</summary>
+    public static int Extract(
+        ReadOnlySpan<ulong> tokens,
+        int instructionTotal,
+        bool hasPassage,
+        int passageTotal,
+        ReadOnlySpan<ulong> passageTokens,
+        FeatureFamilies families,
+        int hashBits,
+        Span<int> rows) =>
+        Extract(tokens, instructionTotal, hasPassage, passageTotal, passageTokens, new StructureSignals { PastedProse = hasPassage }, families, hashBits, rows);
+
     /// <summary>
     /// Writes the row index of every feature of the instruction (and, for the passage families, of the first
     /// <paramref name="passageTokens"/>) into <paramref name="rows"/>.
@@ -74,6 +94,7 @@ internal static class FeatureHashing
         bool hasPassage,
         int passageTotal,
         ReadOnlySpan<ulong> passageTokens,
+        scoped in StructureSignals structure,
         FeatureFamilies families,
         int hashBits,
         Span<int> rows)
@@ -132,7 +153,8 @@ internal static class FeatureHashing
 
         if ((families & FeatureFamilies.PassageConjunction) != 0)
         {
-            var seed = hasPassage ? WithPassageSeed : WithoutPassageSeed;
+            // Pasted code and a pasted document change what the same words ask ("what does this do?").
+            var seed = !hasPassage ? WithoutPassageSeed : structure.CodeLines > 0 ? WithCodeSeed : WithPassageSeed;
             for (var i = 0; i < tokens.Length; i++)
             {
                 rows[n++] = Row(Word(tokens[i], seed), shift);
@@ -176,6 +198,44 @@ internal static class FeatureHashing
             }
         }
 
+        if ((families & FeatureFamilies.Structure) != 0)
+        {
+            n = ExtractStructure(tokens, structure, shift, rows, n);
+        }
+
+        return n;
+    }
+
+    /// <summary>The <see cref="FeatureFamilies.Structure"/> rows (at most 16 + code line starts + cues).</summary>
+    private static int ExtractStructure(ReadOnlySpan<ulong> tokens, scoped in StructureSignals s, int shift, Span<int> rows, int n)
+    {
+        rows[n++] = Row(WordTokenizer.Mix(StructureSeed + 0x100UL + (ulong)LengthBucket(s.CodeLines)), shift);
+        rows[n++] = Row(WordTokenizer.Mix(StructureSeed + 0x200UL + (ulong)LengthBucket(s.MathMarks)), shift);
+        rows[n++] = Row(WordTokenizer.Mix(StructureSeed + 0x300UL + (ulong)LengthBucket(s.AskMathMarks)), shift);
+        var flags = (s.QuoteLines > 0 ? 1UL : 0) | (s.ListLines > 0 ? 2UL : 0) | (s.MathBlocks ? 4UL : 0) | (s.PastedProse ? 8UL : 0) | (s.CodeLines > 0 ? 16UL : 0);
+        rows[n++] = Row(WordTokenizer.Mix(StructureSeed + 0x400UL + flags), shift);
+        if (s.FenceLanguage != 0)
+        {
+            rows[n++] = Row(Word(s.FenceLanguage, FenceSeed), shift);
+        }
+
+        foreach (var start in s.CodeLineStarts)
+        {
+            rows[n++] = Row(Word(start, CodeStartSeed), shift);
+        }
+
+        var cues = 0;
+        var table = OutputCues.Table;
+        for (var i = 0; i < tokens.Length && cues < MaxCues; i++)
+        {
+            var kind = OutputCues.Lookup(table, tokens[i]);
+            if (kind != 0)
+            {
+                rows[n++] = Row(WordTokenizer.Mix(CueSeed + kind), shift);
+                cues++;
+            }
+        }
+
         return n;
     }
 
@@ -203,4 +263,87 @@ internal static class FeatureHashing
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Row(ulong mixed, int shift) => (int)(mixed >> shift);
+}
+
+/// <summary>What <see cref="PromptSegmenter"/> found, as the structure family consumes it.</summary>
+internal ref struct StructureSignals
+{
+    public int CodeLines;
+    public int MathMarks;
+    public int AskMathMarks;
+    public int QuoteLines;
+    public int ListLines;
+    public bool MathBlocks;
+    public bool PastedProse;
+
+    /// <summary>Token hash of the fence's info word (<c>```python</c>), or 0.</summary>
+    public ulong FenceLanguage;
+
+    /// <summary>Token hash of the first token of each code line.</summary>
+    public ReadOnlySpan<ulong> CodeLineStarts;
+}
+
+/// <summary>
+/// Words that name the output a request asks for, grouped by kind (story, poem, letter, list, code, proof, summary,
+/// extraction), in a 128-slot open-addressed table of token hashes: one multiply, shift and compare per request word.
+/// </summary>
+internal static class OutputCues
+{
+    private const int Slots = 128;
+
+    public static readonly ulong[] Table = Build();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Lookup(ulong[] table, ulong token)
+    {
+        var slot = (int)((token * 0x9E3779B97F4A7C15UL) >> 57);
+        while (true)
+        {
+            var key = table[2 * slot];
+            if (key == token)
+            {
+                return table[(2 * slot) + 1];
+            }
+
+            if (key == 0)
+            {
+                return 0;
+            }
+
+            slot = (slot + 1) & (Slots - 1);
+        }
+    }
+
+    private static ulong[] Build()
+    {
+        string[][] kinds =
+        [
+            ["story", "stories", "tale", "fiction", "narrative", "plot", "character", "characters", "fanfic", "novel", "chapter", "scene"],
+            ["poem", "poems", "haiku", "sonnet", "limerick", "verse", "lyrics", "song", "rap", "rhyme", "rhyming", "stanza"],
+            ["letter", "email", "speech", "toast", "eulogy", "essay", "blog", "tweet", "caption", "slogan", "script"],
+            ["list", "ideas", "suggestions", "suggest", "brainstorm", "tips", "ways", "names", "alternatives"],
+            ["code", "function", "program", "implement", "regex", "sql", "python", "javascript", "java", "bug", "compile", "debug", "refactor", "api", "class", "method", "algorithm"],
+            ["prove", "proof", "derive", "solve", "calculate", "compute", "evaluate", "simplify", "integral", "equation", "probability", "theorem"],
+            ["summarize", "summarise", "summary", "tldr", "recap", "condense", "shorten", "gist", "overview"],
+            ["extract", "json", "table", "csv", "bullet", "quote", "mentioned", "according", "passage", "article", "text", "document"],
+        ];
+        var table = new ulong[2 * Slots];
+        for (var kind = 0; kind < kinds.Length; kind++)
+        {
+            foreach (var word in kinds[kind])
+            {
+                var hash = WordTokenizer.HashWord(word);
+                var slot = (int)((hash * 0x9E3779B97F4A7C15UL) >> 57);
+                while (table[2 * slot] != 0 && table[2 * slot] != hash)
+                {
+                    slot = (slot + 1) & (Slots - 1);
+                }
+
+                table[2 * slot] = hash;
+                table[(2 * slot) + 1] = (ulong)kind + 1;
+            }
+        }
+
+        return table;
+    }
 }

@@ -62,14 +62,28 @@ public sealed class Featurizer
     [SkipLocalsInit]
     private int Run(ReadOnlySpan<char> text, Span<int> sparseRows, Span<float> dense, WordVectorIndex? projected, Span<float> wordScores)
     {
-        PromptParts.Split(text, out var instruction, out var passage);
         var settings = Settings;
+        Span<int> askRanges = stackalloc int[2 * PromptSegmenter.MaxRanges];
+        Span<int> pastedRanges = stackalloc int[2 * PromptSegmenter.MaxRanges];
+        Span<int> codeStarts = stackalloc int[PromptSegmenter.MaxCodeLineStarts];
+        var layout = new PromptLayout { Ask = askRanges, Pasted = pastedRanges, CodeLineStarts = codeStarts };
+        PromptSegmenter.Analyze(text, ref layout);
+
+        // The request's words are the instruction; everything pasted is the passage.
         Span<ulong> instructionTokens = stackalloc ulong[FeatureSettings.MaxInstructionTokensLimit];
         instructionTokens = instructionTokens[..settings.MaxInstructionTokens];
-        var written = WordTokenizer.Tokenize(instruction, instructionTokens, out var instructionTotal);
+        var written = 0;
+        var instructionTotal = 0;
+        for (var r = 0; r < layout.AskCount; r++)
+        {
+            var part = text.Slice(askRanges[2 * r], askRanges[(2 * r) + 1]);
+            written += WordTokenizer.Tokenize(part, instructionTokens[written..], out var total);
+            instructionTotal += total;
+        }
+
         instructionTokens = instructionTokens[..written];
 
-        var hasPassage = !passage.IsEmpty;
+        var hasPassage = layout.PastedCount > 0;
         ulong[]? rented = null;
         var passageCapacity = Math.Max(1, settings.MaxPassageTokens);
         var passageTokens = passageCapacity <= StackPassageTokens
@@ -86,11 +100,49 @@ public sealed class Featurizer
                 var hashed = projected is not null || embeddings is not null ? passageCapacity
                     : FeatureHashing.NeedsPassageTokens(settings.Families) ? Math.Min(passageCapacity, FeatureHashing.PassageHashLimit)
                     : 0;
-                passageWritten = WordTokenizer.Tokenize(passage, passageTokens[..hashed], out passageTotal, PassageCountLimit);
+                for (var r = 0; r < layout.PastedCount && passageTotal < PassageCountLimit; r++)
+                {
+                    var part = text.Slice(pastedRanges[2 * r], pastedRanges[(2 * r) + 1]);
+                    passageWritten += WordTokenizer.Tokenize(part, passageTokens[passageWritten..hashed], out var total, PassageCountLimit - passageTotal);
+                    passageTotal += total;
+                }
+            }
+
+            Span<ulong> starts = stackalloc ulong[PromptSegmenter.MaxCodeLineStarts];
+            Span<ulong> one = stackalloc ulong[1];
+            var signals = new StructureSignals
+            {
+                CodeLineStarts = starts[..0],
+                CodeLines = layout.CodeLines,
+                MathMarks = layout.MathMarks,
+                AskMathMarks = layout.AskMathMarks,
+                QuoteLines = layout.QuoteLines,
+                ListLines = layout.ListLines,
+                PastedProse = layout.PastedProse > 0,
+                MathBlocks = layout.MathBlocks > 0,
+            };
+            if ((settings.Families & FeatureFamilies.Structure) != 0)
+            {
+                var startCount = 0;
+                for (var i = 0; i < layout.CodeLineStartCount; i++)
+                {
+                    var from = codeStarts[i];
+                    var line = text.Slice(from, Math.Min(24, text.Length - from));
+                    if (WordTokenizer.Tokenize(line, one, out _, 1) == 1)
+                    {
+                        starts[startCount++] = one[0];
+                    }
+                }
+
+                signals.CodeLineStarts = starts[..startCount];
+                if (layout.FenceLanguageStart >= 0 && WordTokenizer.Tokenize(text.Slice(layout.FenceLanguageStart, layout.FenceLanguageLength), one, out _, 1) == 1)
+                {
+                    signals.FenceLanguage = one[0];
+                }
             }
 
             var count = FeatureHashing.Extract(
-                instructionTokens, instructionTotal, hasPassage, passageTotal, passageTokens[..passageWritten], settings.Families, settings.HashBits, sparseRows);
+                instructionTokens, instructionTotal, hasPassage, passageTotal, passageTokens[..passageWritten], signals, settings.Families, settings.HashBits, sparseRows);
 
             if (projected is not null)
             {
@@ -102,6 +154,10 @@ public sealed class Featurizer
             }
             else if (embeddings is not null)
             {
+                // Sources with their own tokenizer read the text: the request's first range and the pasted material's
+                // first range stand for the two parts.
+                var instruction = layout.AskCount > 0 ? text.Slice(askRanges[0], askRanges[1]) : default;
+                var passage = hasPassage ? text.Slice(pastedRanges[0], pastedRanges[1]) : default;
                 var dims = embeddings.Dimensions;
                 var first = dense[..dims];
                 var second = dense.Slice(dims, dims);

@@ -30,10 +30,20 @@ public static class RouterTrainer
         var log = options.Log ?? (_ => { });
         var (source, wordHashes, wordVectors) = PrepareEmbeddings(set, options, log);
         var featurizer = new Featurizer(options.Features, source);
-        var all = FeaturizedExamples.Create(featurizer, set.Examples);
-        log(string.Create(CultureInfo.InvariantCulture, $"featurized {all.Count} examples ({featurizer.DenseLength} dense dims, embeddings: {source?.Description ?? "none"}) in {clock.Elapsed.TotalSeconds:F1} s"));
+        var originals = set.Examples.Count;
+        var variants = options.AugmentRate > 0 ? Augmentation.Variants(set.Examples, options.AugmentRate, options.Seed) : [];
+        var all = FeaturizedExamples.Create(featurizer, [.. set.Examples, .. variants.Select(v => v.Example)]);
+        log(string.Create(CultureInfo.InvariantCulture, $"featurized {originals} examples and {variants.Count} chat-style variants ({featurizer.DenseLength} dense dims, embeddings: {source?.Description ?? "none"}) in {clock.Elapsed.TotalSeconds:F1} s"));
 
-        var (fitIndices, holdoutIndices) = StratifiedSplit(all.Labels, set.Labels.Count, options.HoldoutFraction, options.Seed);
+        // The split is over the original examples; a variant trains only when the example it came from does.
+        var (fitOriginal, holdoutIndices) = StratifiedSplit(all.Labels[..originals], set.Labels.Count, options.HoldoutFraction, options.Seed);
+        var inFit = new bool[originals];
+        foreach (var i in fitOriginal)
+        {
+            inFit[i] = true;
+        }
+
+        var fitIndices = fitOriginal.Concat(Enumerable.Range(0, variants.Count).Where(v => inFit[variants[v].Origin]).Select(v => originals + v)).ToArray();
         var k = set.Labels.Count;
         var fitted = FitAndChoose(set.Labels, all, fitIndices, holdoutIndices, featurizer, options, log);
         var bestEpoch = fitted.Epochs;

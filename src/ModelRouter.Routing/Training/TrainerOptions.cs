@@ -11,6 +11,12 @@ public sealed record TrainerOptions
 
     public FeatureSettings Features { get; init; } = new();
 
+    /// <summary>
+    /// Share of training examples that also get one chat-style variant (<see cref="Augmentation"/>); 0 turns it off.
+    /// Variants are made for the fit examples only, never for the held-out split.
+    /// </summary>
+    public double AugmentRate { get; init; } = 0.5;
+
     /// <summary>Upper bound on passes over the data; the pass count is chosen by held-out macro-F1.</summary>
     public int MaxEpochs { get; init; } = 40;
 

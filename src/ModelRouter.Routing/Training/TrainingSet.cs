@@ -20,6 +20,40 @@ public sealed class TrainingSet
 
     public IReadOnlyList<LabeledText> Examples { get; }
 
+    /// <summary>The distinct <see cref="LabeledText.Source"/> names, ordinal order (examples without one are left out).</summary>
+    public IReadOnlyList<string> Sources =>
+        Examples.Select(e => e.Source).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>Reads every file of <paramref name="paths"/> into one set (labels over all files, ordinal order).</summary>
+    /// <exception cref="TrainingDataException">As <see cref="Load(string)"/>, naming the file.</exception>
+    /// <param name="paths">The files.</param>
+    /// <param name="minimumLabels">2 for training; 1 for a set that is only evaluated on (one source, one label).</param>
+    public static TrainingSet Load(IReadOnlyList<string> paths, int minimumLabels = 2)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+
+        var raw = new List<(string Text, string Label, string? Source)>();
+        foreach (var path in paths)
+        {
+            if (!File.Exists(path))
+            {
+                throw new TrainingDataException($"{path}: no such file.");
+            }
+
+            using var reader = new StreamReader(path);
+            ReadLines(reader, path, raw);
+        }
+
+        return Build(raw, string.Join(" + ", paths), minimumLabels);
+    }
+
+    /// <summary>The examples whose source is (<paramref name="keep"/> true) or is not <paramref name="source"/>, same labels.</summary>
+    public TrainingSet FilterSource(string source, bool keep)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return new TrainingSet(Labels, Examples.Where(e => string.Equals(e.Source, source, StringComparison.Ordinal) == keep).ToArray());
+    }
+
     /// <summary>Reads <paramref name="path"/>.</summary>
     /// <exception cref="TrainingDataException">Missing file, malformed line, or too little data (the message says which).</exception>
     public static TrainingSet Load(string path)
@@ -37,7 +71,13 @@ public sealed class TrainingSet
     public static TrainingSet Read(TextReader reader, string name)
     {
         ArgumentNullException.ThrowIfNull(reader);
-        var raw = new List<(string Text, string Label)>();
+        var raw = new List<(string Text, string Label, string? Source)>();
+        ReadLines(reader, name, raw);
+        return Build(raw, name, 2);
+    }
+
+    private static void ReadLines(TextReader reader, string name, List<(string Text, string Label, string? Source)> raw)
+    {
         var lineNumber = 0;
         while (reader.ReadLine() is { } line)
         {
@@ -62,20 +102,23 @@ public sealed class TrainingSet
                 ReadRecord(document.RootElement, name, lineNumber, raw);
             }
         }
+    }
 
+    private static TrainingSet Build(List<(string Text, string Label, string? Source)> raw, string name, int minimumLabels)
+    {
         if (raw.Count == 0)
         {
             throw new TrainingDataException($"{name}: no examples (expected JSON Lines with \"text\" and \"label\", or \"route\" and \"utterances\").");
         }
 
         var labels = raw.Select(r => r.Label).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
-        if (labels.Length < 2)
+        if (labels.Length < minimumLabels)
         {
             throw new TrainingDataException($"{name}: every example has the label '{labels[0]}'; a classifier needs at least two labels.");
         }
 
         var index = labels.Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i, StringComparer.Ordinal);
-        return new TrainingSet(labels, raw.Select(r => new LabeledText(r.Text, index[r.Label])).ToArray());
+        return new TrainingSet(labels, raw.Select(r => new LabeledText(r.Text, index[r.Label], r.Source)).ToArray());
     }
 
     /// <summary>A set over the given examples and labels (labels are taken as given, in order).</summary>
@@ -111,7 +154,7 @@ public sealed class TrainingSet
         return new TrainingSet(labels, kept);
     }
 
-    private static void ReadRecord(JsonElement root, string name, int line, List<(string, string)> into)
+    private static void ReadRecord(JsonElement root, string name, int line, List<(string, string, string?)> into)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -133,7 +176,7 @@ public sealed class TrainingSet
                     throw new TrainingDataException($"{name}:{line}: every utterance of route '{route}' must be a non-empty string.");
                 }
 
-                into.Add((utterance.GetString()!, route));
+                into.Add((utterance.GetString()!, route, null));
             }
 
             return;
@@ -141,7 +184,8 @@ public sealed class TrainingSet
 
         var text = RequiredString(root, "text", name, line, alternative: null);
         var label = RequiredString(root, "label", name, line, alternative: "route");
-        into.Add((text, label));
+        var source = root.TryGetProperty("source_dataset", out var dataset) && dataset.ValueKind == JsonValueKind.String ? dataset.GetString() : null;
+        into.Add((text, label, source));
     }
 
     private static string RequiredString(JsonElement root, string key, string name, int line, string? alternative)

@@ -186,6 +186,13 @@ public sealed class ClassifierFileTests
         Assert.Contains("version 2", v2Message, StringComparison.Ordinal);
         Assert.Contains("retrain", v2Message, StringComparison.Ordinal);
 
+        // Version 3 files featurise the whole prompt as one instruction (no request/pasted split, no structure rows).
+        BinaryPrimitives.WriteUInt32LittleEndian(old.AsSpan(4), 3);
+        File.WriteAllBytes(dir.File("v3.mrtc"), old);
+        var v3Message = Assert.Throws<InvalidDataException>(() => TaskClassifier.Load(dir.File("v3.mrtc"))).Message;
+        Assert.Contains("version 3", v3Message, StringComparison.Ordinal);
+        Assert.Contains("retrain", v3Message, StringComparison.Ordinal);
+
         var unknownFamily = (byte[])bytes.Clone();
         BinaryPrimitives.WriteInt32LittleEndian(unknownFamily.AsSpan(16), (int)FeatureFamilies.All | 1 << 20);
         File.WriteAllBytes(dir.File("family.mrtc"), unknownFamily);

@@ -11,8 +11,9 @@ public sealed class FeatureTests
     {
         var text = "Write a short poem about the sea";
         // unigrams, bigrams, trigrams, first word, two shape features, 3 + 2 position features, 7 conjunctions (no passage:
-        // no overlap or passage-word features)
-        Assert.Equal(7 + 6 + 5 + 1 + 2 + 5 + 7, Count(text, FeatureFamilies.All));
+        // no overlap or passage-word features), 4 structure rows and one output cue ("poem")
+        Assert.Equal(7 + 6 + 5 + 1 + 2 + 5 + 7 + 4 + 1, Count(text, FeatureFamilies.All));
+        Assert.Equal(4 + 1, Count(text, FeatureFamilies.Structure));
         Assert.Equal(5, Count(text, FeatureFamilies.Position));
         Assert.Equal(7, Count(text, FeatureFamilies.PassageConjunction));
         Assert.Equal(0, Count(text, FeatureFamilies.Overlap | FeatureFamilies.PassageWords));
