@@ -71,8 +71,12 @@ public static class ModelRouterHost
 
         // The pipeline cuts requests off at ShutdownTimeoutSeconds; the host gives the doors a little longer to deliver
         // those last error frames and close before it abandons the services.
-        builder.Services.AddOptions<HostOptions>().Configure<IOptions<ServerOptions>>((host, server) =>
-            host.ShutdownTimeout = TimeSpan.FromSeconds(server.Value.ShutdownTimeoutSeconds) + ShutdownGrace);
+        // Read from the raw configuration, not the validated options: the host resolves HostOptions while it is built,
+        // and a bad config must fail at start with every problem listed, not here with the first.
+        var configuredSeconds = builder.Configuration[$"{ServerOptions.SectionName}:{nameof(ServerOptions.ShutdownTimeoutSeconds)}"];
+        var shutdownSeconds = int.TryParse(configuredSeconds, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds >= 0
+            ? seconds : new ServerOptions().ShutdownTimeoutSeconds;
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(shutdownSeconds) + ShutdownGrace);
         return builder;
     }
 
