@@ -81,6 +81,8 @@ internal sealed class RawConnection : IAsyncDisposable
 
     public async Task SendAsync(ReadOnlyMemory<byte> bytes) => await stream.WriteAsync(bytes, TestContext.Current.CancellationToken);
 
+    public Task SendAsync(byte[] bytes) => SendAsync(bytes.AsMemory());
+
     /// <summary>The next frame, or null when the server closed the connection; throws <see cref="TimeoutException"/> after <paramref name="timeout"/>.</summary>
     public async Task<ServerFrame?> NextAsync(TimeSpan? timeout = null)
     {
