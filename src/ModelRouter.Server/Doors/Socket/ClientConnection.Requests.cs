@@ -12,20 +12,20 @@ public sealed partial class ClientConnection
 {
     private bool DispatchRequest(in Frame frame)
     {
-        if (frame.Type is not (FrameType.Ping or FrameType.Pong or FrameType.Cancel or FrameType.Hello))
+        // Every answer carries its request's id, so an id must name one request only (docs/protocol.md 1.2): a frame on
+        // id 0 would be answered as the connection, one on an id in flight as that request. A cancel names a request
+        // in flight on purpose; a pong is never answered.
+        if (frame.Type is not (FrameType.Ping or FrameType.Pong or FrameType.Cancel or FrameType.Hello)
+            && frame.RequestId == ProtocolConstants.ConnectionRequestId)
         {
-            // Every answer carries its request's id, so an id must name one request only (docs/protocol.md 1.2).
-            if (frame.RequestId == ProtocolConstants.ConnectionRequestId)
-            {
-                WriteError(0, FrameTypes.IsClientToServer(frame.Type) ? ErrorCode.BadFrame : ErrorCode.UnexpectedFrame,
-                    $"frame type 0x{(byte)frame.Type:x2} on request id 0, the connection's own: a request needs a non-zero id");
-                return false;
-            }
+            WriteError(0, FrameTypes.IsClientToServer(frame.Type) ? ErrorCode.BadFrame : ErrorCode.UnexpectedFrame,
+                $"frame type 0x{(byte)frame.Type:x2} on request id 0, the connection's own: a request needs a non-zero id");
+            return false;
+        }
 
-            if (RefuseDuplicateId(frame.RequestId))
-            {
-                return false;
-            }
+        if (frame.Type is not (FrameType.Pong or FrameType.Cancel) && RefuseDuplicateId(frame.RequestId))
+        {
+            return false;
         }
 
         switch (frame.Type)
@@ -50,9 +50,11 @@ public sealed partial class ClientConnection
                 StartEmbed(frame);
                 return true;
             case FrameType.ListModels:
+                ReadEmptyPayload(frame);
                 ListModels(frame.RequestId);
                 return true;
             case FrameType.GetStats:
+                ReadEmptyPayload(frame);
                 Stats(frame.RequestId);
                 return true;
             case FrameType.Admin:
@@ -75,6 +77,16 @@ public sealed partial class ClientConnection
                 WriteError(frame.RequestId, FrameTypes.IsDefined(frame.Type) ? ErrorCode.UnexpectedFrame : ErrorCode.UnknownFrameType,
                     $"frame type 0x{(byte)frame.Type:x2} is not accepted from a client");
                 return true;
+        }
+    }
+
+    /// <summary>List-models and get-stats carry nothing; extra bytes are a bad frame (docs/protocol.md 4).</summary>
+    private static void ReadEmptyPayload(in Frame frame)
+    {
+        if (!frame.Payload.IsEmpty)
+        {
+            using var payload = frame.LeasePayload();
+            MessageReader.ReadEmpty(payload.Span);
         }
     }
 
