@@ -283,7 +283,7 @@ public sealed class ListenerService : BackgroundService
     private void Heartbeat()
     {
         var now = context.Time.GetTimestamp();
-        foreach (var connection in connections.Keys)
+        foreach (var (connection, _) in connections) // the dictionary itself: Keys would copy them into a new list each tick
         {
             connection.OnHeartbeat(now);
         }
