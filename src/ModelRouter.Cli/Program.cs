@@ -21,6 +21,15 @@ internal static class Program
         root.Subcommands.Add(BenchServerCommand.Create());
         root.Subcommands.Add(TrainRouterCommand.Create());
         root.Subcommands.Add(EvalRouterCommand.Create());
-        return root.Parse(args).Invoke();
+        root.Subcommands.Add(SoakCommand.Create());
+        var parse = root.Parse(args);
+
+        // `serve` drains in-flight requests for up to ShutdownTimeoutSeconds on SIGTERM or Ctrl+C: its host handles
+        // those signals itself, so System.CommandLine must not end the process 2 s after one (its default).
+        var invocation = new InvocationConfiguration
+        {
+            ProcessTerminationTimeout = parse.CommandResult.Command.Name == "serve" ? null : TimeSpan.FromSeconds(2),
+        };
+        return parse.Invoke(invocation);
     }
 }

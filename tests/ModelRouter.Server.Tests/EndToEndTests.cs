@@ -9,7 +9,7 @@ public sealed class EndToEndTests
 {
     private static GenerateRequest Story(string? model) => new() { Model = model, Prompt = TestModels.Prompt, MaxTokens = 60, Temperature = 0 };
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Sixty_four_concurrent_clients_across_models_with_forced_swaps_get_their_own_answers()
     {
         using var models = TestModels.Create(3);
@@ -33,7 +33,7 @@ public sealed class EndToEndTests
         Assert.Contains(results, r => r.Result.Stats.SwapNanos > 0);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Many_requests_multiplexed_on_one_connection_are_not_mixed_up()
     {
         using var models = TestModels.Create(2);
@@ -57,7 +57,7 @@ public sealed class EndToEndTests
         Assert.All(together, t => Assert.Equal(solo[t.prompt], t.Text));
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Routed_requests_are_served_and_report_their_route()
     {
         using var models = TestModels.Create(1);
@@ -73,7 +73,7 @@ public sealed class EndToEndTests
         Assert.Equal("chat", decision.TaskType);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Cancel_stops_generation_and_the_connection_keeps_working()
     {
         using var models = TestModels.Create(1);
@@ -82,7 +82,7 @@ public sealed class EndToEndTests
         using var cts = new CancellationTokenSource();
 
         var chunks = 0;
-        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
         {
             await foreach (var chunk in client.GenerateAsync(new GenerateRequest { Model = "m0", Prompt = TestModels.Prompt, MaxTokens = 4000, Temperature = 0 }, cts.Token))
             {
@@ -97,7 +97,7 @@ public sealed class EndToEndTests
         Assert.Equal(TestModels.Reference(60), after.Text);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_client_that_vanishes_mid_stream_frees_its_slot()
     {
         using var models = TestModels.Create(1);
@@ -113,18 +113,19 @@ public sealed class EndToEndTests
         Assert.Equal(TestModels.Reference(60), result.Text);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Wrong_token_unknown_model_and_admin_without_rights_get_clear_errors()
     {
         using var models = TestModels.Create(1);
         await using var server = await TestServer.StartAsync(models, residentModels: 1);
 
-        await Assert.ThrowsAnyAsync<ModelRouterException>(async () => await server.ConnectAsync("wrong"));
+        var refused = await Assert.ThrowsAsync<ModelRouterConnectionException>(async () => await server.ConnectAsync("wrong"));
+        Assert.Equal(ErrorCode.AuthenticationFailed, refused.Code);
 
         await using var client = await server.ConnectAsync();
-        var unknown = await Assert.ThrowsAnyAsync<ModelRouterException>(async () => await client.CompleteAsync(Story("nope"), TestContext.Current.CancellationToken));
+        var unknown = await Assert.ThrowsAsync<ModelRouterException>(async () => await client.CompleteAsync(Story("nope"), TestContext.Current.CancellationToken));
         Assert.Equal(ErrorCode.UnknownModel, unknown.Code);
-        var admin = await Assert.ThrowsAnyAsync<ModelRouterException>(async () => await client.EvictAsync("m0", TestContext.Current.CancellationToken));
+        var admin = await Assert.ThrowsAsync<ModelRouterException>(async () => await client.EvictAsync("m0", TestContext.Current.CancellationToken));
         Assert.Equal(ErrorCode.AdminRequired, admin.Code);
 
         await using var root = await server.ConnectAsync(TestServer.AdminToken);
@@ -135,7 +136,7 @@ public sealed class EndToEndTests
         Assert.Equal("evicted", (await root.EvictAsync("m0", TestContext.Current.CancellationToken)).Message);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_malformed_frame_closes_only_its_own_connection()
     {
         using var models = TestModels.Create(1);
@@ -147,25 +148,22 @@ public sealed class EndToEndTests
             await raw.ConnectAsync(server.Endpoint, TestContext.Current.CancellationToken);
             var stream = raw.GetStream();
             await stream.WriteAsync(new byte[] { 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8 }, TestContext.Current.CancellationToken);
-            var buffer = new byte[256];
-            var read = 0;
-            while (true)
-            {
-                var n = await stream.ReadAsync(buffer.AsMemory(read), TestContext.Current.CancellationToken);
-                if (n == 0)
-                {
-                    break; // the server closed it
-                }
+            // Everything the server sends until it closes (a fixed buffer could fill up and pass for a close).
+            using var received = new MemoryStream();
+            await stream.CopyToAsync(received, TestContext.Current.CancellationToken);
 
-                read += n;
-            }
+            // docs/protocol.md: a malformed header gets an error on request 0, then the connection closes.
+            var bytes = new System.Buffers.ReadOnlySequence<byte>(received.ToArray());
+            Assert.True(FrameReader.TryReadFrame(ref bytes, ProtocolLimits.Default, out var frame), $"{received.Length} bytes, not one whole frame");
+            Assert.Equal(FrameType.Error, frame.Type);
+            Assert.Equal(0u, frame.RequestId);
         }
 
         var result = await healthy.CompleteAsync(Story("m0"), TestContext.Current.CancellationToken);
         Assert.Equal(TestModels.Reference(60), result.Text);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task The_server_restarts_cleanly()
     {
         using var models = TestModels.Create(1);

@@ -218,4 +218,67 @@ public sealed class RequestPipelineTests
             File.Delete(model);
         }
     }
+
+    [Fact(Timeout = 120_000)]
+    public async Task Draining_lets_accepted_generations_finish_and_refuses_new_ones_as_shutting_down()
+    {
+        using var models = TestModels.Create(1);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1);
+        var pipeline = Pipeline(server);
+        var runs = Enumerable.Range(0, 4).Select(_ => new GenerationResults()).ToList();
+        foreach (var run in runs)
+        {
+            pipeline.StartGeneration(new GenerationCommand { Model = "m0", Prompt = TestModels.Prompt, MaxTokens = 60 }, run, run.Cancellation);
+        }
+
+        await pipeline.DrainAsync(Cancel); // no deadline of the caller's: the 30 s default is far off
+        var late = await RunAsync(pipeline, new GenerationCommand { Model = "m0", Prompt = TestModels.Prompt, MaxTokens = 4 });
+
+        foreach (var run in runs)
+        {
+            var (text, _, end) = await ReadAsync(run);
+            Assert.Equal(GenerationEventKind.Completed, end.Kind);
+            Assert.Equal(TestModels.Reference(60), text);
+            run.Dispose();
+        }
+
+        Assert.Equal(RequestError.ShuttingDown, late.End.Error);
+        Assert.True(pipeline.IsDraining);
+        Assert.Equal(0, pipeline.CutOffRequests);
+        Assert.Equal(0, ((Hosting.ShutdownReport)server.Services.GetService(typeof(Hosting.ShutdownReport))!).ExitCode);
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task At_the_drain_deadline_every_unfinished_request_ends_once_as_shutting_down_and_is_counted()
+    {
+        using var models = TestModels.Create(1);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1, "--ModelRouter:Scheduler:ContextPerSequence=4096",
+            "--ModelRouter:Scheduler:MaxBatchPerModel=2");
+        var pipeline = Pipeline(server);
+        var runs = Enumerable.Range(0, 5).Select(_ => new GenerationResults()).ToList();
+        foreach (var run in runs)
+        {
+            pipeline.StartGeneration(new GenerationCommand { Model = "m0", Prompt = TestModels.Prompt, MaxTokens = 4000 }, run, run.Cancellation);
+        }
+
+        await pipeline.DrainAsync(new CancellationToken(canceled: true)); // the deadline is now
+        var ends = new List<GenerationEvent>();
+        foreach (var run in runs)
+        {
+            ends.Add((await ReadAsync(run)).End);
+            run.Dispose();
+        }
+
+        var cutOff = ends.Count(e => e.Kind == GenerationEventKind.Failed);
+        Assert.All(ends.Where(e => e.Kind == GenerationEventKind.Failed), e => Assert.Equal(RequestError.ShuttingDown, e.Error));
+        Assert.True(cutOff >= 3, $"only {cutOff} of 5 long requests were cut off (two decode at most; three must have been queued)");
+        Assert.Equal(cutOff, pipeline.CutOffRequests);
+        var report = (Hosting.ShutdownReport)server.Services.GetService(typeof(Hosting.ShutdownReport))!;
+        Assert.Equal(cutOff, report.CutOff);
+        Assert.Equal(Hosting.ShutdownReport.CutOffExitCode, report.ExitCode);
+        Assert.Equal(0, pipeline.RequestsInFlight);
+    }
+
+    private static async Task<(string Text, RouteOutcome? Route, GenerationEvent End)> ReadAsync(GenerationResults results) =>
+        await results.ReadToEndAsync(Cancel);
 }

@@ -45,9 +45,6 @@ public sealed class ShutdownDrainTests
     [Fact(Timeout = 300_000)]
     public async Task At_the_shutdown_deadline_every_unfinished_stream_gets_a_shutting_down_error_never_silence()
     {
-        // Interim (issue 16): the deadline's shutting-down errors come from RequestPipeline.DrainAsync, which the lead is
-        // adding; until it is in this tree the listener drains the scheduler, which lets accepted generations run out.
-        Assert.SkipWhen(typeof(Requests.RequestPipeline).GetMethod("DrainAsync") is null, "RequestPipeline.DrainAsync is not in this tree yet");
         using var models = TestModels.Create(1);
         await using var server = await StartAsync(models);
         await using var client = await server.ConnectAsync();

@@ -103,7 +103,7 @@ public sealed unsafe class BatchedGenerator : IDisposable
                 continue;
             }
 
-            if (sequence.NextToken >= 0)
+            if (sequence.NextToken >= 0 && !sequence.PromptPending)
             {
                 if (sequence.Position >= capacity)
                 {
@@ -125,7 +125,8 @@ public sealed unsafe class BatchedGenerator : IDisposable
 
             while (sequence.PromptPending && context.BatchCount < context.BatchCapacity)
             {
-                var last = sequence.PromptCursor == sequence.PromptTokenCount - 1;
+                // A resumed sequence replays what it had decoded; its next token is sampled already, so no logits.
+                var last = sequence.PromptCursor == sequence.ReplayEnd - 1 && sequence.NextToken < 0;
                 var index = context.AddToBatch(sequence.PromptToken(sequence.PromptCursor++), sequence.Position++, sequence.Id, wantLogits: last);
                 if (last)
                 {
@@ -191,8 +192,64 @@ public sealed unsafe class BatchedGenerator : IDisposable
             }
             else
             {
+                sequence.RecordSampled(token);
                 sequence.NextToken = token;
             }
+        }
+    }
+
+    /// <summary>
+    /// Frees a generating sequence's slot and KV cells so that another request can start (fair service inside a
+    /// batch). The sequence keeps its sampler, output and the tokens it decoded; <see cref="Resume"/> replays them
+    /// into a slot of this or any later context of the same model, and it goes on exactly where it stopped.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It is not generating in this generator (prompt still going in, finished, parked).</exception>
+    public void Park(GenerationSequence sequence)
+    {
+        ArgumentNullException.ThrowIfNull(sequence);
+        if (sequence.Id < 0 || !ReferenceEquals(slots[sequence.Id], sequence) || sequence.PromptPending || sequence.NextToken < 0)
+        {
+            throw new InvalidOperationException("Only a sequence that is generating in this generator can be parked.");
+        }
+
+        context.ClearSequence(sequence.Id);
+        slots[sequence.Id] = null;
+        ActiveCount--;
+        sequence.ReplayEnd = sequence.Position; // every token decoded so far; the sampled next one follows the replay
+        sequence.Id = -1;
+    }
+
+    /// <summary>Gives a parked sequence a free slot again; its decoded tokens go back in from the next <see cref="Step"/>.</summary>
+    /// <exception cref="InvalidOperationException">It is not parked, or every slot is busy.</exception>
+    public void Resume(GenerationSequence sequence)
+    {
+        ArgumentNullException.ThrowIfNull(sequence);
+        if (!sequence.IsParked)
+        {
+            throw new InvalidOperationException("Only a parked sequence can resume.");
+        }
+
+        var slot = Array.IndexOf(slots, null);
+        if (slot < 0)
+        {
+            throw new InvalidOperationException($"All {slots.Length} sequences of this context are busy.");
+        }
+
+        context.ClearSequence(slot);
+        sequence.Id = slot;
+        sequence.PromptCursor = 0;
+        sequence.Position = 0;
+        slots[slot] = sequence;
+        ActiveCount++;
+    }
+
+    /// <summary>Ends a parked sequence without resuming it (cancelled, or the server stops); frees its buffers.</summary>
+    public static void Abandon(GenerationSequence sequence, FinishReason reason)
+    {
+        ArgumentNullException.ThrowIfNull(sequence);
+        if (sequence.IsParked)
+        {
+            sequence.Finish(reason);
         }
     }
 

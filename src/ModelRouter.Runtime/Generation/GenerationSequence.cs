@@ -10,7 +10,8 @@ namespace ModelRouter.Runtime.Generation;
 /// </summary>
 public sealed class GenerationSequence
 {
-    private readonly int[] prompt;
+    // The prompt's tokens, then every sampled token: what a parked sequence replays to rebuild its KV cells.
+    private int[] history;
     private readonly StreamingTextBuffer output;
     private readonly long startTimestamp;
     private long firstTokenTimestamp;
@@ -20,16 +21,23 @@ public sealed class GenerationSequence
     {
         Id = id;
         Request = request;
-        this.prompt = prompt;
+        history = prompt;
         PromptTokenCount = promptLength;
+        ReplayEnd = promptLength;
         Sampler = sampler;
         Cancellation = cancellation;
         output = new StreamingTextBuffer(request.StopStrings);
         startTimestamp = Stopwatch.GetTimestamp();
     }
 
-    /// <summary>The KV-cache sequence id (0 .. MaxSequences-1) while it runs.</summary>
-    public int Id { get; }
+    /// <summary>The KV-cache sequence id (0 .. MaxSequences-1) while it runs; -1 while parked.</summary>
+    public int Id { get; internal set; }
+
+    /// <summary>Whether it gave its slot up for another request (<see cref="BatchedGenerator.Park"/>) and waits to resume.</summary>
+    public bool IsParked => Id < 0 && !IsFinished;
+
+    /// <summary>Whether <see cref="BatchedGenerator.Park"/> can take its slot now: it is generating (its prompt is in).</summary>
+    public bool CanPark => Id >= 0 && !IsFinished && !PromptPending && NextToken >= 0;
 
     public GenerationRequest Request { get; }
 
@@ -77,9 +85,27 @@ public sealed class GenerationSequence
     /// <summary>Index in the current batch whose logits this sequence samples from; -1 when none.</summary>
     internal int BatchIndex { get; set; } = -1;
 
-    internal bool PromptPending => PromptCursor < PromptTokenCount;
+    /// <summary>End of the tokens still to feed before generating: the prompt, or after a resume what was decoded before.</summary>
+    internal int ReplayEnd { get; set; }
 
-    internal int PromptToken(int index) => prompt[index];
+    internal bool PromptPending => PromptCursor < ReplayEnd;
+
+    internal int PromptToken(int index) => history[index];
+
+    /// <summary>Keeps a sampled token for a replay after a park (the prompt's buffer grows from the pool).</summary>
+    internal void RecordSampled(int token)
+    {
+        var length = PromptTokenCount + GeneratedTokenCount; // this token's index: AddGenerated has counted it already
+        if (length > history.Length)
+        {
+            var grown = System.Buffers.ArrayPool<int>.Shared.Rent(Math.Max(length, history.Length * 2));
+            history.AsSpan(0, length - 1).CopyTo(grown);
+            System.Buffers.ArrayPool<int>.Shared.Return(history);
+            history = grown;
+        }
+
+        history[length - 1] = token;
+    }
 
     internal void BeginStep() => output.BeginStep();
 
@@ -112,6 +138,6 @@ public sealed class GenerationSequence
         FinishReason = reason;
         finishTimestamp = Stopwatch.GetTimestamp();
         Sampler.Dispose();
-        System.Buffers.ArrayPool<int>.Shared.Return(prompt);
+        System.Buffers.ArrayPool<int>.Shared.Return(history);
     }
 }

@@ -31,6 +31,14 @@ public sealed record ModelLoadOptions
     /// <summary>Load mode; null keeps llama.cpp's default.</summary>
     public ModelLoadMode? LoadMode { get; init; }
 
+    /// <summary>
+    /// False: llama.cpp never reads tensors lazily from a mapping of the file (its default, "auto", maps files whose
+    /// marked tensors exceed 4 GiB even in load mode None and reads their rows on demand, so the file stays mapped
+    /// while the model serves). Served models set it false: with load mode None nothing then maps the file, and a file
+    /// truncated under a running model is a read error at load instead of a SIGBUS later. Null keeps llama.cpp's default.
+    /// </summary>
+    public bool? LazyRead { get; init; }
+
     /// <summary>Layers to place on GPUs; negative means all; null keeps llama.cpp's default.</summary>
     public int? GpuLayers { get; init; }
 

@@ -20,6 +20,11 @@ internal sealed unsafe class NativeLoadParameters : IDisposable
             Value.load_mode = (llama_load_mode)(int)mode;
         }
 
+        if (options.LazyRead is { } lazy)
+        {
+            Value.lazy_mode = lazy ? llama_lazy_mode.LLAMA_LAZY_MODE_ON : llama_lazy_mode.LLAMA_LAZY_MODE_OFF;
+        }
+
         if (options.GpuLayers is { } layers)
         {
             Value.n_gpu_layers = layers;

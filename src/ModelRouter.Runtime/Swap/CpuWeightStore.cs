@@ -12,7 +12,14 @@ namespace ModelRouter.Runtime.Swap;
 /// carved from the region's reserved range, and captures a host image of those prepared bytes; evict releases the
 /// region's pages (the process's RSS falls by the weights' size) while the llama_model, its tensor pointers and its
 /// contexts stay alive; restore commits the pages again and copies the image back, bit-exact. Before the first load the
-/// warm tier is the GGUF memory-mapped by us with every page touched; after it, the host image.
+/// warm tier is the GGUF read once into the page cache (read, never mapped); after it, the host image, which is
+/// anonymous memory of ours: nothing the model serves from depends on the file staying as it was.
+/// <para>
+/// The file's identity (<see cref="ModelFileIdentity"/>) is recorded at registration and checked with its content before
+/// every read of the file (first load, reload) and again after the load; llama.cpp loads with load mode None and lazy
+/// reads off, so it reads the file into buffers and never keeps it mapped. A restore from the host image reads no file
+/// and needs no check.
+/// </para>
 /// <para>
 /// Where the region is unavailable (another OS, or a CUDA build, whose native library has no CPU region yet) the store
 /// falls back to the old path: evict frees the model and its contexts, restore loads it again from the page cache.
@@ -23,7 +30,8 @@ public sealed unsafe class CpuWeightStore : IWeightStore
     private readonly ModelRegistration registration;
     private readonly CpuSwapOptions options;
     private readonly ContextCache contexts = new();
-    private WarmFileMapping? warm;
+    private ModelFileIdentity identity;
+    private string? change; // what the last check found changed; null while the file is as recorded
     private mr_swap_region* region;
     private bool regionUnavailable;
     private Model? loaded;
@@ -39,9 +47,7 @@ public sealed unsafe class CpuWeightStore : IWeightStore
         ArgumentNullException.ThrowIfNull(options);
         this.registration = registration;
         this.options = options;
-        using var file = GgufFile.Open(registration.Path); // validates: a bad file is refused at registration
-        GgufValidator.CheckLlamaCppRules(file);
-        WeightBytes = file.Tensors.Sum(t => t.ByteSize); // refined from the region's stats after the first load
+        (identity, WeightBytes) = Validate(registration.Path); // a bad file is refused at registration
     }
 
     public long WeightBytes { get; private set; }
@@ -62,7 +68,8 @@ public sealed unsafe class CpuWeightStore : IWeightStore
             return;
         }
 
-        warm = WarmFileMapping.Create(registration.Path, progress, cancellation);
+        ThrowIfFileChanged(""); // before any read of the file
+        PageCachePrimer.Read(registration.Path, identity.Length, progress, cancellation);
         Tier = ModelTier.Warm;
     }
 
@@ -76,35 +83,45 @@ public sealed unsafe class CpuWeightStore : IWeightStore
         if (loaded is not null && region != null)
         {
             // Same addresses, the image copied back; the model and its contexts never went away. On failure the shim
-            // leaves the region evicted with nothing committed.
+            // leaves the region evicted with nothing committed. The image is ours: no file is read, none is checked.
             CheckMemory(MrShim.mr_swap_region_restore(region), "restore its weights");
             Tier = ModelTier.Resident;
             return;
         }
 
-        if (!File.Exists(registration.Path))
+        // From the file: checked before the load reads it and after. Not primed first: the load reads it anyway, and
+        // priming is for ahead of demand (PrefetchAsync), not on the request's path.
+        ThrowIfFileChanged("");
+        try
         {
-            throw new ModelUnavailableException(registration.Name, $"its file '{registration.Path}' no longer exists");
+            if (!regionUnavailable && TryCreateRegion())
+            {
+                FirstLoadThroughRegion(cancellation);
+            }
+            else
+            {
+                // The fallback, too, reads the file into buffers of its own (load mode None): a mapping would serve from
+                // the file and fault when it is truncated. Evict frees the model; the next restore reads the file again.
+                loaded = Models.Model.Load(registration.Path, ServedLoadOptions(cancellation));
+                Tier = ModelTier.Resident;
+            }
+        }
+        catch (Exception ex) when (ex is ModelLoadException or InvalidModelFileException && identity.DescribeChange(thorough: true) is { } found)
+        {
+            // A file truncated or rewritten during the load: a short read or a bad index, reported as what it is.
+            Volatile.Write(ref change, found);
+            throw new ModelFileChangedException(registration.Name, found + " while it was being loaded", ex);
         }
 
-        if (Tier == ModelTier.Warm && warm is not null && warm.IsStale(registration.Path))
+        try
         {
-            // The file changed under the warm image: drop it and start from the new file, validated again.
-            Drop();
-            using var file = GgufFile.Open(registration.Path);
-            GgufValidator.CheckLlamaCppRules(file);
-            WeightBytes = file.Tensors.Sum(t => t.ByteSize);
+            ThrowIfFileChanged(" while it was being loaded");
         }
-
-        Warm(progress: null, cancellation);
-        if (!regionUnavailable && TryCreateRegion())
+        catch (ModelFileChangedException)
         {
-            FirstLoadThroughRegion(cancellation);
-            return;
+            Drop(); // what was read may mix the old file and the new: none of it is served
+            throw;
         }
-
-        loaded = Models.Model.Load(registration.Path, new ModelLoadOptions { LoadMode = ModelLoadMode.Mmap, GpuLayers = 0, Cancellation = cancellation });
-        Tier = ModelTier.Resident;
     }
 
     public void Evict()
@@ -138,9 +155,23 @@ public sealed unsafe class CpuWeightStore : IWeightStore
             region = null;
         }
 
-        warm?.Dispose();
-        warm = null;
         Tier = ModelTier.Cold;
+    }
+
+    public string? CheckFile()
+    {
+        // One stat while the file is as recorded; with the content check once a change was seen, so a file put back
+        // exactly as it was (same inode, size, mtime and sampled content) is recognised and the model serves again.
+        var found = identity.DescribeChange(thorough: Volatile.Read(ref change) is not null);
+        Volatile.Write(ref change, found);
+        return found;
+    }
+
+    public void AcceptFileChange()
+    {
+        Drop();
+        (identity, WeightBytes) = Validate(registration.Path);
+        Volatile.Write(ref change, null);
     }
 
     public long ContextBytes => contexts.Bytes;
@@ -200,7 +231,7 @@ public sealed unsafe class CpuWeightStore : IWeightStore
             Check(MrShim.mr_swap_region_load_begin(region), "start loading into its region");
             try
             {
-                loaded = Models.Model.Load(registration.Path, new ModelLoadOptions { LoadMode = ModelLoadMode.None, GpuLayers = 0, Cancellation = cancellation });
+                loaded = Models.Model.Load(registration.Path, ServedLoadOptions(cancellation));
             }
             finally
             {
@@ -220,9 +251,34 @@ public sealed unsafe class CpuWeightStore : IWeightStore
         }
 
         // The host image replaces the page-cached file as the warm tier.
-        warm?.Dispose();
-        warm = null;
         Tier = ModelTier.Resident;
+    }
+
+    /// <summary>Load mode None and no lazy reads: llama.cpp reads every weight into its buffers and keeps no mapping of the file.</summary>
+    private static ModelLoadOptions ServedLoadOptions(CancellationToken cancellation) =>
+        new() { LoadMode = ModelLoadMode.None, LazyRead = false, GpuLayers = 0, Cancellation = cancellation };
+
+    /// <summary>Validates the file for llama.cpp and records its identity; the weights' size from its tensor index.</summary>
+    private static (ModelFileIdentity Identity, long WeightBytes) Validate(string path)
+    {
+        long weightBytes;
+        using (var file = GgufFile.Open(path))
+        {
+            GgufValidator.CheckLlamaCppRules(file);
+            weightBytes = file.Tensors.Sum(t => t.ByteSize); // refined from the region's stats after the first load
+        }
+
+        return (ModelFileIdentity.Capture(path), weightBytes);
+    }
+
+    /// <summary>Before (and after) a read of the file: the content check as well as the stat.</summary>
+    private void ThrowIfFileChanged(string when)
+    {
+        if (identity.DescribeChange(thorough: true) is { } found)
+        {
+            Volatile.Write(ref change, found);
+            throw new ModelFileChangedException(registration.Name, found + when);
+        }
     }
 
     /// <summary>As <see cref="Check"/>, but memory running out is the pool's cue to evict and retry.</summary>

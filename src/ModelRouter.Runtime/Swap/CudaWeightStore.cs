@@ -13,6 +13,14 @@ namespace ModelRouter.Runtime.Swap;
 /// contexts stay alive. Before the first load the warm tier is the page-cached file, or the host image an earlier
 /// process left in the cache directory (<see cref="HostImageRecord"/>): then the first load adopts it, so the GGUF's
 /// tensor data is never read and the weights arrive by DMA as in a restore.
+/// <para>
+/// As on CPU (<see cref="CpuWeightStore"/>), the file's identity is recorded at registration and checked with its
+/// content before the first load reads the file and after it; a restore DMAs from the pinned image (ours) and reads no
+/// file. The first load reads the file with load mode None (no mapping that a truncation could turn into a SIGBUS);
+/// adopting a cached image maps it (MMAP) because then no tensor byte is read at all (the impostor discards uploads)
+/// and every tensor lives in the VMM buffer, so no CPU buffer is made from the mapping and llama.cpp unmaps all of it at
+/// the end of the load (llama_model_loader::load_all_data: <c>unmap_fragment(0, mmap_used.first)</c> with nothing used).
+/// </para>
 /// </summary>
 public sealed unsafe class CudaWeightStore : IWeightStore
 {
@@ -21,7 +29,8 @@ public sealed unsafe class CudaWeightStore : IWeightStore
     private readonly ContextCache contexts = new();
     private readonly string? imagePath;
     private readonly string? imageRecordPath;
-    private WarmFileMapping? warmFile;
+    private ModelFileIdentity identity;
+    private string? change; // what the last check found changed; null while the file is as recorded
     private mr_swap_region* region;
 
     public CudaWeightStore(ModelRegistration registration, CudaSwapOptions options)
@@ -30,9 +39,7 @@ public sealed unsafe class CudaWeightStore : IWeightStore
         ArgumentNullException.ThrowIfNull(options);
         this.registration = registration;
         this.options = options;
-        using var file = GgufFile.Open(registration.Path);
-        GgufValidator.CheckLlamaCppRules(file);
-        WeightBytes = file.Tensors.Sum(t => t.ByteSize); // refined from the region's stats after the first load
+        (identity, WeightBytes) = Validate(registration.Path); // WeightBytes refined from the region's stats after the first load
         if (options.CacheDirectory is { } directory)
         {
             imagePath = Path.Combine(directory, registration.Name + ".weights");
@@ -59,7 +66,8 @@ public sealed unsafe class CudaWeightStore : IWeightStore
             return;
         }
 
-        warmFile = WarmFileMapping.Create(registration.Path, progress, cancellation);
+        ThrowIfFileChanged(""); // before any read of the file
+        PageCachePrimer.Read(registration.Path, identity.Length, progress, cancellation);
         Tier = ModelTier.Warm;
     }
 
@@ -72,13 +80,35 @@ public sealed unsafe class CudaWeightStore : IWeightStore
 
         if (Model is not null && region != null)
         {
-            // The fast path: same virtual addresses, DMA from the pinned image; contexts and graphs stay valid.
+            // The fast path: same virtual addresses, DMA from the pinned image (ours: no file read, none checked);
+            // contexts and graphs stay valid.
             CheckDeviceMemory(MrShim.mr_swap_region_restore(region), "restore"); // on failure nothing stays mapped
             Tier = ModelTier.Resident;
             return;
         }
 
-        FirstLoad(cancellation);
+        ThrowIfFileChanged(""); // the first load reads the file (or adopts an image recorded for it)
+        try
+        {
+            FirstLoad(cancellation);
+        }
+        catch (Exception ex) when (ex is ModelLoadException or InvalidModelFileException && identity.DescribeChange(thorough: true) is { } found)
+        {
+            // A file truncated or rewritten during the load: a short read or a bad index, reported as what it is.
+            Volatile.Write(ref change, found);
+            throw new ModelFileChangedException(registration.Name, found + " while it was being loaded", ex);
+        }
+
+        try
+        {
+            ThrowIfFileChanged(" while it was being loaded");
+        }
+        catch (ModelFileChangedException)
+        {
+            DeleteImageRecord(); // its image may mix the old file and the new: never adopt it
+            Drop();
+            throw;
+        }
     }
 
     public void Evict()
@@ -103,9 +133,23 @@ public sealed unsafe class CudaWeightStore : IWeightStore
             region = null;
         }
 
-        warmFile?.Dispose();
-        warmFile = null;
         Tier = ModelTier.Cold;
+    }
+
+    public string? CheckFile()
+    {
+        // One stat while the file is as recorded; the content check as well once a change was seen (see CpuWeightStore).
+        var found = identity.DescribeChange(thorough: Volatile.Read(ref change) is not null);
+        Volatile.Write(ref change, found);
+        return found;
+    }
+
+    public void AcceptFileChange()
+    {
+        Drop();
+        DeleteImageRecord(); // made from the old file
+        (identity, WeightBytes) = Validate(registration.Path);
+        Volatile.Write(ref change, null);
     }
 
     public long ContextBytes => contexts.Bytes;
@@ -135,17 +179,7 @@ public sealed unsafe class CudaWeightStore : IWeightStore
 
     private void FirstLoad(CancellationToken cancellation)
     {
-        var reusable = FindReusableImage();
-        if (reusable is null)
-        {
-            if (warmFile?.IsStale(registration.Path) == true)
-            {
-                Drop();
-            }
-
-            Warm(null, cancellation);
-        }
-
+        var reusable = FindReusableImage(); // without one the load reads the file (checked by the caller)
         NativeRuntime.EnsureInitialized();
         CreateRegion();
         try
@@ -155,7 +189,7 @@ public sealed unsafe class CudaWeightStore : IWeightStore
                 reusable = null; // the file went away or cannot be registered: an ordinary load below
             }
 
-            LoadThroughRegion(cancellation);
+            LoadThroughRegion(adopting: reusable is not null, cancellation);
             var captured = MrShim.mr_swap_region_capture(region);
             if (captured == mr_status.MR_STATUS_INVALID_STATE && reusable is not null)
             {
@@ -184,8 +218,6 @@ public sealed unsafe class CudaWeightStore : IWeightStore
         }
 
         // The pinned host image replaces the page-cached file as the warm tier.
-        warmFile?.Dispose();
-        warmFile = null;
         Tier = ModelTier.Resident;
     }
 
@@ -215,14 +247,17 @@ public sealed unsafe class CudaWeightStore : IWeightStore
         }
     }
 
-    private void LoadThroughRegion(CancellationToken cancellation)
+    private void LoadThroughRegion(bool adopting, CancellationToken cancellation)
     {
         var bufferType = (nint)MrShim.mr_swap_region_buffer_type(region);
         try
         {
             Model = Models.Model.Load(registration.Path, new ModelLoadOptions
             {
-                LoadMode = ModelLoadMode.Mmap,
+                // Reading: None, so a file truncated meanwhile is a short read (an error), never a SIGBUS. Adopting: no
+                // tensor byte is read, and MMAP spares reading the whole file only to discard it (see the class remarks).
+                LoadMode = adopting ? ModelLoadMode.Mmap : ModelLoadMode.None,
+                LazyRead = false,
                 GpuLayers = registration.GpuLayers,
                 NativeBufferTypeOverrides = [(".*", bufferType)],
                 Cancellation = cancellation,
@@ -233,6 +268,28 @@ public sealed unsafe class CudaWeightStore : IWeightStore
             // llama.cpp only says the load failed; the region's buffer type left the reason on this thread.
             var detail = NativeStrings.Read(MrShim.mr_last_error());
             throw new DeviceMemoryExhaustedException($"Model '{registration.Name}': the first load ran out of memory on CUDA device {options.Device}: {detail}", ex);
+        }
+    }
+
+    /// <summary>Validates the file for llama.cpp and records its identity; the weights' size from its tensor index.</summary>
+    private static (ModelFileIdentity Identity, long WeightBytes) Validate(string path)
+    {
+        long weightBytes;
+        using (var file = GgufFile.Open(path))
+        {
+            GgufValidator.CheckLlamaCppRules(file);
+            weightBytes = file.Tensors.Sum(t => t.ByteSize);
+        }
+
+        return (ModelFileIdentity.Capture(path), weightBytes);
+    }
+
+    private void ThrowIfFileChanged(string when)
+    {
+        if (identity.DescribeChange(thorough: true) is { } found)
+        {
+            Volatile.Write(ref change, found);
+            throw new ModelFileChangedException(registration.Name, found + when);
         }
     }
 

@@ -42,6 +42,24 @@ public interface IWeightStore : IDisposable
 
     /// <summary>A context for these weights, reused across requests with the same options (never a reload).</summary>
     InferenceContext GetContext(ContextOptions options);
+
+    /// <summary>
+    /// What changed in the model's file since the store recorded its identity (at registration, or when it last accepted
+    /// a change), in words that name the file; null when nothing did, and always for a store without a file. Cheap
+    /// enough for every acquire: one stat while the file is unchanged; once a change was seen, the content check as
+    /// well, so that a file put back exactly as it was is recognised.
+    /// </summary>
+    string? CheckFile() => null;
+
+    /// <summary>
+    /// For <see cref="ModelRegistration.ReloadOnChange"/>: forgets everything made from the old file (as
+    /// <see cref="Drop"/>), validates the file as it is now and records its identity, so the next restore loads it.
+    /// Callers guarantee no lease is open.
+    /// </summary>
+    /// <exception cref="InvalidModelFileException">The new file is missing or malformed (the store stays Cold, the old identity kept).</exception>
+    void AcceptFileChange()
+    {
+    }
 }
 
 /// <summary>Creates the store of a registered model.</summary>

@@ -3,6 +3,86 @@ namespace ModelRouter.Runtime.Swap;
 /// <summary>The transitions and the eviction policy; all run while holding the pool's transition lock.</summary>
 public sealed partial class ModelPool
 {
+    /// <summary>Reloads one acquire may do for a file that keeps changing while it is read (a copy still in progress).</summary>
+    private const int MaxReloadsPerAcquire = 2;
+
+    /// <summary>
+    /// The model's file changed since its identity was recorded. Without <see cref="ModelRegistration.ReloadOnChange"/>
+    /// the model turns Failed and stays so while the file differs: what was made from the old file is dropped (once no
+    /// lease is open) and the request fails naming the file. With it, once no lease is open, the store forgets the old
+    /// file, validates the new one and the caller restores from it. False: leases are open, wait for one to end.
+    /// </summary>
+    /// <exception cref="ModelUnavailableException">No reload configured, the new file is not a model, or it kept changing.</exception>
+    private static bool AcceptFileChange(PooledModel entry, string change, ref int reloads)
+    {
+        int inFlight;
+        lock (entry.Gate)
+        {
+            entry.State = ModelState.Failed; // from here TryLease refuses new leases; open ones finish on memory we own
+            entry.LastError = change;
+            inFlight = entry.InFlight;
+        }
+
+        if (!entry.Registration.ReloadOnChange || reloads >= MaxReloadsPerAcquire)
+        {
+            if (inFlight == 0)
+            {
+                entry.Store.Drop(); // nothing made from the old file is kept: its memory goes back to the budget
+            }
+
+            throw new ModelUnavailableException(entry.Name, FileChangeProblem(entry, change, reloads));
+        }
+
+        if (inFlight > 0)
+        {
+            entry.LastError = $"{change}; reloading once its {inFlight} open lease(s) end";
+            return false;
+        }
+
+        reloads++;
+        try
+        {
+            entry.Store.AcceptFileChange();
+        }
+        catch (InvalidModelFileException ex)
+        {
+            entry.LastError = $"{change}; the new file cannot be loaded: {ex.Problem}";
+            throw new ModelUnavailableException(entry.Name, entry.LastError, ex);
+        }
+
+        entry.FileReloads++;
+        entry.LastError = null;
+        SetState(entry, ModelState.Evicted);
+        return true;
+    }
+
+    private static string FileChangeProblem(PooledModel entry, string change, int reloads) =>
+        !entry.Registration.ReloadOnChange
+            ? change + "; the model stays failed until the file is back as it was (ReloadOnChange loads a changed file instead)"
+            : reloads >= MaxReloadsPerAcquire ? $"{change}; it kept changing while it was reloaded ({reloads} tries)" : change;
+
+    /// <summary>A failed model whose weights are still in device memory and that no lease uses; null when none.</summary>
+    private PooledModel? SelectFailedHoldingWeights()
+    {
+        foreach (var candidate in models.Values)
+        {
+            if (candidate.State != ModelState.Failed || candidate.Store.Tier != ModelTier.Resident)
+            {
+                continue;
+            }
+
+            lock (candidate.Gate)
+            {
+                if (candidate.InFlight == 0)
+                {
+                    return candidate;
+                }
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>
     /// Frees memory by policy until <paramref name="entry"/>'s weights fit beside what is held (weights and contexts):
     /// first the contexts of evicted models (they cost only a context creation on their next use), then resident models
@@ -19,6 +99,12 @@ public sealed partial class ModelPool
 
         while (ResidentBytes + needed > options.BudgetBytes)
         {
+            if (SelectFailedHoldingWeights() is { } failed)
+            {
+                failed.Store.Drop(); // failed (its file changed, or an evict failed): of no use until it is loaded again
+                continue;
+            }
+
             if (SelectIdleContexts() is { } idle)
             {
                 idle.Store.ReleaseContexts();
@@ -174,6 +260,12 @@ public sealed partial class ModelPool
         catch (DeviceMemoryExhaustedException)
         {
             SetState(entry, ModelState.Evicted);
+            throw;
+        }
+        catch (ModelFileChangedException ex)
+        {
+            entry.LastError = ex.Problem; // the caller fails the request or, with ReloadOnChange, reloads
+            SetState(entry, ModelState.Failed);
             throw;
         }
         catch (ModelUnavailableException ex)

@@ -34,7 +34,7 @@ public sealed partial class ModelPool : IDisposable
     public long ResidentBytes => WeightBytes + ContextBytes;
 
     /// <summary>Weight bytes of the models resident now (or being restored or evicted).</summary>
-    public long WeightBytes => models.Values.Where(m => m.State is ModelState.Resident or ModelState.Restoring or ModelState.Evicting).Sum(m => m.Store.WeightBytes);
+    public long WeightBytes => models.Values.Where(HoldsWeights).Sum(m => m.Store.WeightBytes);
 
     /// <summary>Bytes the live contexts of all models hold (resident or not).</summary>
     public long ContextBytes => models.Values.Sum(m => m.Store.ContextBytes);
@@ -74,23 +74,35 @@ public sealed partial class ModelPool : IDisposable
         {
             await Task.Run(() => entry.Store.Warm(progress, cancellation), cancellation).ConfigureAwait(false);
         }
+        catch (ModelFileChangedException ex)
+        {
+            // Reported as on acquire; the next acquire reloads it when ReloadOnChange is set.
+            entry.LastError = ex.Problem;
+            SetState(entry, ModelState.Failed);
+            throw new ModelUnavailableException(entry.Name, ex.Problem, ex);
+        }
         finally
         {
             transitions.Release();
         }
     }
 
-    /// <summary>Makes the model resident (restoring it, evicting others as needed) and leases it for decoding.</summary>
-    /// <exception cref="ModelUnavailableException">Unknown name, larger than the budget, or the restore failed.</exception>
+    /// <summary>
+    /// Makes the model resident (restoring it, evicting others as needed) and leases it for decoding. Every acquire
+    /// first checks the model's file (one stat): a file changed since registration fails the model (or, with
+    /// <see cref="ModelRegistration.ReloadOnChange"/>, reloads it from the new file once no lease is open).
+    /// </summary>
+    /// <exception cref="ModelUnavailableException">Unknown name, larger than the budget, its file changed, or the restore failed.</exception>
     /// <exception cref="OperationCanceledException">Cancelled while waiting or restoring (the model stays evicted).</exception>
     public async ValueTask<ModelLease> AcquireAsync(string name, CancellationToken cancellation = default)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         var entry = Find(name);
         TimeSpan? swapTime = null;
+        var reloads = 0;
         while (true)
         {
-            if (TryLease(entry, swapTime) is { } lease)
+            if (entry.Store.CheckFile() is null && TryLease(entry, swapTime) is { } lease)
             {
                 return lease;
             }
@@ -100,7 +112,12 @@ public sealed partial class ModelPool : IDisposable
             var mustWait = false;
             try
             {
-                if (entry.State != ModelState.Resident)
+                if (entry.Store.CheckFile() is { } change)
+                {
+                    mustWait = !AcceptFileChange(entry, change, ref reloads);
+                }
+
+                if (!mustWait && entry.State != ModelState.Resident)
                 {
                     mustWait = !MakeRoom(entry);
                     if (!mustWait)
@@ -108,6 +125,15 @@ public sealed partial class ModelPool : IDisposable
                         swapTime = await RestoreMakingRoomOnDeviceAsync(entry, cancellation).ConfigureAwait(false);
                     }
                 }
+            }
+            catch (ModelFileChangedException ex) when (entry.Registration.ReloadOnChange && reloads < MaxReloadsPerAcquire)
+            {
+                // Changed while it was read: the next turn accepts the file as it is now and loads it again.
+                entry.LastError = ex.Problem;
+            }
+            catch (ModelFileChangedException ex)
+            {
+                throw new ModelUnavailableException(entry.Name, FileChangeProblem(entry, ex.Problem, reloads), ex);
             }
             finally
             {
@@ -225,6 +251,11 @@ public sealed partial class ModelPool : IDisposable
             entry.Pinned = pinned;
         }
     }
+
+    /// <summary>True while the model's weights take device memory: resident, moving, or failed with them still in place.</summary>
+    private static bool HoldsWeights(PooledModel m) =>
+        m.State is ModelState.Resident or ModelState.Restoring or ModelState.Evicting
+        || (m.State == ModelState.Failed && m.Store.Tier == ModelTier.Resident);
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -24,6 +24,13 @@ public sealed record ModelRegistration
     /// <summary>Evicted by <see cref="ModelPool.EvictIdle"/> after this long without use; null keeps it until space is needed.</summary>
     public TimeSpan? KeepAlive { get; init; }
 
+    /// <summary>
+    /// When the model's file changes under the running process (size, mtime, inode or the content check differ):
+    /// false reports the model Failed (a <see cref="ModelUnavailableException"/> naming the file and what changed) until
+    /// the file is back as it was; true drops what was made from the old file and loads the new one, validated again.
+    /// </summary>
+    public bool ReloadOnChange { get; init; }
+
     /// <summary>Layers on the GPU for GPU stores (-1: all).</summary>
     public int GpuLayers { get; init; } = -1;
 }

@@ -35,6 +35,9 @@ internal sealed class PooledModel(ModelRegistration registration, IWeightStore s
     /// <summary>Times the pool freed this model's contexts while it was evicted, to make room.</summary>
     public int ContextReleases { get; set; }
 
+    /// <summary>Times the model was reloaded because its file changed (<see cref="ModelRegistration.ReloadOnChange"/>).</summary>
+    public int FileReloads { get; set; }
+
     public string Name => Registration.Name;
 
     public ModelStatus Snapshot(TimeProvider time)
@@ -43,7 +46,7 @@ internal sealed class PooledModel(ModelRegistration registration, IWeightStore s
         {
             var idle = LastUsedTimestamp == 0 ? (TimeSpan?)null : time.GetElapsedTime(LastUsedTimestamp);
             return new ModelStatus(Name, State, Store.Tier, Store.WeightBytes, InFlight, Pinned, Registration.Priority, idle,
-                LastError, Restores, Evictions, LastRestore, LastEvict, DeviceMemoryRetries, Store.ContextBytes, ContextReleases);
+                LastError, Restores, Evictions, LastRestore, LastEvict, DeviceMemoryRetries, Store.ContextBytes, ContextReleases, FileReloads);
         }
     }
 
@@ -72,4 +75,5 @@ public sealed record ModelStatus(
     TimeSpan? LastEvict,
     int DeviceMemoryRetries = 0,
     long ContextBytes = 0,
-    int ContextReleases = 0);
+    int ContextReleases = 0,
+    int FileReloads = 0);

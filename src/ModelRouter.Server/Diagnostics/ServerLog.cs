@@ -37,4 +37,13 @@ internal static partial class ServerLog
 
     [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "Draining: waiting for requests in flight to finish")]
     public static partial void Draining(ILogger logger);
+
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Information, Message = "Draining: {InFlight} requests in flight may take up to {Seconds} s to finish")]
+    public static partial void DrainStarted(ILogger logger, int inFlight, int seconds);
+
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "Shutdown deadline reached: {Requests} unfinished requests end with a shutting-down error")]
+    public static partial void DrainCutOff(ILogger logger, int requests);
+
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Error, Message = "Model {Model}: worker fault ({Consecutive} in a row); the requests it held failed and it goes on")]
+    public static partial void WorkerFault(ILogger logger, string model, int consecutive, Exception exception);
 }

@@ -19,6 +19,8 @@ public sealed class ServerMetrics : IDisposable
     private readonly Histogram<double> timeToFirstTokenMilliseconds;
     private readonly Histogram<double> tokensPerSecond;
     private readonly Counter<long> embeddedInputs;
+    private readonly Counter<long> workerFaults;
+    private readonly Counter<long> preemptions;
 
     public ServerMetrics(IMeterFactory? meterFactory = null)
     {
@@ -30,6 +32,8 @@ public sealed class ServerMetrics : IDisposable
         timeToFirstTokenMilliseconds = meter.CreateHistogram<double>("modelrouter.ttft", "ms", "Time to first token after admission");
         tokensPerSecond = meter.CreateHistogram<double>("modelrouter.decode.rate", "{token}/s", "Decode throughput per request");
         embeddedInputs = meter.CreateCounter<long>("modelrouter.embeddings", "{input}", "Texts embedded, by model");
+        workerFaults = meter.CreateCounter<long>("modelrouter.worker.faults", "{fault}", "Faults a model worker recovered from, by model");
+        preemptions = meter.CreateCounter<long>("modelrouter.batch.preemptions", "{sequence}", "Sequences that gave their slot to a waiting request (fair service), by model");
     }
 
     /// <summary>Registers residency gauges (1 when resident) and the device idle share for the pool's models.</summary>
@@ -62,6 +66,10 @@ public sealed class ServerMetrics : IDisposable
     }
 
     public void RecordEmbeddings(string model, int inputs) => embeddedInputs.Add(inputs, new KeyValuePair<string, object?>("model", model));
+
+    public void RecordWorkerFault(string model) => workerFaults.Add(1, new KeyValuePair<string, object?>("model", model));
+
+    public void RecordPreemption(string model) => preemptions.Add(1, new KeyValuePair<string, object?>("model", model));
 
     public void Dispose() => meter.Dispose();
 }

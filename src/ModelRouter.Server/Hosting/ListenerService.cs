@@ -40,14 +40,10 @@ public sealed class ListenerService : BackgroundService
     private string? boundUnixPath;
     private int refusing;
 
-    private readonly ModelRouterService service;
-
-    public ListenerService(IOptions<ServerOptions> options, ModelRouterService service, RequestPipeline pipeline, ILogger<ListenerService> logger,
-        TimeProvider? time = null)
+    public ListenerService(IOptions<ServerOptions> options, RequestPipeline pipeline, ILogger<ListenerService> logger, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         this.options = options.Value;
-        this.service = service;
         this.logger = logger;
         context = new ServerContext(pipeline, time);
         tooManyConnections = ErrorFrame(ErrorCode.Overloaded, $"the server has {this.options.Limits.MaxConnections} connections open; try again later");
@@ -159,7 +155,7 @@ public sealed class ListenerService : BackgroundService
     }
 
     /// <summary>Lets every request accepted by either door finish (or fail with shutting-down at the deadline).</summary>
-    private Task DrainRequestsAsync(CancellationToken deadline) => service.Scheduler.DrainAsync(deadline); // until RequestPipeline.DrainAsync lands
+    private Task DrainRequestsAsync(CancellationToken deadline) => context.Pipeline.DrainAsync(deadline);
 
     public override void Dispose()
     {

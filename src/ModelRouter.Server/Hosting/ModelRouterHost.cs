@@ -16,6 +16,9 @@ namespace ModelRouter.Server.Hosting;
 /// </summary>
 public static class ModelRouterHost
 {
+    /// <summary>Time after the shutdown deadline for the doors to deliver the cut-off requests' errors and close.</summary>
+    public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(5);
+
     /// <param name="args">Command-line overrides (e.g. --ModelRouter:Tcp=127.0.0.1:9000).</param>
     /// <param name="configFile">A JSON config file with a "ModelRouter" section; null for none.</param>
     /// <param name="classifier">Names the task of prompts that did not name a model.</param>
@@ -30,14 +33,18 @@ public static class ModelRouterHost
                 throw new FileNotFoundException($"The config file '{configFile}' does not exist.", configFile);
             }
 
-            builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
+            AddJsonConfig(builder.Configuration, configFile);
         }
 
         builder.Configuration.AddEnvironmentVariables("MODELROUTER__");
         builder.Configuration.AddCommandLine(args);
 
-        builder.Services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidator>();
+        // Bound by ServerOptionsBinding, not the binder directly: a value of the wrong type becomes one more validation
+        // problem (key, value, expected type) instead of the binder's exception.
+        var section = builder.Configuration.GetSection(ServerOptions.SectionName);
+        builder.Services.AddSingleton<ServerOptionsBinding>();
+        builder.Services.AddOptions<ServerOptions>().Configure<ServerOptionsBinding>((options, binding) => binding.Bind(section, options)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ServerOptions>>(sp => new ServerOptionsValidator(sp.GetRequiredService<ServerOptionsBinding>()));
         builder.Services.AddSingleton<ServerMetrics>();
         builder.Services.AddSingleton<ShutdownReport>();
         builder.Services.AddSingleton(classifier);
@@ -61,7 +68,44 @@ public static class ModelRouterHost
         builder.Services.AddHostedService<ListenerService>();
         builder.Services.AddSingleton<Doors.Http.HttpDoorService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Doors.Http.HttpDoorService>());
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        // The pipeline cuts requests off at ShutdownTimeoutSeconds; the host gives the doors a little longer to deliver
+        // those last error frames and close before it abandons the services.
+        builder.Services.AddOptions<HostOptions>().Configure<IOptions<ServerOptions>>((host, server) =>
+            host.ShutdownTimeout = TimeSpan.FromSeconds(server.Value.ShutdownTimeoutSeconds) + ShutdownGrace);
         return builder;
+    }
+
+    /// <summary>
+    /// Adds the JSON config file; malformed JSON (or a key given twice) becomes one <see cref="InvalidDataException"/>
+    /// naming the file, line and position instead of the provider's nested exceptions.
+    /// </summary>
+    private static void AddJsonConfig(IConfigurationBuilder configuration, string configFile)
+    {
+        var path = Path.GetFullPath(configFile);
+        try
+        {
+            configuration.AddJsonFile(path, optional: false, reloadOnChange: false);
+        }
+        catch (InvalidDataException ex)
+        {
+            // The provider wraps the parser's error twice (InvalidDataException, FormatException, JsonException).
+            var inner = ex.InnerException;
+            while (inner is not null and not System.Text.Json.JsonException && inner.InnerException is not null)
+            {
+                inner = inner.InnerException;
+            }
+
+            if (inner is System.Text.Json.JsonException json)
+            {
+                // JsonException counts lines and positions from 0 and appends them to its message; say them once, from 1.
+                var reason = json.Message;
+                var cut = reason.IndexOf(" Path:", StringComparison.Ordinal) is var p and >= 0 ? p : reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
+                reason = cut >= 0 ? reason[..cut] : reason;
+                throw new InvalidDataException($"config file '{path}': invalid JSON at line {json.LineNumber + 1}, position {json.BytePositionInLine + 1}: {reason}", ex);
+            }
+
+            throw new InvalidDataException($"config file '{path}': {inner?.Message ?? ex.Message}", ex);
+        }
     }
 }

@@ -49,6 +49,7 @@ public sealed class ModelRouterService : IHostedService, IAsyncDisposable
                 Priority = model.Priority,
                 Pinned = model.Pinned,
                 KeepAlive = model.KeepAliveSeconds > 0 ? TimeSpan.FromSeconds(model.KeepAliveSeconds) : null,
+                ReloadOnChange = model.ReloadOnChange,
             });
             ServerLog.ModelRegistered(logger, model.Name, status.WeightBytes, model.Path);
         }

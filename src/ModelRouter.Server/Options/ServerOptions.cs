@@ -236,6 +236,9 @@ public sealed class SchedulerSettings
     /// <summary>Deadline of a queued request: one that has not started this long after it was accepted fails with a timeout.</summary>
     public int MaxQueueWaitSeconds { get; set; } = 300;
 
+    /// <summary>Tokens a sequence may generate while others wait for a slot before it yields its slot (fair service).</summary>
+    public int FairShareTokens { get; set; } = 256;
+
     public SchedulerOptions ToSchedulerOptions() => new()
     {
         QueueCapacityPerModel = QueueCapacityPerModel,
@@ -247,6 +250,7 @@ public sealed class SchedulerSettings
         MinResidency = TimeSpan.FromMilliseconds(MinResidencyMs),
         MaxWait = TimeSpan.FromMilliseconds(MaxWaitMs),
         MaxQueueWait = TimeSpan.FromSeconds(MaxQueueWaitSeconds),
+        FairShareTokens = FairShareTokens,
     };
 }
 

@@ -13,7 +13,7 @@ namespace ModelRouter.Server.Requests;
 /// stream), passes text through untouched, and ends the request exactly once with whole-request statistics
 /// (<see cref="GenerationDone.Total"/> from the pipeline's acceptance) and its in-flight slot released.
 /// </summary>
-internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserver observer, ulong id) : IResponseSink
+internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserver observer, ulong id) : IResponseSink, ILiveRequest
 {
     private readonly long started = Stopwatch.GetTimestamp();
     private int ended;
@@ -28,7 +28,13 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
 
     public void Routed(string task, TimeSpan routeTime) => (Task, RouteTime) = (task, routeTime);
 
-    public void OnText(ulong requestId, ReadOnlySpan<byte> utf8) => observer.OnText(utf8);
+    public void OnText(ulong requestId, ReadOnlySpan<byte> utf8)
+    {
+        if (Volatile.Read(ref ended) == 0)
+        {
+            observer.OnText(utf8);
+        }
+    }
 
     public void OnCompleted(ulong requestId, CompletionStats stats)
     {
@@ -42,8 +48,16 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
     {
         if (Interlocked.Exchange(ref ended, 1) == 0)
         {
+            pipeline.Untrack(Id);
             pipeline.LeaveInFlight(0, failed: true);
-            observer.OnFailed(error, message);
+            try
+            {
+                observer.OnFailed(error, message);
+            }
+            finally
+            {
+                pipeline.Finished(); // after the door has the end: a drain may close the doors once none is unfinished
+            }
         }
     }
 
@@ -51,9 +65,17 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
     {
         if (Interlocked.Exchange(ref ended, 1) == 0)
         {
+            pipeline.Untrack(Id);
             pipeline.LeaveInFlight(stats.GeneratedTokens, failed: false);
-            observer.OnCompleted(new GenerationDone(stats.Model, Task, stats.FinishReason, stats.PromptTokens, stats.GeneratedTokens,
-                stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started)));
+            try
+            {
+                observer.OnCompleted(new GenerationDone(stats.Model, Task, stats.FinishReason, stats.PromptTokens, stats.GeneratedTokens,
+                    stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started)));
+            }
+            finally
+            {
+                pipeline.Finished();
+            }
         }
     }
 
@@ -64,13 +86,28 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
     /// </summary>
     public async Task ServeAsync(RemoteChain chain, RemoteChatRequest request, Func<GenerationRequest> local, CancellationToken cancellation)
     {
+        // A remote answer has no worker to end it at the shutdown deadline: the pipeline's cut-off cancels it here.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation, pipeline.CutOffToken);
+        try
+        {
+            await ServeRemoteAsync(chain, request, local, linked.Token, cancellation).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (pipeline.CutOffToken.IsCancellationRequested)
+        {
+            Fail(RequestError.ShuttingDown, "the server is shutting down: the request did not finish before the shutdown deadline");
+        }
+    }
+
+    private async Task ServeRemoteAsync(RemoteChain chain, RemoteChatRequest request, Func<GenerationRequest> local, CancellationToken cancellation,
+        CancellationToken client)
+    {
         var attempts = new List<ChainAttempt>();
         RemoteAnswer? answer;
         try
         {
             answer = await chain.OpenAsync(request, attempts, cancellation).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested && !pipeline.CutOffToken.IsCancellationRequested)
         {
             Complete(RemoteStats(Model, FinishReason.Cancelled, null, 0, null));
             return;
@@ -81,7 +118,7 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
             ServerLog.ChainExhausted(pipeline.Logger, Id, string.Join("; ", attempts.Select(a => $"{a.Member}: {a.Outcome}")));
             try
             {
-                pipeline.SubmitLocal(this, local(), cancellation);
+                pipeline.SubmitLocal(this, local(), client); // the local model's worker ends it at the deadline itself
             }
             catch (RequestException ex)
             {
@@ -124,11 +161,12 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
             var reason = answer.FinishReason == "length" ? FinishReason.MaxTokens : FinishReason.EndOfGeneration;
             Complete(Record(RemoteStats(answer.Member, reason, firstPiece, pieces, answer.Usage)));
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested && !pipeline.CutOffToken.IsCancellationRequested)
         {
             Complete(RemoteStats(answer.Member, FinishReason.Cancelled, firstPiece, pieces, null));
         }
-        catch (Exception ex) when (ex is UpstreamException or HttpRequestException or IOException or OperationCanceledException)
+        catch (Exception ex) when (ex is UpstreamException or HttpRequestException or IOException or OperationCanceledException
+            && !pipeline.CutOffToken.IsCancellationRequested)
         {
             Fail(RequestError.ModelUnavailable, $"{answer.Member} failed mid-answer: {ex.Message}");
         }

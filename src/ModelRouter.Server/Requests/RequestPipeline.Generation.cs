@@ -31,6 +31,7 @@ public sealed partial class RequestPipeline
         }
 
         var run = new GenerationRun(this, observer, NextRequestId());
+        Track(run.Id, run);
         try
         {
             var model = command.Model;

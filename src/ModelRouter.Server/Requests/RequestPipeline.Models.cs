@@ -49,9 +49,10 @@ public sealed partial class RequestPipeline
         }
 
         var failed = true;
+        var work = new EmbeddingRequest(NextRequestId(), model, command.Inputs, command.Normalize, cancellation);
+        Track(work.Id, work);
         try
         {
-            var work = new EmbeddingRequest(NextRequestId(), model, command.Inputs, command.Normalize, cancellation);
             if (!Scheduler.TrySubmit(work, out var error, out var message))
             {
                 throw new RequestException(error, message);
@@ -63,7 +64,9 @@ public sealed partial class RequestPipeline
         }
         finally
         {
+            Untrack(work.Id);
             LeaveInFlight(0, failed);
+            Finished();
         }
     }
 

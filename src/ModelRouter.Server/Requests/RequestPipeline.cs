@@ -29,6 +29,7 @@ public sealed partial class RequestPipeline : IDisposable
     private readonly byte[]? authToken;
     private readonly byte[]? adminToken;
     private readonly CancellationToken stopping;
+    private readonly ShutdownReport report;
     private long nextRequestId;
     private int inFlight;
     private long requestsTotal;
@@ -37,7 +38,7 @@ public sealed partial class RequestPipeline : IDisposable
     private int connections;
 
     public RequestPipeline(IOptions<ServerOptions> options, ModelRouterService service, IRequestRouter router, ServerMetrics metrics,
-        ILogger<RequestPipeline> logger, IHostApplicationLifetime? lifetime = null)
+        ILogger<RequestPipeline> logger, ShutdownReport? report = null, IHostApplicationLifetime? lifetime = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(service);
@@ -47,6 +48,7 @@ public sealed partial class RequestPipeline : IDisposable
         this.router = router;
         Metrics = metrics;
         Logger = logger;
+        this.report = report ?? new ShutdownReport();
         stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
         authToken = string.IsNullOrEmpty(Options.AuthToken) ? null : Encoding.UTF8.GetBytes(Options.AuthToken);
         adminToken = string.IsNullOrEmpty(Options.AdminToken) ? null : Encoding.UTF8.GetBytes(Options.AdminToken);
@@ -78,7 +80,7 @@ public sealed partial class RequestPipeline : IDisposable
     public bool IsStarted => service.Scheduler is not null;
 
     /// <summary>The host is stopping: requests in flight finish, new ones are refused.</summary>
-    public bool IsDraining => stopping.IsCancellationRequested;
+    public bool IsDraining => Volatile.Read(ref draining) != 0 || stopping.IsCancellationRequested;
 
     /// <summary>Cancelled when the host starts stopping.</summary>
     public CancellationToken Stopping => stopping;
@@ -134,33 +136,6 @@ public sealed partial class RequestPipeline : IDisposable
             decision.Elapsed, decision.Considered.Where(m => m != decision.Model).ToList());
     }
 
-    /// <summary>Takes a server-wide in-flight slot, or refuses: draining, or at the limit (with a retry hint).</summary>
-    private void EnterInFlight()
-    {
-        if (IsDraining)
-        {
-            throw new RequestException(RequestError.ShuttingDown, "the server is shutting down");
-        }
-
-        if (Interlocked.Increment(ref inFlight) > Options.Limits.MaxRequestsInFlight)
-        {
-            Interlocked.Decrement(ref inFlight);
-            throw new RequestException(RequestError.Overloaded, $"the server has {Options.Limits.MaxRequestsInFlight} requests in flight", TimeSpan.FromSeconds(1));
-        }
-
-        Interlocked.Increment(ref requestsTotal);
-    }
-
-    internal void LeaveInFlight(int tokens, bool failed)
-    {
-        Interlocked.Decrement(ref inFlight);
-        Interlocked.Add(ref tokensGenerated, tokens);
-        if (failed)
-        {
-            Interlocked.Increment(ref errorsTotal);
-        }
-    }
-
     internal ulong NextRequestId() => (ulong)Interlocked.Increment(ref nextRequestId);
 
     private void CheckPromptBytes(int bytes)
@@ -197,5 +172,10 @@ public sealed partial class RequestPipeline : IDisposable
         _ => ModelStateView.Unloaded,
     };
 
-    public void Dispose() => remotes.Dispose();
+    public void Dispose()
+    {
+        remotes.Dispose();
+        cutOff.Dispose();
+        drainDeadline?.Dispose();
+    }
 }

@@ -38,6 +38,9 @@ public enum RequestError
 
     /// <summary>The server is draining: it finishes what it has and takes nothing new.</summary>
     ShuttingDown,
+
+    /// <summary>The request waited longer than its deadline (MaxQueueWaitSeconds) without starting.</summary>
+    Timeout,
 }
 
 /// <summary>What a finished request reports with its done frame.</summary>
@@ -56,7 +59,7 @@ public sealed record CompletionStats(
 /// Work for one model's worker: a generation or an embedding. Queued per model, served while the worker holds the
 /// model's lease, and ended exactly once: completed by the worker, or failed with <see cref="Fail"/>.
 /// </summary>
-public abstract class ScheduledWork
+public abstract class ScheduledWork : Requests.ILiveRequest
 {
     protected ScheduledWork(ulong id, string model, CancellationToken cancellation)
     {

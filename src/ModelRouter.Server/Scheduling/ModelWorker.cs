@@ -14,14 +14,32 @@ namespace ModelRouter.Server.Scheduling;
 /// swaps it in and cannot swap it out while the lease is held), then batches up to MaxBatchPerModel requests into
 /// one context, step by step, until the queue is empty (after a short linger) or the scheduler asks it to yield.
 /// </summary>
+/// <remarks>
+/// Nothing it holds can be left hanging: a fault (any exception) fails exactly the requests the worker holds at that
+/// moment with <see cref="RequestError.Internal"/>, is logged once with the model's name, and the loop goes on after a
+/// short back-off; a request that waits longer than MaxQueueWait fails with <see cref="RequestError.Timeout"/>; on
+/// abort (the shutdown deadline) everything queued, running or parked fails with <see cref="RequestError.ShuttingDown"/>.
+/// Inside a batch, a sequence that has generated FairShareTokens since it last got its slot gives the slot up to a
+/// waiting request when every slot is busy (it is parked and resumes later, unchanged), so short requests are not
+/// starved by long ones.
+/// </remarks>
 internal sealed class ModelWorker
 {
+    private static readonly TimeSpan MaxFaultBackoff = TimeSpan.FromSeconds(5);
+
+    // Faults in a row after which every waiting request fails at once instead of one per fault.
+    private const int RepeatedFaults = 3;
+
     private readonly Channel<ScheduledWork> queue;
     private readonly ModelPool pool;
     private readonly Scheduler scheduler;
     private readonly SchedulerOptions options;
     private readonly ServerMetrics metrics;
     private readonly ILogger logger;
+
+    // Sequences that gave their slot up, oldest first; owned by the serving thread, counted for the load figures.
+    private readonly Queue<Running> parked = new();
+    private int parkedCount;
     private Task? loop;
 
     public ModelWorker(string model, ModelPool pool, Scheduler scheduler, SchedulerOptions options, ServerMetrics metrics, ILogger logger)
@@ -34,17 +52,21 @@ internal sealed class ModelWorker
         this.logger = logger;
         queue = Channel.CreateBounded<ScheduledWork>(new BoundedChannelOptions(options.QueueCapacityPerModel)
         {
-            SingleReader = true,
+            SingleReader = false, // the scheduler's deadline sweep takes expired requests off the head as well
             FullMode = BoundedChannelFullMode.Wait, // TryWrite then fails at once: the RejectNew overload policy
         });
     }
 
     public string Model { get; }
 
-    public int Waiting => queue.Reader.Count;
+    /// <summary>Requests waiting for a slot: queued, and parked sequences waiting to resume.</summary>
+    public int Waiting => queue.Reader.Count + Volatile.Read(ref parkedCount);
 
     /// <summary>Sequences being generated now.</summary>
     public int Active { get; private set; }
+
+    /// <summary>Faults since the worker last served a request cleanly (0: healthy).</summary>
+    public int ConsecutiveFaults { get; private set; }
 
     /// <summary>Enqueue time of the oldest waiting request; 0 when none waits.</summary>
     public long OldestWaitingTimestamp => queue.Reader.TryPeek(out var oldest) ? oldest.EnqueuedTimestamp : 0;
@@ -60,15 +82,33 @@ internal sealed class ModelWorker
         return loop ?? Task.CompletedTask;
     }
 
+    /// <summary>Fails the waiting requests that have passed their deadline (they sit at the head: the queue is FIFO).</summary>
+    public void ExpireWaiting()
+    {
+        while (queue.Reader.TryPeek(out var head) && Stopwatch.GetElapsedTime(head.EnqueuedTimestamp) >= options.MaxQueueWait
+            && queue.Reader.TryRead(out var expired))
+        {
+            FailExpired(expired);
+        }
+    }
+
     private async Task RunAsync(CancellationToken stopping)
     {
-        try
+        while (true)
         {
-            while (await queue.Reader.WaitToReadAsync(stopping).ConfigureAwait(false))
+            Exception? fault;
+            var failedInBatch = 0;
+            try
             {
+                if (!await queue.Reader.WaitToReadAsync(stopping).ConfigureAwait(false))
+                {
+                    return; // drained: the queue is complete and empty
+                }
+
                 ModelLease lease;
                 try
                 {
+                    options.FaultInjection?.Invoke(Model, WorkerStage.Lease);
                     lease = await pool.AcquireAsync(Model, stopping).ConfigureAwait(false);
                 }
                 catch (ModelUnavailableException ex)
@@ -86,111 +126,240 @@ internal sealed class ModelWorker
                     }
 
                     // Decoding is synchronous native work: give it a thread of its own while the model is leased.
-                    await Task.Factory.StartNew(() => Serve(lease, stopping), stopping, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+                    (fault, failedInBatch) = await Task.Factory.StartNew(() => Serve(lease, stopping), CancellationToken.None,
+                        TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
                 }
             }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-            FailWaiting(RequestError.Cancelled, "the server is shutting down");
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                FailWaiting(RequestError.ShuttingDown, "the server is shutting down: the request did not start before the shutdown deadline");
+                return;
+            }
+#pragma warning disable CA1031 // a worker must outlive any fault: its model's other requests and later ones depend on it
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                fault = ex;
+            }
+
+            if (fault is not null)
+            {
+                await RecoverAsync(fault, failedInBatch, stopping).ConfigureAwait(false);
+            }
         }
     }
 
-    private void Serve(ModelLease lease, CancellationToken stopping)
+    /// <summary>
+    /// After a fault: logged once with the model's name and counted. The batch's requests have failed already; a
+    /// fault outside a batch (leasing, creating the context) fails the request at the head of the queue, the one it
+    /// was for, and a fault that repeats fails every waiting request (the model is broken, not the request). Then a
+    /// short back-off, so that a repeating fault does not spin.
+    /// </summary>
+    private async Task RecoverAsync(Exception fault, int failedInBatch, CancellationToken stopping)
     {
-        var context = lease.GetContext(new ContextOptions
+        ConsecutiveFaults++;
+        metrics.RecordWorkerFault(Model);
+        ServerLog.WorkerFault(logger, Model, ConsecutiveFaults, fault);
+        var message = $"model '{Model}' failed: {fault.Message}";
+        if (ConsecutiveFaults >= RepeatedFaults)
         {
-            ContextLength = options.ContextPerSequence * options.MaxBatchPerModel,
-            BatchSize = 512,
-            MaxSequences = options.MaxBatchPerModel,
-            Threads = options.Threads,
-        });
-        using var generator = new BatchedGenerator(context);
-        var active = new List<(InferenceRequest Request, GenerationSequence Sequence, TimeSpan QueueWait, TimeSpan? Swap)>(options.MaxBatchPerModel);
+            FailWaiting(RequestError.Internal, message);
+        }
+        else if (failedInBatch == 0 && queue.Reader.TryRead(out var head))
+        {
+            head.Fail(RequestError.Internal, message);
+        }
+
+        var backoff = TimeSpan.FromMilliseconds(Math.Min(MaxFaultBackoff.TotalMilliseconds, 50 * Math.Pow(2, ConsecutiveFaults - 1)));
+        await Task.Delay(backoff, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    /// <summary>Serves one lease; returns the fault that ended it (null when none) and how many requests it failed.</summary>
+    private (Exception? Fault, int Failed) Serve(ModelLease lease, CancellationToken stopping)
+    {
+        var active = new List<Running>(options.MaxBatchPerModel);
         var embeddings = new List<EmbeddingRequest>();
-        var residentSince = Stopwatch.GetTimestamp();
-        var firstAdmission = true;
+        BatchedGenerator? generator = null;
         try
         {
-            while (true)
+            options.FaultInjection?.Invoke(Model, WorkerStage.Context);
+            var context = lease.GetContext(new ContextOptions
             {
-                var yielding = stopping.IsCancellationRequested || scheduler.ShouldYield(this, residentSince);
-                while (!yielding && generator.HasFreeSlot && queue.Reader.TryRead(out var work))
-                {
-                    if (work is InferenceRequest request)
-                    {
-                        Admit(generator, request, firstAdmission ? lease.SwapTime : null, active);
-                    }
-                    else
-                    {
-                        embeddings.Add((EmbeddingRequest)work);
-                    }
-                }
-
-                if (embeddings.Count > 0)
-                {
-                    // Between two decode steps: the batch of generations waits one embedding decode, no longer.
-                    Embed(lease, embeddings, firstAdmission ? lease.SwapTime : null);
-                }
-
-                firstAdmission = false;
-                Active = active.Count;
-                if (active.Count == 0)
-                {
-                    if (yielding || !WaitForWork(stopping))
-                    {
-                        return;
-                    }
-
-                    continue;
-                }
-
-                generator.Step();
-                for (var i = active.Count - 1; i >= 0; i--)
-                {
-                    var (request, sequence, queueWait, swap) = active[i];
-                    if (!sequence.NewText.IsEmpty)
-                    {
-                        try
-                        {
-                            request.Sink.OnText(request.Id, sequence.NewText);
-                        }
-#pragma warning disable CA1031 // a failing sink (its connection broke) must never stop the batch of other clients
-                        catch (Exception ex)
-#pragma warning restore CA1031
-                        {
-                            ServerLog.SinkFailed(logger, Model, request.Id, ex.Message);
-                        }
-                    }
-
-                    if (sequence.IsFinished)
-                    {
-                        active.RemoveAt(i);
-                        Complete(request, sequence, queueWait, swap);
-                    }
-                }
-            }
+                ContextLength = options.ContextPerSequence * options.MaxBatchPerModel,
+                BatchSize = 512,
+                MaxSequences = options.MaxBatchPerModel,
+                Threads = options.Threads,
+            });
+            generator = new BatchedGenerator(context);
+            ServeBatch(lease, generator, active, embeddings, stopping);
+            return (null, 0);
         }
-        catch (Exception ex) when (ex is InferenceException or ObjectDisposedException)
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            ServerLog.DecodeFailed(logger, Model, ex.Message);
-            foreach (var (request, _, _, _) in active)
+            FailHeld(active, embeddings, RequestError.ShuttingDown, "the server is shutting down: the request did not finish before the shutdown deadline");
+            return (null, 0);
+        }
+#pragma warning disable CA1031 // a fault fails what the batch holds, never the worker
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            if (ex is InferenceException)
             {
-                request.Sink.OnFailed(request.Id, RequestError.Internal, "decode failed: " + ex.Message);
+                ServerLog.DecodeFailed(logger, Model, ex.Message);
             }
 
-            foreach (var embedding in embeddings)
-            {
-                embedding.Fail(RequestError.Internal, "decode failed: " + ex.Message);
-            }
+            return (ex, FailHeld(active, embeddings, RequestError.Internal, $"model '{Model}' failed while serving: {ex.Message}"));
         }
         finally
         {
+            generator?.Dispose();
             Active = 0;
         }
     }
 
-    private void Admit(BatchedGenerator generator, InferenceRequest request, TimeSpan? swap, List<(InferenceRequest, GenerationSequence, TimeSpan, TimeSpan?)> active)
+    private void ServeBatch(ModelLease lease, BatchedGenerator generator, List<Running> active, List<EmbeddingRequest> embeddings, CancellationToken stopping)
+    {
+        var residentSince = Stopwatch.GetTimestamp();
+        var firstAdmission = true;
+        while (true)
+        {
+            stopping.ThrowIfCancellationRequested(); // the shutdown deadline: what is held fails as shutting down
+            // Yielding: nothing new is admitted, but parked sequences (already admitted) still resume and finish.
+            var yielding = scheduler.ShouldYield(this, residentSince);
+            if (!yielding)
+            {
+                SliceFairly(generator, active);
+            }
+
+            Admit(generator, active, embeddings, firstAdmission ? lease.SwapTime : null, admitNew: !yielding);
+
+            if (embeddings.Count > 0)
+            {
+                // Between two decode steps: the batch of generations waits one embedding decode, no longer.
+                options.FaultInjection?.Invoke(Model, WorkerStage.Embed);
+                Embed(lease, embeddings, firstAdmission ? lease.SwapTime : null);
+            }
+
+            firstAdmission = false;
+            Active = active.Count;
+            if (active.Count == 0)
+            {
+                if (parked.Count > 0)
+                {
+                    continue; // cancelled actives freed slots for the parked ones
+                }
+
+                if (yielding || !WaitForWork(stopping))
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            options.FaultInjection?.Invoke(Model, WorkerStage.Step);
+            generator.Step();
+            for (var i = active.Count - 1; i >= 0; i--)
+            {
+                var running = active[i];
+                Deliver(running);
+                if (running.Sequence.IsFinished)
+                {
+                    active.RemoveAt(i);
+                    Complete(running);
+                }
+            }
+
+            ConsecutiveFaults = 0;
+        }
+    }
+
+    /// <summary>
+    /// When every slot is busy and a generation waits, the sequence that has run longest since it got its slot (at
+    /// least FairShareTokens) is parked: the waiting request gets its slot, and it resumes after, where it stopped.
+    /// </summary>
+    private void SliceFairly(BatchedGenerator generator, List<Running> active)
+    {
+        if (generator.HasFreeSlot || !(queue.Reader.TryPeek(out var next) && next is InferenceRequest || parked.Count > 0))
+        {
+            return;
+        }
+
+        Running? victim = null;
+        foreach (var running in active)
+        {
+            var slice = running.Sequence.GeneratedTokenCount - running.GeneratedAtSlice;
+            if (slice >= options.FairShareTokens && !running.Sequence.IsFinished && running.Sequence.CanPark
+                && (victim is null || slice > victim.Sequence.GeneratedTokenCount - victim.GeneratedAtSlice))
+            {
+                victim = running;
+            }
+        }
+
+        if (victim is null)
+        {
+            return;
+        }
+
+        generator.Park(victim.Sequence);
+        active.Remove(victim);
+        victim.ParkedTimestamp = Stopwatch.GetTimestamp();
+        parked.Enqueue(victim);
+        Volatile.Write(ref parkedCount, parked.Count);
+        metrics.RecordPreemption(Model);
+    }
+
+    /// <summary>Fills free slots, oldest first among the queue's head and the parked sequences; embeddings need no slot.</summary>
+    private void Admit(BatchedGenerator generator, List<Running> active, List<EmbeddingRequest> embeddings, TimeSpan? swap, bool admitNew)
+    {
+        while (generator.HasFreeSlot)
+        {
+            ScheduledWork? head = null;
+            var hasQueued = admitNew && queue.Reader.TryPeek(out head);
+            if (parked.TryPeek(out var resumable) && (!hasQueued || resumable.ParkedTimestamp <= head!.EnqueuedTimestamp))
+            {
+                parked.Dequeue();
+                Volatile.Write(ref parkedCount, parked.Count);
+                if (resumable.Request.Cancellation.IsCancellationRequested)
+                {
+                    BatchedGenerator.Abandon(resumable.Sequence, FinishReason.Cancelled);
+                    Complete(resumable);
+                    continue;
+                }
+
+                generator.Resume(resumable.Sequence);
+                resumable.GeneratedAtSlice = resumable.Sequence.GeneratedTokenCount;
+                active.Add(resumable);
+                continue;
+            }
+
+            if (!hasQueued || !queue.Reader.TryRead(out var work))
+            {
+                return;
+            }
+
+            if (Stopwatch.GetElapsedTime(work.EnqueuedTimestamp) >= options.MaxQueueWait)
+            {
+                FailExpired(work);
+            }
+            else if (work is InferenceRequest request)
+            {
+                Start(generator, request, swap, active);
+            }
+            else
+            {
+                embeddings.Add((EmbeddingRequest)work);
+            }
+        }
+
+        // Slots are full: embeddings still go in (they share the decodes between steps, not the slots).
+        while (admitNew && queue.Reader.TryPeek(out var next) && next is EmbeddingRequest && queue.Reader.TryRead(out var work))
+        {
+            embeddings.Add((EmbeddingRequest)work);
+        }
+    }
+
+    private void Start(BatchedGenerator generator, InferenceRequest request, TimeSpan? swap, List<Running> active)
     {
         var queueWait = Stopwatch.GetElapsedTime(request.EnqueuedTimestamp);
         metrics.RecordQueueWait(Model, queueWait);
@@ -202,7 +371,8 @@ internal sealed class ModelWorker
 
         try
         {
-            active.Add((request, generator.Start(request.Generation, request.Cancellation), queueWait, swap));
+            options.FaultInjection?.Invoke(Model, WorkerStage.Admit);
+            active.Add(new Running(request, generator.Start(request.Generation, request.Cancellation), queueWait, swap));
         }
         catch (PromptTooLongException ex)
         {
@@ -211,6 +381,34 @@ internal sealed class ModelWorker
         catch (ArgumentException ex)
         {
             request.Sink.OnFailed(request.Id, RequestError.InvalidArgument, ex.Message);
+        }
+#pragma warning disable CA1031 // a fault while starting one request (tokenizing, its sampler) is that request's alone
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            metrics.RecordWorkerFault(Model);
+            ServerLog.WorkerFault(logger, Model, ConsecutiveFaults + 1, ex);
+            request.Sink.OnFailed(request.Id, RequestError.Internal, $"model '{Model}' could not start the request: {ex.Message}");
+        }
+    }
+
+    private void Deliver(Running running)
+    {
+        if (running.Sequence.NewText.IsEmpty)
+        {
+            return;
+        }
+
+        try
+        {
+            options.FaultInjection?.Invoke(Model, WorkerStage.Deliver);
+            running.Request.Sink.OnText(running.Request.Id, running.Sequence.NewText);
+        }
+#pragma warning disable CA1031 // a failing sink (its connection broke) must never stop the batch of other clients
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            ServerLog.SinkFailed(logger, Model, running.Request.Id, ex.Message);
         }
     }
 
@@ -232,12 +430,15 @@ internal sealed class ModelWorker
             context = lease.GetContext(contextOptions with { Pooling = EmbeddingPooling.Mean });
         }
 
-        foreach (var request in waiting)
+        while (waiting.Count > 0)
         {
+            // One at a time off the front: a fault fails the rest (still in the list) and nothing twice.
+            var request = waiting[0];
             var queueWait = Stopwatch.GetElapsedTime(request.EnqueuedTimestamp);
             metrics.RecordQueueWait(Model, queueWait);
             if (request.Cancellation.IsCancellationRequested)
             {
+                waiting.RemoveAt(0);
                 request.Fail(RequestError.Cancelled, "cancelled before it started");
                 continue;
             }
@@ -251,20 +452,21 @@ internal sealed class ModelWorker
             }
             catch (ArgumentException ex)
             {
+                waiting.RemoveAt(0);
                 request.Fail(RequestError.InvalidArgument, ex.Message);
                 continue;
             }
 
+            waiting.RemoveAt(0);
             metrics.RecordEmbeddings(Model, request.Inputs.Count);
             request.Completion.TrySetResult(new EmbeddingVectors(Model, embedder.Dimensions, vectors, tokens, queueWait, swap));
         }
-
-        waiting.Clear();
     }
 
-    private void Complete(InferenceRequest request, GenerationSequence sequence, TimeSpan queueWait, TimeSpan? swap)
+    private void Complete(Running running)
     {
-        var stats = new CompletionStats(Model, sequence.FinishReason!.Value, request.RouteTime, queueWait, swap, sequence.TimeToFirstToken,
+        var (request, sequence) = (running.Request, running.Sequence);
+        var stats = new CompletionStats(Model, sequence.FinishReason!.Value, request.RouteTime, running.QueueWait, running.Swap, sequence.TimeToFirstToken,
             sequence.PromptTokenCount, sequence.GeneratedTokenCount, sequence.DecodeTokensPerSecond);
         metrics.RecordCompletion(stats);
         request.Sink.OnCompleted(request.Id, stats);
@@ -289,11 +491,60 @@ internal sealed class ModelWorker
         }
     }
 
+    /// <summary>Ends everything a batch holds (running, parked, embeddings) with one error; each request exactly once.</summary>
+    private int FailHeld(List<Running> active, List<EmbeddingRequest> embeddings, RequestError error, string message)
+    {
+        var failed = active.Count + parked.Count + embeddings.Count;
+        foreach (var running in active)
+        {
+            running.Request.Fail(error, message);
+        }
+
+        active.Clear();
+        while (parked.TryDequeue(out var waiting))
+        {
+            BatchedGenerator.Abandon(waiting.Sequence, FinishReason.Cancelled);
+            waiting.Request.Fail(error, message);
+        }
+
+        Volatile.Write(ref parkedCount, 0);
+        foreach (var embedding in embeddings)
+        {
+            embedding.Fail(error, message);
+        }
+
+        embeddings.Clear();
+        return failed;
+    }
+
     private void FailWaiting(RequestError error, string message)
     {
         while (queue.Reader.TryRead(out var work))
         {
             work.Fail(error, message);
         }
+    }
+
+    private void FailExpired(ScheduledWork work)
+    {
+        metrics.RecordQueueWait(Model, Stopwatch.GetElapsedTime(work.EnqueuedTimestamp));
+        work.Fail(RequestError.Timeout, $"the request waited {options.MaxQueueWait.TotalSeconds:0} s for model '{Model}' without starting (MaxQueueWaitSeconds)");
+    }
+
+    /// <summary>A generation holding (or waiting to get back) a slot of the batch.</summary>
+    private sealed class Running(InferenceRequest request, GenerationSequence sequence, TimeSpan queueWait, TimeSpan? swap)
+    {
+        public InferenceRequest Request { get; } = request;
+
+        public GenerationSequence Sequence { get; } = sequence;
+
+        public TimeSpan QueueWait { get; } = queueWait;
+
+        public TimeSpan? Swap { get; } = swap;
+
+        /// <summary>Tokens it had generated when it last got its slot (fair slicing counts from there).</summary>
+        public int GeneratedAtSlice { get; set; }
+
+        public long ParkedTimestamp { get; set; }
     }
 }

@@ -17,7 +17,9 @@ public sealed class Scheduler : IAsyncDisposable
     private readonly SchedulerOptions options;
     private readonly ILogger logger;
     private readonly CancellationTokenSource stopping = new();
+    private readonly Task sweeper;
     private volatile bool accepting = true;
+    private int disposed;
 
     public Scheduler(ModelPool pool, IEnumerable<string> models, SchedulerOptions options, ServerMetrics metrics, ILogger<Scheduler> logger)
     {
@@ -31,6 +33,8 @@ public sealed class Scheduler : IAsyncDisposable
         {
             worker.Start(stopping.Token);
         }
+
+        sweeper = SweepDeadlinesAsync(stopping.Token);
     }
 
     public IEnumerable<string> Models => workers.Keys;
@@ -80,15 +84,47 @@ public sealed class Scheduler : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            await stopping.CancelAsync().ConfigureAwait(false); // out of time: cancel what still runs
+            // Out of time: every worker fails what it still holds (queued, running, parked) as shutting down.
+            await stopping.CancelAsync().ConfigureAwait(false);
             await drained.ConfigureAwait(false);
         }
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) != 0)
+        {
+            return;
+        }
+
         await DrainAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        await stopping.CancelAsync().ConfigureAwait(false); // the workers may have drained in time; the sweep ends here
+        await sweeper.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         stopping.Dispose();
+    }
+
+    /// <summary>
+    /// Every queued request has a deadline: a worker fails expired ones when it admits, and this sweep fails those of
+    /// a model that is not being served at all (waiting for room on the device), so none waits forever.
+    /// </summary>
+    private async Task SweepDeadlinesAsync(CancellationToken cancellation)
+    {
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(options.MaxQueueWait.TotalMilliseconds / 4, 10, 1000));
+        using var timer = new PeriodicTimer(period);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
+            {
+                foreach (var worker in workers.Values)
+                {
+                    worker.ExpireWaiting();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping: the workers fail what is left
+        }
     }
 
     /// <summary>True when <paramref name="self"/> has had the device long enough and another model's request waited too long.</summary>

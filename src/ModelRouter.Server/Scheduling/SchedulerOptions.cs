@@ -45,6 +45,38 @@ public sealed record SchedulerOptions
     /// <summary>Deadline of a queued request: one that has not started this long after it was accepted fails with a timeout.</summary>
     public TimeSpan MaxQueueWait { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Fair service inside a model: when every slot of the batch is busy and a generation waits, a sequence that has
+    /// generated this many tokens since it got its slot gives it up (it is parked and resumes later, unchanged). A
+    /// request at the head of the queue therefore waits at most about this many decode steps for a slot.
+    /// </summary>
+    public int FairShareTokens { get; init; } = 256;
+
+    /// <summary>Test seam: called with the model's name at each stage of its worker's loop; an exception thrown here is a fault at that stage.</summary>
+    internal Action<string, WorkerStage>? FaultInjection { get; init; }
+
     /// <summary>How long an idle worker keeps its lease, gathering newly arrived requests before releasing.</summary>
     public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(20);
+}
+
+/// <summary>Stages of a model worker's loop (where <see cref="SchedulerOptions.FaultInjection"/> can fault it).</summary>
+internal enum WorkerStage
+{
+    /// <summary>Acquiring the model's lease (swap-in).</summary>
+    Lease,
+
+    /// <summary>Creating the batch's context.</summary>
+    Context,
+
+    /// <summary>Taking a request off the queue into the batch.</summary>
+    Admit,
+
+    /// <summary>One decode step of the batch.</summary>
+    Step,
+
+    /// <summary>Embedding the waiting embedding requests.</summary>
+    Embed,
+
+    /// <summary>Handing generated text to a request's sink.</summary>
+    Deliver,
 }

@@ -43,6 +43,7 @@ internal sealed class FakeUpstream : IAsyncDisposable
     private readonly CancellationTokenSource stop = new();
     private readonly Task loop;
     private readonly ConcurrentQueue<FakeRequest> requests = new();
+    private readonly List<(int Count, TaskCompletionSource Reached)> hitWaiters = [];
     private int hits;
 
     public FakeUpstream(Func<int, UpstreamBehaviour> behaviour)
@@ -77,6 +78,22 @@ internal sealed class FakeUpstream : IAsyncDisposable
     public static int PromptTokens => 7;
 
     public static int CompletionTokens => 4;
+
+    /// <summary>Completes once <paramref name="count"/> requests have arrived (a signal, so that a test never sleeps to wait for one).</summary>
+    public Task WaitForHitsAsync(int count)
+    {
+        lock (hitWaiters)
+        {
+            if (Hits >= count)
+            {
+                return Task.CompletedTask;
+            }
+
+            var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            hitWaiters.Add((count, reached));
+            return reached.Task;
+        }
+    }
 
     /// <summary>The requests received so far, in arrival order.</summary>
     public IReadOnlyList<FakeRequest> Requests => requests.ToArray();
@@ -119,6 +136,16 @@ internal sealed class FakeUpstream : IAsyncDisposable
             }
 
             var n = Interlocked.Increment(ref hits);
+            lock (hitWaiters)
+            {
+                foreach (var waiter in hitWaiters.Where(w => w.Count <= n))
+                {
+                    waiter.Reached.TrySetResult();
+                }
+
+                hitWaiters.RemoveAll(w => w.Count <= n);
+            }
+
             _ = Task.Run(() => HandleAsync(context, behaviour(n)));
         }
     }

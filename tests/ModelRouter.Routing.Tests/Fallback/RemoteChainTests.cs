@@ -27,7 +27,7 @@ public sealed class RemoteChainTests : IDisposable
 
     public void Dispose() => http.Dispose();
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task TheFirstRemoteAnswersWithItsTextUsageAndFinishReason()
     {
         await using var first = new FakeUpstream(_ => UpstreamBehaviour.Ok);
@@ -44,7 +44,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Equal((1, 0), (first.Hits, second.Hits));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task TheRequestCarriesTheModelRolesSamplingStopAndKey()
     {
         await using var upstream = new FakeUpstream(_ => UpstreamBehaviour.Ok);
@@ -71,7 +71,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Equal("alice", root.GetProperty("user").GetString());
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task WithoutAKeyARemoteIsStillCalled()
     {
         await using var upstream = new FakeUpstream(_ => UpstreamBehaviour.Ok);
@@ -82,7 +82,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.StartsWith("Bearer ", Assert.Single(upstream.Requests).Authorization, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task AServerErrorIsRetriedOnTheSameRemote()
     {
         await using var upstream = new FakeUpstream(n => n == 1 ? UpstreamBehaviour.ServerError : UpstreamBehaviour.Ok);
@@ -94,7 +94,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Equal([new ChainAttempt("remote", true, "answered (2 tries)")], attempts);
     }
 
-    [Theory]
+    [Theory(Timeout = 60_000)]
     [InlineData(UpstreamBehaviour.RateLimitedRetrySoon)]
     [InlineData(UpstreamBehaviour.OverloadedRetrySoon)]
     public async Task AShortRetryAfterIsWaitedForThenTheSameRemoteIsRetried(UpstreamBehaviour behaviour)
@@ -109,7 +109,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Contains(TimeSpan.FromSeconds(1), clock.TimerDueTimes);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ALongRetryAfterMovesOnAtOnce()
     {
         await using var limited = new FakeUpstream(_ => UpstreamBehaviour.RateLimitedRetryLater);
@@ -124,7 +124,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Contains("Retry-After 30 s", attempts[0].Outcome, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ARejectedRequestIsNotRetried()
     {
         await using var rejecting = new FakeUpstream(_ => UpstreamBehaviour.BadRequest);
@@ -137,7 +137,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Contains("Rejected (HTTP 400)", attempts[0].Outcome, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task AHangingRemoteTimesOutAndTheNextAnswers()
     {
         await using var hanging = new FakeUpstream(_ => UpstreamBehaviour.Hang);
@@ -151,7 +151,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Contains("timed out after 300 ms", attempts[0].Outcome, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task WhenEveryRemoteFailsTheChainReturnsNullWithOneLinePerMember()
     {
         await using var failing = new FakeUpstream(_ => UpstreamBehaviour.ServerError);
@@ -179,7 +179,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Contains("(2 tries)", attempts[3].Outcome, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ARemoteThatKeepsFailingIsSkippedWithoutARequestUntilItsCooldownEnds()
     {
         await using var upstream = new FakeUpstream(n => n <= 2 ? UpstreamBehaviour.ServerError : UpstreamBehaviour.Ok);
@@ -202,7 +202,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Equal(3, upstream.Hits);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task AStreamThatBreaksAfterItsFirstPieceThrowsNamingTheRemote()
     {
         await using var breaking = new FakeUpstream(_ => UpstreamBehaviour.AbortMidStream);
@@ -223,7 +223,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Equal((1, 0), (breaking.Hits, healthy.Hits)); // the answer stays with the remote that began it
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task CancellingWhileARemoteHangsThrowsAndDoesNotTripTheBreaker()
     {
         await using var upstream = new FakeUpstream(n => n <= 2 ? UpstreamBehaviour.Hang : UpstreamBehaviour.Ok);
@@ -238,12 +238,7 @@ public sealed class RemoteChainTests : IDisposable
             var opening = chain.OpenAsync(Hello, attempts, caller.Token);
 
             // Cancel once the remote holds this request (a fixed delay raced a cold first call under load).
-            var reached = DateTime.UtcNow.AddSeconds(30);
-            while (upstream.Hits <= i && DateTime.UtcNow < reached)
-            {
-                await Task.Delay(20, Ct);
-            }
-
+            await upstream.WaitForHitsAsync(i + 1).WaitAsync(TimeSpan.FromSeconds(30), Ct);
             await caller.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => opening);
             Assert.Empty(attempts);
@@ -255,7 +250,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Equal(3, upstream.Hits);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task AStreamWithoutTextIsAnEmptyAnswer()
     {
         await using var upstream = new FakeUpstream(_ => UpstreamBehaviour.Empty);
@@ -267,7 +262,7 @@ public sealed class RemoteChainTests : IDisposable
         Assert.Equal((FakeUpstream.PromptTokens, FakeUpstream.CompletionTokens), answer.Usage);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task AnAnswerIsReadOnce()
     {
         await using var upstream = new FakeUpstream(_ => UpstreamBehaviour.Ok);
@@ -276,7 +271,7 @@ public sealed class RemoteChainTests : IDisposable
         await Assert.ThrowsAsync<InvalidOperationException>(async () => await Pieces(answer!));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ARequestNoRemoteCouldAnswerIsRefusedBeforeAnyIsCalled()
     {
         await using var upstream = new FakeUpstream(_ => UpstreamBehaviour.Ok);

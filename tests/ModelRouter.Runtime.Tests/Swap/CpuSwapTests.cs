@@ -87,14 +87,14 @@ public sealed class CpuSwapTests
     }
 
     [Fact]
-    public async Task A_file_replaced_while_warm_is_reloaded_from_the_new_file_after_validation()
+    public async Task A_file_replaced_while_warm_is_reloaded_from_the_new_file_after_validation_with_ReloadOnChange()
     {
         using var dir = new TempDirectory("swap-replaced");
         var path = dir.File("m.gguf");
         var good = GgufTestFiles.RequireSharedModel("stories260K.gguf");
         File.Copy(good, path);
         using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = 1L << 30 });
-        pool.Register(new ModelRegistration("m", path));
+        pool.Register(new ModelRegistration("m", path) { ReloadOnChange = true }); // without it: Failed (ModelFileChangeTests)
         await pool.PrefetchAsync("m", cancellation: TestContext.Current.CancellationToken);
 
         // Replaced by a truncated copy: the restore must notice, re-validate and refuse it.

@@ -19,6 +19,11 @@ internal sealed class FakeWeightStore(ModelRegistration registration, long weigh
     /// <summary>When set, restore blocks until it is released (to observe the Restoring state).</summary>
     public ManualResetEventSlim? HoldRestore { get; set; }
 
+    /// <summary>Completes when a restore reaches <see cref="HoldRestore"/> (the pool then shows the model Restoring).</summary>
+    public Task RestoreHeld => restoreHeld.Task;
+
+    private readonly TaskCompletionSource restoreHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public void Warm(IProgress<double>? progress, CancellationToken cancellation)
     {
         journal.Add($"warm {registration.Name}");
@@ -27,7 +32,12 @@ internal sealed class FakeWeightStore(ModelRegistration registration, long weigh
 
     public void Restore(CancellationToken cancellation)
     {
-        HoldRestore?.Wait(cancellation);
+        if (HoldRestore is { } hold)
+        {
+            restoreHeld.TrySetResult();
+            hold.Wait(cancellation);
+        }
+
         cancellation.ThrowIfCancellationRequested();
         if (FailNextRestore is { } failure)
         {
@@ -53,9 +63,19 @@ internal sealed class FakeWeightStore(ModelRegistration registration, long weigh
     /// <summary>When set, evict blocks until it is released (to observe the Evicting state).</summary>
     public ManualResetEventSlim? HoldEvict { get; set; }
 
+    /// <summary>Completes when an evict reaches <see cref="HoldEvict"/> (the pool then shows the model Evicting).</summary>
+    public Task EvictHeld => evictHeld.Task;
+
+    private readonly TaskCompletionSource evictHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public void Evict()
     {
-        HoldEvict?.Wait();
+        if (HoldEvict is { } hold)
+        {
+            evictHeld.TrySetResult();
+            hold.Wait();
+        }
+
         journal.Add($"evict {registration.Name}");
         if (device is not null && Tier == ModelTier.Resident)
         {

@@ -28,7 +28,7 @@ public sealed class ModelPoolPolicyTests
         time.Advance(TimeSpan.FromSeconds(1));
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task Least_recently_used_model_is_evicted_first()
     {
         using var pool = NewPool(200, Model("a"), Model("b"), Model("c"));
@@ -44,7 +44,7 @@ public sealed class ModelPoolPolicyTests
         Assert.Equal(ModelTier.Warm, Status(pool, "b").Tier);
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task Lower_priority_goes_before_older_use()
     {
         using var pool = NewPool(200, Model("important", priority: 10), Model("cheap", priority: 0), Model("new"));
@@ -57,7 +57,7 @@ public sealed class ModelPoolPolicyTests
         Assert.Equal(ModelState.Resident, State(pool, "important"));
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task Pinned_models_are_never_evicted_and_unpin_releases_them()
     {
         using var pool = NewPool(200, Model("pinned", pinned: true), Model("b"), Model("c"));
@@ -73,16 +73,20 @@ public sealed class ModelPoolPolicyTests
         Assert.Equal(ModelState.Evicted, State(pool, "pinned"));
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task A_model_with_decodes_in_flight_is_never_evicted_the_requester_waits()
     {
         using var pool = NewPool(100, Model("busy"), Model("next"));
         var lease = await pool.AcquireAsync("busy", TestContext.Current.CancellationToken);
 
+        // With the pool's lock free, AcquireAsync runs synchronously up to its wait for room: when it returns, the
+        // request has found no room (busy is leased) and waits for a lease to end, the only thing that wakes it.
         var waiting = pool.AcquireAsync("next", TestContext.Current.CancellationToken).AsTask();
-        await Task.Delay(100, TestContext.Current.CancellationToken);
+        Assert.False(waiting.IsCompleted);
+        Assert.False(await pool.TryEvictAsync("busy", TestContext.Current.CancellationToken)); // the lock is free; busy stays
         Assert.False(waiting.IsCompleted);
         Assert.Equal(ModelState.Resident, State(pool, "busy"));
+        Assert.Equal(["restore busy"], stores.Journal);
         Assert.Equal(1, Status(pool, "busy").DecodesInFlight);
 
         lease.Dispose();
@@ -91,18 +95,22 @@ public sealed class ModelPoolPolicyTests
         Assert.Equal("next", next.Name);
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task Waiting_for_room_can_be_cancelled()
     {
         using var pool = NewPool(100, Model("busy"), Model("next"));
         using var lease = await pool.AcquireAsync("busy", TestContext.Current.CancellationToken);
-        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        using var cts = new CancellationTokenSource();
+        var waiting = pool.AcquireAsync("next", cts.Token).AsTask();
+        Assert.False(waiting.IsCompleted); // waiting for room, as above
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await pool.AcquireAsync("next", cts.Token));
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
         Assert.Equal(ModelState.Evicted, State(pool, "next"));
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task Keep_alive_evicts_idle_models_only()
     {
         using var pool = NewPool(1000, Model("short", keepAlive: TimeSpan.FromMinutes(5)), Model("forever"));
@@ -116,7 +124,7 @@ public sealed class ModelPoolPolicyTests
         Assert.Equal(ModelState.Resident, State(pool, "forever"));
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task A_model_larger_than_the_budget_is_unavailable_with_the_figures()
     {
         stores.Sizes["huge"] = 5000;
@@ -128,7 +136,7 @@ public sealed class ModelPoolPolicyTests
         Assert.Contains("1,000", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task Unknown_models_are_named_with_the_known_ones()
     {
         using var pool = NewPool(1000, Model("a"), Model("b"));
@@ -139,7 +147,7 @@ public sealed class ModelPoolPolicyTests
         Assert.Contains("a, b", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task A_failed_restore_marks_the_model_failed_and_the_next_acquire_retries()
     {
         using var pool = NewPool(1000, Model("flaky"));
@@ -155,7 +163,7 @@ public sealed class ModelPoolPolicyTests
         Assert.Null(Status(pool, "flaky").LastError);
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task Requests_during_a_restore_wait_for_it_and_share_one_restore()
     {
         using var pool = NewPool(1000, Model("m"));
@@ -163,9 +171,11 @@ public sealed class ModelPoolPolicyTests
         stores.Stores["m"].HoldRestore = hold;
 
         var first = pool.AcquireAsync("m", TestContext.Current.CancellationToken).AsTask();
-        await WaitUntilAsync(() => State(pool, "m") == ModelState.Restoring);
+        await HeldAsync(stores.Stores["m"].RestoreHeld);
+        Assert.Equal(ModelState.Restoring, State(pool, "m"));
+
+        // The restore holds the pool's lock: the second request waits for it (no lease on a model that is not resident).
         var second = pool.AcquireAsync("m", TestContext.Current.CancellationToken).AsTask();
-        await Task.Delay(50, TestContext.Current.CancellationToken);
         Assert.False(second.IsCompleted);
 
         hold.Set();
@@ -177,7 +187,7 @@ public sealed class ModelPoolPolicyTests
         Assert.Null(b.SwapTime);
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task A_cancelled_restore_leaves_the_model_evicted_and_healthy()
     {
         using var pool = NewPool(1000, Model("m"));
@@ -186,7 +196,8 @@ public sealed class ModelPoolPolicyTests
         using var cts = new CancellationTokenSource();
 
         var acquire = pool.AcquireAsync("m", cts.Token).AsTask();
-        await WaitUntilAsync(() => State(pool, "m") == ModelState.Restoring);
+        await HeldAsync(stores.Stores["m"].RestoreHeld);
+        Assert.Equal(ModelState.Restoring, State(pool, "m"));
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => acquire);
 
@@ -196,7 +207,7 @@ public sealed class ModelPoolPolicyTests
         Assert.Equal(ModelState.Resident, State(pool, "m"));
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task A_request_for_a_model_being_evicted_waits_and_then_restores_it()
     {
         using var pool = NewPool(100, Model("a"), Model("b"));
@@ -206,10 +217,10 @@ public sealed class ModelPoolPolicyTests
 
         // The fake evict blocks its caller: start the acquire that triggers it on another thread.
         var b = Task.Run(async () => await pool.AcquireAsync("b", TestContext.Current.CancellationToken), TestContext.Current.CancellationToken);
-        await WaitUntilAsync(() => State(pool, "a") == ModelState.Evicting);
+        await HeldAsync(stores.Stores["a"].EvictHeld);
+        Assert.Equal(ModelState.Evicting, State(pool, "a"));
         var a = pool.AcquireAsync("a", TestContext.Current.CancellationToken).AsTask();
-        await Task.Delay(50, TestContext.Current.CancellationToken);
-        Assert.False(a.IsCompleted); // no lease is ever granted on a model that is being evicted
+        Assert.False(a.IsCompleted); // no lease is ever granted on a model that is being evicted (it waits for the lock)
 
         hold.Set();
         (await b).Dispose();
@@ -217,7 +228,7 @@ public sealed class ModelPoolPolicyTests
         Assert.Equal(["restore a", "evict a", "restore b", "evict b", "restore a"], stores.Journal);
     }
 
-    [Fact]
+    [Fact(Timeout = 30_000)]
     public async Task Prefetch_warms_without_making_resident_and_registration_rejects_duplicates()
     {
         using var pool = NewPool(1000, Model("m"));
@@ -237,13 +248,6 @@ public sealed class ModelPoolPolicyTests
 
     private static ModelState State(ModelPool pool, string name) => Status(pool, name).State;
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 500 && !condition(); i++)
-        {
-            await Task.Delay(10, TestContext.Current.CancellationToken);
-        }
-
-        Assert.True(condition());
-    }
+    /// <summary>Waits for a fake store's signal, bounded so that a pool that never gets there fails instead of hanging.</summary>
+    private static Task HeldAsync(Task held) => held.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
 }

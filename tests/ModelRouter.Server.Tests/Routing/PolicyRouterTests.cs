@@ -20,7 +20,7 @@ public sealed class PolicyRouterTests
     private static PolicyRouter Router(ServerOptions options, string task = "chat", bool unsure = false, IModelAvailability? availability = null) =>
         new(options, new FixedClassifier(task, unsure), availability ?? new FixedAvailability(new()));
 
-    [Theory]
+    [Theory(Timeout = TestTimeouts.LiveServerMs)]
     [InlineData("latency")]
     [InlineData("hybrid")]
     public async Task Under_realtime_a_resident_model_wins_over_an_equally_capable_one_whose_swap_exceeds_the_limit(string policy)
@@ -189,9 +189,9 @@ public sealed class PolicyRouterTests
         var result = new ServerOptionsValidator().Validate(null, options);
 
         Assert.True(result.Failed);
-        Assert.Contains(result.Failures!, f => f == "Policy 42 is not one of capability, cost, latency, hybrid");
-        Assert.Contains(result.Failures!, f => f.StartsWith("HybridWeights:", StringComparison.Ordinal));
-        Assert.Contains(result.Failures!, f => f.StartsWith("Availability:", StringComparison.Ordinal));
+        Assert.Contains("ModelRouter:Policy = '42': not one of capability, cost, latency, hybrid", result.Failures!);
+        Assert.Contains("ModelRouter:HybridWeights:Cost = -1: must be a finite number ≥ 0", result.Failures!);
+        Assert.Contains("ModelRouter:Availability:HostBandwidthMBps = 0: must be ≥ 1", result.Failures!);
         Assert.Throws<ArgumentException>(() => PolicyRouter.CreatePolicy((PolicyKind)42, new ModelCatalog([]), new FixedAvailability(new()), new HybridWeights()));
     }
 

@@ -27,7 +27,7 @@ public sealed class RouteChainTests
         "--ModelRouter:Routes:0:Remotes:0=remote-a",
     ];
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_routed_request_streams_the_remotes_answer_when_it_answers()
     {
         using var models = TestModels.Create(1);
@@ -43,7 +43,7 @@ public sealed class RouteChainTests
         Assert.Equal(1, upstream.Hits);
     }
 
-    [Theory]
+    [Theory(Timeout = TestTimeouts.LiveServerMs)]
     [InlineData(UpstreamBehaviour.ServerError, 2)]
     [InlineData(UpstreamBehaviour.Overloaded, 2)]
     [InlineData(UpstreamBehaviour.RateLimitedRetryLater, 1)]
@@ -52,24 +52,27 @@ public sealed class RouteChainTests
     public async Task A_failing_remote_hands_the_request_to_the_local_model(UpstreamBehaviour failure, int expectedHits)
     {
         using var models = TestModels.Create(1);
-        await using var upstream = new FakeUpstream(_ => failure);
-        // The attempt timeout must cover a cold first call (JIT, connection) on a loaded machine, or the attempt can end
-        // before the request reaches the upstream and the hit count below says nothing; only Hang relies on it.
-        var timeoutMs = failure == UpstreamBehaviour.Hang ? 1_000 : 15_000;
+
+        // The first routed request is answered: it warms the server's path to the upstream (JIT, HTTP client), so that
+        // the failing attempts below reach the upstream well within their timeout. A cold first attempt under load could
+        // time out before its request arrived, and the hit count would then say nothing (the old 300 ms / 1 s race).
+        await using var upstream = new FakeUpstream(n => n == 1 ? UpstreamBehaviour.Ok : failure);
+        var timeoutMs = failure == UpstreamBehaviour.Hang ? 2_000 : 15_000; // only Hang waits for the timeout
         await using var server = await TestServer.StartAsync(models, residentModels: 1, ChainArgs(upstream.Endpoint, timeoutMs));
         await using var client = await server.ConnectAsync();
         var local = await client.CompleteAsync(Routed("m0"), TestContext.Current.CancellationToken);
         Assert.Equal(0, upstream.Hits); // a request naming its model never takes the chain
+        Assert.Equal("remote-a", (await client.CompleteAsync(Routed(), TestContext.Current.CancellationToken)).Model);
 
         var result = await client.CompleteAsync(Routed(), TestContext.Current.CancellationToken);
 
         Assert.Equal("m0", result.Model);
         Assert.Equal(local.Text, result.Text);
         Assert.Equal(Tokens, result.Stats.GeneratedTokens);
-        Assert.Equal(expectedHits, upstream.Hits); // transient failures are retried once; a 400 or a long Retry-After is not
+        Assert.Equal(1 + expectedHits, upstream.Hits); // transient failures are retried once; a 400 or a long Retry-After is not
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_remote_that_breaks_mid_answer_fails_the_request_instead_of_splicing_in_another_model()
     {
         using var models = TestModels.Create(1);
@@ -87,7 +90,7 @@ public sealed class RouteChainTests
         Assert.Equal(Tokens, after.Stats.GeneratedTokens);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Cancelling_while_the_remote_hangs_ends_the_request_and_frees_its_slot()
     {
         using var models = TestModels.Create(1);
@@ -99,12 +102,7 @@ public sealed class RouteChainTests
         var hanging = client.CompleteAsync(Routed(), cancel.Token);
 
         // Cancel once the remote holds the request (a fixed delay raced a cold first call under load).
-        var reached = DateTime.UtcNow.AddSeconds(30);
-        while (upstream.Hits == 0 && DateTime.UtcNow < reached)
-        {
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
-
+        await upstream.WaitForHitsAsync(1).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => hanging);
 
@@ -146,11 +144,11 @@ public sealed class RouteChainTests
 
         Assert.True(result.Failed);
         var failures = result.Failures!.ToList();
-        Assert.Contains("remote 'm0': the name is empty, repeated, or a catalog model's", failures);
-        Assert.Contains("remote 'm0': Endpoint 'ftp://example.org' is not an absolute http or https URL", failures);
-        Assert.Contains("remote 'm0': Model (the upstream's model id) is empty", failures);
-        Assert.Contains(failures, f => f.StartsWith("remote 'm0': TimeoutMs must be", StringComparison.Ordinal));
-        Assert.Contains("remote 'keyed': the environment variable MODELROUTER_TEST_KEY_THAT_IS_NOT_SET (ApiKeyVariable) is not set", failures);
-        Assert.Contains("route 'chat' names unknown remote 'nowhere' (not in Remotes)", failures);
+        Assert.Contains("ModelRouter:Remotes:0:Name = 'm0': already a catalog model's name", failures);
+        Assert.Contains("ModelRouter:Remotes:0:Endpoint = 'ftp://example.org': not an absolute http or https URL", failures);
+        Assert.Contains("ModelRouter:Remotes:0:Model = '': empty (the upstream's model id)", failures);
+        Assert.Contains("ModelRouter:Remotes:0:TimeoutMs = 0: must be within 10..3600000", failures);
+        Assert.Contains("ModelRouter:Remotes:1:ApiKeyVariable = 'MODELROUTER_TEST_KEY_THAT_IS_NOT_SET': the environment variable MODELROUTER_TEST_KEY_THAT_IS_NOT_SET is not set", failures);
+        Assert.Contains("ModelRouter:Routes:0:Remotes:0 = 'nowhere': not a name in ModelRouter:Remotes (route 'chat')", failures);
     }
 }

@@ -24,7 +24,7 @@ public sealed class ServerModelAvailabilityTests
 
     private static void Near(double expectedMs, TimeSpan actual) => Assert.Equal(expectedMs, actual.TotalMilliseconds, 0.01);
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_resident_model_costs_only_the_prompt_and_an_evicted_one_adds_its_swap_cold_more_than_warm()
     {
         using var models = TestModels.Create(3);
@@ -48,7 +48,7 @@ public sealed class ServerModelAvailabilityTests
         Assert.True(availability.EstimateTimeToFirstToken("m2") > availability.EstimateTimeToFirstToken("m1"));
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Once_restored_and_evicted_the_measured_restore_time_is_the_swap_estimate()
     {
         using var models = TestModels.Create(2);

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -51,8 +52,11 @@ public sealed class HttpDoorService(IOptions<ServerOptions> options, RequestPipe
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.Limits.MaxHttpBodyBytes;
-            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(30);
-            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(2);
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromMilliseconds(options.Limits.HandshakeTimeoutMs);
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(options.Limits.IdleTimeoutSeconds);
+            kestrel.Limits.MaxConcurrentConnections = options.Limits.MaxConnections;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = 0;
+            kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(options.Limits.MinFrameBytesPerSecond, TimeSpan.FromMilliseconds(options.Limits.FrameGracePeriodMs));
         });
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(ServerMetrics.MeterName).AddPrometheusExporter());
 
@@ -65,11 +69,22 @@ public sealed class HttpDoorService(IOptions<ServerOptions> options, RequestPipe
         ServerLog.Listening(logger, bound);
     }
 
+    /// <summary>
+    /// Kestrel stops accepting while the pipeline drains: requests in flight (both doors) finish until the shutdown
+    /// deadline, then what is left ends with a 503 or a final SSE error event; only then are connections closed.
+    /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        var drained = pipeline.DrainAsync(cancellationToken);
         if (app is not null)
         {
-            await app.StopAsync(cancellationToken).ConfigureAwait(false);
+            var stopped = app.StopAsync(cancellationToken);
+            await drained.ConfigureAwait(false);
+            await stopped.ConfigureAwait(false);
+        }
+        else
+        {
+            await drained.ConfigureAwait(false);
         }
     }
 

@@ -20,6 +20,7 @@ internal static class HttpErrors
         RequestError.PromptTooLong => StatusCodes.Status413PayloadTooLarge,
         RequestError.Overloaded => StatusCodes.Status429TooManyRequests,
         RequestError.ModelUnavailable or RequestError.ShuttingDown => StatusCodes.Status503ServiceUnavailable,
+        RequestError.Timeout => StatusCodes.Status504GatewayTimeout,
         RequestError.Cancelled => 499, // the client closed the request (nobody reads it)
         _ => StatusCodes.Status500InternalServerError,
     };
@@ -36,6 +37,7 @@ internal static class HttpErrors
         RequestError.ModelUnavailable => "model_unavailable",
         RequestError.ShuttingDown => "shutting_down",
         RequestError.Cancelled => "cancelled",
+        RequestError.Timeout => "timeout",
         _ => "internal_error",
     };
 

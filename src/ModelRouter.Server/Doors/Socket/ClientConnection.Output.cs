@@ -101,6 +101,7 @@ public sealed partial class ClientConnection
         RequestError.NoRouteMatched => ErrorCode.NoRouteMatched,
         RequestError.AdminRequired => ErrorCode.AdminRequired,
         RequestError.ShuttingDown => ErrorCode.ShuttingDown,
+        RequestError.Timeout => ErrorCode.Timeout,
         _ => ErrorCode.Internal,
     };
 
