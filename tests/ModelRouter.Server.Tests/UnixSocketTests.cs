@@ -110,9 +110,24 @@ public sealed class UnixSocketTests : IDisposable
         var missing = Path.Combine(directory.FullName, "no-such-dir");
         var path = Path.Combine(missing, "s.sock");
 
-        var error = await Assert.ThrowsAsync<IOException>(() => TestServer.StartAsync(models, residentModels: 1, $"--ModelRouter:UnixSocket={path}"));
+        // The configuration check names it first (key, value and directory) ...
+        var invalid = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => TestServer.StartAsync(models, residentModels: 1, $"--ModelRouter:UnixSocket={path}"));
+        Assert.Contains(invalid.Failures, f => f.Contains(missing, StringComparison.Ordinal) && f.Contains("does not exist", StringComparison.Ordinal));
+
+        // ... and the listener, should the directory go between the check and the bind.
+        var error = Assert.Throws<IOException>(() => Doors.Socket.UnixSocketPath.Prepare(path));
         Assert.Contains(missing, error.Message, StringComparison.Ordinal);
         Assert.Contains("does not exist", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task Nothing_at_the_path_is_nothing_to_remove()
+    {
+        SkipOnWindows();
+        Assert.False(Doors.Socket.UnixSocketPath.Prepare(SocketPath));
+        Assert.False(File.Exists(SocketPath));
+        await Task.CompletedTask;
     }
 
     private static void SkipOnWindows()
