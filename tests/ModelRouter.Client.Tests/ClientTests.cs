@@ -32,7 +32,7 @@ public sealed class ClientTests
         throw new InvalidOperationException("the stream ended without a final chunk");
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task HandshakeAnnouncesTheServersLimits()
     {
         await using var server = new FakeServer(maxRequestsInFlight: 5);
@@ -46,7 +46,7 @@ public sealed class ClientTests
         Assert.True(admin.Server.IsAdmin);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task WrongTokenIsAuthenticationFailed()
     {
         await using var server = new FakeServer();
@@ -54,7 +54,7 @@ public sealed class ClientTests
         Assert.Equal(ErrorCode.AuthenticationFailed, error.Code);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task NothingListeningIsASocketError()
     {
         using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -63,7 +63,7 @@ public sealed class ClientTests
         await Assert.ThrowsAsync<SocketException>(() => ModelRouterClient.ConnectAsync(endpoint, "t").WaitAsync(Guard));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task StreamsChunksThenTheResultWithStats()
     {
         await using var server = new FakeServer();
@@ -80,7 +80,7 @@ public sealed class ClientTests
         Assert.Equal(0, client.InFlight);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task CompleteReturnsTheWholeText()
     {
         await using var server = new FakeServer();
@@ -91,7 +91,7 @@ public sealed class ClientTests
         Assert.Equal("", result.TaskType);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ManyConcurrentRequestsOnOneConnectionNeverMixAndRespectTheInFlightLimit()
     {
         await using var server = new FakeServer(maxRequestsInFlight: 8);
@@ -128,7 +128,7 @@ public sealed class ClientTests
         Assert.Equal(0, client.InFlight);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task CancellingTheTokenSendsACancelFrame()
     {
         await using var server = new FakeServer();
@@ -155,7 +155,7 @@ public sealed class ClientTests
         Assert.Equal("t-0 t-1 ", after.Text);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task LeavingTheEnumerationEarlyCancelsTheRequest()
     {
         await using var server = new FakeServer();
@@ -169,7 +169,7 @@ public sealed class ClientTests
         await WaitUntil(() => client.InFlight == 0);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task CancellingAUnaryRequestSendsACancelFrame()
     {
         await using var server = new FakeServer();
@@ -204,7 +204,7 @@ public sealed class ClientTests
         Assert.Equal("t-0 ", (await client.CompleteAsync(new GenerateRequest { Prompt = "count:1" }).WaitAsync(Guard)).Text);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task AdminNeedsTheAdminToken()
     {
         await using var server = new FakeServer();
@@ -226,7 +226,7 @@ public sealed class ClientTests
         }
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task RouteEmbedListStatsAndPing()
     {
         await using var server = new FakeServer();
@@ -286,7 +286,7 @@ public sealed class ClientTests
         await Assert.ThrowsAsync<ModelRouterConnectionException>(() => client.ListModelsAsync()).WaitAsync(Guard);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task AServerSendingGarbageClosesTheConnectionWithBadFrame()
     {
         await using var server = new FakeServer();
@@ -297,7 +297,7 @@ public sealed class ClientTests
         Assert.False(client.IsConnected);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task GoAwayDrainsInFlightAndRefusesNewRequests()
     {
         await using var server = new FakeServer();
@@ -309,7 +309,7 @@ public sealed class ClientTests
         Assert.Equal(ErrorCode.ShuttingDown, error.Code);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task DisposingFailsPendingRequests()
     {
         await using var server = new FakeServer();
@@ -322,7 +322,7 @@ public sealed class ClientTests
         Assert.False(client.IsConnected);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task TheClientAnswersTheServersPing()
     {
         await using var server = new FakeServer();
@@ -331,14 +331,17 @@ public sealed class ClientTests
         await WaitUntil(() => server.Pongs.Contains(77UL));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task DisposingWhileAConsumerStallsTheReadLoopCompletes()
     {
         await using var server = new FakeServer();
         var client = await Connect(server, options: new ModelRouterClientOptions { MaxBufferedChunksPerRequest = 1 });
         var stream = client.GenerateAsync(new GenerateRequest { Prompt = "count:1000" }).GetAsyncEnumerator();
         Assert.True(await stream.MoveNextAsync().AsTask().WaitAsync(Guard));
-        await Task.Delay(50); // let the read loop fill the one-chunk buffer and wait on it (no assertion on time)
+
+        // The consumer never reads again, so with a one-chunk buffer the read loop blocks on the next chunk and stays
+        // blocked: it is there now or gets there before it could read anything else. Dispose must complete either way
+        // (no sleep to pick one state: the assertion holds in both).
         await client.DisposeAsync().AsTask().WaitAsync(Guard);
         await Assert.ThrowsAsync<ModelRouterConnectionException>(async () =>
         {
@@ -349,7 +352,7 @@ public sealed class ClientTests
         await stream.DisposeAsync();
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task LocalLimitsAreCheckedBeforeSending()
     {
         await using var server = new FakeServer(); // announces max prompt 1024 bytes
@@ -366,7 +369,7 @@ public sealed class ClientTests
         Assert.True(client.IsConnected);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ASlowConsumerGetsEveryChunkInOrderThroughASmallBuffer()
     {
         await using var server = new FakeServer();
@@ -382,14 +385,14 @@ public sealed class ClientTests
             Assert.Equal($"t-{expected++} ", chunk.Text);
             if (expected % 50 == 0)
             {
-                await Task.Delay(5);
+                await Task.Yield(); // give the read loop a turn to refill the buffer (order is what is checked, not pacing)
             }
         }
 
         Assert.Equal(300, expected);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task WorksOverAUnixDomainSocket()
     {
         Assert.SkipUnless(Socket.OSSupportsUnixDomainSockets, "this OS has no Unix domain sockets");
@@ -399,17 +402,20 @@ public sealed class ClientTests
         Assert.Equal("u-0 u-1 u-2 u-3 ", result.Text);
     }
 
+    /// <summary>Waits for a condition on the fake server's state (it raises no event); bounded by <see cref="Guard"/>.</summary>
     private static async Task WaitUntil(Func<bool> condition)
     {
-        var deadline = DateTime.UtcNow + Guard;
+        using var deadline = new CancellationTokenSource(Guard);
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline)
+            try
+            {
+                await Task.Delay(5, deadline.Token);
+            }
+            catch (OperationCanceledException)
             {
                 throw new TimeoutException("condition not reached");
             }
-
-            await Task.Delay(5);
         }
     }
 }

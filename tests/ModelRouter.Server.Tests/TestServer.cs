@@ -32,7 +32,14 @@ internal sealed class TestServer : IAsyncDisposable
 
     public ModelRouterService Service => host.Services.GetRequiredService<ModelRouterService>();
 
-    public static async Task<TestServer> StartAsync(TestModels models, int residentModels, params string[] extra)
+    /// <summary>The socket door (its connections, frame budget and clock).</summary>
+    public ListenerService Listener => host.Services.GetServices<IHostedService>().OfType<ListenerService>().Single();
+
+    public static Task<TestServer> StartAsync(TestModels models, int residentModels, params string[] extra) =>
+        StartAsync(models, residentModels, services: _ => { }, extra);
+
+    /// <summary>As above, with services replaced before the host is built (e.g. a fake <see cref="TimeProvider"/>).</summary>
+    public static async Task<TestServer> StartAsync(TestModels models, int residentModels, Action<IServiceCollection> services, params string[] extra)
     {
         var size = new FileInfo(models.Paths[0]).Length;
         var args = new List<string>
@@ -57,8 +64,19 @@ internal sealed class TestServer : IAsyncDisposable
         args.AddRange(extra);
         var builder = ModelRouterHost.CreateBuilder([.. args], configFile: null, new FixedClassifier("chat"));
         builder.Logging.ClearProviders();
+        services(builder.Services);
         var host = builder.Build();
-        await host.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            await host.StartAsync(TestContext.Current.CancellationToken);
+        }
+        catch
+        {
+            await host.StopAsync(CancellationToken.None); // what started (models, scheduler) stops with the failed start
+            host.Dispose();
+            throw;
+        }
+
         var listener = host.Services.GetServices<IHostedService>().OfType<ListenerService>().Single();
         var http = host.Services.GetRequiredService<Doors.Http.HttpDoorService>().Address;
         return new TestServer(host, listener.TcpEndpoint!, http);
@@ -68,6 +86,9 @@ internal sealed class TestServer : IAsyncDisposable
         ModelRouterClient.ConnectAsync(Endpoint, token, cancellationToken: TestContext.Current.CancellationToken);
 
     public async Task StopAsync() => await host.StopAsync(TestContext.Current.CancellationToken);
+
+    /// <summary>Stops the host as SIGTERM does; <paramref name="deadline"/> fires when the shutdown timeout would.</summary>
+    public Task StopAsync(CancellationToken deadline) => host.StopAsync(deadline);
 
     public async ValueTask DisposeAsync()
     {

@@ -21,7 +21,7 @@ public sealed partial class ClientConnection
         {
             if (inFlight.TryGetValue(requestId, out var request))
             {
-                request.Cancel(); // the worker finishes it as cancelled on its next step
+                CancelRequest(request); // the worker finishes it as cancelled on its next step
             }
 
             return;
@@ -76,18 +76,18 @@ public sealed partial class ClientConnection
             if (!outputClosed)
             {
                 FrameWriter.WriteDone(output.Writer, requestId, wire, done.Model, done.Task);
+            }
+
+            EndRequest(requestId); // before the frame is published: the client may reuse the id once it sees the frame
+            if (!outputClosed)
+            {
                 Commit();
             }
         }
-
-        EndRequest(requestId);
     }
 
-    private void WriteFailure(uint requestId, RequestError failure, string message)
-    {
-        WriteError(requestId, ToWire(failure), message);
-        EndRequest(requestId);
-    }
+    private void WriteFailure(uint requestId, RequestError failure, string message) =>
+        WriteError(requestId, ToWire(failure), message, endsRequest: true);
 
     internal static ErrorCode ToWire(RequestError failure) => failure switch
     {
@@ -120,30 +120,51 @@ public sealed partial class ClientConnection
         public void OnFailed(RequestError failure, string message) => connection.WriteFailure(requestId, failure, message);
     }
 
-    private void WriteError(uint requestId, ErrorCode code, string message)
+    /// <summary>An error frame; <paramref name="endsRequest"/>: it is the terminal frame of a registered request.</summary>
+    private void WriteError(uint requestId, ErrorCode code, string message, bool endsRequest = false)
     {
         lock (writeGate)
         {
             if (!outputClosed)
             {
                 FrameWriter.WriteError(output.Writer, requestId, code, message.Length > 1000 ? message[..1000] : message);
+            }
+
+            if (endsRequest)
+            {
+                EndRequest(requestId);
+            }
+
+            if (!outputClosed)
+            {
                 Commit();
             }
         }
     }
 
-    /// <summary>Writes one response frame unless the connection is gone (callers hold no lock).</summary>
-    private void Send<TState>(TState state, Action<System.IO.Pipelines.PipeWriter, TState> write)
+    /// <summary>
+    /// Writes one response frame unless the connection is gone (callers hold no lock). A non-zero
+    /// <paramref name="endsRequest"/> names the registered request this frame ends: its id is freed before the frame is
+    /// published.
+    /// </summary>
+    private void Send<TState>(TState state, Action<System.IO.Pipelines.PipeWriter, TState> write, uint endsRequest = 0)
     {
         lock (writeGate)
         {
-            if (outputClosed)
+            if (!outputClosed)
             {
-                return;
+                write(output.Writer, state);
             }
 
-            write(output.Writer, state);
-            Commit();
+            if (endsRequest != 0)
+            {
+                EndRequest(endsRequest);
+            }
+
+            if (!outputClosed)
+            {
+                Commit();
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Text;
 using ModelRouter.Protocol;
+using ModelRouter.Server.Diagnostics;
 using ModelRouter.Server.Requests;
 using ModelRouter.Server.Routing;
 using ModelRouter.Server.Scheduling;
@@ -11,6 +12,22 @@ public sealed partial class ClientConnection
 {
     private bool DispatchRequest(in Frame frame)
     {
+        // Every answer carries its request's id, so an id must name one request only (docs/protocol.md 1.2): a frame on
+        // id 0 would be answered as the connection, one on an id in flight as that request. A cancel names a request
+        // in flight on purpose; a pong is never answered.
+        if (frame.Type is not (FrameType.Ping or FrameType.Pong or FrameType.Cancel or FrameType.Hello)
+            && frame.RequestId == ProtocolConstants.ConnectionRequestId)
+        {
+            WriteError(0, FrameTypes.IsClientToServer(frame.Type) ? ErrorCode.BadFrame : ErrorCode.UnexpectedFrame,
+                $"frame type 0x{(byte)frame.Type:x2} on request id 0, the connection's own: a request needs a non-zero id");
+            return false;
+        }
+
+        if (frame.Type is not (FrameType.Pong or FrameType.Cancel) && RefuseDuplicateId(frame.RequestId))
+        {
+            return false;
+        }
+
         switch (frame.Type)
         {
             case FrameType.Generate:
@@ -22,7 +39,7 @@ public sealed partial class ClientConnection
             case FrameType.Cancel:
                 if (inFlight.TryGetValue(frame.RequestId, out var request))
                 {
-                    request.Cancel();
+                    CancelRequest(request);
                 }
 
                 return true;
@@ -33,9 +50,11 @@ public sealed partial class ClientConnection
                 StartEmbed(frame);
                 return true;
             case FrameType.ListModels:
+                ReadEmptyPayload(frame);
                 ListModels(frame.RequestId);
                 return true;
             case FrameType.GetStats:
+                ReadEmptyPayload(frame);
                 Stats(frame.RequestId);
                 return true;
             case FrameType.Admin:
@@ -58,6 +77,16 @@ public sealed partial class ClientConnection
                 WriteError(frame.RequestId, FrameTypes.IsDefined(frame.Type) ? ErrorCode.UnexpectedFrame : ErrorCode.UnknownFrameType,
                     $"frame type 0x{(byte)frame.Type:x2} is not accepted from a client");
                 return true;
+        }
+    }
+
+    /// <summary>List-models and get-stats carry nothing; extra bytes are a bad frame (docs/protocol.md 4).</summary>
+    private static void ReadEmptyPayload(in Frame frame)
+    {
+        if (!frame.Payload.IsEmpty)
+        {
+            using var payload = frame.LeasePayload();
+            MessageReader.ReadEmpty(payload.Span);
         }
     }
 
@@ -149,8 +178,7 @@ public sealed partial class ClientConnection
         try
         {
             var vectors = await server.Pipeline.EmbedAsync(command, cancellation).ConfigureAwait(false);
-            Send(0, (writer, _) => FrameWriter.WriteEmbedResult(writer, id, vectors.Model, vectors.Vector(0), vectors.PromptTokens[0]));
-            EndRequest(id);
+            Send(0, (writer, _) => FrameWriter.WriteEmbedResult(writer, id, vectors.Model, vectors.Vector(0), vectors.PromptTokens[0]), endsRequest: id);
         }
         catch (RequestException ex)
         {
@@ -159,6 +187,10 @@ public sealed partial class ClientConnection
         catch (OperationCanceledException)
         {
             WriteFailure(id, RequestError.Cancelled, "cancelled");
+        }
+        finally
+        {
+            EndRequest(id); // whatever happened, the id and its slot are free (a no-op after a terminal frame)
         }
     }
 
@@ -236,14 +268,19 @@ public sealed partial class ClientConnection
                 return;
         }
 
-        _ = AdminAsync(id, operation, action, model);
+        if (!TryBeginRequest(id, out var cancellation))
+        {
+            return;
+        }
+
+        _ = AdminAsync(id, operation, action, model, cancellation);
     }
 
-    private async Task AdminAsync(uint id, AdminOperation operation, AdminAction action, string model)
+    private async Task AdminAsync(uint id, AdminOperation operation, AdminAction action, string model, CancellationToken cancellation)
     {
         try
         {
-            var outcome = await server.Pipeline.AdminAsync(caller, action, model, closing.Token).ConfigureAwait(false);
+            var outcome = await server.Pipeline.AdminAsync(caller, action, model, cancellation).ConfigureAwait(false);
             Send(0, (writer, _) => FrameWriter.WriteAdminResult(writer, id, new AdminResult
                 {
                     Operation = operation,
@@ -252,19 +289,26 @@ public sealed partial class ClientConnection
                     State = outcome.State == ModelStateView.Ready ? Protocol.ModelState.Ready : Protocol.ModelState.Unloaded,
                     ElapsedNanos = Durations.ToNanos(outcome.Elapsed),
                     Message = outcome.Message,
-                }));
+                }), endsRequest: id);
         }
         catch (RequestException ex)
         {
-            WriteError(id, ToWire(ex.Error), ex.Message);
+            WriteError(id, ToWire(ex.Error), ex.Message, endsRequest: true);
         }
         catch (OperationCanceledException)
         {
-            WriteError(id, ErrorCode.Cancelled, "the connection closed");
+            WriteError(id, ErrorCode.Cancelled, "cancelled", endsRequest: true);
+        }
+        finally
+        {
+            EndRequest(id);
         }
     }
 
-    /// <summary>Registers a request id; false (with an error frame sent) for duplicates, too many in flight, or shutdown.</summary>
+    /// <summary>
+    /// Registers a request id (the dispatcher has refused duplicates already: only the read loop adds ids); false, with an
+    /// error frame sent, when the connection has too many in flight.
+    /// </summary>
     private bool TryBeginRequest(uint id, out CancellationToken cancellation)
     {
         cancellation = default;
@@ -278,11 +322,27 @@ public sealed partial class ClientConnection
         if (!inFlight.TryAdd(id, source))
         {
             source.Dispose();
-            WriteError(id, ErrorCode.DuplicateRequestId, $"request id {id} is already in flight");
-            return false;
+            return false; // unreachable: ids are checked before dispatch on the one read loop
         }
 
         cancellation = source.Token;
+        return true;
+    }
+
+    /// <summary>
+    /// A request reusing the id of one in flight is fatal (106 on id 0, docs/protocol.md 1.2): an error on that id would
+    /// read as the first request's terminal frame. The close that follows is graceful, so the first request still
+    /// ends with exactly one terminal frame. True when refused.
+    /// </summary>
+    private bool RefuseDuplicateId(uint id)
+    {
+        if (id == ProtocolConstants.ConnectionRequestId || !inFlight.ContainsKey(id))
+        {
+            return false;
+        }
+
+        ServerLog.BadFrame(server.Logger, Id, $"request id {id} reused while in flight");
+        WriteError(0, ErrorCode.DuplicateRequestId, $"request id {id} is already in flight");
         return true;
     }
 
@@ -291,6 +351,23 @@ public sealed partial class ClientConnection
         if (inFlight.TryRemove(id, out var source))
         {
             source.Dispose();
+            if (inFlight.IsEmpty)
+            {
+                Volatile.Read(ref requestsEnded)?.TrySetResult(); // a graceful close waits for this
+            }
+        }
+    }
+
+    /// <summary>Cancels a request; one that ended meanwhile (its source disposed) needs nothing.</summary>
+    private static void CancelRequest(CancellationTokenSource request)
+    {
+        try
+        {
+            request.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // It delivered its terminal frame in the meantime.
         }
     }
 

@@ -5,15 +5,19 @@ using ModelRouter.Server.Requests;
 
 namespace ModelRouter.Server.Doors.Socket;
 
-/// <summary>What every socket connection shares: the request pipeline and the wire limits derived from the options.</summary>
+/// <summary>
+/// What every socket connection shares: the request pipeline, the wire limits derived from the options, the clock the
+/// connection timeouts are measured with, and the budget of bytes held for partly received frames.
+/// </summary>
 public sealed class ServerContext
 {
-    public ServerContext(RequestPipeline pipeline)
+    public ServerContext(RequestPipeline pipeline, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         Pipeline = pipeline;
         Options = pipeline.Options;
         Logger = pipeline.Logger;
+        Time = time ?? TimeProvider.System;
         Limits = new ProtocolLimits
         {
             MaxPayloadBytes = Options.Limits.MaxFrameBytes,
@@ -21,6 +25,7 @@ public sealed class ServerContext
             MaxTokens = Options.Limits.MaxTokens,
             MaxRequestsInFlight = Options.Limits.MaxRequestsInFlightPerConnection,
         };
+        FrameBudget = new FrameBudget(Math.Max(1, Options.Limits.MaxBufferedFrameBytes));
     }
 
     public RequestPipeline Pipeline { get; }
@@ -31,4 +36,15 @@ public sealed class ServerContext
 
     public ProtocolLimits Limits { get; }
 
+    /// <summary>Handshake, idle and frame-rate timeouts are measured with this clock (a fake one in tests).</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>Bytes all connections together may hold for partly received frames.</summary>
+    public FrameBudget FrameBudget { get; }
+
+    /// <summary>
+    /// How long a closing connection waits for its requests' terminal frames, and then for its output to reach the
+    /// client, before it drops the transport (a client that stopped reading cannot hold a close open).
+    /// </summary>
+    public TimeSpan CloseGrace { get; init; } = TimeSpan.FromSeconds(5);
 }
