@@ -72,7 +72,16 @@ internal sealed class TestServer : IAsyncDisposable
         }
         catch
         {
-            await host.StopAsync(CancellationToken.None); // what started (models, scheduler) stops with the failed start
+            try
+            {
+                await host.StopAsync(CancellationToken.None); // what started (models, scheduler) stops with the failed start
+            }
+            catch (ArgumentNullException)
+            {
+                // Options validation failed before the host resolved any service: nothing started, nothing to stop
+                // (the host's concurrent stop does not expect that).
+            }
+
             host.Dispose();
             throw;
         }

@@ -76,7 +76,14 @@ public static class ModelRouterHost
         var configuredSeconds = builder.Configuration[$"{ServerOptions.SectionName}:{nameof(ServerOptions.ShutdownTimeoutSeconds)}"];
         var shutdownSeconds = int.TryParse(configuredSeconds, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds >= 0
             ? seconds : new ServerOptions().ShutdownTimeoutSeconds;
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(shutdownSeconds) + ShutdownGrace);
+        builder.Services.Configure<HostOptions>(host =>
+        {
+            host.ShutdownTimeout = TimeSpan.FromSeconds(shutdownSeconds) + ShutdownGrace;
+
+            // Both doors stop accepting at once and drain together (the pipeline's drain is shared), rather than the
+            // socket listener accepting for up to ShutdownTimeoutSeconds while the HTTP door drains first.
+            host.ServicesStopConcurrently = true;
+        });
         return builder;
     }
 
