@@ -44,7 +44,7 @@ public sealed class HttpDoorTests
         return result.Text;
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task The_SDK_chats_with_a_named_model_and_gets_the_socket_doors_answer_and_usage()
     {
         using var models = TestModels.Create(2);
@@ -60,7 +60,7 @@ public sealed class HttpDoorTests
         Assert.True(completion.Usage.InputTokenCount > 0);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task The_SDK_streams_a_routed_chat_whose_deltas_add_up_to_the_whole_answer()
     {
         using var models = TestModels.Create(1);
@@ -90,7 +90,7 @@ public sealed class HttpDoorTests
         Assert.Equal(Tokens, usage.OutputTokenCount);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task The_SDK_gets_embeddings_in_base64_and_float_that_match_the_socket_door()
     {
         using var models = TestModels.Create(1);
@@ -115,7 +115,7 @@ public sealed class HttpDoorTests
         Assert.True(body.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32() > 0);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task The_SDK_lists_the_catalog_with_tiers()
     {
         using var models = TestModels.Create(2);
@@ -130,7 +130,7 @@ public sealed class HttpDoorTests
         Assert.Contains(tier, Tiers);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Each_error_reaches_the_SDK_as_its_exception_with_the_right_status()
     {
         using var models = TestModels.Create(1);
@@ -166,7 +166,7 @@ public sealed class HttpDoorTests
         Assert.Equal(HttpStatusCode.Forbidden, admin.StatusCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Past_the_in_flight_limit_the_SDK_gets_429_with_Retry_After()
     {
         using var models = TestModels.Create(1);
@@ -190,7 +190,7 @@ public sealed class HttpDoorTests
         Assert.Equal("rate_limit_error", error.RootElement.GetProperty("error").GetProperty("type").GetString());
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_model_without_a_chat_template_is_a_clear_400_naming_it()
     {
         using var models = TestModels.Create(1);
@@ -207,7 +207,7 @@ public sealed class HttpDoorTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task The_stream_is_framed_as_server_sent_events_byte_for_byte()
     {
         using var models = TestModels.Create(1);
@@ -236,7 +236,7 @@ public sealed class HttpDoorTests
         Assert.Single(chunks.Select(c => c.RootElement.GetProperty("id").GetString()).Distinct());
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_streamed_text_completion_adds_up_to_the_same_text_as_a_whole_one()
     {
         using var models = TestModels.Create(1);
@@ -256,7 +256,7 @@ public sealed class HttpDoorTests
         Assert.Equal("length", chunks[^1].GetProperty("choices")[0].GetProperty("finish_reason").GetString());
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Curl_gets_a_completion_and_the_health_and_metrics_endpoints_answer()
     {
         if (!File.Exists("/usr/bin/curl"))
@@ -278,7 +278,7 @@ public sealed class HttpDoorTests
         Assert.Contains("modelrouter_requests", await CurlAsync($"-sS {server.Http}metrics"), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Admin_endpoints_pin_evict_and_list_with_the_admin_token()
     {
         using var models = TestModels.Create(2);
@@ -299,7 +299,7 @@ public sealed class HttpDoorTests
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_client_that_disconnects_mid_stream_frees_its_slot()
     {
         using var models = TestModels.Create(1);
@@ -328,7 +328,7 @@ public sealed class HttpDoorTests
         Assert.Equal(0, pipeline.RequestsInFlight);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task The_socket_doors_chat_frame_renders_the_same_template_as_the_HTTP_door()
     {
         using var models = TestModels.Create(1);
@@ -348,7 +348,7 @@ public sealed class HttpDoorTests
         Assert.Equal(Tokens, result.Stats.GeneratedTokens);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_fallback_crosses_a_real_HTTP_hop_when_the_first_remote_is_down()
     {
         using var models = TestModels.Create(1);

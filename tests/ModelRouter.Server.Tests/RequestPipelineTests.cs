@@ -24,7 +24,7 @@ public sealed class RequestPipelineTests
         return await results.ReadToEndAsync(Cancel);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_named_generation_streams_the_reference_text_and_reports_whole_request_statistics()
     {
         using var models = TestModels.Create(1);
@@ -42,7 +42,7 @@ public sealed class RequestPipelineTests
         Assert.True(done.Total >= done.QueueWait + done.TimeToFirstToken!.Value, $"total {done.Total} < queue {done.QueueWait} + ttft {done.TimeToFirstToken}");
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_routed_chat_is_routed_first_then_rendered_with_the_models_template()
     {
         using var models = TestModels.Create(1);
@@ -65,7 +65,7 @@ public sealed class RequestPipelineTests
         Assert.Equal(raw.Text, chat.Text);
     }
 
-    [Theory]
+    [Theory(Timeout = TestTimeouts.LiveServerMs)]
     [InlineData("no-such-model", null, 10, RequestError.UnknownModel)]
     [InlineData("m0", "", 10, RequestError.InvalidArgument)]
     [InlineData("m0", null, 5000, RequestError.MaxTokensExceeded)]
@@ -86,7 +86,7 @@ public sealed class RequestPipelineTests
         Assert.True(pipeline.Stats().ErrorsTotal >= 1);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_command_with_both_or_neither_of_prompt_and_messages_is_refused()
     {
         using var models = TestModels.Create(1);
@@ -100,7 +100,7 @@ public sealed class RequestPipelineTests
         Assert.Equal(RequestError.InvalidArgument, neither.End.Error);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task The_in_flight_limit_refuses_the_next_request_as_overloaded_with_a_retry_hint()
     {
         using var models = TestModels.Create(1);
@@ -129,7 +129,7 @@ public sealed class RequestPipelineTests
         Assert.Equal(0, pipeline.RequestsInFlight);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Embeddings_are_batched_in_input_order_honour_normalize_and_count_tokens()
     {
         using var models = TestModels.Create(1);
@@ -155,7 +155,7 @@ public sealed class RequestPipelineTests
         Assert.Equal(single.Vector(0)[0], raw.Vector(0)[0] / norm, 4);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Embedding_requests_with_bad_inputs_are_refused_by_kind()
     {
         using var models = TestModels.Create(1);
@@ -172,7 +172,7 @@ public sealed class RequestPipelineTests
         Assert.Equal(0, pipeline.RequestsInFlight);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Tokens_authenticate_clients_and_admins_and_only_admins_run_admin_operations()
     {
         using var models = TestModels.Create(1);

@@ -25,7 +25,7 @@ public sealed class SchedulerTests
         return (pool, new Scheduler(pool, names, options ?? Options, metrics, NullLogger<Scheduler>.Instance), metrics);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Many_concurrent_requests_across_models_with_forced_swaps_all_complete_unmixed()
     {
         using var models = TestModels.Create(3);
@@ -55,7 +55,7 @@ public sealed class SchedulerTests
         Assert.Contains(outcomes, o => o.Stats!.SwapTime is not null);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_full_queue_refuses_new_requests_as_overloaded()
     {
         using var models = TestModels.Create(1);
@@ -78,7 +78,7 @@ public sealed class SchedulerTests
         Assert.True(refused > 0);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Unknown_models_are_refused_with_the_known_ones_named()
     {
         using var models = TestModels.Create(1);
@@ -92,7 +92,7 @@ public sealed class SchedulerTests
         Assert.Contains("m0", message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Cancelling_a_request_stops_it_and_the_others_in_its_batch_continue()
     {
         using var models = TestModels.Create(1);
@@ -120,7 +120,7 @@ public sealed class SchedulerTests
         Assert.Equal(TestModels.Reference(60), other.Text);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task Draining_finishes_accepted_requests_and_refuses_new_ones()
     {
         using var models = TestModels.Create(1);
