@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using ModelRouter.Client;
+using ModelRouter.Server.Requests;
 using ModelRouter.Protocol;
 using ModelRouter.Runtime.Chat;
 using OpenAI;
@@ -188,6 +189,50 @@ public sealed class HttpDoorTests
         using var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync(Cancel));
         Assert.Equal("overloaded", error.RootElement.GetProperty("error").GetProperty("code").GetString());
         Assert.Equal("rate_limit_error", error.RootElement.GetProperty("error").GetProperty("type").GetString());
+    }
+
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task At_the_shutdown_deadline_a_started_stream_gets_a_final_error_event_and_a_queued_request_a_503_never_silence()
+    {
+        using var models = TestModels.Create(1);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1,
+            [.. HttpArgs(1), "--ModelRouter:ShutdownTimeoutSeconds=0", "--ModelRouter:Scheduler:MaxBatchPerModel=1", "--ModelRouter:Scheduler:ContextPerSequence=4096"]);
+        using var http = Http(server);
+        var pipeline = (RequestPipeline)server.Services.GetService(typeof(RequestPipeline))!;
+        using var first = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+        {
+            Content = Json("""{"model":"m0","prompt":"Once upon a time","stream":true,"max_tokens":4000}"""),
+        };
+        using var running = await http.SendAsync(first, HttpCompletionOption.ResponseHeadersRead, Cancel);
+        await using var stream = await running.Content.ReadAsStreamAsync(Cancel);
+        var head = new byte[64];
+        var read = await stream.ReadAsync(head, Cancel); // generating: it holds the only slot
+        var queued = http.PostAsync("/v1/completions", Json("""{"model":"m0","prompt":"Once upon a time","stream":true,"max_tokens":4000}"""), Cancel);
+        while (pipeline.RequestsInFlight < 2 && !queued.IsCompleted)
+        {
+            await Task.Yield(); // the second request is accepted and waits for the slot
+        }
+
+        await server.StopAsync(CancellationToken.None); // ShutdownTimeoutSeconds=0: the deadline is now
+
+        var rest = Encoding.UTF8.GetString(head, 0, read) + await new StreamReader(stream).ReadToEndAsync(Cancel);
+        using var second = await queued;
+        var secondBody = await second.Content.ReadAsStringAsync(Cancel);
+        var endings = new[] { (Status: (int)running.StatusCode, Body: rest), (Status: (int)second.StatusCode, Body: secondBody) };
+
+        // Each ends in words: finished (its last event and [DONE]) or shutting_down; at least one was cut off.
+        Assert.All(endings, e => Assert.True(e.Body.Contains("shutting_down", StringComparison.Ordinal) || e.Body.Contains("[DONE]", StringComparison.Ordinal),
+            $"{e.Status}: {e.Body[^Math.Min(200, e.Body.Length)..]}"));
+        Assert.Contains(endings, e => e.Body.Contains("shutting_down", StringComparison.Ordinal));
+        if (rest.Contains("shutting_down", StringComparison.Ordinal))
+        {
+            Assert.Contains("data: {\"error\"", rest, StringComparison.Ordinal); // a final SSE error event on the started stream
+        }
+
+        if (secondBody.Contains("shutting_down", StringComparison.Ordinal) && !secondBody.StartsWith("data:", StringComparison.Ordinal))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, second.StatusCode); // never started: a plain 503
+        }
     }
 
     [Fact(Timeout = TestTimeouts.LiveServerMs)]
