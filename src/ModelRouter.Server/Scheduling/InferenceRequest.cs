@@ -80,7 +80,8 @@ public abstract class ScheduledWork : Requests.ILiveRequest
     /// <summary>Time the router took to choose the model (zero when the client named it).</summary>
     public TimeSpan RouteTime { get; init; }
 
-    public long EnqueuedTimestamp { get; }
+    /// <summary>When it was queued, on the scheduler's clock (stamped again by <see cref="Scheduler.TrySubmit"/>).</summary>
+    public long EnqueuedTimestamp { get; internal set; }
 
     /// <summary>Ends the work with an error (refused, cancelled before it started, model unavailable, shutdown).</summary>
     public abstract void Fail(RequestError failure, string message);

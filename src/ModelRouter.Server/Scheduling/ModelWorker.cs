@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using ModelRouter.Runtime.Embeddings;
@@ -36,6 +35,8 @@ internal sealed class ModelWorker
     private readonly SchedulerOptions options;
     private readonly ServerMetrics metrics;
     private readonly ILogger logger;
+    private readonly SchedulerRuntime runtime;
+    private readonly TimeProvider time;
 
     // Sequences that gave their slot up, oldest first; owned by the serving thread, counted for the load figures.
     private readonly Queue<Running> parked = new();
@@ -50,6 +51,8 @@ internal sealed class ModelWorker
         this.options = options;
         this.metrics = metrics;
         this.logger = logger;
+        runtime = options.Runtime;
+        time = runtime.Time;
         queue = Channel.CreateBounded<ScheduledWork>(new BoundedChannelOptions(options.QueueCapacityPerModel)
         {
             SingleReader = false, // the scheduler's deadline sweep takes expired requests off the head as well
@@ -85,7 +88,7 @@ internal sealed class ModelWorker
     /// <summary>Fails the waiting requests that have passed their deadline (they sit at the head: the queue is FIFO).</summary>
     public void ExpireWaiting()
     {
-        while (queue.Reader.TryPeek(out var head) && Stopwatch.GetElapsedTime(head.EnqueuedTimestamp) >= options.MaxQueueWait
+        while (queue.Reader.TryPeek(out var head) && time.GetElapsedTime(head.EnqueuedTimestamp) >= options.MaxQueueWait
             && queue.Reader.TryRead(out var expired))
         {
             FailExpired(expired);
@@ -126,8 +129,7 @@ internal sealed class ModelWorker
                     }
 
                     // Decoding is synchronous native work: give it a thread of its own while the model is leased.
-                    (fault, failedInBatch) = await Task.Factory.StartNew(() => Serve(lease, stopping), CancellationToken.None,
-                        TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+                    (fault, failedInBatch) = await runtime.RunDedicated(() => Serve(lease, stopping)).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -171,7 +173,7 @@ internal sealed class ModelWorker
         }
 
         var backoff = TimeSpan.FromMilliseconds(Math.Min(MaxFaultBackoff.TotalMilliseconds, 50 * Math.Pow(2, ConsecutiveFaults - 1)));
-        await Task.Delay(backoff, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.Delay(backoff, time, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     /// <summary>Serves one lease; returns the fault that ended it (null when none) and how many requests it failed.</summary>
@@ -179,18 +181,17 @@ internal sealed class ModelWorker
     {
         var active = new List<Running>(options.MaxBatchPerModel);
         var embeddings = new List<EmbeddingRequest>();
-        BatchedGenerator? generator = null;
+        IBatchDecoder? generator = null;
         try
         {
             options.FaultInjection?.Invoke(Model, WorkerStage.Context);
-            var context = lease.GetContext(new ContextOptions
+            generator = runtime.CreateDecoder(lease, new ContextOptions
             {
                 ContextLength = options.ContextPerSequence * options.MaxBatchPerModel,
                 BatchSize = 512,
                 MaxSequences = options.MaxBatchPerModel,
                 Threads = options.Threads,
             });
-            generator = new BatchedGenerator(context);
             ServeBatch(lease, generator, active, embeddings, stopping);
             return (null, 0);
         }
@@ -217,9 +218,9 @@ internal sealed class ModelWorker
         }
     }
 
-    private void ServeBatch(ModelLease lease, BatchedGenerator generator, List<Running> active, List<EmbeddingRequest> embeddings, CancellationToken stopping)
+    private void ServeBatch(ModelLease lease, IBatchDecoder generator, List<Running> active, List<EmbeddingRequest> embeddings, CancellationToken stopping)
     {
-        var residentSince = Stopwatch.GetTimestamp();
+        var residentSince = time.GetTimestamp();
         var firstAdmission = true;
         while (true)
         {
@@ -258,7 +259,7 @@ internal sealed class ModelWorker
             }
 
             options.FaultInjection?.Invoke(Model, WorkerStage.Step);
-            generator.Step();
+            generator.DecodeStep();
             for (var i = active.Count - 1; i >= 0; i--)
             {
                 var running = active[i];
@@ -278,7 +279,7 @@ internal sealed class ModelWorker
     /// When every slot is busy and a generation waits, the sequence that has run longest since it got its slot (at
     /// least FairShareTokens) is parked: the waiting request gets its slot, and it resumes after, where it stopped.
     /// </summary>
-    private void SliceFairly(BatchedGenerator generator, List<Running> active)
+    private void SliceFairly(IBatchDecoder generator, List<Running> active)
     {
         if (generator.HasFreeSlot || !(queue.Reader.TryPeek(out var next) && next is InferenceRequest || parked.Count > 0))
         {
@@ -303,14 +304,14 @@ internal sealed class ModelWorker
 
         generator.Park(victim.Sequence);
         active.Remove(victim);
-        victim.ParkedTimestamp = Stopwatch.GetTimestamp();
+        victim.ParkedTimestamp = time.GetTimestamp();
         parked.Enqueue(victim);
         Volatile.Write(ref parkedCount, parked.Count);
         metrics.RecordPreemption(Model);
     }
 
     /// <summary>Fills free slots, oldest first among the queue's head and the parked sequences; embeddings need no slot.</summary>
-    private void Admit(BatchedGenerator generator, List<Running> active, List<EmbeddingRequest> embeddings, TimeSpan? swap, bool admitNew)
+    private void Admit(IBatchDecoder generator, List<Running> active, List<EmbeddingRequest> embeddings, TimeSpan? swap, bool admitNew)
     {
         while (generator.HasFreeSlot)
         {
@@ -322,12 +323,12 @@ internal sealed class ModelWorker
                 Volatile.Write(ref parkedCount, parked.Count);
                 if (resumable.Request.Cancellation.IsCancellationRequested)
                 {
-                    BatchedGenerator.Abandon(resumable.Sequence, FinishReason.Cancelled);
+                    resumable.Sequence.Abandon(FinishReason.Cancelled);
                     Complete(resumable);
                     continue;
                 }
 
-                generator.Resume(resumable.Sequence);
+                generator.Unpark(resumable.Sequence);
                 resumable.GeneratedAtSlice = resumable.Sequence.GeneratedTokenCount;
                 active.Add(resumable);
                 continue;
@@ -338,7 +339,7 @@ internal sealed class ModelWorker
                 return;
             }
 
-            if (Stopwatch.GetElapsedTime(work.EnqueuedTimestamp) >= options.MaxQueueWait)
+            if (time.GetElapsedTime(work.EnqueuedTimestamp) >= options.MaxQueueWait)
             {
                 FailExpired(work);
             }
@@ -359,9 +360,9 @@ internal sealed class ModelWorker
         }
     }
 
-    private void Start(BatchedGenerator generator, InferenceRequest request, TimeSpan? swap, List<Running> active)
+    private void Start(IBatchDecoder generator, InferenceRequest request, TimeSpan? swap, List<Running> active)
     {
-        var queueWait = Stopwatch.GetElapsedTime(request.EnqueuedTimestamp);
+        var queueWait = time.GetElapsedTime(request.EnqueuedTimestamp);
         metrics.RecordQueueWait(Model, queueWait);
         if (request.Cancellation.IsCancellationRequested)
         {
@@ -434,7 +435,7 @@ internal sealed class ModelWorker
         {
             // One at a time off the front: a fault fails the rest (still in the list) and nothing twice.
             var request = waiting[0];
-            var queueWait = Stopwatch.GetElapsedTime(request.EnqueuedTimestamp);
+            var queueWait = time.GetElapsedTime(request.EnqueuedTimestamp);
             metrics.RecordQueueWait(Model, queueWait);
             if (request.Cancellation.IsCancellationRequested)
             {
@@ -483,7 +484,7 @@ internal sealed class ModelWorker
         try
         {
             var wait = queue.Reader.WaitToReadAsync(stopping).AsTask();
-            return wait.Wait(options.Linger, stopping) && wait.Result && queue.Reader.Count > 0;
+            return runtime.Wait(wait, options.Linger, stopping) && wait.Result && queue.Reader.Count > 0;
         }
         catch (OperationCanceledException)
         {
@@ -503,7 +504,7 @@ internal sealed class ModelWorker
         active.Clear();
         while (parked.TryDequeue(out var waiting))
         {
-            BatchedGenerator.Abandon(waiting.Sequence, FinishReason.Cancelled);
+            waiting.Sequence.Abandon(FinishReason.Cancelled);
             waiting.Request.Fail(error, message);
         }
 
@@ -527,16 +528,16 @@ internal sealed class ModelWorker
 
     private void FailExpired(ScheduledWork work)
     {
-        metrics.RecordQueueWait(Model, Stopwatch.GetElapsedTime(work.EnqueuedTimestamp));
+        metrics.RecordQueueWait(Model, time.GetElapsedTime(work.EnqueuedTimestamp));
         work.Fail(RequestError.Timeout, $"the request waited {options.MaxQueueWait.TotalSeconds:0} s for model '{Model}' without starting (MaxQueueWaitSeconds)");
     }
 
     /// <summary>A generation holding (or waiting to get back) a slot of the batch.</summary>
-    private sealed class Running(InferenceRequest request, GenerationSequence sequence, TimeSpan queueWait, TimeSpan? swap)
+    private sealed class Running(InferenceRequest request, IDecodingSequence sequence, TimeSpan queueWait, TimeSpan? swap)
     {
         public InferenceRequest Request { get; } = request;
 
-        public GenerationSequence Sequence { get; } = sequence;
+        public IDecodingSequence Sequence { get; } = sequence;
 
         public TimeSpan QueueWait { get; } = queueWait;
 

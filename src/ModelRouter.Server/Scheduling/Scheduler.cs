@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using ModelRouter.Runtime.Swap;
 using ModelRouter.Server.Diagnostics;
@@ -16,6 +15,7 @@ public sealed class Scheduler : IAsyncDisposable
     private readonly Dictionary<string, ModelWorker> workers;
     private readonly SchedulerOptions options;
     private readonly ILogger logger;
+    private readonly TimeProvider time;
     private readonly CancellationTokenSource stopping = new();
     private readonly Task sweeper;
     private volatile bool accepting = true;
@@ -28,6 +28,7 @@ public sealed class Scheduler : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
         this.logger = logger;
+        time = options.Runtime.Time;
         workers = models.ToDictionary(m => m, m => new ModelWorker(m, pool, this, options, metrics, logger), StringComparer.Ordinal);
         foreach (var worker in workers.Values)
         {
@@ -55,6 +56,7 @@ public sealed class Scheduler : IAsyncDisposable
             return false;
         }
 
+        request.EnqueuedTimestamp = time.GetTimestamp(); // on the scheduler's clock (virtual in the simulator)
         if (!worker.TryEnqueue(request))
         {
             ServerLog.Overloaded(logger, request.Model, options.QueueCapacityPerModel);
@@ -110,7 +112,7 @@ public sealed class Scheduler : IAsyncDisposable
     private async Task SweepDeadlinesAsync(CancellationToken cancellation)
     {
         var period = TimeSpan.FromMilliseconds(Math.Clamp(options.MaxQueueWait.TotalMilliseconds / 4, 10, 1000));
-        using var timer = new PeriodicTimer(period);
+        using var timer = new PeriodicTimer(period, time);
         try
         {
             while (await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
@@ -130,7 +132,7 @@ public sealed class Scheduler : IAsyncDisposable
     /// <summary>True when <paramref name="self"/> has had the device long enough and another model's request waited too long.</summary>
     internal bool ShouldYield(ModelWorker self, long residentSinceTimestamp)
     {
-        if (Stopwatch.GetElapsedTime(residentSinceTimestamp) < options.MinResidency)
+        if (time.GetElapsedTime(residentSinceTimestamp) < options.MinResidency)
         {
             return false;
         }
@@ -139,7 +141,7 @@ public sealed class Scheduler : IAsyncDisposable
         {
             // Only a model that is not being served at all counts as starving (one that fits beside us is running).
             if (!ReferenceEquals(worker, self) && worker.Active == 0 && worker.OldestWaitingTimestamp is var oldest && oldest != 0
-                && Stopwatch.GetElapsedTime(oldest) >= options.MaxWait)
+                && time.GetElapsedTime(oldest) >= options.MaxWait)
             {
                 return true;
             }

@@ -55,6 +55,9 @@ public sealed record SchedulerOptions
     /// <summary>Test seam: called with the model's name at each stage of its worker's loop; an exception thrown here is a fault at that stage.</summary>
     internal Action<string, WorkerStage>? FaultInjection { get; init; }
 
+    /// <summary>Clock, decoder and threads of the workers: the system and llama.cpp, or the simulator's virtual clock and cost model.</summary>
+    public SchedulerRuntime Runtime { get; init; } = SchedulerRuntime.Default;
+
     /// <summary>How long an idle worker keeps its lease, gathering newly arrived requests before releasing.</summary>
     public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(20);
 }

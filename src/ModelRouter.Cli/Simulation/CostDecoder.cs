@@ -1,0 +1,271 @@
+using ModelRouter.Runtime.Generation;
+using ModelRouter.Runtime.Inference;
+using ModelRouter.Runtime.Swap;
+using ModelRouter.Server.Scheduling;
+
+namespace ModelRouter.Cli.Simulation;
+
+/// <summary>
+/// The one compute device of a simulation: decode steps of all models run on it one after another (a step that
+/// asks while another runs starts when that one ends), so resident models share its time as they would a GPU.
+/// </summary>
+public sealed class SimulatedDevice(VirtualClock clock)
+{
+    private readonly Lock gate = new();
+    private long busyUntil;
+    private long busyTicks;
+
+    /// <summary>Virtual time the device spent computing.</summary>
+    public TimeSpan BusyTime => TimeSpan.FromTicks(Interlocked.Read(ref busyTicks));
+
+    /// <summary>Occupies the device for <paramref name="duration"/> and blocks the caller (on virtual time) until it is done.</summary>
+    public void Run(TimeSpan duration)
+    {
+        long end;
+        lock (gate)
+        {
+            var start = Math.Max(clock.GetTimestamp(), busyUntil);
+            end = start + duration.Ticks;
+            busyUntil = end;
+            Interlocked.Add(ref busyTicks, duration.Ticks);
+        }
+
+        clock.Sleep(TimeSpan.FromTicks(end - clock.GetTimestamp()));
+    }
+}
+
+/// <summary>
+/// A batch decoder that decodes nothing: each step costs the profile's prefill time for the prompt tokens it takes
+/// (up to the batch size) plus one decode step for the generating sequences, spent on the <see cref="SimulatedDevice"/>,
+/// and every generating sequence gets one token (one byte of text). A prompt's token count is its length in chars.
+/// </summary>
+internal sealed class CostDecoder(ModelCost cost, SimulatedDevice device, int maxSequences, int batchSize) : IBatchDecoder
+{
+    private static readonly byte[] Token = "x"u8.ToArray();
+    private readonly CostSequence?[] slots = new CostSequence?[maxSequences];
+    private int active;
+
+    public bool HasFreeSlot => active < slots.Length;
+
+    public IDecodingSequence Start(GenerationRequest request, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.MaxTokens < 1)
+        {
+            throw new ArgumentException("MaxTokens must be at least 1.", nameof(request));
+        }
+
+        var sequence = new CostSequence(request.Prompt.Length, request.MaxTokens, cancellation);
+        Place(sequence);
+        return sequence;
+    }
+
+    public void DecodeStep()
+    {
+        var room = batchSize;
+        var generating = 0;
+        var prefill = 0;
+        foreach (var s in slots)
+        {
+            if (s is null)
+            {
+                continue;
+            }
+
+            s.NewTextLength = 0;
+            if (s.Cancellation.IsCancellationRequested)
+            {
+                Finish(s, FinishReason.Cancelled);
+            }
+            else if (s.PendingPrompt == 0)
+            {
+                generating++;
+                room--;
+            }
+        }
+
+        foreach (var s in slots)
+        {
+            if (s is { PendingPrompt: > 0 } && room > 0)
+            {
+                var take = Math.Min(room, s.PendingPrompt);
+                s.PendingPrompt -= take;
+                s.JustFilled = s.PendingPrompt == 0;
+                prefill += take;
+                room -= take;
+            }
+        }
+
+        if (prefill + generating == 0)
+        {
+            return;
+        }
+
+        device.Run(TimeSpan.FromMilliseconds(cost.PrefillMs(prefill) + cost.DecodeStepMs(generating)));
+        foreach (var s in slots)
+        {
+            if (s is null || s.PendingPrompt > 0)
+            {
+                continue;
+            }
+
+            if (s.JustFilled && s.Resumed)
+            {
+                s.JustFilled = false; // a replay ends where it stopped: its next token comes from the next step
+                s.Resumed = false;
+                continue;
+            }
+
+            s.JustFilled = false;
+            s.GeneratedTokenCount++;
+            s.NewTextLength = 1;
+            if (s.GeneratedTokenCount >= s.MaxTokens)
+            {
+                Finish(s, FinishReason.MaxTokens);
+            }
+        }
+    }
+
+    public void Park(IDecodingSequence sequence)
+    {
+        var s = (CostSequence)sequence;
+        if (s.Slot < 0 || !s.CanPark)
+        {
+            throw new InvalidOperationException("Only a sequence that is generating in this decoder can be parked.");
+        }
+
+        slots[s.Slot] = null;
+        s.Slot = -1;
+        active--;
+    }
+
+    public void Unpark(IDecodingSequence sequence)
+    {
+        var s = (CostSequence)sequence;
+        if (s.Slot >= 0 || s.IsFinished)
+        {
+            throw new InvalidOperationException("Only a parked sequence can resume.");
+        }
+
+        s.PendingPrompt = s.PromptTokenCount + s.GeneratedTokenCount; // the replay of everything it had decoded
+        s.Resumed = true;
+        Place(s);
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in slots)
+        {
+            if (s is not null)
+            {
+                Finish(s, FinishReason.Cancelled);
+            }
+        }
+    }
+
+    private void Place(CostSequence sequence)
+    {
+        var slot = Array.IndexOf(slots, null);
+        if (slot < 0)
+        {
+            throw new InvalidOperationException($"All {slots.Length} sequences are busy.");
+        }
+
+        slots[slot] = sequence;
+        sequence.Slot = slot;
+        active++;
+    }
+
+    private void Finish(CostSequence s, FinishReason reason)
+    {
+        s.FinishReason = reason;
+        slots[s.Slot] = null;
+        s.Slot = -1;
+        active--;
+    }
+
+    private sealed class CostSequence(int promptTokens, int maxTokens, CancellationToken cancellation) : IDecodingSequence
+    {
+        public int Slot { get; set; } = -1;
+
+        public int MaxTokens { get; } = maxTokens;
+
+        public CancellationToken Cancellation { get; } = cancellation;
+
+        public int PendingPrompt { get; set; } = promptTokens;
+
+        public bool JustFilled { get; set; }
+
+        public bool Resumed { get; set; }
+
+        public int NewTextLength { get; set; }
+
+        public int PromptTokenCount { get; } = promptTokens;
+
+        public int GeneratedTokenCount { get; set; }
+
+        public FinishReason? FinishReason { get; set; }
+
+        public bool IsFinished => FinishReason is not null;
+
+        public bool CanPark => Slot >= 0 && !IsFinished && PendingPrompt == 0 && GeneratedTokenCount > 0;
+
+        public ReadOnlySpan<byte> NewText => Token.AsSpan(0, NewTextLength);
+
+        public TimeSpan? TimeToFirstToken => null; // the simulator times requests through its sink, on virtual time
+
+        public double DecodeTokensPerSecond => 0;
+
+        public void Abandon(FinishReason reason)
+        {
+            if (Slot < 0 && !IsFinished)
+            {
+                FinishReason = reason;
+            }
+        }
+    }
+}
+
+/// <summary>The simulator's <see cref="SchedulerRuntime"/>: virtual clock, cost-model decoders, threads the clock can see.</summary>
+internal sealed class SimulatedRuntime(VirtualClock clock, SwapProfile profile, SimulatedDevice device) : SchedulerRuntime
+{
+    public override TimeProvider Time => clock;
+
+    public override IBatchDecoder CreateDecoder(ModelLease lease, ContextOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        ArgumentNullException.ThrowIfNull(options);
+        var cost = profile.Models.First(m => m.Model == lease.Name);
+        return new CostDecoder(cost, device, options.MaxSequences, options.BatchSize);
+    }
+
+    public override Task<T> RunDedicated<T>(Func<T> work)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                done.SetResult(work());
+            }
+#pragma warning disable CA1031 // handed to the awaiting worker exactly as Task.Factory.StartNew would
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                done.SetException(ex);
+            }
+        })
+        { IsBackground = true, Name = "simulated serving" };
+        clock.RegisterServingThread(thread); // before it starts: the clock never sees it unaccounted for
+        thread.Start();
+        return done.Task;
+    }
+
+    public override bool Wait(Task task, TimeSpan timeout, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        clock.Park(Task.WhenAny(task, Task.Delay(timeout, clock, cancellation)));
+        cancellation.ThrowIfCancellationRequested();
+        return task.IsCompleted;
+    }
+}

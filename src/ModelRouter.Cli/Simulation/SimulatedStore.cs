@@ -1,0 +1,80 @@
+using ModelRouter.Runtime.Inference;
+using ModelRouter.Runtime.Models;
+using ModelRouter.Runtime.Swap;
+
+namespace ModelRouter.Cli.Simulation;
+
+/// <summary>Swaps of one simulated run: how many and how long, on virtual time (the pool's own timings are real time).</summary>
+public sealed class SwapLedger
+{
+    private long restores;
+    private long swapTicks;
+
+    public long Restores => Interlocked.Read(ref restores);
+
+    public TimeSpan SwapTime => TimeSpan.FromTicks(Interlocked.Read(ref swapTicks));
+
+    internal void Record(TimeSpan duration, bool restore)
+    {
+        if (restore)
+        {
+            Interlocked.Increment(ref restores);
+        }
+
+        Interlocked.Add(ref swapTicks, duration.Ticks);
+    }
+}
+
+/// <summary>A weight store whose restore and evict take the profile's time on the virtual clock; nothing native.</summary>
+internal sealed class SimulatedStore(ModelCost cost, VirtualClock clock, SwapLedger ledger) : IWeightStore
+{
+    public long WeightBytes => cost.WeightBytes;
+
+    public ModelTier Tier { get; private set; } = ModelTier.Warm; // the host tier is primed before the trace starts
+
+    public Model? Model => null;
+
+    public long ContextBytes => 0;
+
+    public void Warm(IProgress<double>? progress, CancellationToken cancellation) => Tier = Tier == ModelTier.Cold ? ModelTier.Warm : Tier;
+
+    public void Restore(CancellationToken cancellation)
+    {
+        var duration = TimeSpan.FromMilliseconds(cost.RestoreMs);
+        clock.Sleep(duration);
+        ledger.Record(duration, restore: true);
+        Tier = ModelTier.Resident;
+    }
+
+    public void Evict()
+    {
+        var duration = TimeSpan.FromMilliseconds(cost.EvictMs);
+        clock.Sleep(duration);
+        ledger.Record(duration, restore: false);
+        Tier = ModelTier.Warm;
+    }
+
+    public void Drop() => Tier = ModelTier.Cold;
+
+    public void ReleaseContexts()
+    {
+    }
+
+    public InferenceContext GetContext(ContextOptions options) =>
+        throw new NotSupportedException("the simulator decodes through its cost model, not a llama.cpp context");
+
+    public void Dispose()
+    {
+    }
+}
+
+internal sealed class SimulatedStoreFactory(SwapProfile profile, VirtualClock clock, SwapLedger ledger) : IWeightStoreFactory
+{
+    public IWeightStore Create(ModelRegistration registration)
+    {
+        ArgumentNullException.ThrowIfNull(registration);
+        var cost = profile.Models.FirstOrDefault(m => m.Model == registration.Name)
+            ?? throw new ArgumentException($"the swap profile has no model '{registration.Name}'", nameof(registration));
+        return new SimulatedStore(cost, clock, ledger);
+    }
+}

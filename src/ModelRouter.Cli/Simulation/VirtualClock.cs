@@ -1,0 +1,319 @@
+namespace ModelRouter.Cli.Simulation;
+
+/// <summary>
+/// A discrete-event clock for running the real scheduler on virtual time. Time stands still while any simulated
+/// thread runs; the driver advances it to the next due event only once the process is quiescent: every thread that
+/// serves a lease is parked in this clock (a timed sleep or a wait), no thread-pool thread is busy other than those
+/// parked here, and nothing is queued to the pool. A thread is marked running again by whoever wakes it, before it
+/// is woken, so there is no window in which a woken thread looks parked. Events due at the same instant fire one at
+/// a time in the order they were scheduled, each followed by quiescence, so a run is deterministic.
+/// </summary>
+/// <remarks>
+/// Limits: the process must not run other thread-pool work meanwhile (the simulator owns it; tests run alone), and
+/// any wait that is not through this clock, a serving thread or the thread pool would be invisible to it.
+/// </remarks>
+public sealed class VirtualClock : TimeProvider
+{
+    private static readonly DateTimeOffset Epoch = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private readonly Lock gate = new();
+    private readonly PriorityQueue<Event, (long Due, long Order)> events = new();
+    private readonly Dictionary<Thread, bool> serving = []; // serving thread → parked
+    private long now;
+    private long order;
+    private int parkedPoolThreads;
+    private Thread? driver;
+
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    public override long GetTimestamp() => Volatile.Read(ref now);
+
+    public override DateTimeOffset GetUtcNow() => Epoch.AddTicks(GetTimestamp());
+
+    public override TimeZoneInfo LocalTimeZone => TimeZoneInfo.Utc;
+
+    /// <summary>Virtual time since the start.</summary>
+    public TimeSpan Now => TimeSpan.FromTicks(GetTimestamp());
+
+    /// <summary>Events fired so far (sleeps ended and timer callbacks).</summary>
+    public long EventsFired { get; private set; }
+
+    /// <summary>When the next event is due; null when none is scheduled.</summary>
+    public TimeSpan? NextDue
+    {
+        get
+        {
+            lock (gate)
+            {
+                return events.TryPeek(out _, out var key) ? TimeSpan.FromTicks(key.Due) : null;
+            }
+        }
+    }
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        var timer = new VirtualTimer(this, callback, state);
+        timer.Change(dueTime, period);
+        return timer;
+    }
+
+    /// <summary>Registers a thread that serves a lease (it counts as running until it parks here or exits).</summary>
+    public void RegisterServingThread(Thread thread)
+    {
+        lock (gate)
+        {
+            serving[thread] = false;
+        }
+    }
+
+    /// <summary>Blocks the calling thread for <paramref name="duration"/> of virtual time.</summary>
+    public void Sleep(TimeSpan duration)
+    {
+        if (duration <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        using var wake = new SemaphoreSlim(0, 1);
+        var thread = Thread.CurrentThread;
+        lock (gate)
+        {
+            MarkParked(thread);
+            events.Enqueue(new Event(thread, wake, null, 0), (now + duration.Ticks, order++));
+        }
+
+        wake.Wait();
+    }
+
+    /// <summary>Blocks the calling thread until <paramref name="task"/> completes; it counts as parked meanwhile.</summary>
+    public void Park(Task task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        if (task.IsCompleted)
+        {
+            return;
+        }
+
+        var thread = Thread.CurrentThread;
+        lock (gate)
+        {
+            MarkParked(thread);
+        }
+
+        // The waker runs this continuation (synchronously, before it goes on): the thread is running from then on.
+        task.ContinueWith(_ =>
+        {
+            lock (gate)
+            {
+                MarkRunning(thread);
+            }
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Wait();
+    }
+
+    /// <summary>
+    /// Fires every event due at or before <paramref name="until"/>, one at a time in order, waiting for quiescence
+    /// before each and after the last, then sets the clock to <paramref name="until"/> (when it is later).
+    /// </summary>
+    public void AdvanceTo(TimeSpan until)
+    {
+        while (true)
+        {
+            WaitQuiescent();
+            if (!FireNext(until.Ticks))
+            {
+                break;
+            }
+        }
+
+        lock (gate)
+        {
+            if (until.Ticks > now)
+            {
+                Volatile.Write(ref now, until.Ticks);
+            }
+        }
+    }
+
+    /// <summary>Fires the next event, whenever it is due; false when nothing is scheduled.</summary>
+    public bool AdvanceOne()
+    {
+        WaitQuiescent();
+        var fired = FireNext(long.MaxValue);
+        WaitQuiescent();
+        return fired;
+    }
+
+    /// <summary>Waits (in real time) until no simulated thread runs.</summary>
+    public void WaitQuiescent()
+    {
+        driver ??= Thread.CurrentThread;
+        var spin = new SpinWait();
+        var calm = 0;
+        while (calm < 2)
+        {
+            if (IsQuiescent())
+            {
+                calm++;
+                continue;
+            }
+
+            calm = 0;
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+    }
+
+    private bool IsQuiescent()
+    {
+        lock (gate)
+        {
+            List<Thread>? ended = null;
+            foreach (var (thread, parked) in serving)
+            {
+                if (!thread.IsAlive && (thread.ThreadState & ThreadState.Unstarted) == 0)
+                {
+                    (ended ??= []).Add(thread);
+                }
+                else if (!parked)
+                {
+                    return false;
+                }
+            }
+
+            foreach (var thread in ended ?? [])
+            {
+                serving.Remove(thread);
+            }
+
+            ThreadPool.GetMaxThreads(out var max, out _);
+            ThreadPool.GetAvailableThreads(out var available, out _);
+            var busy = max - available - parkedPoolThreads - (driver is { IsThreadPoolThread: true } ? 1 : 0);
+            return busy <= 0 && ThreadPool.PendingWorkItemCount == 0;
+        }
+    }
+
+    private bool FireNext(long until)
+    {
+        Event next;
+        lock (gate)
+        {
+            if (!events.TryPeek(out _, out var key) || key.Due > until)
+            {
+                return false;
+            }
+
+            next = events.Dequeue();
+            if (key.Due > now)
+            {
+                Volatile.Write(ref now, key.Due);
+            }
+
+            EventsFired++;
+            if (next.Sleeper is { } sleeper)
+            {
+                MarkRunning(sleeper);
+            }
+        }
+
+        if (next.Wake is { } wake)
+        {
+            wake.Release();
+        }
+        else
+        {
+            next.Timer!.Fire(next.Generation);
+        }
+
+        return true;
+    }
+
+    private void MarkParked(Thread thread)
+    {
+        if (serving.ContainsKey(thread))
+        {
+            serving[thread] = true;
+        }
+        else if (thread.IsThreadPoolThread)
+        {
+            parkedPoolThreads++;
+        }
+    }
+
+    private void MarkRunning(Thread thread)
+    {
+        if (serving.ContainsKey(thread))
+        {
+            serving[thread] = false;
+        }
+        else if (thread.IsThreadPoolThread)
+        {
+            parkedPoolThreads--;
+        }
+    }
+
+    private void Schedule(VirtualTimer timer, long due, long generation)
+    {
+        lock (gate)
+        {
+            events.Enqueue(new Event(null, null, timer, generation), (Math.Max(due, now), order++));
+        }
+    }
+
+    private sealed record Event(Thread? Sleeper, SemaphoreSlim? Wake, VirtualTimer? Timer, long Generation);
+
+    /// <summary>A timer on virtual time; a change or dispose makes its pending firings stale (a generation number).</summary>
+    private sealed class VirtualTimer(VirtualClock clock, TimerCallback callback, object? state) : ITimer
+    {
+        private long generation;
+        private TimeSpan period = Timeout.InfiniteTimeSpan;
+
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            lock (clock.gate)
+            {
+                generation++;
+                this.period = period;
+                if (dueTime == Timeout.InfiniteTimeSpan)
+                {
+                    return true;
+                }
+
+                clock.Schedule(this, clock.now + Math.Max(0, dueTime.Ticks), generation);
+            }
+
+            return true;
+        }
+
+        public void Fire(long scheduled)
+        {
+            lock (clock.gate)
+            {
+                if (scheduled != generation)
+                {
+                    return; // changed or disposed since it was scheduled
+                }
+
+                if (period != Timeout.InfiniteTimeSpan && period > TimeSpan.Zero)
+                {
+                    clock.Schedule(this, clock.now + period.Ticks, generation);
+                }
+            }
+
+            callback(state);
+        }
+
+        public void Dispose()
+        {
+            lock (clock.gate)
+            {
+                generation++;
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using ModelRouter.Cli.Simulation;
+using ModelRouter.Server.Scheduling;
+
+namespace ModelRouter.Cli.Tests.Simulation;
+
+/// <summary>The simulator needs the process's thread pool to itself (its clock waits for the pool to be idle).</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SimulationRunsAlone
+{
+    public const string Name = "Simulation";
+}
+
+/// <summary>The real Scheduler and ModelPool on the virtual clock: small traces whose answers are worked out by hand.</summary>
+[Collection(SimulationRunsAlone.Name)]
+public sealed class SchedulerSimulationTests
+{
+    private const int Timeout = 120_000;
+
+    // restore 500 ms, evict 10 ms, prefill 1000 tok/s (1 ms a token), decode 100 tok/s (10 ms a step alone).
+    private static ModelCost Cost(string name, long bytes = 1000) => new()
+    {
+        Model = name,
+        WeightBytes = bytes,
+        RestoreMs = 500,
+        EvictMs = 10,
+        ReloadMs = 2000,
+        PrefillTokensPerSecond = 1000,
+        DecodeTokensPerSecond = 100,
+        Sources = new Dictionary<string, string>(),
+    };
+
+    [Fact(Timeout = Timeout)]
+    public void OneRequestCostsRestorePrefillAndDecodeOnVirtualTime()
+    {
+        var profile = new SwapProfile("test", [Cost("a")]);
+        TraceRequest[] trace = [new(TimeSpan.FromSeconds(1), "a", 100, 10, "u")];
+
+        var run = SchedulerSimulation.Run(profile, trace, budgetBytes: 1000);
+
+        // 500 ms restore, then a step of 100 prompt tokens (100 ms) yields the first token, then 9 steps of 10 ms.
+        Assert.Equal(600, run.TtftMs[0], 3);
+        Assert.Equal(690, run.EndToEndMs[0], 3);
+        Assert.Equal(1, run.Swaps);
+        Assert.Equal(0, run.Failed);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public void TwoModelsThatDoNotFitTogetherSwapAndTheSecondWaitsForTheFirst()
+    {
+        var profile = new SwapProfile("test", [Cost("a"), Cost("b")]);
+        TraceRequest[] trace =
+        [
+            new(TimeSpan.Zero, "a", 100, 10, "u1"),
+            new(TimeSpan.FromMilliseconds(1), "b", 100, 10, "u2"),
+        ];
+
+        var run = SchedulerSimulation.Run(profile, trace, budgetBytes: 1000, new SchedulerOptions { Linger = TimeSpan.FromMilliseconds(20) });
+
+        Assert.Equal(600, run.TtftMs[0], 3);
+        Assert.Equal(690, run.EndToEndMs[0], 3);
+
+        // b waits for a to finish (690 ms) and linger out (20 ms), then evict a (10 ms), restore b (500 ms), prefill (100 ms),
+        // all measured from its arrival at 1 ms.
+        Assert.Equal(690 + 20 + 10 + 500 + 100 - 1, run.TtftMs[1], 3);
+        Assert.Equal(2, run.Swaps);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public void ASimulationIsDeterministic()
+    {
+        var profile = SwapProfile.H100Estimate(4);
+        var trace = SyntheticTrace.Generate(profile.Models.Select(m => m.Model).ToList(), new SyntheticTraceOptions { Requests = 60, RatePerSecond = 20 });
+        var budget = profile.Models.Max(m => m.WeightBytes) * 2;
+
+        var first = SchedulerSimulation.Run(profile, trace, budget);
+        var second = SchedulerSimulation.Run(profile, trace, budget);
+
+        Assert.Equal(0, first.Failed);
+        Assert.Equal(first.TtftMs, second.TtftMs);
+        Assert.Equal(first.EndToEndMs, second.EndToEndMs);
+        Assert.Equal(first.Swaps, second.Swaps);
+    }
+}
