@@ -151,25 +151,34 @@
 
   function renderBudget() {
     const { used, budget } = state.device;
+    const scale = Math.max(budget, used, 1); // over budget (contexts count too): the bar grows and a red line marks the budget
     const bar = $('#budget');
     bar.replaceChildren();
     let weights = 0;
     for (const m of state.models.filter((x) => x.tier === 'device')) {
       weights += m.weight_bytes;
       const seg = el('div', { class: 'seg', title: `${m.id}: ${bytes(m.weight_bytes)} of weights` }, m.id);
-      seg.style.width = (100 * m.weight_bytes / budget) + '%';
+      seg.style.width = (100 * m.weight_bytes / scale) + '%';
       seg.style.background = color(m.id);
       bar.append(seg);
     }
     const other = Math.max(0, used - weights);
     if (other > 0) {
       const seg = el('div', { class: 'seg other', title: `contexts (KV caches, buffers): ${bytes(other)}` });
-      seg.style.width = (100 * other / budget) + '%';
+      seg.style.width = (100 * other / scale) + '%';
       bar.append(seg);
+    }
+    if (used > budget) {
+      const limit = el('div', { class: 'limit', title: `budget ${bytes(budget)}` });
+      limit.style.left = (100 * budget / scale) + '%';
+      bar.append(limit);
     }
     bar.dataset.used = used;
     bar.dataset.budget = budget;
-    $('#budget-label').textContent = `${bytes(used)} of ${bytes(budget)} (${budget ? Math.round(100 * used / budget) : 0}%) · weights ${bytes(weights)}, contexts ${bytes(other)}`;
+    const label = $('#budget-label');
+    label.textContent = `${bytes(used)} of ${bytes(budget)} (${budget ? Math.round(100 * used / budget) : 0}%) · weights ${bytes(weights)}, contexts ${bytes(other)}` +
+      (used > budget ? ' · over budget: idle contexts are released when a restore needs the room' : '');
+    label.classList.toggle('over', used > budget);
   }
 
   function renderCards() {
@@ -241,7 +250,7 @@
       out.textContent = `${op} ${model} failed: ${err.message}`;
       out.className = 'error';
     } finally {
-      button.disabled = false;
+      renderCards(); // the buttons follow the state (the live stream brings the move itself)
     }
   }
 
