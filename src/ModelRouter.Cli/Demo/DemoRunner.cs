@@ -47,6 +47,7 @@ internal sealed class DemoRunner(DemoSettings settings, TextWriter output, TextW
             var endpoint = host.Services.GetServices<IHostedService>().OfType<ListenerService>().Single().TcpEndpoint!;
             progress.WriteLine($"[demo] server listening on {endpoint}; {settings.Clients} clients × {settings.RequestsPerClient} requests, routed");
             output.WriteLine("Demo models have random weights (forged): their text is gibberish by design; the routing, swapping and timings are real.");
+            output.WriteLine($"Dashboard (live tiers, swaps, queues, decisions; --keep-running keeps it up): {new Uri(host.Services.GetRequiredService<HttpDoorService>().Address!, "/")}#token=demo-admin");
             output.WriteLine();
             var prompts = LoadPrompts(settings.PromptsFile);
             var start = Stopwatch.GetTimestamp();

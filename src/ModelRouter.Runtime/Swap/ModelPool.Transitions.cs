@@ -181,7 +181,7 @@ public sealed partial class ModelPool
     }
 
     /// <summary>Resident → Evicting → Evicted, unless a lease slipped in (then it stays resident).</summary>
-    private static bool TryEvict(PooledModel entry)
+    private bool TryEvict(PooledModel entry)
     {
         lock (entry.Gate)
         {
@@ -198,6 +198,7 @@ public sealed partial class ModelPool
             entry.LastEvict = PooledModel.Measure(entry.Store.Evict);
             entry.Evictions++;
             SetState(entry, ModelState.Evicted);
+            RaiseSwapped(entry, PoolSwapKind.Evict, entry.Store.Tier, entry.LastEvict.Value);
             return true;
         }
         catch (Exception ex)
@@ -240,8 +241,9 @@ public sealed partial class ModelPool
     /// Evicted/Failed → Restoring → Resident; a failure leaves it Failed (or Evicted when cancelled, or when the device
     /// ran out of memory: the store rolled back and the caller may make room and retry).
     /// </summary>
-    private static async Task<TimeSpan> RestoreAsync(PooledModel entry, CancellationToken cancellation)
+    private async Task<TimeSpan> RestoreAsync(PooledModel entry, CancellationToken cancellation)
     {
+        var from = entry.Store.Tier;
         SetState(entry, ModelState.Restoring);
         try
         {
@@ -250,6 +252,7 @@ public sealed partial class ModelPool
             entry.Restores++;
             entry.LastError = null;
             SetState(entry, ModelState.Resident);
+            RaiseSwapped(entry, PoolSwapKind.Restore, from, elapsed);
             return elapsed;
         }
         catch (OperationCanceledException)

@@ -50,6 +50,7 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
         {
             pipeline.Untrack(Id);
             pipeline.LeaveInFlight(0, failed: true);
+            pipeline.Events.Failed(Id, error);
             try
             {
                 observer.OnFailed(error, message);
@@ -69,8 +70,10 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
             pipeline.LeaveInFlight(stats.GeneratedTokens, failed: false);
             try
             {
-                observer.OnCompleted(new GenerationDone(stats.Model, Task, stats.FinishReason, stats.PromptTokens, stats.GeneratedTokens,
-                    stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started)));
+                var done = new GenerationDone(stats.Model, Task, stats.FinishReason, stats.PromptTokens, stats.GeneratedTokens,
+                    stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started));
+                pipeline.Events.Finished(Id, done);
+                observer.OnCompleted(done);
             }
             finally
             {

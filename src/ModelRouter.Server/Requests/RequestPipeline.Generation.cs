@@ -38,9 +38,11 @@ public sealed partial class RequestPipeline
             RemoteChain? chain = null;
             if (IsRouted(model))
             {
-                var decision = Decide(command.RoutingText, command.Hints);
+                var text = command.RoutingText;
+                var decision = Decide(text, command.Hints);
                 model = decision.Model;
                 run.Routed(decision.Task, decision.Elapsed);
+                Events.Routed(run.Id, text, decision, command.Hints);
                 observer.OnRouted(Describe(decision));
 
                 // An unsure decision serves the default model alone: the task's remotes were configured for the task.

@@ -58,6 +58,7 @@ public sealed partial class RequestPipeline : IDisposable
             : Options.Models.FirstOrDefault(m => m.Capabilities.Contains("embeddings", StringComparer.OrdinalIgnoreCase))?.Name ?? DefaultModel;
         remotes = new RemoteRoutes(Options);
         templates = new ChatTemplates(Catalog);
+        service.Pool.Swapped += Events.OnSwapped;
     }
 
     public ServerOptions Options { get; }
@@ -65,6 +66,9 @@ public sealed partial class RequestPipeline : IDisposable
     public ServerMetrics Metrics { get; }
 
     public ILogger Logger { get; }
+
+    /// <summary>Recent swaps, routing decisions and queue samples, for the dashboard.</summary>
+    public ServerEvents Events { get; } = new();
 
     public IReadOnlyDictionary<string, CatalogModelOptions> Catalog { get; }
 

@@ -110,17 +110,19 @@ public sealed class HttpDoorService(IOptions<ServerOptions> options, RequestPipe
         web.MapGet("/ready", context => pipeline.IsDraining ? Status(context, 503, "draining")
             : pipeline.IsStarted ? Status(context, 200, "ready") : Status(context, 503, "starting"));
         web.MapPrometheusScrapingEndpoint("/metrics");
+        Dashboard.DashboardEndpoints.Map(web, pipeline, Caller);
         web.MapFallback(context => HttpErrors.WriteAsync(context, 404, "not_found", $"no endpoint {context.Request.Method} {context.Request.Path}"));
     }
 
     /// <summary>
-    /// Every /v1 and /admin request needs "Authorization: Bearer TOKEN" (one of the socket door's tokens, compared in
-    /// constant time) unless no token is configured; /health, /ready and /metrics are open, as probes expect.
+    /// Every /v1, /admin and /dashboard/api request needs "Authorization: Bearer TOKEN" (one of the socket door's tokens,
+    /// compared in constant time) unless no token is configured; /health, /ready, /metrics and the dashboard's static
+    /// files are open (probes expect it; the page holds no data and asks for the token itself).
     /// </summary>
     private Task AuthenticateAsync(HttpContext context, RequestDelegate next)
     {
         var path = context.Request.Path;
-        if (!path.StartsWithSegments("/v1") && !path.StartsWithSegments("/admin"))
+        if (!path.StartsWithSegments("/v1") && !path.StartsWithSegments("/admin") && !path.StartsWithSegments("/dashboard/api"))
         {
             return next(context);
         }
