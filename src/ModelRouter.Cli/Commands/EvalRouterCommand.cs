@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using ModelRouter.Cli.Reporting;
 using ModelRouter.Routing.Classification;
+using ModelRouter.Routing.Encoders;
 using ModelRouter.Routing.Evaluation;
 using ModelRouter.Routing.Training;
 
@@ -35,11 +36,17 @@ internal static class EvalRouterCommand
             Description = "Leave one source out: train (default options) on the data's rows whose source_dataset is not NAME, evaluate on the rows that are.",
         };
         var seed = new Option<int>("--seed") { Description = "Training seed with --holdout-source.", DefaultValueFactory = _ => 1 };
+        var stage2 = new Option<bool>("--stage2")
+        {
+            Description = "Also measure the cascade: stage 2 (MODEL.stage2; with --holdout-source, trained here without the source) on the prompts stage 1 is unsure of; prints stage 1 alone vs the cascade, the share reaching stage 2 and its latency.",
+        };
         var command = new Command("eval-router", "Measure a classifier file on labelled JSON Lines: quality (overall, per label, by prompt length, confusion), latency and allocation per decision; or a leave-one-source-out check.")
         {
-            model, data, json, gguf, decisions, holdout, seed,
+            model, data, json, gguf, decisions, holdout, seed, stage2,
         };
-        command.SetAction(parse => Run(parse.GetValue(model), parse.GetValue(data), parse.GetValue(json), parse.GetValue(gguf), parse.GetValue(decisions), parse.GetValue(holdout), parse.GetValue(seed)));
+        command.SetAction(parse => parse.GetValue(stage2)
+            ? RunCascade(parse.GetValue(model), parse.GetValue(data), parse.GetValue(holdout), parse.GetValue(seed))
+            : Run(parse.GetValue(model), parse.GetValue(data), parse.GetValue(json), parse.GetValue(gguf), parse.GetValue(decisions), parse.GetValue(holdout), parse.GetValue(seed)));
         return command;
     }
 
@@ -86,6 +93,80 @@ internal static class EvalRouterCommand
         {
             Console.Error.WriteLine("error: " + ex.Message);
             return Failure;
+        }
+    }
+
+    /// <summary>Stage 1 alone against the cascade; one JSON object on stdout (progress on stderr).</summary>
+    private static int RunCascade(string? modelPath, string[]? dataPaths, string? holdoutSource, int seed)
+    {
+        if ((modelPath is null) == (holdoutSource is null) || (modelPath is not null && dataPaths is not { Length: > 0 }))
+        {
+            Console.Error.WriteLine("error: --stage2 needs --model FILE --data FILE, or --holdout-source NAME");
+            return UsageError;
+        }
+
+        string? temporary = null;
+        try
+        {
+            var data = TrainingSet.Load(dataPaths is { Length: > 0 } ? dataPaths : DefaultTrainingData.Locate(), minimumLabels: 1);
+            if (holdoutSource is not null)
+            {
+                var rest = data.FilterSource(holdoutSource, keep: false);
+                data = data.FilterSource(holdoutSource, keep: true);
+                if (data.Examples.Count == 0)
+                {
+                    Console.Error.WriteLine($"error: no example has source_dataset '{holdoutSource}'");
+                    return Failure;
+                }
+
+                Console.Error.WriteLine($"[holdout] training stage 1 and stage 2 without '{holdoutSource}' ({rest.Examples.Count} rows)");
+                var log = (string line) => Console.Error.WriteLine("[train] " + line);
+                temporary = Path.Combine(Path.GetTempPath(), $"modelrouter-cascade-{Environment.ProcessId}.mrtc");
+                ClassifierFileWriter.Write(RouterTrainer.Train(rest, new TrainerOptions { Seed = seed, Log = log }).Model, temporary);
+                using var encoder = new SentenceEncoder(2, new EncoderHeadOptions().MaxTokens);
+                EncoderHeadTrainer.Train(rest, encoder, new EncoderHeadOptions { Seed = seed, Log = log }).Save(EncoderHead.PathFor(temporary));
+                modelPath = temporary;
+            }
+
+            using var classifier = TaskClassifier.Load(modelPath!);
+            using var stage = EncoderStage.Load(EncoderHead.PathFor(modelPath!), classifier.Labels);
+            var result = CascadeEvaluation.Run(classifier, stage, data);
+            using var full = new SentenceEncoder(2, 256);
+            var (p50, p99) = CascadeEvaluation.Latency(full, 256, 50);
+            var sorted = result.Stage2Milliseconds.Order().ToArray();
+            var inv = CultureInfo.InvariantCulture;
+            var text = new StringBuilder();
+            text.AppendLine("{");
+            text.AppendLine(inv, $"  \"model\": {JsonSerializer.Serialize(holdoutSource is null ? modelPath : $"trained without '{holdoutSource}'")},");
+            text.AppendLine(inv, $"  \"examples\": {result.Examples},");
+            text.AppendLine(inv, $"  \"stage1_macroF1\": {result.Stage1.MacroF1:F4},");
+            text.AppendLine(inv, $"  \"cascade_macroF1\": {result.Cascade.MacroF1:F4},");
+            text.AppendLine(inv, $"  \"stage1_accuracy\": {result.Stage1.Accuracy:F4},");
+            text.AppendLine(inv, $"  \"cascade_accuracy\": {result.Cascade.Accuracy:F4},");
+            text.AppendLine(inv, $"  \"share_reaching_stage2\": {result.ShareReachingStage2:F4},");
+            text.AppendLine(inv, $"  \"stage2_unsure_of_reached\": {(result.ReachedStage2 == 0 ? 0 : result.Stage2Unsure / (double)result.ReachedStage2):F4},");
+            text.AppendLine(inv, $"  \"stage1_accuracy_on_reached\": {result.Stage1AccuracyOnReached:F4},");
+            text.AppendLine(inv, $"  \"stage2_accuracy_on_reached\": {result.Stage2AccuracyOnReached:F4},");
+            text.AppendLine(inv, $"  \"stage2_ms_p50_on_data\": {(sorted.Length == 0 ? 0 : sorted[sorted.Length / 2]):F2},");
+            text.AppendLine(inv, $"  \"stage2_ms_p50_256_tokens\": {p50:F2},");
+            text.AppendLine(inv, $"  \"stage2_ms_p99_256_tokens\": {p99:F2},");
+            text.AppendLine(inv, $"  \"stage2_tokens_read\": {stage.Head.MaxTokens}");
+            text.AppendLine("}");
+            Console.Out.Write(text.ToString());
+            return 0;
+        }
+        catch (Exception ex) when (ex is TrainingDataException or InvalidDataException or FileNotFoundException or Runtime.InvalidModelFileException)
+        {
+            Console.Error.WriteLine("error: " + ex.Message);
+            return Failure;
+        }
+        finally
+        {
+            if (temporary is not null)
+            {
+                File.Delete(temporary);
+                File.Delete(EncoderHead.PathFor(temporary));
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ModelRouter.Routing.Embeddings;
+using ModelRouter.Routing.Encoders;
 using ModelRouter.Routing.Features;
 using ModelRouter.Routing.Training;
 
@@ -50,12 +51,15 @@ internal static class TrainRouterCommand
         var decay = new Option<bool>("--lr-decay") { Description = "Decay the step linearly to zero over the epochs." };
         var balanced = new Option<bool>("--class-balance") { Description = "Weigh each example's loss by n / (K * n_label) (off by default: the tuned bias offsets do better)." };
         var augment = new Option<double>("--augment-rate") { Description = "Share of training examples that also get one chat-style variant (conversational framing, passage first or quoted); 0: off.", DefaultValueFactory = _ => new TrainerOptions().AugmentRate };
+        var stage2 = new Option<bool>("--stage2") { Description = "Also train the cascade's stage 2 (MiniLM sentence embeddings + logistic head) and write it next to --out as FILE.stage2." };
+        var stage2PerLabel = new Option<int>("--stage2-per-label") { Description = "Examples per label embedded for stage 2 (embedding costs milliseconds each).", DefaultValueFactory = _ => new EncoderHeadOptions().PerLabel };
+        var stage2Tokens = new Option<int>("--stage2-tokens") { Description = "Tokens the stage-2 encoder reads per prompt (stored in the head).", DefaultValueFactory = _ => new EncoderHeadOptions().MaxTokens };
         var cv = new Option<int>("--cv") { Description = "Only report K-fold cross-validated macro-F1 on the data (each fold held out in turn); writes no file.", DefaultValueFactory = _ => 0 };
 
         var command = new Command("train-router", "Train the task classifier from labelled JSON Lines and write a classifier file.")
         {
             data, output, seed, embeddings, glove, gguf, epochs, hashBits, learningRate, l2, noRefit, average, features, precision,
-            ensemble, biasFolds, smoothing, decay, balanced, cv, augment,
+            ensemble, biasFolds, smoothing, decay, balanced, cv, augment, stage2, stage2PerLabel, stage2Tokens,
         };
         command.SetAction(parse =>
         {
@@ -109,12 +113,15 @@ internal static class TrainRouterCommand
                 AugmentRate = parse.GetValue(augment),
                 Log = line => Console.Error.WriteLine("[train] " + line),
             };
-            return Run(parse.GetValue(data), parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options, parse.GetValue(cv));
+            var head = parse.GetValue(stage2)
+                ? new EncoderHeadOptions { Seed = options.Seed, PerLabel = parse.GetValue(stage2PerLabel), MaxTokens = parse.GetValue(stage2Tokens), Log = options.Log }
+                : null;
+            return Run(parse.GetValue(data), parse.GetValue(output)!, parse.GetValue(embeddings)!, parse.GetValue(glove), parse.GetValue(gguf), options, parse.GetValue(cv), head);
         });
         return command;
     }
 
-    private static int Run(string[]? dataPaths, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options, int cvFolds)
+    private static int Run(string[]? dataPaths, string output, string embeddings, string? glovePath, string? ggufPath, TrainerOptions options, int cvFolds, EncoderHeadOptions? stage2 = null)
     {
         TrainingSet set;
         try
@@ -182,6 +189,16 @@ internal static class TrainRouterCommand
             var inv = CultureInfo.InvariantCulture;
             Console.WriteLine(string.Format(inv, "wrote {0} ({1:N0} bytes): {2} labels, {3} examples, {4} epochs, embeddings {5}", output, new FileInfo(output).Length, set.Labels.Count, set.Examples.Count, result.Epochs, options.Gguf?.Description ?? (table is null ? "none" : "glove-6b-100d")));
             Console.WriteLine(string.Format(inv, "held-out ({0} examples, seed {1}): macro-F1 {2:F4}, accuracy {3:F4}; temperature {4:F3}; trained in {5:F1} s", result.HoldoutCount, options.Seed, result.Holdout.MacroF1, result.Holdout.Accuracy, result.Temperature, result.Elapsed.TotalSeconds));
+            if (stage2 is not null)
+            {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                using var encoder = new SentenceEncoder(stage2.Threads, stage2.MaxTokens);
+                var head = EncoderHeadTrainer.Train(set, encoder, stage2);
+                var headPath = EncoderHead.PathFor(output);
+                head.Save(headPath);
+                Console.WriteLine(string.Format(inv, "wrote {0} ({1:N0} bytes): stage 2 on {2}, {3} tokens, temperature {4:F3}; trained in {5:F1} s", headPath, new FileInfo(headPath).Length, head.EncoderId, head.MaxTokens, head.Temperature, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds));
+            }
+
             return 0;
         }
         catch (Exception ex) when (ex is TrainingDataException or InvalidDataException or FileNotFoundException or Runtime.InvalidModelFileException or Runtime.Models.ModelLoadException)

@@ -21,6 +21,7 @@ public sealed class ServerMetrics : IDisposable
     private readonly Counter<long> embeddedInputs;
     private readonly Counter<long> workerFaults;
     private readonly Counter<long> preemptions;
+    private readonly Counter<long> routeStages;
 
     public ServerMetrics(IMeterFactory? meterFactory = null)
     {
@@ -33,6 +34,7 @@ public sealed class ServerMetrics : IDisposable
         tokensPerSecond = meter.CreateHistogram<double>("modelrouter.decode.rate", "{token}/s", "Decode throughput per request");
         embeddedInputs = meter.CreateCounter<long>("modelrouter.embeddings", "{input}", "Texts embedded, by model");
         workerFaults = meter.CreateCounter<long>("modelrouter.worker.faults", "{fault}", "Faults a model worker recovered from, by model");
+        routeStages = meter.CreateCounter<long>("modelrouter.route.stage", "{decision}", "Routing decisions by the cascade stage that settled them (hint, classifier, encoder, judge, default)");
         preemptions = meter.CreateCounter<long>("modelrouter.batch.preemptions", "{sequence}", "Sequences that gave their slot to a waiting request (fair service), by model");
     }
 
@@ -44,6 +46,9 @@ public sealed class ServerMetrics : IDisposable
     }
 
     public void RecordRoute(TimeSpan elapsed) => routeMicroseconds.Record(elapsed.TotalMicroseconds);
+
+    /// <summary>One routing decision settled by <paramref name="stage"/> (a cascade stage name).</summary>
+    public void RecordRouteStage(string stage) => routeStages.Add(1, new KeyValuePair<string, object?>("stage", stage));
 
     public void RecordQueueWait(string model, TimeSpan elapsed) => queueWaitMilliseconds.Record(elapsed.TotalMilliseconds, new KeyValuePair<string, object?>("model", model));
 

@@ -60,8 +60,13 @@ public static class ModelRouterHost
                 options.Scheduler.MaxBatchPerModel,
                 options.Availability);
         });
-        builder.Services.AddSingleton<IRequestRouter>(sp => new PolicyRouter(
-            sp.GetRequiredService<IOptions<ServerOptions>>().Value, classifier, sp.GetRequiredService<ServerModelAvailability>()));
+        builder.Services.AddSingleton<IRequestRouter>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
+            var service = sp.GetRequiredService<ModelRouterService>();
+            var cascade = RouteCascadeFactory.Create(options, classifier, sp.GetRequiredService<ServerMetrics>(), () => service.Scheduler);
+            return new PolicyRouter(options, cascade, sp.GetRequiredService<ServerModelAvailability>());
+        });
         builder.Services.AddSingleton<ModelRouterService>();
         builder.Services.AddSingleton<RequestPipeline>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelRouterService>());

@@ -70,6 +70,8 @@ public sealed class ServerOptions
 
     public LimitOptions Limits { get; set; } = new();
 
+    public RouterCascadeOptions Cascade { get; set; } = new();
+
     /// <summary>
     /// On SIGTERM or Ctrl+C: how long requests in flight and queued may take to finish before what is left gets a
     /// shutting-down error (socket) or a 503 / final SSE error event (HTTP). The exit code says whether any was cut off.

@@ -11,7 +11,14 @@ public sealed record RouteOutcome(
     string Reason,
     ModelTierView Tier,
     TimeSpan RouteTime,
-    IReadOnlyList<string> Fallbacks);
+    IReadOnlyList<string> Fallbacks)
+{
+    /// <summary>
+    /// The cascade stage that named the task (hint, classifier, encoder, judge, default); <see cref="Confidence"/> is
+    /// that stage's, and for default <see cref="Reason"/> says why every stage passed.
+    /// </summary>
+    public string Stage { get; init; } = "classifier";
+}
 
 /// <summary>
 /// How a generation ended, with its statistics. <see cref="Total"/> is the whole request as the server saw it: from

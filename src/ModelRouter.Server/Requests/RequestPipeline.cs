@@ -123,7 +123,10 @@ public sealed partial class RequestPipeline : IDisposable
     {
         try
         {
-            var decision = router.Route(text, hints);
+            // Completes synchronously unless the cascade's LLM judge is asked; then this thread waits for it (the
+            // judge is off by default and cached; making Generate await it is a follow-up of the one request path).
+            var pending = router.RouteAsync(text, hints, stopping);
+            var decision = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
             Metrics.RecordRoute(decision.Elapsed);
             return decision;
         }
@@ -137,7 +140,10 @@ public sealed partial class RequestPipeline : IDisposable
     {
         Pool.TryGetStatus(decision.Model, out var status);
         return new RouteOutcome(decision.Model, decision.Task, decision.Confidence, decision.Unsure, decision.Explain(), TierOf(status),
-            decision.Elapsed, decision.Considered.Where(m => m != decision.Model).ToList());
+            decision.Elapsed, decision.Considered.Where(m => m != decision.Model).ToList())
+        {
+            Stage = decision.Stage,
+        };
     }
 
     internal ulong NextRequestId() => (ulong)Interlocked.Increment(ref nextRequestId);

@@ -5,6 +5,9 @@ namespace ModelRouter.Server.Routing;
 /// <summary>The router's trained classifier behind the server's <see cref="ITaskClassifier"/> interface.</summary>
 public sealed class ClassifierTaskAdapter(TaskClassifier classifier) : ITaskClassifier
 {
+    /// <summary>The classifier's routes (a stage-2 head must decide among the same).</summary>
+    public IReadOnlyList<string> Labels => classifier.Labels;
+
     public (string Task, float Confidence, bool Unsure) Classify(string prompt)
     {
         var prediction = classifier.Classify(prompt.AsSpan());

@@ -31,18 +31,23 @@ public sealed record RouteResult(
     IReadOnlyList<string> Considered,
     IReadOnlyList<string> Rejections)
 {
+    /// <summary>The cascade stage that named the task: hint, classifier, encoder, judge or default.</summary>
+    public string Stage { get; init; } = "classifier";
+
     /// <summary>The policy that judged the candidates (capability, cost, latency, hybrid).</summary>
     public string Policy { get; init; } = "";
 
     /// <summary>The policy's verdict on every candidate, with the hints' limits applied (empty when none was judged).</summary>
     public IReadOnlyList<CandidateVerdict> Verdicts { get; init; } = [];
 
-    /// <summary>One line for the wire: why the chosen model won, then every rejection.</summary>
+    /// <summary>One line for the wire: why the chosen model won, then every rejection, then the deciding stage and its confidence.</summary>
     public string Explain()
     {
         var won = Unsure ? null : Verdicts.FirstOrDefault(v => v.Accepted && v.Model == Model);
         var lines = won is null ? Rejections : Rejections.Prepend($"{Policy} chose {Model}: {won.Reason}");
         var text = string.Join("; ", lines);
+        var stage = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"stage {Stage} ({Confidence:F2})");
+        text = text.Length == 0 ? stage : $"{text}; {stage}";
         return Unsure ? "unsure: " + text : text;
     }
 }
@@ -52,6 +57,13 @@ public interface IRequestRouter
 {
     /// <exception cref="ArgumentException">No model can serve the request under its hints (the message says why).</exception>
     RouteResult Route(string prompt, RouteHints hints);
+
+    /// <summary>
+    /// As <see cref="Route"/>, awaiting the cascade's LLM judge when it is asked; completes synchronously otherwise.
+    /// </summary>
+    /// <exception cref="ArgumentException">No model can serve the request under its hints (the message says why).</exception>
+    ValueTask<RouteResult> RouteAsync(string prompt, RouteHints hints, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(Route(prompt, hints));
 }
 
 /// <summary>Names the task type of a prompt (the router's classifier, behind an interface the server owns).</summary>

@@ -21,17 +21,23 @@ public sealed class PolicyRouter : IRequestRouter
     /// </summary>
     private const int PricedTokens = 1000;
 
-    private readonly ITaskClassifier classifier;
+    private readonly RouteCascade cascade;
     private readonly Dictionary<string, (ModelCatalog Catalog, IRoutingPolicy Policy)> tasks;
     private readonly string defaultModel;
     private readonly string policyName;
 
+    /// <summary>A router whose cascade is the classifier alone.</summary>
     public PolicyRouter(ServerOptions options, ITaskClassifier classifier, IModelAvailability availability)
+        : this(options, new RouteCascade(classifier ?? throw new ArgumentNullException(nameof(classifier))), availability)
+    {
+    }
+
+    public PolicyRouter(ServerOptions options, RouteCascade cascade, IModelAvailability availability)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(classifier);
+        ArgumentNullException.ThrowIfNull(cascade);
         ArgumentNullException.ThrowIfNull(availability);
-        this.classifier = classifier;
+        this.cascade = cascade;
         var weights = new HybridWeights(options.HybridWeights.Capability, options.HybridWeights.Cost, options.HybridWeights.Latency);
         tasks = ServerCatalog.ByTask(options).ToDictionary(
             t => t.Key,
@@ -52,13 +58,39 @@ public sealed class PolicyRouter : IRequestRouter
             _ => throw new ArgumentException($"Policy {(int)kind} is not one of capability, cost, latency, hybrid.", nameof(kind)),
         };
 
+    public RouteCascade Cascade => cascade;
+
+    /// <summary>
+    /// Routes synchronously. With an LLM judge configured and asked, this waits for it on the caller's thread; doors
+    /// that can await use <see cref="RouteAsync"/>.
+    /// </summary>
     public RouteResult Route(string prompt, RouteHints hints)
+    {
+        var pending = RouteAsync(prompt, hints);
+        return pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+    }
+
+    public async ValueTask<RouteResult> RouteAsync(string prompt, RouteHints hints, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(hints);
         var start = Stopwatch.GetTimestamp();
-        var (task, confidence, unsure) = hints.RequiredCapability is { Length: > 0 } required
-            ? (required, 1f, false)
-            : classifier.Classify(prompt);
+        CascadeDecision decided;
+        if (hints.RequiredCapability is { Length: > 0 } required)
+        {
+            decided = new CascadeDecision(required, 1f, CascadeStage.Hint, null);
+            cascade.RecordHint();
+        }
+        else
+        {
+            decided = await cascade.DecideAsync(prompt, cancellationToken).ConfigureAwait(false);
+        }
+
+        return Choose(decided, hints, start) with { Stage = decided.StageName };
+    }
+
+    private RouteResult Choose(CascadeDecision decided, RouteHints hints, long start)
+    {
+        var (task, confidence, unsure) = (decided.Task, decided.Confidence, decided.Unsure);
 
         var known = tasks.TryGetValue(task, out var entry);
         if (!known && hints.RequiredCapability is { Length: > 0 })
@@ -69,7 +101,7 @@ public sealed class PolicyRouter : IRequestRouter
         var names = known ? entry.Catalog.Models.Select(m => m.Name).ToList() : [];
         if (unsure)
         {
-            return Default(task, confidence, start, names, [], [string.Create(CultureInfo.InvariantCulture, $"classifier unsure ({task} at {confidence:F2}): default model {defaultModel}")]);
+            return Default(task, confidence, start, names, [], [string.Create(CultureInfo.InvariantCulture, $"{decided.Why}: default model {defaultModel}")]);
         }
 
         if (!known)

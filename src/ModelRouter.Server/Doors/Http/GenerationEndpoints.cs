@@ -464,6 +464,8 @@ internal static class GenerationEndpoints
             if (route is not null)
             {
                 headers["x-modelrouter-task"] = route.Task;
+                headers["x-modelrouter-route-stage"] = route.Stage;
+                headers["x-modelrouter-route-confidence"] = route.Confidence.ToString("F3", CultureInfo.InvariantCulture);
                 headers["x-modelrouter-route-us"] = Micros(route.RouteTime);
             }
 
@@ -493,6 +495,7 @@ internal static class GenerationEndpoints
             json.WriteString("task", done.Task);
             if (route is not null)
             {
+                json.WriteString("stage", route.Stage);
                 json.WriteNumber("confidence", route.Confidence);
                 json.WriteBoolean("unsure", route.Unsure);
                 json.WriteString("reason", route.Reason);
