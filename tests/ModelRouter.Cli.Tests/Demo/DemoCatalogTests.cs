@@ -2,9 +2,11 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ModelRouter.Cli.Demo;
+using ModelRouter.Cli.Soak;
 using ModelRouter.Client;
 using ModelRouter.Protocol;
 using ModelRouter.Runtime.Forge;
+using ModelRouter.Server.Doors.Http;
 using ModelRouter.Server.Hosting;
 using ModelRouter.Server.Routing;
 
@@ -118,6 +120,12 @@ public sealed class DemoCatalogTests(DemoModels models) : IClassFixture<DemoMode
             Assert.All(final, s => Assert.True(s.Restores >= 1 && s.LastError is null, $"{s.Name}: {s.Restores} restores, error {s.LastError}"));
             Assert.True(final.Single(s => s.Name == "reason-large").Restores >= 2, "reason-large was never restored after an eviction");
             Assert.InRange(residentAtOnce, 1, DemoCatalog.Models.Length - 1);
+
+            // The same host's /metrics exports the runtime's meter, so the soak's GC heap column is a figure, not n/a.
+            using var http = new HttpClient { BaseAddress = host.Services.GetRequiredService<HttpDoorService>().Address };
+            var exposition = await http.GetStringAsync(new Uri("metrics", UriKind.Relative), cancellation);
+            Assert.Contains("dotnet_gc_last_collection_heap_size_bytes{", exposition, StringComparison.Ordinal);
+            Assert.True(ProcessSampler.ParseGcHeap(exposition) > 0, "the soak's parser found no GC heap in /metrics");
         }
         finally
         {
