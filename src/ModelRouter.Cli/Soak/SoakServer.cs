@@ -5,7 +5,6 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using ModelRouter.Cli.Demo;
-using ModelRouter.Client;
 using ModelRouter.Routing.Classification;
 using ModelRouter.Routing.Training;
 using ModelRouter.Server.Options;
