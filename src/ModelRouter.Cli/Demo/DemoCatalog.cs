@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ModelRouter.Runtime.Forge;
+using ModelRouter.Server.Options;
 
 namespace ModelRouter.Cli.Demo;
 
@@ -7,7 +8,7 @@ namespace ModelRouter.Cli.Demo;
 /// The demo's catalog: four forged models of different shapes and sizes (random weights, real tokenizer; their text
 /// is gibberish by design), each serving some task types, and a config file for the server.
 /// </summary>
-internal static class DemoCatalog
+public static class DemoCatalog
 {
     public sealed record Entry(string Name, ForgeArchitecture Architecture, int Layers, int Width, int Ffn, int Heads, int KvHeads, ForgeWeightType Type, string SizeClass, string Latency, double Cost, string[] Capabilities);
 
@@ -45,17 +46,43 @@ internal static class DemoCatalog
         return paths;
     }
 
-    private static long WeightBytes(string path)
+    /// <summary>
+    /// The demo's scheduler: four sequences of 256 cells per model (short demo prompts), short embedding inputs (the soak
+    /// embeds its prompts), and quick batching. <see cref="DemoFootprints"/> measures the contexts these settings make.
+    /// </summary>
+    public static SchedulerSettings Scheduler() => new()
     {
-        using var file = ModelRouter.Runtime.Gguf.GgufFile.Open(path);
-        return file.Tensors.Sum(t => t.ByteSize);
+        MaxBatchPerModel = 4,
+        ContextPerSequence = 256,
+        EmbeddingTokensPerInput = 128,
+        EmbeddingInputsPerDecode = 4,
+        MaxWaitMs = 1500,
+        MinResidencyMs = 100,
+    };
+
+    /// <summary>
+    /// A device budget that holds the two largest models as the pool counts them once they have served (weights as
+    /// loaded plus the generation context, and the embedding context too when the load asks for embeddings), plus half
+    /// the smallest model's weights as a margin: never enough for a third model beside the two largest, and always less
+    /// than the whole catalog, so requests force swaps.
+    /// </summary>
+    public static long Budget(IReadOnlyList<DemoFootprint> footprints, bool embeddings)
+    {
+        ArgumentNullException.ThrowIfNull(footprints);
+        ArgumentOutOfRangeException.ThrowIfLessThan(footprints.Count, 3, nameof(footprints));
+        var sizes = footprints.Select(f => embeddings ? f.TotalBytes : f.GenerationBytes).OrderDescending().ToList();
+        return sizes[0] + sizes[1] + (footprints.Min(f => f.WeightBytes) / 2);
     }
 
-    /// <summary>Writes the server config: catalog, one route per task type, a budget that holds about two models.</summary>
-    public static string WriteConfig(string directory, IReadOnlyDictionary<string, string> paths)
+    /// <summary>
+    /// Writes the server config: catalog, one route per task type, a budget that holds the two largest models
+    /// (<see cref="Budget"/>; <paramref name="embeddings"/>: the load embeds as well as generates).
+    /// </summary>
+    public static string WriteConfig(string directory, IReadOnlyDictionary<string, string> paths, IReadOnlyList<DemoFootprint> footprints, bool embeddings)
     {
-        var sizes = paths.Values.Select(WeightBytes).OrderDescending().ToList();
-        var budget = sizes[0] + sizes[1] + (sizes[^1] / 2); // the two largest fit together, never three: swaps happen
+        ArgumentNullException.ThrowIfNull(paths);
+        var budget = Budget(footprints, embeddings);
+        var scheduler = Scheduler();
         // A route is the policy's candidate set, not an ordered fallback list: adding the free tiny model to every
         // route would make it win every task, so the demo leaves the fallback to DefaultModel and swaps happen.
         var routes = Models.SelectMany(m => m.Capabilities.Select(c => (Task: c, m.Name)))
@@ -109,10 +136,12 @@ internal static class DemoCatalog
 
             json.WriteEndArray();
             json.WriteStartObject("Scheduler");
-            json.WriteNumber("MaxBatchPerModel", 4);
-            json.WriteNumber("ContextPerSequence", 256);
-            json.WriteNumber("MaxWaitMs", 1500);
-            json.WriteNumber("MinResidencyMs", 100);
+            json.WriteNumber(nameof(SchedulerSettings.MaxBatchPerModel), scheduler.MaxBatchPerModel);
+            json.WriteNumber(nameof(SchedulerSettings.ContextPerSequence), scheduler.ContextPerSequence);
+            json.WriteNumber(nameof(SchedulerSettings.EmbeddingTokensPerInput), scheduler.EmbeddingTokensPerInput);
+            json.WriteNumber(nameof(SchedulerSettings.EmbeddingInputsPerDecode), scheduler.EmbeddingInputsPerDecode);
+            json.WriteNumber(nameof(SchedulerSettings.MaxWaitMs), scheduler.MaxWaitMs);
+            json.WriteNumber(nameof(SchedulerSettings.MinResidencyMs), scheduler.MinResidencyMs);
             json.WriteEndObject();
             json.WriteEndObject();
             json.WriteEndObject();

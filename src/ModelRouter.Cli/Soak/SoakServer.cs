@@ -5,7 +5,6 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using ModelRouter.Cli.Demo;
-using ModelRouter.Client;
 using ModelRouter.Routing.Classification;
 using ModelRouter.Routing.Training;
 using ModelRouter.Server.Options;
@@ -51,19 +50,19 @@ internal sealed partial class SoakServer : IAsyncDisposable
     public bool HasExited => process.HasExited;
 
     /// <summary>
-    /// Forges the catalog, writes the config, starts `modelrouter serve` and waits until /ready answers 200. The demo's
-    /// budget is computed from the GGUF tensor sizes, but the pool counts a model's weights as its runtime image once it
-    /// has been loaded (larger for the forged models with tied embeddings), so a model may end up larger than the whole
-    /// budget: the soak loads every model once, reads the sizes the server reports, and restarts the server with a
-    /// budget of the two largest plus half the smallest (about two resident at a time, so requests still force swaps).
+    /// Forges the catalog, writes the config (the demo's, whose device budget holds the two largest models as the pool
+    /// counts them once loaded, so about two are resident at a time and requests force swaps), starts `modelrouter serve`
+    /// and waits until /ready answers 200.
     /// </summary>
     public static async Task<SoakServer> StartAsync(SoakSettings settings, TextWriter progress, CancellationToken cancellation)
     {
         var directory = Path.GetFullPath(settings.WorkDirectory);
         Directory.CreateDirectory(directory);
         var paths = DemoCatalog.Forge(Path.Combine(directory, "models"), progress, cancellation);
-        File.Delete(Path.Combine(directory, "server.log")); // both runs below append to it
-        var demoConfig = DemoCatalog.WriteConfig(directory, paths);
+        File.Delete(Path.Combine(directory, "server.log"));
+        var footprints = await DemoFootprints.MeasureAsync(paths, DemoCatalog.Scheduler(), cancellation).ConfigureAwait(false);
+        var demoConfig = DemoCatalog.WriteConfig(directory, paths, footprints, embeddings: true);
+        progress.WriteLine($"[soak] device budget {DemoCatalog.Budget(footprints, embeddings: true):N0} bytes (the two largest models as loaded: weights, generation and embedding contexts)");
         var tcp = new IPEndPoint(IPAddress.Loopback, FreePort());
         var http = new Uri($"http://127.0.0.1:{FreePort()}/");
         // A Unix socket path is limited to ~107 bytes: keep it short and out of deep work directories.
@@ -82,33 +81,8 @@ internal sealed partial class SoakServer : IAsyncDisposable
             arguments.AddRange(["--router", classifier]);
         }
 
-        // First run: a budget that holds everything, to learn each model's loaded size.
-        var section = root[ServerOptions.SectionName]!.AsObject();
-        section[nameof(ServerOptions.DeviceBudgetBytes)] = 64L << 30;
-        WriteConfig(root, config);
-        long budget;
-        await using (var probe = await LaunchAsync(settings, directory, arguments, tcp, unixPath, http, [.. paths.Keys], progress, cancellation).ConfigureAwait(false))
-        {
-            budget = await ProbeBudgetAsync(probe, cancellation).ConfigureAwait(false);
-            await probe.StopAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
-        }
-
-        progress.WriteLine($"[soak] device budget {budget:N0} bytes (the two largest loaded models and half the smallest)");
-        section[nameof(ServerOptions.DeviceBudgetBytes)] = budget;
         WriteConfig(root, config);
         return await LaunchAsync(settings, directory, arguments, tcp, unixPath, http, [.. paths.Keys], progress, cancellation).ConfigureAwait(false);
-    }
-
-    private static async Task<long> ProbeBudgetAsync(SoakServer server, CancellationToken cancellation)
-    {
-        await using var client = await ModelRouterClient.ConnectAsync(server.Tcp, AdminToken, new ModelRouterClientOptions { ClientName = "soak-probe" }, cancellation).ConfigureAwait(false);
-        foreach (var model in server.Models)
-        {
-            await client.PreloadAsync(model, cancellation).ConfigureAwait(false);
-        }
-
-        var sizes = (await client.ListModelsAsync(cancellation).ConfigureAwait(false)).Select(m => m.WeightBytes).OrderDescending().ToList();
-        return sizes.Count < 2 ? sizes.Sum() * 2 : sizes[0] + sizes[1] + (sizes[^1] / 2);
     }
 
     private static async Task<SoakServer> LaunchAsync(

@@ -42,6 +42,7 @@ public sealed class ModelRouterService : IHostedService, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         NativeLog.Attach(loggers.CreateLogger("llama.cpp"));
+        NativeMemoryTuning.Apply(new NativeMemorySettings(), loggers.CreateLogger(typeof(NativeMemoryTuning))); // before any native work: freed contexts go back to the system
         foreach (var model in options.Models)
         {
             var status = Pool.Register(new ModelRegistration(model.Name, model.Path)

@@ -58,7 +58,8 @@ public sealed class HttpDoorService(IOptions<ServerOptions> options, RequestPipe
             kestrel.Limits.MaxConcurrentUpgradedConnections = 0;
             kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(options.Limits.MinFrameBytesPerSecond, TimeSpan.FromMilliseconds(options.Limits.FrameGracePeriodMs));
         });
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(ServerMetrics.MeterName).AddPrometheusExporter());
+        // "System.Runtime": .NET's built-in runtime meter (GC heap, collections, threads, exceptions), for leak hunting.
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(ServerMetrics.MeterName, "System.Runtime").AddPrometheusExporter());
 
         app = builder.Build();
         app.Use(AuthenticateAsync);
