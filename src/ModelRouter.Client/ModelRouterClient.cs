@@ -132,7 +132,7 @@ public sealed partial class ModelRouterClient : IAsyncDisposable
 
     private async Task HandshakeAsync(string token, CancellationToken cancellationToken)
     {
-        FrameWriter.WriteHello(writer, new HelloMessage { ClientName = options.ClientName, Token = token });
+        FrameWriter.WriteHello(writer, new HelloMessage { MaxVersion = ProtocolConstants.HighestVersion, ClientName = options.ClientName, Token = token });
         await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
         var limits = options.ReceiveLimits;
         while (true)

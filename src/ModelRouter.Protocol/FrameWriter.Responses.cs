@@ -34,7 +34,8 @@ public static partial class FrameWriter
         var size = DonePayload.FixedSize + PayloadSize.OfString(model) + PayloadSize.OfString(taskType);
         var w = new PayloadWriter(Begin(output, FrameType.Done, FrameFlags.Final, requestId, size));
         w.WriteByte((byte)stats.FinishReason);
-        w.WriteReserved(3);
+        w.WriteByte((byte)stats.Stage);
+        w.WriteUInt16(stats.Stage == RouteStage.None ? (ushort)0 : QuantizeConfidence(stats.StageConfidence));
         w.WriteCount(stats.PromptTokens);
         w.WriteCount(stats.GeneratedTokens);
         w.WriteSingle(stats.TokensPerSecond);
@@ -47,6 +48,10 @@ public static partial class FrameWriter
         w.WriteString(taskType);
         End(output, size, w);
     }
+
+    /// <summary>A confidence in [0, 1] as the done frame's u16 (NaN and values outside the range clamp; NaN to 0).</summary>
+    internal static ushort QuantizeConfidence(float confidence) =>
+        float.IsNaN(confidence) ? (ushort)0 : (ushort)MathF.Round(Math.Clamp(confidence, 0f, 1f) * ushort.MaxValue);
 
     /// <summary>Route result (layout on <see cref="MessageReader.ReadRouteResult"/>).</summary>
     public static void WriteRouteResult(IBufferWriter<byte> output, uint requestId, RouteDecision decision)
@@ -69,7 +74,8 @@ public static partial class FrameWriter
         w.WriteSingle(decision.Confidence);
         w.WriteByte((byte)decision.Tier);
         w.WriteByte((byte)fallbacks.Count);
-        w.WriteReserved(2);
+        w.WriteByte((byte)decision.Stage);
+        w.WriteReserved(1);
         w.WriteString(decision.Model);
         w.WriteString(decision.TaskType);
         w.WriteString(decision.Reason);

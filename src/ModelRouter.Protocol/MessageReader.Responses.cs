@@ -19,7 +19,8 @@ public static partial class MessageReader
     {
         var reader = new PayloadReader(payload);
         var finish = reader.ReadByte();
-        reader.ReadReserved(3);
+        var stage = ReadStage(ref reader);
+        var stageConfidence = reader.ReadUInt16();
         var stats = new GenerationStats
         {
             FinishReason = (FinishReason)finish,
@@ -31,6 +32,8 @@ public static partial class MessageReader
             SwapNanos = reader.ReadInt64("swap ns"),
             TimeToFirstTokenNanos = reader.ReadInt64("time to first token ns"),
             TotalNanos = reader.ReadInt64("total ns"),
+            Stage = stage,
+            StageConfidence = stageConfidence / (float)ushort.MaxValue,
         };
         var model = reader.ReadString(limits.MaxNameBytes, "model");
         var taskType = reader.ReadString(limits.MaxNameBytes, "task type");
@@ -40,12 +43,29 @@ public static partial class MessageReader
             ThrowHelper.Payload(ErrorCode.BadFrame, $"unknown finish reason {finish}");
         }
 
+        if (stage == RouteStage.None && stageConfidence != 0)
+        {
+            ThrowHelper.Payload(ErrorCode.BadFrame, "a stage confidence without a route stage");
+        }
+
         if (!float.IsFinite(stats.TokensPerSecond) || stats.TokensPerSecond < 0)
         {
             ThrowHelper.Payload(ErrorCode.BadFrame, "tokens per second must be finite and non-negative");
         }
 
         return new DonePayload(stats, model, taskType);
+    }
+
+    /// <summary>A route stage byte (version 2); a value this version does not define is <c>100 bad-frame</c>.</summary>
+    private static RouteStage ReadStage(ref PayloadReader reader)
+    {
+        var stage = reader.ReadByte();
+        if (stage > (byte)RouteStage.Default)
+        {
+            ThrowHelper.Payload(ErrorCode.BadFrame, $"unknown route stage {stage}");
+        }
+
+        return (RouteStage)stage;
     }
 
     /// <summary>Error (layout on <see cref="ErrorPayload"/>).</summary>
@@ -77,7 +97,8 @@ public static partial class MessageReader
     }
 
     /// <summary>
-    /// Route result: <c>0 u64 route ns, 8 f32 confidence, 12 u8 tier, 13 u8 fallback count, 14 u16 reserved = 0,
+    /// Route result: <c>0 u64 route ns, 8 f32 confidence, 12 u8 tier, 13 u8 fallback count,
+    /// 14 u8 route stage (version 2; 0 in version 1), 15 u8 reserved = 0,
     /// 16 str model, str task type, str reason, str fallback × count</c>.
     /// </summary>
     public static RouteDecision ReadRouteResult(ReadOnlySpan<byte> payload, scoped in ProtocolLimits limits)
@@ -87,7 +108,8 @@ public static partial class MessageReader
         var confidence = reader.ReadSingle();
         var tier = ReadTier(ref reader);
         var fallbackCount = reader.ReadByte();
-        reader.ReadReserved(2);
+        var stage = ReadStage(ref reader);
+        reader.ReadReserved(1);
         var model = reader.ReadString(limits.MaxNameBytes, "model");
         var taskType = reader.ReadString(limits.MaxNameBytes, "task type");
         var reason = reader.ReadString(payload.Length, "reason");
@@ -104,6 +126,7 @@ public static partial class MessageReader
             TaskType = Encoding.UTF8.GetString(taskType),
             Reason = Encoding.UTF8.GetString(reason),
             Confidence = confidence,
+            Stage = stage,
             Tier = tier,
             RouteNanos = routeNanos,
             Fallbacks = fallbacks,

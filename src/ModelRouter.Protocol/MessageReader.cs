@@ -46,9 +46,9 @@ public static partial class MessageReader
         var connectionId = reader.ReadUInt64();
         var serverName = reader.ReadString(limits.MaxNameBytes, "server name");
         reader.EnsureEnd();
-        if (version != ProtocolConstants.Version)
+        if (version is < ProtocolConstants.Version or > ProtocolConstants.HighestVersion)
         {
-            ThrowHelper.Payload(ErrorCode.UnsupportedVersion, $"server chose version {version}, this side speaks {ProtocolConstants.Version}");
+            ThrowHelper.Payload(ErrorCode.UnsupportedVersion, $"server chose version {version}, this side speaks {ProtocolConstants.Version} to {ProtocolConstants.HighestVersion}");
         }
 
         if ((flags & ~ProtocolConstants.SessionFlagAdmin) != 0)

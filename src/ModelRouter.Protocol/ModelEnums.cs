@@ -32,6 +32,31 @@ public enum FinishReason : byte
     ContextFull = 5,
 }
 
+/// <summary>
+/// The router's cascade stage that named the task (session version 2; <see cref="None"/> in version 1, and when the
+/// request named its model).
+/// </summary>
+public enum RouteStage : byte
+{
+    /// <summary>Not routed, or not reported (a version 1 session).</summary>
+    None = 0,
+
+    /// <summary>The caller's capability hint named the task.</summary>
+    Hint = 1,
+
+    /// <summary>Stage 1, the classifier, above its route's threshold.</summary>
+    Classifier = 2,
+
+    /// <summary>Stage 2, the sentence encoder's head (stage 1 was unsure).</summary>
+    Encoder = 3,
+
+    /// <summary>The LLM judge (both earlier stages were unsure).</summary>
+    Judge = 4,
+
+    /// <summary>Every stage was unsure: the default route (the reason says why).</summary>
+    Default = 5,
+}
+
 /// <summary>Where a model's weights are now.</summary>
 public enum ModelTier : byte
 {

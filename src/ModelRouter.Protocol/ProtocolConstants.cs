@@ -19,8 +19,20 @@ public static class ProtocolConstants
     /// <summary>Second magic byte, ASCII 'R'.</summary>
     public const byte Magic1 = 0x52;
 
-    /// <summary>The protocol version this library speaks (the header's version byte).</summary>
+    /// <summary>
+    /// The header's version byte: the framing version, 1 in every session version (so that a server that speaks only
+    /// version 1 still reads the headers of a newer client until hello-ok has told that client which version to use).
+    /// </summary>
     public const byte Version = 1;
+
+    /// <summary>
+    /// The highest session version this library speaks (hello's max version, hello-ok's chosen version). Version 2
+    /// adds the deciding route stage and its confidence to route-result and done, in bytes that are reserved in 1.
+    /// </summary>
+    public const ushort HighestVersion = 2;
+
+    /// <summary>The first session version whose route-result and done carry the deciding route stage.</summary>
+    public const ushort RouteStageVersion = 2;
 
     /// <summary>Size of the fixed frame header in bytes.</summary>
     public const int HeaderSize = 16;

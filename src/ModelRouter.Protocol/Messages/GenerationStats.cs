@@ -27,6 +27,14 @@ public readonly record struct GenerationStats
     /// <summary>From the server receiving the request to the done frame.</summary>
     public long TotalNanos { get; init; }
 
+    /// <summary>The router's stage that named the task (<see cref="RouteStage.None"/> when the model was named or in a version 1 session).</summary>
+    public RouteStage Stage { get; init; }
+
+    /// <summary>
+    /// That stage's confidence in [0, 1], carried on the wire in steps of 1/65535 (0 with <see cref="RouteStage.None"/>).
+    /// </summary>
+    public float StageConfidence { get; init; }
+
     public TimeSpan RouteTime => Durations.FromNanos(RouteNanos);
 
     public TimeSpan QueueWait => Durations.FromNanos(QueueWaitNanos);

@@ -30,7 +30,7 @@ public readonly ref struct TokenChunkPayload
 /// <summary>
 /// A parsed done frame. Layout:
 /// <code>
-///  0 u8 finish reason   1 u8 reserved = 0   2 u16 reserved = 0
+///  0 u8 finish reason   1 u8 route stage (version 2; 0 in version 1)   2 u16 stage confidence × 65535 (version 2; 0 in 1)
 ///  4 u32 prompt tokens   8 u32 generated tokens   12 f32 tokens per second
 /// 16 u64 route ns   24 u64 queue wait ns   32 u64 swap ns   40 u64 time to first token ns   48 u64 total ns
 /// 56 str model (that served)   str task type (empty when the model was named)

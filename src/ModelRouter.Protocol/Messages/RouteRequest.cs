@@ -25,8 +25,11 @@ public sealed class RouteDecision
     /// <summary>Human-readable reason: policy and rule that decided.</summary>
     public string Reason { get; init; } = "";
 
-    /// <summary>Classifier confidence in [0, 1] (NaN when not classified).</summary>
+    /// <summary>The deciding stage's confidence in [0, 1] (NaN when not classified).</summary>
     public float Confidence { get; init; }
+
+    /// <summary>The cascade stage that named the task (<see cref="RouteStage.None"/> from a version 1 session).</summary>
+    public RouteStage Stage { get; init; }
 
     /// <summary>Where the chosen model's weights are now.</summary>
     public ModelTier Tier { get; init; }

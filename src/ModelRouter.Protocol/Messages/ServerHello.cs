@@ -3,7 +3,10 @@ namespace ModelRouter.Protocol;
 /// <summary>Hello-ok (server → client, request id 0): the handshake succeeded.</summary>
 public sealed class ServerHello
 {
-    /// <summary>The version both sides now speak (every later header carries it).</summary>
+    /// <summary>
+    /// The session version both sides now speak: it selects payload layouts (version 2 adds the route stage to
+    /// route-result and done); headers carry <see cref="ProtocolConstants.Version"/> in every version.
+    /// </summary>
     public ushort Version { get; init; } = ProtocolConstants.Version;
 
     /// <summary>The session authenticated with the admin token.</summary>
@@ -37,8 +40,9 @@ public sealed class ServerHello
     };
 
     /// <summary>What a server announces for its limits.</summary>
-    public static ServerHello FromLimits(in ProtocolLimits limits, bool isAdmin, ulong connectionId, string serverName) => new()
+    public static ServerHello FromLimits(in ProtocolLimits limits, bool isAdmin, ulong connectionId, string serverName, ushort version = ProtocolConstants.Version) => new()
     {
+        Version = version,
         IsAdmin = isAdmin,
         MaxPayloadBytes = limits.MaxPayloadBytes,
         MaxPromptBytes = limits.MaxPromptBytes,

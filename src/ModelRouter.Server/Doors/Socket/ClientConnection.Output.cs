@@ -49,8 +49,9 @@ public sealed partial class ClientConnection
         }
     }
 
-    private void WriteDone(uint requestId, GenerationDone done)
+    private void WriteDone(uint requestId, GenerationDone done, RouteOutcome? route)
     {
+        var stage = WireStage(route);
         var wire = new GenerationStats
         {
             FinishReason = done.FinishReason switch
@@ -70,6 +71,8 @@ public sealed partial class ClientConnection
             SwapNanos = done.SwapTime is { } swap ? Durations.ToNanos(swap) : 0,
             TimeToFirstTokenNanos = done.TimeToFirstToken is { } ttft ? Durations.ToNanos(ttft) : 0,
             TotalNanos = Durations.ToNanos(done.Total),
+            Stage = stage,
+            StageConfidence = stage == RouteStage.None ? 0f : route!.Confidence,
         };
         lock (writeGate)
         {
@@ -108,14 +111,18 @@ public sealed partial class ClientConnection
     /// <summary>One generation's results on this connection, under the client's request id.</summary>
     private sealed class SocketGeneration(ClientConnection connection, uint requestId) : IGenerationObserver
     {
+        // Set by OnRouted before generation starts, read by OnCompleted on the same run: the pipeline orders them.
+        private RouteOutcome? route;
+
         public void OnRouted(RouteOutcome route)
         {
-            // The socket protocol reports the task in the done frame; there is no route frame for a generation.
+            // There is no route frame for a generation: the done frame carries the task and (version 2) the stage.
+            this.route = route;
         }
 
         public void OnText(ReadOnlySpan<byte> utf8) => connection.WriteText(requestId, utf8);
 
-        public void OnCompleted(GenerationDone done) => connection.WriteDone(requestId, done);
+        public void OnCompleted(GenerationDone done) => connection.WriteDone(requestId, done, route);
 
         public void OnFailed(RequestError failure, string message) => connection.WriteFailure(requestId, failure, message);
     }

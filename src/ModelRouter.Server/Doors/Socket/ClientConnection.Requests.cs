@@ -144,6 +144,7 @@ public sealed partial class ClientConnection
                     Model = route.Model,
                     TaskType = route.Task,
                     Confidence = route.Confidence,
+                    Stage = WireStage(route),
                     Reason = route.Reason,
                     Tier = WireTier(route.Tier),
                     RouteNanos = Durations.ToNanos(route.RouteTime),
@@ -396,6 +397,19 @@ public sealed partial class ClientConnection
         CostBudgetPer1kTokens = costBudget > 0 ? costBudget : null,
         RequiredCapability = capability,
     };
+
+    /// <summary>The deciding stage for this session: <see cref="RouteStage.None"/> unless it speaks version 2.</summary>
+    private RouteStage WireStage(RouteOutcome? route) => route is null || sessionVersion < ProtocolConstants.RouteStageVersion
+        ? RouteStage.None
+        : route.Stage switch
+        {
+            "hint" => RouteStage.Hint,
+            "classifier" => RouteStage.Classifier,
+            "encoder" => RouteStage.Encoder,
+            "judge" => RouteStage.Judge,
+            "default" => RouteStage.Default,
+            _ => RouteStage.None,
+        };
 
     private static Protocol.ModelTier WireTier(ModelTierView tier) => tier switch
     {

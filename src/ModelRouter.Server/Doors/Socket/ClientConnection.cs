@@ -45,6 +45,10 @@ public sealed partial class ClientConnection : IAsyncDisposable
     private bool outputClosed;
     private volatile bool authenticated;
     private RequestCaller caller;
+
+    // The session version hello-ok chose (written before authenticated is set, read after): version 2 carries the
+    // route stage in route-result and done, which a version 1 client would refuse as non-zero reserved bytes.
+    private ushort sessionVersion = ProtocolConstants.Version;
     private string? stopReason;
 
     // Timeouts (read by the heartbeat on another thread; timestamps of server.Time).
@@ -481,8 +485,9 @@ public sealed partial class ClientConnection : IAsyncDisposable
             return false;
         }
 
+        sessionVersion = Math.Min(hello.MaxVersion, ProtocolConstants.HighestVersion);
         authenticated = true;
-        Send(0, (writer, _) => FrameWriter.WriteHelloOk(writer, ServerHello.FromLimits(server.Limits, this.caller.IsAdmin, (ulong)Id, "modelrouter")));
+        Send(0, (writer, _) => FrameWriter.WriteHelloOk(writer, ServerHello.FromLimits(server.Limits, this.caller.IsAdmin, (ulong)Id, "modelrouter", sessionVersion)));
         if (server.Pipeline.IsDraining)
         {
             BeginDrain(); // accepted just before the listener closed: it learns at once that requests will be refused
