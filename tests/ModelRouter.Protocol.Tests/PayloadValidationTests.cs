@@ -194,6 +194,21 @@ public sealed class PayloadValidationTests
         route[12] = 9; // tier
         Assert.Equal(ErrorCode.BadFrame, Fails(() => MessageReader.ReadRouteResult(route, Limits)).Code);
 
+        done[0] = 2;
+        BinaryPrimitives.WriteSingleLittleEndian(done.AsSpan(12), 1f);
+        done[1] = 6; // route stage past default
+        Assert.Equal(ErrorCode.BadFrame, Fails(() => MessageReader.ReadDone(done, Limits)).Code);
+        done[1] = 0;
+        done[2] = 1; // a stage confidence without a stage
+        Assert.Equal(ErrorCode.BadFrame, Fails(() => MessageReader.ReadDone(done, Limits)).Code);
+
+        route[12] = 2;
+        route[14] = 6; // route stage past default
+        Assert.Equal(ErrorCode.BadFrame, Fails(() => MessageReader.ReadRouteResult(route, Limits)).Code);
+        route[14] = 0;
+        route[15] = 1; // still reserved
+        Assert.Equal(ErrorCode.BadFrame, Fails(() => MessageReader.ReadRouteResult(route, Limits)).Code);
+
         var durations = SampleFrames.Get("done").Encode()[ProtocolConstants.HeaderSize..];
         BinaryPrimitives.WriteUInt64LittleEndian(durations.AsSpan(16), ulong.MaxValue);
         Assert.Equal(ErrorCode.BadFrame, Fails(() => MessageReader.ReadDone(durations, Limits)).Code);
@@ -217,9 +232,11 @@ public sealed class PayloadValidationTests
         var hello = Payload(w => FrameWriter.WriteHello(w, new HelloMessage { MaxVersion = 0 }));
         Assert.Equal(ErrorCode.UnsupportedVersion, Fails(() => MessageReader.ReadHello(hello, Limits)).Code);
         var newer = Payload(w => FrameWriter.WriteHello(w, new HelloMessage { MaxVersion = 5 }));
-        Assert.Equal(5, MessageReader.ReadHello(newer, Limits).MaxVersion); // the server answers with version 1
+        Assert.Equal(5, MessageReader.ReadHello(newer, Limits).MaxVersion); // the server answers with the highest it speaks
 
-        var ok = Payload(w => FrameWriter.WriteHelloOk(w, new ServerHello { Version = 2 }));
+        var two = Payload(w => FrameWriter.WriteHelloOk(w, new ServerHello { Version = ProtocolConstants.HighestVersion }));
+        Assert.Equal(2, MessageReader.ReadHelloOk(two, Limits).Version);
+        var ok = Payload(w => FrameWriter.WriteHelloOk(w, new ServerHello { Version = ProtocolConstants.HighestVersion + 1 }));
         Assert.Equal(ErrorCode.UnsupportedVersion, Fails(() => MessageReader.ReadHelloOk(ok, Limits)).Code);
         var zeroLimit = Payload(w => FrameWriter.WriteHelloOk(w, new ServerHello { MaxRequestsInFlight = 0 }));
         Assert.Equal(ErrorCode.InvalidArgument, Fails(() => MessageReader.ReadHelloOk(zeroLimit, Limits)).Code);

@@ -86,6 +86,21 @@ public static class SampleFrames
         Fallbacks = ["qwen-0.5b", "local-tiny"],
     };
 
+    /// <summary>A version 2 session's done: the encoder (stage 2) named the task with confidence 0.6 (39321 / 65535).</summary>
+    public static readonly GenerationStats StagedStats = Stats with { Stage = RouteStage.Encoder, StageConfidence = 0.6f };
+
+    /// <summary>A version 2 session's route result: the encoder decided.</summary>
+    public static readonly RouteDecision StagedDecision = new()
+    {
+        Model = "qwen-coder",
+        TaskType = "code",
+        Reason = "stage encoder (0.60)",
+        Confidence = 0.6f,
+        Stage = RouteStage.Encoder,
+        Tier = ModelTier.Gpu,
+        RouteNanos = 850_000,
+    };
+
     public static readonly ModelInfo[] Models =
     [
         new()
@@ -285,6 +300,32 @@ public static class SampleFrames
                 Assert.Equal(Decision.Tier, decision.Tier);
                 Assert.Equal(Decision.RouteNanos, decision.RouteNanos);
                 Assert.Equal(Decision.Fallbacks, decision.Fallbacks);
+                Assert.Equal(RouteStage.None, decision.Stage);
+            }),
+        new("done-staged", FrameType.Done, 11,
+            w => FrameWriter.WriteDone(w, 11, StagedStats, "qwen-coder", "code"),
+            p =>
+            {
+                var done = MessageReader.ReadDone(p, Limits);
+                Assert.Equal(StagedStats, done.Stats);
+                Assert.Equal(RouteStage.Encoder, done.Stats.Stage);
+                Assert.Equal(0.6f, done.Stats.StageConfidence);
+                Assert.Equal("qwen-coder", Encoding.UTF8.GetString(done.Model));
+                Assert.Equal("code", Encoding.UTF8.GetString(done.TaskType));
+            }),
+        new("route-result-staged", FrameType.RouteResult, 12,
+            w => FrameWriter.WriteRouteResult(w, 12, StagedDecision),
+            p =>
+            {
+                var decision = MessageReader.ReadRouteResult(p, Limits);
+                Assert.Equal(StagedDecision.Model, decision.Model);
+                Assert.Equal(StagedDecision.TaskType, decision.TaskType);
+                Assert.Equal(StagedDecision.Reason, decision.Reason);
+                Assert.Equal(0.6f, decision.Confidence);
+                Assert.Equal(RouteStage.Encoder, decision.Stage);
+                Assert.Equal(ModelTier.Gpu, decision.Tier);
+                Assert.Equal(850_000, decision.RouteNanos);
+                Assert.Empty(decision.Fallbacks);
             }),
         new("embed-result", FrameType.EmbedResult, 4,
             w => FrameWriter.WriteEmbedResult(w, 4, "embed-small", Vector, 3),

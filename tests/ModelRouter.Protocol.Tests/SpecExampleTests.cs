@@ -140,10 +140,14 @@ internal static class HandAssembled
         ["token-chunk-text"] = Frame(0x20, 0, 1, p => p.U32(3).Str(" \u2603 snow")),
         ["done"] = Frame(0x21, Final, 1, p => p.U8(2).U8(0).U16(0).U32(9).U32(64).F32(412.5f)
             .U64(3_250).U64(1_500_000).U64(38_000_000).U64(45_000_000).U64(200_000_000).Str("llama-3.2-1b").Str("chat")),
+        ["done-staged"] = Frame(0x21, Final, 11, p => p.U8(2).U8(3).U16(39_321).U32(9).U32(64).F32(412.5f)
+            .U64(3_250).U64(1_500_000).U64(38_000_000).U64(45_000_000).U64(200_000_000).Str("qwen-coder").Str("code")),
         ["cancel"] = Frame(0x13, 0, 1, _ => { }),
         ["route"] = Frame(0x11, 0, 3, p => p.F32(1.0f).U8(1).U8(0).U16(0).Str("").Str("Summarize this.")),
         ["route-result"] = Frame(0x22, Final, 3, p => p.U64(2_900).F32(0.875f).U8(2).U8(2).U16(0)
             .Str("llama-3.2-1b").Str("chat").Str("hybrid: capability chat, cheapest resident").Str("qwen-0.5b").Str("local-tiny")),
+        ["route-result-staged"] = Frame(0x22, Final, 12, p => p.U64(850_000).F32(0.6f).U8(1).U8(0).U8(3).U8(0)
+            .Str("qwen-coder").Str("code").Str("stage encoder (0.60)")),
         ["embed"] = Frame(0x12, 0, 4, p => p.U8(1).U8(0).U16(0).Str("embed-small").Str("h\u00e9llo")),
         ["embed-result"] = Frame(0x23, Final, 4, p => p.U32(3).Str("embed-small").U32(4).F32(0.5f).F32(-0.25f).F32(0.125f).F32(1.0f)),
         ["list-models"] = Frame(0x14, 0, 5, _ => { }),
