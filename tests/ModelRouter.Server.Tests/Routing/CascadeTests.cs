@@ -6,6 +6,8 @@ using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using ModelRouter.Client;
+using ModelRouter.Protocol;
 using ModelRouter.Routing.Decisions;
 using ModelRouter.Routing.Policies;
 using ModelRouter.Server.Diagnostics;
@@ -224,6 +226,69 @@ public sealed class CascadeTests
         Assert.Equal("unsure: classifier unsure (chat at 0.25), judge gave no usable answer: default model m0; stage default (0.25)", body.Extension.GetProperty("reason").GetString());
         var router = (PolicyRouter)server.Host.Services.GetRequiredService<IRequestRouter>();
         Assert.Equal(1, router.Cascade.Count(CascadeStage.Default));
+    }
+
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task The_socket_route_reply_and_done_stats_carry_the_deciding_stage_and_its_confidence()
+    {
+        using var models = TestModels.Create(1);
+        await using var server = await StartAsync(models, new FakeStage("chat", 0.87f, unsure: false));
+        var endpoint = server.Host.Services.GetServices<IHostedService>().OfType<ListenerService>().Single().TcpEndpoint!;
+        var ct = TestContext.Current.CancellationToken;
+        await using var client = await ModelRouterClient.ConnectAsync(endpoint, "test-token", cancellationToken: ct);
+        Assert.Equal(ProtocolConstants.RouteStageVersion, client.Server.Version);
+
+        var decision = await client.RouteAsync("Once upon a time", ct);
+        Assert.Equal(RouteStage.Classifier, decision.Stage);
+        Assert.Equal(0.87f, decision.Confidence);
+
+        var result = await client.CompleteAsync(new GenerateRequest { Prompt = "Once upon a time", MaxTokens = 3, Temperature = 0 }, ct);
+        Assert.Equal(RouteStage.Classifier, result.Stats.Stage);
+        Assert.Equal(0.87f, result.Stats.StageConfidence, 1f / ushort.MaxValue); // the done frame carries it in 1/65535 steps
+
+        var named = await client.CompleteAsync(new GenerateRequest { Prompt = "Once upon a time", Model = "m0", MaxTokens = 1, Temperature = 0 }, ct);
+        Assert.Equal(RouteStage.None, named.Stats.Stage);
+        Assert.Equal(0f, named.Stats.StageConfidence);
+    }
+
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task A_version_1_socket_session_gets_the_version_1_layouts_with_no_stage()
+    {
+        using var models = TestModels.Create(1);
+        await using var server = await StartAsync(models, new FakeStage("chat", 0.87f, unsure: false));
+        var endpoint = server.Host.Services.GetServices<IHostedService>().OfType<ListenerService>().Single().TcpEndpoint!;
+        var ct = TestContext.Current.CancellationToken;
+        using var socket = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(endpoint, ct);
+        await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(Frame(w => FrameWriter.WriteHello(w, new HelloMessage { MaxVersion = 1, ClientName = "v1", Token = "test-token" })), ct);
+        await stream.WriteAsync(Frame(w => FrameWriter.WriteRoute(w, 5, new RouteRequest { Prompt = "Once upon a time" })), ct);
+
+        var helloOk = await ReadFrameAsync(stream, ct);
+        Assert.Equal(FrameType.HelloOk, helloOk.Type);
+        Assert.Equal(1, MessageReader.ReadHelloOk(helloOk.Payload, ProtocolLimits.Default).Version);
+        var reply = await ReadFrameAsync(stream, ct);
+        Assert.Equal(FrameType.RouteResult, reply.Type);
+        Assert.Equal(0, reply.Payload[14]); // reserved in version 1: a version 1 client refuses anything else
+        var decision = MessageReader.ReadRouteResult(reply.Payload, ProtocolLimits.Default);
+        Assert.Equal(RouteStage.None, decision.Stage);
+        Assert.Equal(0.87f, decision.Confidence);
+    }
+
+    private static byte[] Frame(Action<System.Buffers.ArrayBufferWriter<byte>> write)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        write(buffer);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static async Task<(FrameType Type, byte[] Payload)> ReadFrameAsync(Stream stream, CancellationToken ct)
+    {
+        var header = new byte[ProtocolConstants.HeaderSize];
+        await stream.ReadExactlyAsync(header, ct);
+        var payload = new byte[System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(ProtocolConstants.PayloadLengthOffset))];
+        await stream.ReadExactlyAsync(payload, ct);
+        return ((FrameType)header[ProtocolConstants.TypeOffset], payload);
     }
 
     private static Meter GetMeter(ServerMetrics metrics) =>
