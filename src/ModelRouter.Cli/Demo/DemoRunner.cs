@@ -31,8 +31,8 @@ internal sealed class DemoRunner(DemoSettings settings, TextWriter output, TextW
         var paths = DemoCatalog.Forge(Path.Combine(settings.WorkDirectory, "models"), progress, cancellation);
         progress.WriteLine("[demo] measuring what each model holds once loaded (weights and contexts) for the device budget");
         var footprints = await DemoFootprints.MeasureAsync(paths, DemoCatalog.Scheduler(), cancellation).ConfigureAwait(false);
-        var config = DemoCatalog.WriteConfig(settings.WorkDirectory, paths, footprints, embeddings: false);
-        progress.WriteLine($"[demo] device budget {DemoCatalog.Budget(footprints, embeddings: false):N0} bytes: the two largest models fit together, never all four");
+        var config = DemoCatalog.WriteConfig(settings.WorkDirectory, paths, footprints);
+        progress.WriteLine($"[demo] device budget {DemoCatalog.Budget(footprints):N0} bytes of weights: the two largest models fit together, never all four");
 
         progress.WriteLine($"[demo] training the router from {settings.RoutesFile}");
         var training = RouterTrainer.Train(TrainingSet.Load(settings.RoutesFile), new TrainerOptions { Seed = 1 });

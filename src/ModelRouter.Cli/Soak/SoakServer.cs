@@ -61,8 +61,8 @@ internal sealed partial class SoakServer : IAsyncDisposable
         var paths = DemoCatalog.Forge(Path.Combine(directory, "models"), progress, cancellation);
         File.Delete(Path.Combine(directory, "server.log"));
         var footprints = await DemoFootprints.MeasureAsync(paths, DemoCatalog.Scheduler(), cancellation).ConfigureAwait(false);
-        var demoConfig = DemoCatalog.WriteConfig(directory, paths, footprints, embeddings: true);
-        progress.WriteLine($"[soak] device budget {DemoCatalog.Budget(footprints, embeddings: true):N0} bytes (the two largest models as loaded: weights, generation and embedding contexts)");
+        var demoConfig = DemoCatalog.WriteConfig(directory, paths, footprints);
+        progress.WriteLine($"[soak] device budget {DemoCatalog.Budget(footprints):N0} bytes (the two largest models' weights as loaded)");
         var tcp = new IPEndPoint(IPAddress.Loopback, FreePort());
         var http = new Uri($"http://127.0.0.1:{FreePort()}/");
         // A Unix socket path is limited to ~107 bytes: keep it short and out of deep work directories.
