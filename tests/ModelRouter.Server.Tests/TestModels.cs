@@ -17,12 +17,19 @@ internal sealed class TestModels : IDisposable
 
     public const string Prompt = "Once upon a time";
 
+    /// <summary>Why the shared model cannot be used (a skip reason), or null when it is there.</summary>
+    public static string? MissingReason()
+    {
+        var source = Path.GetFullPath(Path.Combine(TestRepository.Root, "..", "shared", "models", "stories260K.gguf"));
+        return File.Exists(source) ? null : $"{source} is absent (../shared/models is not beside this checkout); this test needs it.";
+    }
+
     public static TestModels Create(int count)
     {
         var source = Path.GetFullPath(Path.Combine(TestRepository.Root, "..", "shared", "models", "stories260K.gguf"));
-        if (!File.Exists(source))
+        if (MissingReason() is { } missing)
         {
-            Assert.Skip($"{source} is absent (../shared/models is not beside this checkout); this test needs it.");
+            Assert.Skip(missing);
         }
 
         var dir = Directory.CreateTempSubdirectory("mr-server-models-").FullName;
