@@ -318,10 +318,24 @@ glove_table() {
     build/glove-source.sh >/dev/null || printf 'warning: GloVe word vectors unavailable (see above); router tests that need them will skip\n' >&2
 }
 
+# The router's pasted-code training rows quote llama.cpp's source, which stays out of the repository: they are written
+# from the fetched, verified tree into artifacts/routing-data/ (deterministic, under a second). Without python3 the
+# router trains without them, saying so.
+routing_code_rows() {
+    command -v python3 >/dev/null || { can_apt && apt_install python3 || true; } >&2
+    if command -v python3 >/dev/null; then
+        python3 scripts/routing-data/build_rows.py --llama "$(llama_dir)" --code-out artifacts/routing-data 2>/dev/null \
+            || printf 'warning: the pasted-code routing rows could not be written; train-router runs without them\n' >&2
+    else
+        printf 'warning: python3 unavailable: train-router runs without the pasted-code rows\n' >&2
+    fi
+}
+
 cmd_build() {
     check_dotnet
     cmd_native
     glove_table
+    routing_code_rows
     step "building the .NET solution (Release)"
     dotnet build ModelRouter.Native.sln -c Release -nologo -v quiet -clp:ErrorsOnly >&2 || die "dotnet build failed (see above)."
 }

@@ -280,16 +280,26 @@ def write(path, rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--math", required=True, help="git dir of aiwaves-cn/agents")
-    ap.add_argument("--gsm8k", required=True, help="git dir of openai/grade-school-math")
-    ap.add_argument("--llama", required=True, help="git dir of llama.cpp (native/llama.cpp)")
+    ap.add_argument("--math", help="git dir of aiwaves-cn/agents")
+    ap.add_argument("--gsm8k", help="git dir of openai/grade-school-math")
+    ap.add_argument("--llama", help="git dir of llama.cpp (native/llama.cpp)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "data", "routing"))
+    ap.add_argument("--code-out", default=os.path.join(os.path.dirname(__file__), "..", "..", "artifacts", "routing-data"),
+                    help="where the code rows go: they quote llama.cpp's source, which stays out of the repository, "
+                         "so ./build.sh writes them from the fetched, verified tree into artifacts/ (gitignored)")
     ap.add_argument("--seed", type=int, default=17)
     args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    write(os.path.join(args.out, "math-competition.jsonl"), math_rows(args.math, random.Random(args.seed)))
-    write(os.path.join(args.out, "gsm8k-train.jsonl"), gsm8k_rows(args.gsm8k, random.Random(args.seed + 1)))
-    write(os.path.join(args.out, "code-pasted.jsonl"), code_rows(args.llama, random.Random(args.seed + 2)))
+    if not (args.math or args.gsm8k or args.llama):
+        ap.error("give at least one of --math, --gsm8k, --llama")
+    if args.math:
+        os.makedirs(args.out, exist_ok=True)
+        write(os.path.join(args.out, "math-competition.jsonl"), math_rows(args.math, random.Random(args.seed)))
+    if args.gsm8k:
+        os.makedirs(args.out, exist_ok=True)
+        write(os.path.join(args.out, "gsm8k-train.jsonl"), gsm8k_rows(args.gsm8k, random.Random(args.seed + 1)))
+    if args.llama:
+        os.makedirs(args.code_out, exist_ok=True)
+        write(os.path.join(args.code_out, "code-pasted.jsonl"), code_rows(args.llama, random.Random(args.seed + 2)))
 
 
 if __name__ == "__main__":

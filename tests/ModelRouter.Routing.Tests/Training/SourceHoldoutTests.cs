@@ -55,6 +55,24 @@ public sealed class SourceHoldoutTests
     }
 
     [Fact]
+    public void RowsTheBuildGeneratesFollowTheRepositoryRows()
+    {
+        using var dir = new TempDirectory();
+        var repo = Path.Combine(dir.Path, "repo");
+        Directory.CreateDirectory(Path.Combine(repo, "data", "routing"));
+        Directory.CreateDirectory(Path.Combine(repo, "artifacts", "routing-data"));
+        Directory.CreateDirectory(Path.Combine(dir.Path, "shared", "routing-data"));
+        File.WriteAllText(Path.Combine(dir.Path, "shared", "routing-data", "train.jsonl"), "");
+        File.WriteAllText(Path.Combine(repo, "data", "routing", "a.jsonl"), "");
+        File.WriteAllText(Path.Combine(repo, "artifacts", "routing-data", "code-pasted.jsonl"), "");
+        var paths = DefaultTrainingData.Locate(repo);
+        Assert.Equal(
+            [Path.Combine(dir.Path, "shared", "routing-data", "train.jsonl"), Path.Combine(repo, "data", "routing", "a.jsonl"),
+                Path.Combine(repo, "artifacts", "routing-data", "code-pasted.jsonl")],
+            paths.Select(Path.GetFullPath));
+    }
+
+    [Fact]
     public void MissingSharedDataIsAClearError()
     {
         using var dir = new TempDirectory();
