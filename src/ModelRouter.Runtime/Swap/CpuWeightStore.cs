@@ -47,7 +47,7 @@ public sealed unsafe class CpuWeightStore : IWeightStore
         ArgumentNullException.ThrowIfNull(options);
         this.registration = registration;
         this.options = options;
-        (identity, WeightBytes) = Validate(registration.Path); // a bad file is refused at registration
+        (identity, WeightBytes) = ModelFileIdentity.ValidateAndCapture(registration.Path); // a bad file is refused at registration
     }
 
     public long WeightBytes { get; private set; }
@@ -170,7 +170,7 @@ public sealed unsafe class CpuWeightStore : IWeightStore
     public void AcceptFileChange()
     {
         Drop();
-        (identity, WeightBytes) = Validate(registration.Path);
+        (identity, WeightBytes) = ModelFileIdentity.ValidateAndCapture(registration.Path);
         Volatile.Write(ref change, null);
     }
 
@@ -257,19 +257,6 @@ public sealed unsafe class CpuWeightStore : IWeightStore
     /// <summary>Load mode None and no lazy reads: llama.cpp reads every weight into its buffers and keeps no mapping of the file.</summary>
     private static ModelLoadOptions ServedLoadOptions(CancellationToken cancellation) =>
         new() { LoadMode = ModelLoadMode.None, LazyRead = false, GpuLayers = 0, Cancellation = cancellation };
-
-    /// <summary>Validates the file for llama.cpp and records its identity; the weights' size from its tensor index.</summary>
-    private static (ModelFileIdentity Identity, long WeightBytes) Validate(string path)
-    {
-        long weightBytes;
-        using (var file = GgufFile.Open(path))
-        {
-            GgufValidator.CheckLlamaCppRules(file);
-            weightBytes = file.Tensors.Sum(t => t.ByteSize); // refined from the region's stats after the first load
-        }
-
-        return (ModelFileIdentity.Capture(path), weightBytes);
-    }
 
     /// <summary>Before (and after) a read of the file: the content check as well as the stat.</summary>
     private void ThrowIfFileChanged(string when)

@@ -39,7 +39,7 @@ public sealed unsafe class CudaWeightStore : IWeightStore
         ArgumentNullException.ThrowIfNull(options);
         this.registration = registration;
         this.options = options;
-        (identity, WeightBytes) = Validate(registration.Path); // WeightBytes refined from the region's stats after the first load
+        (identity, WeightBytes) = ModelFileIdentity.ValidateAndCapture(registration.Path); // WeightBytes refined from the region's stats after the first load
         if (options.CacheDirectory is { } directory)
         {
             imagePath = Path.Combine(directory, registration.Name + ".weights");
@@ -148,7 +148,7 @@ public sealed unsafe class CudaWeightStore : IWeightStore
     {
         Drop();
         DeleteImageRecord(); // made from the old file
-        (identity, WeightBytes) = Validate(registration.Path);
+        (identity, WeightBytes) = ModelFileIdentity.ValidateAndCapture(registration.Path);
         Volatile.Write(ref change, null);
     }
 
@@ -269,19 +269,6 @@ public sealed unsafe class CudaWeightStore : IWeightStore
             var detail = NativeStrings.Read(MrShim.mr_last_error());
             throw new DeviceMemoryExhaustedException($"Model '{registration.Name}': the first load ran out of memory on CUDA device {options.Device}: {detail}", ex);
         }
-    }
-
-    /// <summary>Validates the file for llama.cpp and records its identity; the weights' size from its tensor index.</summary>
-    private static (ModelFileIdentity Identity, long WeightBytes) Validate(string path)
-    {
-        long weightBytes;
-        using (var file = GgufFile.Open(path))
-        {
-            GgufValidator.CheckLlamaCppRules(file);
-            weightBytes = file.Tensors.Sum(t => t.ByteSize);
-        }
-
-        return (ModelFileIdentity.Capture(path), weightBytes);
     }
 
     private void ThrowIfFileChanged(string when)

@@ -31,6 +31,23 @@ public sealed record ModelFileIdentity(string Path, long Length, long LastWriteU
     /// <summary>The file's last write time, for messages.</summary>
     public DateTime LastWriteUtc => DateTime.UnixEpoch.AddTicks(LastWriteUnixNanoseconds / 100);
 
+    /// <summary>
+    /// What every weight store does at registration and before a reload: the file validated for llama.cpp, its identity
+    /// recorded, and the weights' size from its tensor index (a store refines it after the first load).
+    /// </summary>
+    /// <exception cref="InvalidModelFileException">The file is not a model llama.cpp can load.</exception>
+    public static (ModelFileIdentity Identity, long TensorBytes) ValidateAndCapture(string path)
+    {
+        long tensorBytes;
+        using (var file = Gguf.GgufFile.Open(path))
+        {
+            Gguf.GgufValidator.CheckLlamaCppRules(file);
+            tensorBytes = file.Tensors.Sum(t => t.ByteSize);
+        }
+
+        return (Capture(path), tensorBytes);
+    }
+
     /// <summary>Stats and samples <paramref name="path"/>.</summary>
     /// <exception cref="InvalidModelFileException">The file is missing or unreadable, or changed while it was sampled.</exception>
     public static ModelFileIdentity Capture(string path)
