@@ -32,20 +32,86 @@ public sealed class SimulatedDevice(VirtualClock clock)
 
         clock.Sleep(TimeSpan.FromTicks(end - clock.GetTimestamp()));
     }
+
+    /// <summary>Whole steps of <paramref name="stepTicks"/> that a run starting now (or when the device frees) ends strictly before <paramref name="limit"/>.</summary>
+    public long StepsBefore(long limit, long stepTicks)
+    {
+        lock (gate)
+        {
+            var start = Math.Max(clock.GetTimestamp(), busyUntil);
+            return limit <= start ? 0 : (limit - start - 1) / stepTicks; // strictly before: ties keep their order
+        }
+    }
 }
 
 /// <summary>
 /// A batch decoder that decodes nothing: each step costs the profile's prefill time for the prompt tokens it takes
 /// (up to the batch size) plus one decode step for the generating sequences, spent on the <see cref="SimulatedDevice"/>,
 /// and every generating sequence gets one token (one byte of text). A prompt's token count is its length in chars.
+/// With <paramref name="coalesce"/>, a run of pure decode steps that nothing can interrupt (no prompt to take in, no
+/// sequence finishing, nothing scheduled, no input and no worker decision before it ends) is one sleep of all of them:
+/// the same timings as step by step, at a fraction of the clock events (what lets a million requests run in a minute).
 /// </summary>
-internal sealed class CostDecoder(ModelCost cost, SimulatedDevice device, int maxSequences, int batchSize) : IBatchDecoder
+internal sealed class CostDecoder(ModelCost cost, SimulatedDevice device, VirtualClock clock, int maxSequences, int batchSize, bool coalesce)
+    : IBatchDecoder
 {
-    private static readonly byte[] Token = "x"u8.ToArray();
+    private const int MaxCoalescedSteps = 4096;
+    private static readonly byte[] Tokens = CreateTokens();
     private readonly CostSequence?[] slots = new CostSequence?[maxSequences];
     private int active;
 
     public bool HasFreeSlot => active < slots.Length;
+
+    public bool CoalescesSteps => coalesce;
+
+    public void DecodeSteps(int maxTokens, long untilTimestamp)
+    {
+        var generating = 0;
+        var fewestLeft = int.MaxValue;
+        foreach (var s in slots)
+        {
+            if (s is null)
+            {
+                continue;
+            }
+
+            if (s.PendingPrompt > 0 || s.Cancellation.IsCancellationRequested)
+            {
+                DecodeStep(); // a prompt to take in or a cancellation: one step at a time, as ever
+                return;
+            }
+
+            generating++;
+            fewestLeft = Math.Min(fewestLeft, s.MaxTokens - s.GeneratedTokenCount);
+        }
+
+        var stepTicks = TimeSpan.FromMilliseconds(cost.PrefillMs(0) + cost.DecodeStepMs(generating)).Ticks;
+        var steps = generating == 0 || stepTicks <= 0 || maxTokens <= 1
+            ? 0
+            : Math.Min(device.StepsBefore(Math.Min(untilTimestamp, clock.StepLimit), stepTicks),
+                Math.Min(Math.Min(maxTokens, fewestLeft), MaxCoalescedSteps));
+        if (steps <= 1)
+        {
+            DecodeStep();
+            return;
+        }
+
+        device.Run(TimeSpan.FromTicks(stepTicks * steps));
+        foreach (var s in slots)
+        {
+            if (s is null)
+            {
+                continue;
+            }
+
+            s.GeneratedTokenCount += (int)steps;
+            s.NewTextLength = (int)steps;
+            if (s.GeneratedTokenCount >= s.MaxTokens)
+            {
+                Finish(s, FinishReason.MaxTokens);
+            }
+        }
+    }
 
     public IDecodingSequence Start(GenerationRequest request, CancellationToken cancellation)
     {
@@ -163,6 +229,13 @@ internal sealed class CostDecoder(ModelCost cost, SimulatedDevice device, int ma
         }
     }
 
+    private static byte[] CreateTokens()
+    {
+        var tokens = new byte[MaxCoalescedSteps];
+        tokens.AsSpan().Fill((byte)'x');
+        return tokens;
+    }
+
     private void Place(CostSequence sequence)
     {
         var slot = Array.IndexOf(slots, null);
@@ -210,7 +283,7 @@ internal sealed class CostDecoder(ModelCost cost, SimulatedDevice device, int ma
 
         public bool CanPark => Slot >= 0 && !IsFinished && PendingPrompt == 0 && GeneratedTokenCount > 0;
 
-        public ReadOnlySpan<byte> NewText => Token.AsSpan(0, NewTextLength);
+        public ReadOnlySpan<byte> NewText => Tokens.AsSpan(0, NewTextLength);
 
         public TimeSpan? TimeToFirstToken => null; // the simulator times requests through its sink, on virtual time
 
@@ -227,7 +300,7 @@ internal sealed class CostDecoder(ModelCost cost, SimulatedDevice device, int ma
 }
 
 /// <summary>The simulator's <see cref="SchedulerRuntime"/>: virtual clock, cost-model decoders, threads the clock can see.</summary>
-internal sealed class SimulatedRuntime(VirtualClock clock, SwapProfile profile, SimulatedDevice device) : SchedulerRuntime
+internal sealed class SimulatedRuntime(VirtualClock clock, SwapProfile profile, SimulatedDevice device, bool coalesceSteps = true) : SchedulerRuntime
 {
     public override TimeProvider Time => clock;
 
@@ -236,7 +309,7 @@ internal sealed class SimulatedRuntime(VirtualClock clock, SwapProfile profile, 
         ArgumentNullException.ThrowIfNull(lease);
         ArgumentNullException.ThrowIfNull(options);
         var cost = profile.Models.First(m => m.Model == lease.Name);
-        return new CostDecoder(cost, device, options.MaxSequences, options.BatchSize);
+        return new CostDecoder(cost, device, clock, options.MaxSequences, options.BatchSize, coalesceSteps);
     }
 
     public override Task<T> RunDedicated<T>(Func<T> work)

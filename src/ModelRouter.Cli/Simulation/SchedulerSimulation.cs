@@ -17,8 +17,9 @@ public static class SchedulerSimulation
 
     /// <param name="budgetBytes">Device memory for weights (the pool's budget).</param>
     /// <param name="progress">Called now and then with (requests done, total).</param>
+    /// <param name="coalesceSteps">Run uninterruptible decode steps as one clock event (same timings; off only to check that).</param>
     public static PolicyRun Run(SwapProfile profile, IReadOnlyList<TraceRequest> trace, long budgetBytes, SchedulerOptions? options = null,
-        Action<int, int>? progress = null)
+        Action<int, int>? progress = null, bool coalesceSteps = true)
     {
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(trace);
@@ -28,7 +29,7 @@ public static class SchedulerSimulation
         var sink = new TimingSink(clock, trace.Count);
         var schedulerOptions = (options ?? new SchedulerOptions()) with
         {
-            Runtime = new SimulatedRuntime(clock, profile, device),
+            Runtime = new SimulatedRuntime(clock, profile, device, coalesceSteps),
             MaxQueueWait = TimeSpan.FromDays(1),
             QueueCapacityPerModel = Math.Max(256, trace.Count),
         };
@@ -66,6 +67,7 @@ public static class SchedulerSimulation
                 }
             }
 
+            clock.EndOfInput();
             while (sink.Done < trace.Count && clock.AdvanceOne())
             {
                 if (clock.EventsFired % 50_000 == 0)

@@ -22,6 +22,7 @@ public sealed class VirtualClock : TimeProvider
     private long now;
     private long order;
     private int parkedPoolThreads;
+    private long inputHorizon; // no outside input (the driver's next submit) before this; see StepLimit
     private Thread? driver;
 
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
@@ -49,6 +50,26 @@ public sealed class VirtualClock : TimeProvider
             }
         }
     }
+
+    /// <summary>
+    /// How far a thread may run on without parking and still be exact: the next scheduled event and the driver's next
+    /// input (<see cref="AdvanceTo"/>'s target; unbounded after <see cref="EndOfInput"/>). Work that ends by then cannot
+    /// be overtaken by anything else in the simulation, so it can be one sleep instead of many.
+    /// </summary>
+    public long StepLimit
+    {
+        get
+        {
+            lock (gate)
+            {
+                var limit = Volatile.Read(ref inputHorizon);
+                return events.TryPeek(out _, out var key) ? Math.Min(limit, key.Due) : limit;
+            }
+        }
+    }
+
+    /// <summary>The driver will submit nothing more: only scheduled events change the simulation from now on.</summary>
+    public void EndOfInput() => Volatile.Write(ref inputHorizon, long.MaxValue);
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
@@ -117,6 +138,11 @@ public sealed class VirtualClock : TimeProvider
     /// </summary>
     public void AdvanceTo(TimeSpan until)
     {
+        if (until.Ticks > Volatile.Read(ref inputHorizon))
+        {
+            Volatile.Write(ref inputHorizon, until.Ticks); // before any event fires: what it wakes may run up to here
+        }
+
         while (true)
         {
             WaitQuiescent();

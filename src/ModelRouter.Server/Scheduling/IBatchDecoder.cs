@@ -20,6 +20,19 @@ public interface IBatchDecoder : IDisposable
     /// <summary>One decode over every active sequence; read each sequence's <see cref="IDecodingSequence.NewText"/> after.</summary>
     void DecodeStep();
 
+    /// <summary>
+    /// Whether <see cref="DecodeSteps"/> may run several steps in one call. Only the simulator's cost model does: a real
+    /// decoder has to hand every token over as it comes, and the worker skips working out the bounds when this is false.
+    /// </summary>
+    bool CoalescesSteps => false;
+
+    /// <summary>
+    /// Up to <paramref name="maxTokens"/> decode steps in one call, all ending no later than
+    /// <paramref name="untilTimestamp"/> (at least one step). The worker passes how far none of its decisions (fair
+    /// slicing, yielding, queue deadlines) can change, so running the steps at once is the same as running them one by one.
+    /// </summary>
+    void DecodeSteps(int maxTokens, long untilTimestamp) => DecodeStep();
+
     /// <summary>Frees a generating sequence's slot; <see cref="Unpark"/> continues it exactly where it stopped.</summary>
     void Park(IDecodingSequence sequence);
 

@@ -259,7 +259,14 @@ internal sealed class ModelWorker
             }
 
             options.FaultInjection?.Invoke(Model, WorkerStage.Step);
-            generator.DecodeStep();
+            if (generator.CoalescesSteps)
+            {
+                generator.DecodeSteps(TokensBeforeNextSlice(generator, active), NextDecisionTimestamp(residentSince));
+            }
+            else
+            {
+                generator.DecodeStep();
+            }
             for (var i = active.Count - 1; i >= 0; i--)
             {
                 var running = active[i];
@@ -273,6 +280,39 @@ internal sealed class ModelWorker
 
             ConsecutiveFaults = 0;
         }
+    }
+
+    /// <summary>
+    /// Tokens every active sequence can generate before <see cref="SliceFairly"/> could park one of them: unbounded
+    /// unless every slot is busy and someone waits (the same condition it checks).
+    /// </summary>
+    private int TokensBeforeNextSlice(IBatchDecoder generator, List<Running> active)
+    {
+        if (generator.HasFreeSlot || !(queue.Reader.TryPeek(out var next) && next is InferenceRequest || parked.Count > 0))
+        {
+            return int.MaxValue;
+        }
+
+        var tokens = int.MaxValue;
+        foreach (var running in active)
+        {
+            var slice = running.Sequence.GeneratedTokenCount - running.GeneratedAtSlice;
+            tokens = Math.Min(tokens, Math.Max(1, options.FairShareTokens - slice));
+        }
+
+        return tokens;
+    }
+
+    /// <summary>The earliest timestamp at which a time-based decision (yielding, this queue's deadline) could change.</summary>
+    private long NextDecisionTimestamp(long residentSince)
+    {
+        var next = scheduler.NextYieldCheckTimestamp(this, residentSince);
+        if (queue.Reader.TryPeek(out var head))
+        {
+            next = Math.Min(next, SchedulerTime.After(time, head.EnqueuedTimestamp, options.MaxQueueWait));
+        }
+
+        return next;
     }
 
     /// <summary>

@@ -130,6 +130,30 @@ public sealed class Scheduler : IAsyncDisposable
     }
 
     /// <summary>True when <paramref name="self"/> has had the device long enough and another model's request waited too long.</summary>
+    /// <summary>
+    /// No earlier than the first timestamp at which <see cref="ShouldYield"/> could turn true for <paramref name="self"/>
+    /// while the other workers stay as they are (they change only when they run, which ends any coalesced steps anyway).
+    /// </summary>
+    internal long NextYieldCheckTimestamp(ModelWorker self, long residentSinceTimestamp)
+    {
+        var settled = SchedulerTime.After(time, residentSinceTimestamp, options.MinResidency);
+        if (time.GetTimestamp() < settled)
+        {
+            return settled;
+        }
+
+        var next = long.MaxValue;
+        foreach (var worker in workers.Values)
+        {
+            if (!ReferenceEquals(worker, self) && worker.Active == 0 && worker.OldestWaitingTimestamp is var oldest && oldest != 0)
+            {
+                next = Math.Min(next, SchedulerTime.After(time, oldest, options.MaxWait));
+            }
+        }
+
+        return next;
+    }
+
     internal bool ShouldYield(ModelWorker self, long residentSinceTimestamp)
     {
         if (time.GetElapsedTime(residentSinceTimestamp) < options.MinResidency)

@@ -66,6 +66,26 @@ public sealed class SchedulerSimulationTests
     }
 
     [Fact(Timeout = Timeout)]
+    public void CoalescedDecodeStepsTimeEveryRequestExactlyAsStepByStep()
+    {
+        // One model, so one serving thread: arrivals while a batch decodes, a full batch with a queue (fair slicing),
+        // outputs of different lengths ending mid-run. Coalescing must not move any first token or completion.
+        var profile = new SwapProfile("test", [Cost("a")]);
+        var random = new Random(7);
+        var trace = Enumerable.Range(0, 40)
+            .Select(i => new TraceRequest(TimeSpan.FromMilliseconds(i * 37), "a", random.Next(5, 60), random.Next(1, 400), "u" + (i % 5)))
+            .ToArray();
+        var options = new SchedulerOptions { FairShareTokens = 64 };
+
+        var stepwise = SchedulerSimulation.Run(profile, trace, budgetBytes: 1000, options, coalesceSteps: false);
+        var coalesced = SchedulerSimulation.Run(profile, trace, budgetBytes: 1000, options, coalesceSteps: true);
+
+        Assert.Equal(0, coalesced.Failed);
+        Assert.Equal(stepwise.TtftMs, coalesced.TtftMs);
+        Assert.Equal(stepwise.EndToEndMs, coalesced.EndToEndMs);
+    }
+
+    [Fact(Timeout = Timeout)]
     public void ASimulationIsDeterministic()
     {
         var profile = SwapProfile.H100Estimate(4);
