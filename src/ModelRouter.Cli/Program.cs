@@ -23,6 +23,7 @@ internal static class Program
         root.Subcommands.Add(EvalRouterCommand.Create());
         root.Subcommands.Add(SoakCommand.Create());
         root.Subcommands.Add(SimulateCommand.Create());
+        root.Subcommands.Add(ValidateSimulatorCommand.Create());
         var parse = root.Parse(args);
 
         // `serve` drains in-flight requests for up to ShutdownTimeoutSeconds on SIGTERM or Ctrl+C: its host handles

@@ -35,15 +35,24 @@ public static class DemoCatalog
             }
 
             progress.WriteLine($"[demo] forging {model.Name} ({model.Architecture}, {model.Layers} layers, width {model.Width}, {model.Type}; random weights)");
-            var shape = new ModelShape(model.Architecture, model.Layers, model.Width, model.Ffn, model.Heads, model.KvHeads, 2048) { TiedEmbeddings = true };
-            var vocab = VocabLocator.FindDefault(model.Architecture)
-                ?? throw new FileNotFoundException($"No {VocabLocator.DefaultFileName(model.Architecture)} found (looked in: {string.Join(", ", VocabLocator.CandidatePaths(model.Architecture))}); run ./build.sh native to fetch the pinned llama.cpp source.");
-            var temporary = path + ".partial";
-            ModelForge.Forge(new ForgeOptions(shape, model.Type) { VocabPath = vocab, Seed = 7, Name = model.Name + " (random-weight demo model)" }, temporary, cancellationToken: cancellation);
-            File.Move(temporary, path, overwrite: true);
+            ForgeOne(model, path, "random-weight demo model", cancellation);
         }
 
         return paths;
+    }
+
+    /// <summary>Forges one entry (seed 7, tied embeddings, the architecture's default vocabulary) into <paramref name="path"/>;
+    /// <paramref name="description"/> goes into its name.</summary>
+    /// <exception cref="FileNotFoundException">The vocabulary is missing (the pinned llama.cpp source was not fetched).</exception>
+    public static void ForgeOne(Entry model, string path, string description, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var shape = new ModelShape(model.Architecture, model.Layers, model.Width, model.Ffn, model.Heads, model.KvHeads, 2048) { TiedEmbeddings = true };
+        var vocab = VocabLocator.FindDefault(model.Architecture)
+            ?? throw new FileNotFoundException($"No {VocabLocator.DefaultFileName(model.Architecture)} found (looked in: {string.Join(", ", VocabLocator.CandidatePaths(model.Architecture))}); run ./build.sh native to fetch the pinned llama.cpp source.");
+        var temporary = path + ".partial";
+        ModelForge.Forge(new ForgeOptions(shape, model.Type) { VocabPath = vocab, Seed = 7, Name = $"{model.Name} ({description})" }, temporary, cancellationToken: cancellation);
+        File.Move(temporary, path, overwrite: true);
     }
 
     /// <summary>

@@ -26,7 +26,7 @@ public static class SchedulerSimulation
         var clock = new VirtualClock();
         var device = new SimulatedDevice(clock);
         var ledger = new SwapLedger();
-        var sink = new TimingSink(clock, trace.Count);
+        var sink = new TimingSink(clock, trace.Count, profile.DispatchMs);
         var schedulerOptions = (options ?? new SchedulerOptions()) with
         {
             Runtime = new SimulatedRuntime(clock, profile, device, coalesceSteps),
@@ -90,12 +90,14 @@ public static class SchedulerSimulation
     private sealed class TimingSink : IResponseSink
     {
         private readonly VirtualClock clock;
+        private readonly double dispatchMs;
         private int done;
         private int failed;
 
-        public TimingSink(VirtualClock clock, int count)
+        public TimingSink(VirtualClock clock, int count, double dispatchMs)
         {
             this.clock = clock;
+            this.dispatchMs = dispatchMs;
             Arrived = new long[count];
             TtftMs = new double[count];
             EndToEndMs = new double[count];
@@ -133,6 +135,6 @@ public static class SchedulerSimulation
             Interlocked.Increment(ref done);
         }
 
-        private double Elapsed(ulong id) => clock.GetElapsedTime(Arrived[id]).TotalMilliseconds;
+        private double Elapsed(ulong id) => clock.GetElapsedTime(Arrived[id]).TotalMilliseconds + dispatchMs;
     }
 }

@@ -25,8 +25,13 @@ public sealed record ModelCost
     /// <summary>Field name → source ("bench-swap FILE", "profile FILE", "estimate: ...").</summary>
     public required IReadOnlyDictionary<string, string> Sources { get; init; }
 
-    /// <summary>How much longer a decode step gets per extra sequence in the batch (decoding is memory-bound).</summary>
-    public const double BatchSlowdownPerSequence = 0.05;
+    /// <summary>
+    /// How much longer a decode step gets per extra sequence in the batch. 5% by default (a GPU decode is memory-bound:
+    /// the weights are read once per step whatever the batch); a CPU measures far more (`modelrouter validate-simulator`).
+    /// </summary>
+    public double BatchSlowdownPerSequence { get; init; } = DefaultBatchSlowdown;
+
+    public const double DefaultBatchSlowdown = 0.05;
 
     public double PrefillMs(int tokens) => tokens * 1000.0 / PrefillTokensPerSecond;
 
@@ -55,6 +60,12 @@ public sealed class SwapProfile
     }
 
     public string Name { get; }
+
+    /// <summary>
+    /// Latency of a request outside the scheduler (door, hand-offs between threads, delivery of the first token), added
+    /// to every simulated TTFT and end-to-end time; it holds no device time. Zero unless measured (validate-simulator).
+    /// </summary>
+    public double DispatchMs { get; init; }
 
     public IReadOnlyList<ModelCost> Models { get; }
 

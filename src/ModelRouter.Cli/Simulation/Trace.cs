@@ -153,6 +153,12 @@ public sealed record SyntheticTraceOptions
     public TimeSpan PopularityShift { get; init; } = TimeSpan.FromMinutes(5);
 
     public int Seed { get; init; } = 42;
+
+    /// <summary>Prompt tokens, drawn log-uniformly between these bounds.</summary>
+    public (int Min, int Max) PromptTokens { get; init; } = (245, 1097);
+
+    /// <summary>Output tokens, drawn log-uniformly between these bounds.</summary>
+    public (int Min, int Max) OutputTokens { get; init; } = (33, 181);
 }
 
 /// <summary>Synthetic traces: Poisson or bursty arrivals, Zipf model popularity, sticky sessions, diurnal popularity shift.</summary>
@@ -192,12 +198,18 @@ public static class SyntheticTrace
             }
 
             lastModel[user] = model;
-            var prompt = (int)Math.Clamp(Math.Exp(5.5 + random.NextDouble() * 1.5), 16, 4000);
-            var output = (int)Math.Clamp(Math.Exp(3.5 + random.NextDouble() * 1.7), 8, 1000);
+            var prompt = LogUniform(random, options.PromptTokens);
+            var output = LogUniform(random, options.OutputTokens);
             requests.Add(new TraceRequest(TimeSpan.FromSeconds(t), models[model], prompt, output, $"u{user}"));
         }
 
         return requests;
+    }
+
+    private static int LogUniform(Random random, (int Min, int Max) range)
+    {
+        var (min, max) = (Math.Max(1, range.Min), Math.Max(1, Math.Max(range.Min, range.Max)));
+        return (int)Math.Clamp(Math.Exp(Math.Log(min) + (random.NextDouble() * (Math.Log(max) - Math.Log(min)))), min, max);
     }
 
     private static int Draw(Random random, double[] weights)

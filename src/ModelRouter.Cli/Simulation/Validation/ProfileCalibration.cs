@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using System.Globalization;
+using ModelRouter.Cli.Demo;
+using ModelRouter.Runtime.Generation;
+using ModelRouter.Runtime.Swap;
+using ModelRouter.Server.Options;
+
+namespace ModelRouter.Cli.Simulation.Validation;
+
+/// <summary>
+/// This machine's swap profile for the validation models, measured the way the live server pays each cost: restore =
+/// the pool's restore plus the worker's context (what a lease costs after an evict), evict = the pool's evict, prefill =
+/// one step that takes a whole prompt in, decode = one step alone and with every slot busy (the batch slowdown a CPU
+/// has is far above a GPU's). Each figure is a median of several and is labelled "measured" with the machine's load.
+/// </summary>
+internal static class ProfileCalibration
+{
+    private const int Rounds = 5;
+    private const int PrefillPromptTokens = 128;
+    private const int DecodeSteps = 24;
+
+    public static async Task<SwapProfile> MeasureAsync(IReadOnlyDictionary<string, string> paths, IReadOnlyList<DemoFootprint> footprints,
+        SchedulerSettings scheduler, TextWriter progress, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        ArgumentNullException.ThrowIfNull(footprints);
+        ArgumentNullException.ThrowIfNull(scheduler);
+        var stores = WeightStores.ForThisBuild();
+        var context = DemoFootprints.GenerationContext(scheduler);
+        var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+        var source = $"measured on this machine by validate-simulator ({Environment.ProcessorCount} cores, load {load})";
+        var names = paths.Keys.Order(StringComparer.Ordinal).ToList();
+        using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = long.MaxValue / 2, StoreFactory = stores });
+        var evicts = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
+        pool.Swapped += swap =>
+        {
+            if (swap.Kind == PoolSwapKind.Evict)
+            {
+                lock (evicts)
+                {
+                    evicts[swap.Model].Add(swap.Duration.TotalMilliseconds);
+                }
+            }
+        };
+        var firstLoadMs = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var name in names)
+        {
+            pool.Register(new ModelRegistration(name, paths[name]));
+            var started = Stopwatch.GetTimestamp();
+            using var first = await pool.AcquireAsync(name, cancellation).ConfigureAwait(false);
+            first.GetContext(context);
+            firstLoadMs[name] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        }
+
+        // Round by round over every model, so that the other work on this machine weighs on all of them alike.
+        var restores = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
+        for (var round = 0; round < Rounds; round++)
+        {
+            foreach (var name in names)
+            {
+                if (!await pool.TryEvictAsync(name, cancellation).ConfigureAwait(false))
+                {
+                    throw new InvalidOperationException($"validate-simulator: the pool did not evict {name} while nothing held it");
+                }
+
+                var started = Stopwatch.GetTimestamp();
+                using var lease = await pool.AcquireAsync(name, cancellation).ConfigureAwait(false);
+                lease.GetContext(context);
+                restores[name].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }
+
+        var leases = new List<ModelLease>();
+        var generators = new Dictionary<string, BatchedGenerator>(StringComparer.Ordinal);
+        var prefill = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
+        var alone = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
+        var full = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
+        try
+        {
+            foreach (var name in names)
+            {
+                var lease = await pool.AcquireAsync(name, cancellation).ConfigureAwait(false);
+                leases.Add(lease);
+                generators[name] = new BatchedGenerator(lease.GetContext(context));
+                MeasurePrefill(generators[name]); // the first decodes of a context are slower (buffers, caches): not counted
+            }
+
+            for (var round = 0; round < Rounds; round++)
+            {
+                foreach (var name in names)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                    prefill[name].Add(MeasurePrefill(generators[name]));
+                    alone[name].Add(MeasureStepMs(generators[name], 1));
+                    full[name].Add(MeasureStepMs(generators[name], scheduler.MaxBatchPerModel));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var generator in generators.Values)
+            {
+                generator.Dispose();
+            }
+
+            foreach (var lease in leases)
+            {
+                lease.Dispose();
+            }
+        }
+
+        var costs = new List<ModelCost>();
+        foreach (var name in names)
+        {
+            var prefillTokS = Median(prefill[name]);
+            var aloneMs = Median(alone[name]);
+            var fullMs = Median(full[name]);
+            var slowdown = scheduler.MaxBatchPerModel > 1 ? Math.Max(0, ((fullMs / aloneMs) - 1) / (scheduler.MaxBatchPerModel - 1)) : 0;
+            var cost = new ModelCost
+            {
+                Model = name,
+                WeightBytes = footprints.Single(f => f.Name == name).WeightBytes,
+                RestoreMs = Median(restores[name]),
+                EvictMs = Median(evicts[name]),
+                ReloadMs = firstLoadMs[name],
+                PrefillTokensPerSecond = prefillTokS,
+                DecodeTokensPerSecond = 1000 / aloneMs,
+                BatchSlowdownPerSequence = slowdown,
+                Sources = new Dictionary<string, string>(StringComparer.Ordinal)
+                {
+                    [nameof(ModelCost.WeightBytes)] = "measured: the pool's loaded weights",
+                    [nameof(ModelCost.RestoreMs)] = source,
+                    [nameof(ModelCost.EvictMs)] = source,
+                    [nameof(ModelCost.ReloadMs)] = source + " (first load)",
+                    [nameof(ModelCost.PrefillTokensPerSecond)] = source,
+                    [nameof(ModelCost.DecodeTokensPerSecond)] = source,
+                },
+            };
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"[validate] {name}: weights {cost.WeightBytes / 1e6:F1} MB, restore {cost.RestoreMs:F1} ms, evict {cost.EvictMs:F1} ms, prefill {prefillTokS:F0} tok/s, decode {cost.DecodeTokensPerSecond:F1} tok/s, +{slowdown * 100:F0}% a step per extra sequence"));
+            costs.Add(cost);
+        }
+
+        return new SwapProfile("this-machine (measured)", costs);
+    }
+
+    /// <summary>Tokens per second of the step that takes a whole prompt in (and samples its first token).</summary>
+    private static double MeasurePrefill(BatchedGenerator generator)
+    {
+        var sequence = generator.Start(new GenerationRequest(ValidationCatalog.Prompt(PrefillPromptTokens)) { MaxTokens = 1 });
+        var started = Stopwatch.GetTimestamp();
+        while (!sequence.IsFinished)
+        {
+            generator.Step();
+        }
+
+        return sequence.PromptTokenCount / Stopwatch.GetElapsedTime(started).TotalSeconds;
+    }
+
+    /// <summary>Milliseconds of one decode step with <paramref name="sequences"/> generating (prompts already in).</summary>
+    private static double MeasureStepMs(BatchedGenerator generator, int sequences)
+    {
+        var running = Enumerable.Range(0, sequences)
+            .Select(i => generator.Start(new GenerationRequest(ValidationCatalog.Prompt(8 + i)) { MaxTokens = DecodeSteps + 2 }))
+            .ToList();
+        generator.Step(); // the prompts
+        var steps = 0;
+        var started = Stopwatch.GetTimestamp();
+        while (steps < DecodeSteps && running.All(s => !s.IsFinished))
+        {
+            generator.Step();
+            steps++;
+        }
+
+        var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds / Math.Max(1, steps);
+        while (running.Any(s => !s.IsFinished))
+        {
+            generator.Step();
+        }
+
+        return ms;
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count == 0 ? 0 : sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+}

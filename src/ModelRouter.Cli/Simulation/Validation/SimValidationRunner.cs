@@ -1,0 +1,333 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ModelRouter.Cli.Demo;
+using ModelRouter.Cli.Reporting;
+using ModelRouter.Client;
+using ModelRouter.Protocol;
+using ModelRouter.Server.Hosting;
+using ModelRouter.Server.Options;
+using ModelRouter.Server.Routing;
+
+namespace ModelRouter.Cli.Simulation.Validation;
+
+/// <summary>Settings of one `modelrouter validate-simulator` run.</summary>
+internal sealed record SimValidationSettings
+{
+    public required string Directory { get; init; }
+
+    public int Requests { get; init; } = 80;
+
+    public double RatePerSecond { get; init; } = 0.8;
+
+    public int Seed { get; init; } = 42;
+
+    /// <summary>Decode threads of the server (0: llama.cpp's default).</summary>
+    public int Threads { get; init; }
+
+    /// <summary>The agreement the issue asks for, on p50 and p95 TTFT.</summary>
+    public double Tolerance { get; init; } = 0.15;
+}
+
+/// <summary>
+/// Checks the simulator against the live server (issue 18, point 5): forged models, this machine's measured profile
+/// (<see cref="ProfileCalibration"/>), one synthetic multi-user trace replayed in real time against a real server
+/// (socket door, real swaps under a budget that holds two of the three models), then the same trace (the arrivals as
+/// sent, the token counts as served) through the simulator's <c>modelrouter</c> policy with the same scheduler settings
+/// and budget. Reports p50/p95 TTFT of both and whether they agree within the tolerance.
+/// </summary>
+internal sealed class SimValidationRunner(SimValidationSettings settings, TextWriter progress)
+{
+    private const string Token = "validate";
+
+    public async Task<SimValidationResult> RunAsync(CancellationToken cancellation)
+    {
+        System.IO.Directory.CreateDirectory(settings.Directory);
+        var scheduler = ValidationCatalog.Scheduler(settings.Threads);
+        var paths = ValidationCatalog.Forge(Path.Combine(settings.Directory, "models"), progress, cancellation);
+        var footprints = await DemoFootprints.MeasureAsync(paths, scheduler, cancellation).ConfigureAwait(false);
+        var budget = DemoCatalog.Budget(footprints);
+        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"[validate] budget {budget / 1e6:F1} MB of weights: two of the three models fit ({string.Join(", ", footprints.Select(f => $"{f.Name} {f.WeightBytes / 1e6:F1} MB"))})"));
+        var profile = await ProfileCalibration.MeasureAsync(paths, footprints, scheduler, progress, cancellation).ConfigureAwait(false);
+
+        var planned = SyntheticTrace.Generate(ValidationCatalog.Models.Select(m => m.Name).ToList(), new SyntheticTraceOptions
+        {
+            Requests = settings.Requests,
+            RatePerSecond = settings.RatePerSecond,
+            Users = 8,
+            Seed = settings.Seed,
+            PopularityShift = TimeSpan.FromSeconds(30),
+            PromptTokens = (32, 320),
+            OutputTokens = (8, 48),
+        });
+        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"[validate] replaying {planned.Count} requests over {planned[^1].Arrival.TotalSeconds:F0} s against the live server"));
+        var (live, dispatchMs) = await ReplayAsync(paths, budget, scheduler, profile, planned, cancellation).ConfigureAwait(false);
+        profile = new SwapProfile(profile.Name, profile.Models) { DispatchMs = dispatchMs };
+        var failedLive = live.Count(r => r.Failed);
+
+        // The simulator gets the trace as it happened: when each request was sent, and the tokens the server counted.
+        var served = live.Where(r => !r.Failed).ToList();
+        var trace = served.Select(r => new TraceRequest(r.Sent, r.Planned.Model, r.PromptTokens, Math.Max(1, r.GeneratedTokens), r.Planned.User)).ToList();
+        progress.WriteLine("[validate] simulating the same trace with the measured profile");
+        var simulated = SchedulerSimulation.Run(profile, trace, budget, scheduler.ToSchedulerOptions());
+
+        var result = new SimValidationResult(profile, budget, served.Select(r => r.TtftMs).ToArray(), simulated.TtftMs, failedLive, simulated.Failed,
+            settings.Tolerance, LoadAverage());
+        Write(result, served, simulated);
+        return result;
+    }
+
+    private async Task<(List<LiveRequest> Requests, double DispatchMs)> ReplayAsync(IReadOnlyDictionary<string, string> paths, long budget,
+        SchedulerSettings scheduler, SwapProfile profile, IReadOnlyList<TraceRequest> trace, CancellationToken cancellation)
+    {
+        var args = new List<string>
+        {
+            "--ModelRouter:Tcp=127.0.0.1:0",
+            "--ModelRouter:AuthToken=" + Token,
+            "--ModelRouter:DeviceBudgetBytes=" + budget.ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:DefaultModel=" + ValidationCatalog.Models[0].Name,
+            "--ModelRouter:Scheduler:MaxBatchPerModel=" + scheduler.MaxBatchPerModel.ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:Scheduler:ContextPerSequence=" + scheduler.ContextPerSequence.ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:Scheduler:Threads=" + scheduler.Threads.ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:Scheduler:EmbeddingTokensPerInput=" + scheduler.EmbeddingTokensPerInput.ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:Scheduler:EmbeddingInputsPerDecode=" + scheduler.EmbeddingInputsPerDecode.ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:Scheduler:MinResidencyMs=" + scheduler.MinResidencyMs.ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:Scheduler:MaxWaitMs=" + scheduler.MaxWaitMs.ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:Scheduler:FairShareTokens=" + scheduler.FairShareTokens.ToString(CultureInfo.InvariantCulture),
+        };
+        var index = 0;
+        foreach (var (name, path) in paths.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            args.Add($"--ModelRouter:Models:{index}:Name={name}");
+            args.Add($"--ModelRouter:Models:{index}:Path={Path.GetFullPath(path)}");
+            args.Add($"--ModelRouter:Models:{index}:Capabilities:0=chat");
+            index++;
+        }
+
+        var builder = ModelRouterHost.CreateBuilder([.. args], configFile: null, new NamedModelsOnly());
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("llama.cpp", LogLevel.Error);
+        using var host = builder.Build();
+        await host.StartAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            var endpoint = host.Services.GetServices<IHostedService>().OfType<ListenerService>().Single().TcpEndpoint!;
+            var clients = new Dictionary<string, ModelRouterClient>(StringComparer.Ordinal);
+            try
+            {
+                foreach (var user in trace.Select(r => r.User).Distinct())
+                {
+                    clients[user] = await ModelRouterClient.ConnectAsync(endpoint, Token,
+                        new ModelRouterClientOptions { ClientName = "validate-" + user }, cancellation).ConfigureAwait(false);
+                }
+
+                var dispatchMs = await WarmUpAsync(clients.Values.First(), profile, cancellation).ConfigureAwait(false);
+                var start = Stopwatch.GetTimestamp();
+                var done = 0;
+                var requests = trace.Select(async request =>
+                {
+                    var wait = request.Arrival - Stopwatch.GetElapsedTime(start);
+                    if (wait > TimeSpan.Zero)
+                    {
+                        await Task.Delay(wait, cancellation).ConfigureAwait(false);
+                    }
+
+                    var result = await SendAsync(clients[request.User], request, Stopwatch.GetElapsedTime(start), cancellation).ConfigureAwait(false);
+                    var count = Interlocked.Increment(ref done);
+                    if (count % 10 == 0 || count == trace.Count)
+                    {
+                        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"[validate] live: {count}/{trace.Count} done ({Stopwatch.GetElapsedTime(start).TotalSeconds:F0} s)"));
+                    }
+
+                    return result;
+                }).ToList();
+                return ([.. await Task.WhenAll(requests).ConfigureAwait(false)], dispatchMs);
+            }
+            finally
+            {
+                foreach (var client in clients.Values)
+                {
+                    await client.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await host.StopAsync(stop.Token).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Loads every model once (the host tier then holds them all, as the simulator assumes; the JIT is warm) and measures
+    /// the latency a request has outside the scheduler: three short requests in a row per model, the last two on a
+    /// resident model, TTFT less the profile's prefill time for the prompt.
+    /// </summary>
+    private async Task<double> WarmUpAsync(ModelRouterClient client, SwapProfile profile, CancellationToken cancellation)
+    {
+        var overheads = new List<double>();
+        foreach (var cost in profile.Models)
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var warm = new TraceRequest(TimeSpan.Zero, cost.Model, 8, 1, "warm-up");
+                var result = await SendAsync(client, warm, TimeSpan.Zero, cancellation).ConfigureAwait(false);
+                if (result.Failed)
+                {
+                    throw new InvalidOperationException($"validate-simulator: the warm-up request to {cost.Model} failed");
+                }
+
+                if (i > 0)
+                {
+                    overheads.Add(result.TtftMs - cost.PrefillMs(result.PromptTokens));
+                }
+            }
+        }
+
+        var dispatch = Math.Max(0, overheads.Order().ElementAt(overheads.Count / 2));
+        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"[validate] every model loaded once; latency outside the scheduler (door, hand-offs, delivery): {dispatch:F1} ms (median of {overheads.Count})"));
+        return dispatch;
+    }
+
+    private static async Task<LiveRequest> SendAsync(ModelRouterClient client, TraceRequest request, TimeSpan sent, CancellationToken cancellation)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var ttft = double.NaN;
+        try
+        {
+            await foreach (var chunk in client.GenerateAsync(new GenerateRequest
+            {
+                Prompt = ValidationCatalog.Prompt(request.PromptTokens),
+                Model = request.Model,
+                MaxTokens = request.OutputTokens,
+                Temperature = 0,
+            }, cancellation).ConfigureAwait(false))
+            {
+                if (double.IsNaN(ttft) && chunk.TokenCount > 0)
+                {
+                    ttft = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                }
+
+                if (chunk.Result is { } result)
+                {
+                    return new LiveRequest(request, sent, ttft, result.Stats.PromptTokens, result.Stats.GeneratedTokens, Failed: double.IsNaN(ttft));
+                }
+            }
+        }
+        catch (ModelRouterException ex)
+        {
+            Console.Error.WriteLine($"[validate] a live request failed: {ex.Message}");
+        }
+
+        return new LiveRequest(request, sent, ttft, 0, 0, Failed: true);
+    }
+
+    private void Write(SimValidationResult result, List<LiveRequest> served, PolicyRun simulated)
+    {
+        var table = result.Table();
+        File.WriteAllText(Path.Combine(settings.Directory, "validation.md"), table.ToMarkdown());
+        File.WriteAllText(Path.Combine(settings.Directory, "validation.json"), result.ToJson());
+        var csv = new StringBuilder("sent_ms,model,prompt_tokens,output_tokens,user,live_ttft_ms,sim_ttft_ms\n");
+        for (var i = 0; i < served.Count; i++)
+        {
+            var r = served[i];
+            csv.Append(CultureInfo.InvariantCulture,
+                $"{r.Sent.TotalMilliseconds:F1},{r.Planned.Model},{r.PromptTokens},{r.GeneratedTokens},{r.Planned.User},{r.TtftMs:F1},{simulated.TtftMs[i]:F1}\n");
+        }
+
+        File.WriteAllText(Path.Combine(settings.Directory, "requests.csv"), csv.ToString());
+        progress.WriteLine(table.ToText());
+        progress.WriteLine("wrote " + settings.Directory);
+    }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
+
+    private sealed record LiveRequest(TraceRequest Planned, TimeSpan Sent, double TtftMs, int PromptTokens, int GeneratedTokens, bool Failed);
+
+    /// <summary>Every validation request names its model; nothing is routed.</summary>
+    private sealed class NamedModelsOnly : ITaskClassifier
+    {
+        public (string Task, float Confidence, bool Unsure) Classify(string prompt) => ("chat", 1f, false);
+    }
+}
+
+/// <summary>The outcome of a validation: both TTFT distributions and their agreement.</summary>
+internal sealed record SimValidationResult(SwapProfile Profile, long BudgetBytes, double[] LiveTtftMs, double[] SimulatedTtftMs, int LiveFailed,
+    int SimulatedFailed, double Tolerance, string LoadAverage)
+{
+    public double Live(double percentile) => PolicyRun.Percentile(LiveTtftMs, percentile);
+
+    public double Simulated(double percentile) => PolicyRun.Percentile(SimulatedTtftMs, percentile);
+
+    /// <summary>|simulated − live| / live at <paramref name="percentile"/>.</summary>
+    public double Error(double percentile) => Math.Abs(Simulated(percentile) - Live(percentile)) / Live(percentile);
+
+    public bool Agrees => LiveFailed == 0 && SimulatedFailed == 0 && Error(50) <= Tolerance && Error(95) <= Tolerance;
+
+    public TextTable Table()
+    {
+        var table = new TextTable("TTFT", "live server ms", "simulator ms", "difference");
+        foreach (var p in new[] { 50.0, 95.0 })
+        {
+            table.Add($"p{p:F0}", F(Live(p)), F(Simulated(p)), (Error(p) * 100).ToString("F1", CultureInfo.InvariantCulture) + "%");
+        }
+
+        table.Add("requests", LiveTtftMs.Length.ToString(CultureInfo.InvariantCulture), SimulatedTtftMs.Length.ToString(CultureInfo.InvariantCulture),
+            $"failed: {LiveFailed} live, {SimulatedFailed} simulated");
+        table.Add($"within {Tolerance * 100:F0}%", Agrees ? "yes" : "no", "", "load " + LoadAverage);
+        return table;
+    }
+
+    public string ToJson()
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("requests", LiveTtftMs.Length);
+            json.WriteNumber("live_ttft_p50_ms", Round(Live(50)));
+            json.WriteNumber("live_ttft_p95_ms", Round(Live(95)));
+            json.WriteNumber("sim_ttft_p50_ms", Round(Simulated(50)));
+            json.WriteNumber("sim_ttft_p95_ms", Round(Simulated(95)));
+            json.WriteNumber("p50_error", Math.Round(Error(50), 4));
+            json.WriteNumber("p95_error", Math.Round(Error(95), 4));
+            json.WriteNumber("tolerance", Tolerance);
+            json.WriteBoolean("agrees", Agrees);
+            json.WriteNumber("live_failed", LiveFailed);
+            json.WriteNumber("sim_failed", SimulatedFailed);
+            json.WriteNumber("budget_bytes", BudgetBytes);
+            json.WriteString("load_average", LoadAverage);
+            json.WriteStartArray("profile");
+            foreach (var m in Profile.Models)
+            {
+                json.WriteStartObject();
+                json.WriteString("model", m.Model);
+                json.WriteNumber("weight_bytes", m.WeightBytes);
+                json.WriteNumber("restore_ms", Round(m.RestoreMs));
+                json.WriteNumber("evict_ms", Round(m.EvictMs));
+                json.WriteNumber("prefill_tok_s", Round(m.PrefillTokensPerSecond));
+                json.WriteNumber("decode_tok_s", Round(m.DecodeTokensPerSecond));
+                json.WriteNumber("batch_slowdown_per_sequence", Math.Round(m.BatchSlowdownPerSequence, 4));
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static double Round(double value) => Math.Round(value, 1);
+
+    private static string F(double value) => value.ToString("F1", CultureInfo.InvariantCulture);
+}
