@@ -15,7 +15,7 @@ namespace ModelRouter.Runtime.Generation;
 /// Invariant: a slot's KV cells hold exactly its entry's tokens at positions 0..Count-1 (idle), or belong to the live
 /// sequence holding it. Every generation over the context goes through here, so nothing else writes those cells.
 /// </remarks>
-public sealed unsafe class PrefixCache
+public sealed unsafe partial class PrefixCache
 {
     /// <summary>
     /// A shared prefix shorter than this does not take a slot whose retained tokens it would partly discard: a few
