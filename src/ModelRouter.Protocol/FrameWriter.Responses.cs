@@ -28,10 +28,14 @@ public static partial class FrameWriter
         End(output, size, w);
     }
 
-    /// <summary>Done (layout on <see cref="DonePayload"/>): ends a generation.</summary>
-    public static void WriteDone(IBufferWriter<byte> output, uint requestId, in GenerationStats stats, ReadOnlySpan<char> model, ReadOnlySpan<char> taskType)
+    /// <summary>
+    /// Done (layout on <see cref="DonePayload"/>): ends a generation. <paramref name="withCachedTokens"/> appends the
+    /// cached prompt tokens: only in sessions of version 3 (<see cref="ProtocolConstants.CachedTokensVersion"/>) or later.
+    /// </summary>
+    public static void WriteDone(IBufferWriter<byte> output, uint requestId, in GenerationStats stats, ReadOnlySpan<char> model, ReadOnlySpan<char> taskType,
+        bool withCachedTokens = false)
     {
-        var size = DonePayload.FixedSize + PayloadSize.OfString(model) + PayloadSize.OfString(taskType);
+        var size = DonePayload.FixedSize + PayloadSize.OfString(model) + PayloadSize.OfString(taskType) + (withCachedTokens ? DonePayload.CachedTokensSize : 0);
         var w = new PayloadWriter(Begin(output, FrameType.Done, FrameFlags.Final, requestId, size));
         w.WriteByte((byte)stats.FinishReason);
         w.WriteByte((byte)stats.Stage);
@@ -46,6 +50,11 @@ public static partial class FrameWriter
         w.WriteInt64(stats.TotalNanos);
         w.WriteString(model);
         w.WriteString(taskType);
+        if (withCachedTokens)
+        {
+            w.WriteCount(stats.CachedPromptTokens);
+        }
+
         End(output, size, w);
     }
 

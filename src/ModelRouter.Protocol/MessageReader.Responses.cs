@@ -37,6 +37,16 @@ public static partial class MessageReader
         };
         var model = reader.ReadString(limits.MaxNameBytes, "model");
         var taskType = reader.ReadString(limits.MaxNameBytes, "task type");
+        if (reader.Remaining == DonePayload.CachedTokensSize)
+        {
+            // Version 3 appends it; a version 1 or 2 frame ends at the task type.
+            stats = stats with { CachedPromptTokens = reader.ReadCount("cached prompt tokens") };
+            if (stats.CachedPromptTokens > stats.PromptTokens)
+            {
+                ThrowHelper.Payload(ErrorCode.BadFrame, "more cached prompt tokens than prompt tokens");
+            }
+        }
+
         reader.EnsureEnd();
         if (finish > (byte)FinishReason.ContextFull)
         {

@@ -27,12 +27,19 @@ public static class ProtocolConstants
 
     /// <summary>
     /// The highest session version this library speaks (hello's max version, hello-ok's chosen version). Version 2
-    /// adds the deciding route stage and its confidence to route-result and done, in bytes that are reserved in 1.
+    /// adds the deciding route stage and its confidence to route-result and done, in bytes that are reserved in 1;
+    /// version 3 appends the cached prompt tokens to done.
     /// </summary>
-    public const ushort HighestVersion = 2;
+    public const ushort HighestVersion = 3;
 
     /// <summary>The first session version whose route-result and done carry the deciding route stage.</summary>
     public const ushort RouteStageVersion = 2;
+
+    /// <summary>
+    /// The first session version whose done frame ends with the cached prompt tokens (prefix reuse). A field appended
+    /// after the strings, so an older reader (which checks that nothing follows them) never receives it.
+    /// </summary>
+    public const ushort CachedTokensVersion = 3;
 
     /// <summary>Size of the fixed frame header in bytes.</summary>
     public const int HeaderSize = 16;

@@ -313,6 +313,14 @@ public static class SampleFrames
                 Assert.Equal("qwen-coder", Encoding.UTF8.GetString(done.Model));
                 Assert.Equal("code", Encoding.UTF8.GetString(done.TaskType));
             }),
+        new("done-cached", FrameType.Done, 13,
+            w => FrameWriter.WriteDone(w, 13, Stats with { CachedPromptTokens = 8 }, "llama-3.2-1b", "chat", withCachedTokens: true),
+            p =>
+            {
+                var done = MessageReader.ReadDone(p, Limits);
+                Assert.Equal(Stats with { CachedPromptTokens = 8 }, done.Stats);
+                Assert.Equal("chat", Encoding.UTF8.GetString(done.TaskType));
+            }),
         new("route-result-staged", FrameType.RouteResult, 12,
             w => FrameWriter.WriteRouteResult(w, 12, StagedDecision),
             p =>

@@ -9,6 +9,12 @@ public readonly record struct GenerationStats
 
     public int GeneratedTokens { get; init; }
 
+    /// <summary>
+    /// Prompt tokens whose KV cache was reused from an earlier request sharing the prefix (not decoded again); at most
+    /// PromptTokens - 1, since the last prompt token is always decoded. Version 3 sessions only (0 in 1 and 2).
+    /// </summary>
+    public int CachedPromptTokens { get; init; }
+
     /// <summary>Generated tokens per second of decoding (after the first token).</summary>
     public float TokensPerSecond { get; init; }
 

@@ -34,11 +34,15 @@ public readonly ref struct TokenChunkPayload
 ///  4 u32 prompt tokens   8 u32 generated tokens   12 f32 tokens per second
 /// 16 u64 route ns   24 u64 queue wait ns   32 u64 swap ns   40 u64 time to first token ns   48 u64 total ns
 /// 56 str model (that served)   str task type (empty when the model was named)
+/// then, in version 3 only: u32 cached prompt tokens (prefix reuse; at most the prompt tokens)
 /// </code>
 /// </summary>
 public readonly ref struct DonePayload
 {
     public const int FixedSize = 56;
+
+    /// <summary>Bytes version 3 appends after the task type (cached prompt tokens).</summary>
+    public const int CachedTokensSize = 4;
 
     internal DonePayload(GenerationStats stats, ReadOnlySpan<byte> model, ReadOnlySpan<byte> taskType)
     {

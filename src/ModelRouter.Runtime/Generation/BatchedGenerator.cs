@@ -39,8 +39,7 @@ public sealed unsafe class BatchedGenerator : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        var slot = Array.IndexOf(slots, null);
-        if (slot < 0)
+        if (!HasFreeSlot)
         {
             throw new InvalidOperationException($"All {slots.Length} sequences of this context are busy.");
         }
@@ -74,8 +73,16 @@ public sealed unsafe class BatchedGenerator : IDisposable
         }
 
         var sampler = TokenSampler.Create(request.Sampling, vocabulary.Count);
-        context.ClearSequence(slot); // a previous occupant's cells must not leak into this sequence's attention
-        var sequence = new GenerationSequence(slot, request, prompt, count, sampler, cancellation);
+        // The last prompt token is always decoded again: its logits give the first sampled token.
+        var slot = context.Prefixes.Acquire(prompt.AsSpan(0, count), count - 1, out var reused);
+        if (slot < 0)
+        {
+            sampler.Dispose();
+            ArrayPool<int>.Shared.Return(prompt);
+            throw new InvalidOperationException($"All {slots.Length} sequences of this context are held (by another generator over it).");
+        }
+
+        var sequence = new GenerationSequence(slot, request, prompt, count, reused, sampler, cancellation);
         slots[slot] = sequence;
         ActiveCount++;
         return sequence;
@@ -142,12 +149,13 @@ public sealed unsafe class BatchedGenerator : IDisposable
 
         if (context.Decode() == 1)
         {
-            // No KV room (cannot happen while every sequence stays within its share; kept as a safety net).
+            // No KV room (cannot happen while every sequence stays within its share; kept as a safety net). The batch
+            // went in for none of them: their cells are not what their tokens say, so nothing of them is kept.
             foreach (var sequence in slots)
             {
                 if (sequence is { BatchIndex: >= 0 } s)
                 {
-                    Finish(s, FinishReason.ContextFull);
+                    Finish(s, FinishReason.ContextFull, keepCells: false);
                 }
             }
 
@@ -199,9 +207,10 @@ public sealed unsafe class BatchedGenerator : IDisposable
     }
 
     /// <summary>
-    /// Frees a generating sequence's slot and KV cells so that another request can start (fair service inside a
-    /// batch). The sequence keeps its sampler, output and the tokens it decoded; <see cref="Resume"/> replays them
-    /// into a slot of this or any later context of the same model, and it goes on exactly where it stopped.
+    /// Frees a generating sequence's slot so that another request can start (fair service inside a batch). The sequence
+    /// keeps its sampler, output and the tokens it decoded; <see cref="Resume"/> replays them into a slot of this or any
+    /// later context of the same model, and it goes on exactly where it stopped. Its cells stay as an idle slot of the
+    /// prefix cache: if no other request took them meanwhile, the resume replays nothing.
     /// </summary>
     /// <exception cref="InvalidOperationException">It is not generating in this generator (prompt still going in, finished, parked).</exception>
     public void Park(GenerationSequence sequence)
@@ -212,7 +221,7 @@ public sealed unsafe class BatchedGenerator : IDisposable
             throw new InvalidOperationException("Only a sequence that is generating in this generator can be parked.");
         }
 
-        context.ClearSequence(sequence.Id);
+        context.Prefixes.Retain(sequence.Id, sequence.DecodedTokens);
         slots[sequence.Id] = null;
         ActiveCount--;
         sequence.ReplayEnd = sequence.Position; // every token decoded so far; the sampled next one follows the replay
@@ -229,16 +238,17 @@ public sealed unsafe class BatchedGenerator : IDisposable
             throw new InvalidOperationException("Only a parked sequence can resume.");
         }
 
-        var slot = Array.IndexOf(slots, null);
+        // Its next token is sampled already, so every decoded token may come from the cells (no logits needed).
+        var reused = 0;
+        var slot = HasFreeSlot ? context.Prefixes.Acquire(sequence.ReplayTokens, sequence.ReplayEnd, out reused) : -1;
         if (slot < 0)
         {
             throw new InvalidOperationException($"All {slots.Length} sequences of this context are busy.");
         }
 
-        context.ClearSequence(slot);
         sequence.Id = slot;
-        sequence.PromptCursor = 0;
-        sequence.Position = 0;
+        sequence.PromptCursor = reused;
+        sequence.Position = reused;
         slots[slot] = sequence;
         ActiveCount++;
     }
@@ -253,15 +263,30 @@ public sealed unsafe class BatchedGenerator : IDisposable
         }
     }
 
-    private void Finish(GenerationSequence sequence, FinishReason reason)
+    /// <summary>
+    /// Ends a sequence and frees its slot. With <paramref name="keepCells"/> its cells, which hold exactly the tokens it
+    /// decoded, stay for prefix reuse; otherwise (their content unknown) they are cleared.
+    /// </summary>
+    private void Finish(GenerationSequence sequence, FinishReason reason, bool keepCells = true)
     {
+        if (keepCells)
+        {
+            context.Prefixes.Retain(sequence.Id, sequence.DecodedTokens); // before Finish returns the token buffer
+        }
+        else
+        {
+            context.Prefixes.Forget(sequence.Id);
+        }
+
         sequence.Finish(reason);
-        context.ClearSequence(sequence.Id);
         slots[sequence.Id] = null;
         ActiveCount--;
     }
 
-    /// <summary>Cancels every active sequence (their KV cells are freed unless the context is already gone).</summary>
+    /// <summary>
+    /// Cancels every active sequence; their KV cells are cleared (a decode may have failed half-way, so nothing they hold
+    /// is kept), unless the context is already gone.
+    /// </summary>
     public void Dispose()
     {
         foreach (var sequence in slots)
@@ -273,7 +298,7 @@ public sealed unsafe class BatchedGenerator : IDisposable
 
             try
             {
-                Finish(sequence, FinishReason.Cancelled);
+                Finish(sequence, FinishReason.Cancelled, keepCells: false);
             }
             catch (ObjectDisposedException)
             {

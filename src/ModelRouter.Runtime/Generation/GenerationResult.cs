@@ -8,7 +8,11 @@ public sealed record GenerationResult(
     TimeSpan? TimeToFirstToken,
     double DecodeTokensPerSecond)
 {
+    /// <summary>Prompt tokens served from cached KV cells (prefix reuse) instead of being decoded.</summary>
+    public int CachedPromptTokens { get; init; }
+
     internal static GenerationResult From(GenerationSequence sequence) =>
         new(sequence.FinishReason ?? Generation.FinishReason.Cancelled, sequence.PromptTokenCount, sequence.GeneratedTokenCount,
-            sequence.TimeToFirstToken, sequence.DecodeTokensPerSecond);
+            sequence.TimeToFirstToken, sequence.DecodeTokensPerSecond)
+        { CachedPromptTokens = sequence.CachedPromptTokenCount };
 }

@@ -17,12 +17,15 @@ public sealed class GenerationSequence
     private long firstTokenTimestamp;
     private long finishTimestamp;
 
-    internal GenerationSequence(int id, GenerationRequest request, int[] prompt, int promptLength, SafeSamplerHandle sampler, CancellationToken cancellation)
+    internal GenerationSequence(int id, GenerationRequest request, int[] prompt, int promptLength, int cachedLength, SafeSamplerHandle sampler, CancellationToken cancellation)
     {
         Id = id;
         Request = request;
         history = prompt;
         PromptTokenCount = promptLength;
+        CachedPromptTokenCount = cachedLength;
+        PromptCursor = cachedLength;
+        Position = cachedLength;
         ReplayEnd = promptLength;
         Sampler = sampler;
         Cancellation = cancellation;
@@ -42,6 +45,12 @@ public sealed class GenerationSequence
     public GenerationRequest Request { get; }
 
     public int PromptTokenCount { get; }
+
+    /// <summary>
+    /// Leading prompt tokens whose KV cells a finished sequence left in its slot (prefix reuse): not decoded again. At
+    /// most PromptTokenCount - 1, since the last prompt token is always decoded for the first token's logits.
+    /// </summary>
+    public int CachedPromptTokenCount { get; }
 
     public int GeneratedTokenCount { get; private set; }
 
@@ -91,6 +100,12 @@ public sealed class GenerationSequence
     internal bool PromptPending => PromptCursor < ReplayEnd;
 
     internal int PromptToken(int index) => history[index];
+
+    /// <summary>The tokens in its KV cells now (positions 0..Position-1): what its slot keeps for prefix reuse.</summary>
+    internal ReadOnlySpan<int> DecodedTokens => history.AsSpan(0, Position);
+
+    /// <summary>What a resume must have in its cells before generating again (after <see cref="BatchedGenerator.Park"/>).</summary>
+    internal ReadOnlySpan<int> ReplayTokens => history.AsSpan(0, ReplayEnd);
 
     /// <summary>Keeps a sampled token for a replay after a park (the prompt's buffer grows from the pool).</summary>
     internal void RecordSampled(int token)

@@ -33,6 +33,20 @@ public sealed record ContextOptions
     /// <summary>How token embeddings become one vector per sequence; null takes the model's own setting.</summary>
     public EmbeddingPooling? Pooling { get; init; }
 
+    /// <summary>
+    /// Prefix reuse (generation contexts): most tokens the KV cells of finished sequences keep together for later prompts
+    /// that start with the same tokens, least recently used dropped first. Null: all the context holds; 0: off (every
+    /// prompt is decoded whole).
+    /// </summary>
+    public int? PrefixCacheTokens { get; init; }
+
+    /// <summary>
+    /// When the context is released (a model's contexts freed under memory pressure, or evicted on the reload path), the
+    /// most recently used kept sequences are copied to host memory up to this many bytes and copied back into the next
+    /// context created with the same options, so a conversation stays a cache hit across the swap. 0: nothing is saved.
+    /// </summary>
+    public long HostKvBudgetBytes { get; init; }
+
     public static ContextOptions Default { get; } = new();
 
     internal void Validate()
@@ -43,5 +57,11 @@ public sealed record ContextOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxSequences, 256, nameof(MaxSequences));
         ArgumentOutOfRangeException.ThrowIfNegative(Threads, nameof(Threads));
         ArgumentOutOfRangeException.ThrowIfNegative(BatchThreads, nameof(BatchThreads));
+        if (PrefixCacheTokens is { } tokens)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(tokens, nameof(PrefixCacheTokens));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(HostKvBudgetBytes, nameof(HostKvBudgetBytes));
     }
 }

@@ -1,4 +1,5 @@
 using ModelRouter.Interop;
+using ModelRouter.Runtime.Generation;
 using ModelRouter.Runtime.Models;
 using ModelRouter.Runtime.Native;
 
@@ -24,7 +25,18 @@ public sealed unsafe class InferenceContext : IDisposable
         BatchCapacity = options.BatchSize;
         Embeddings = options.Embeddings;
         batch = Llama.llama_batch_init(options.BatchSize, 0, 1);
+        Options = options;
+        Prefixes = new PrefixCache(this, MaxSequences, options.Embeddings ? 0 : Math.Min(options.PrefixCacheTokens ?? ContextLength, ContextLength));
     }
+
+    /// <summary>The options it was created with.</summary>
+    public ContextOptions Options { get; }
+
+    /// <summary>
+    /// Which KV sequence slots generations hold and which tokens idle ones keep for prefix reuse (generation contexts;
+    /// an embedding context keeps nothing).
+    /// </summary>
+    public PrefixCache Prefixes { get; }
 
     public Model Model { get; }
 

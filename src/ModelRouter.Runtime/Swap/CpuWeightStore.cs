@@ -146,7 +146,7 @@ public sealed unsafe class CpuWeightStore : IWeightStore
 
     public void Drop()
     {
-        contexts.DisposeAll();
+        contexts.DisposeAll(keepPrefixes: false); // nothing of these weights is kept, cached sequences included
         loaded?.Dispose();
         loaded = null;
         if (region != null)

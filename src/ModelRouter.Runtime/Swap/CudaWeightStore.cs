@@ -124,7 +124,7 @@ public sealed unsafe class CudaWeightStore : IWeightStore
 
     public void Drop()
     {
-        contexts.DisposeAll();
+        contexts.DisposeAll(keepPrefixes: false); // nothing of these weights is kept, cached sequences included
         Model?.Dispose();
         Model = null;
         if (region != null)

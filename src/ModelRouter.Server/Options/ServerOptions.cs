@@ -241,6 +241,12 @@ public sealed class SchedulerSettings
     /// <summary>Tokens a sequence may generate while others wait for a slot before it yields its slot (fair service).</summary>
     public int FairShareTokens { get; set; } = 256;
 
+    /// <summary>Prefix reuse: tokens the idle sequences of a model's context keep for later prompts (unset: the whole context; 0: off).</summary>
+    public int? PrefixCacheTokens { get; set; }
+
+    /// <summary>Host memory per model context for cached sequences saved when the context is released (0: none saved).</summary>
+    public long HostKvBudgetBytes { get; set; } = 256L << 20;
+
     public SchedulerOptions ToSchedulerOptions() => new()
     {
         QueueCapacityPerModel = QueueCapacityPerModel,
@@ -253,6 +259,8 @@ public sealed class SchedulerSettings
         MaxWait = TimeSpan.FromMilliseconds(MaxWaitMs),
         MaxQueueWait = TimeSpan.FromSeconds(MaxQueueWaitSeconds),
         FairShareTokens = FairShareTokens,
+        PrefixCacheTokens = PrefixCacheTokens,
+        HostKvBudgetBytes = HostKvBudgetBytes,
     };
 }
 

@@ -272,6 +272,12 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
         Range(problems, "Scheduler:MinResidencyMs", s.MinResidencyMs, 0, int.MaxValue);
         Range(problems, "Scheduler:MaxWaitMs", s.MaxWaitMs, 1, int.MaxValue);
         Range(problems, "Scheduler:MaxQueueWaitSeconds", s.MaxQueueWaitSeconds, 1, 86_400);
+        if (s.PrefixCacheTokens is { } prefix)
+        {
+            Range(problems, "Scheduler:PrefixCacheTokens", prefix, 0, int.MaxValue, "0 turns prefix reuse off; unset keeps what the context holds");
+        }
+
+        Range(problems, "Scheduler:HostKvBudgetBytes", s.HostKvBudgetBytes, 0, 1L << 40, "0 saves no cached sequence when a context is released");
     }
 
     private static void ValidateLimits(LimitOptions l, List<string> problems)

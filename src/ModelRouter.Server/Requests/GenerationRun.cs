@@ -71,7 +71,7 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
             try
             {
                 var done = new GenerationDone(stats.Model, Task, stats.FinishReason, stats.PromptTokens, stats.GeneratedTokens,
-                    stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started));
+                    stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started), stats.CachedPromptTokens);
                 pipeline.Events.Finished(Id, done);
                 observer.OnCompleted(done);
             }

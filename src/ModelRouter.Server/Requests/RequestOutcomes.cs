@@ -35,7 +35,8 @@ public sealed record GenerationDone(
     TimeSpan QueueWait,
     TimeSpan? SwapTime,
     TimeSpan? TimeToFirstToken,
-    TimeSpan Total);
+    TimeSpan Total,
+    int CachedPromptTokens = 0);
 
 /// <summary>Where a model's weights are now.</summary>
 public enum ModelTierView

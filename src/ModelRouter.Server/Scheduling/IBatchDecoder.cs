@@ -45,6 +45,9 @@ public interface IDecodingSequence
 {
     int PromptTokenCount { get; }
 
+    /// <summary>Leading prompt tokens taken from cached KV cells (prefix reuse) instead of being decoded.</summary>
+    int CachedPromptTokenCount => 0;
+
     int GeneratedTokenCount { get; }
 
     FinishReason? FinishReason { get; }
@@ -86,6 +89,8 @@ internal sealed class GeneratorDecoder(BatchedGenerator generator) : IBatchDecod
         public GenerationSequence Inner { get; } = inner;
 
         public int PromptTokenCount => Inner.PromptTokenCount;
+
+        public int CachedPromptTokenCount => Inner.CachedPromptTokenCount;
 
         public int GeneratedTokenCount => Inner.GeneratedTokenCount;
 

@@ -53,7 +53,8 @@ public sealed record CompletionStats(
     TimeSpan? TimeToFirstToken,
     int PromptTokens,
     int GeneratedTokens,
-    double TokensPerSecond);
+    double TokensPerSecond,
+    int CachedPromptTokens = 0);
 
 /// <summary>
 /// Work for one model's worker: a generation or an embedding. Queued per model, served while the worker holds the

@@ -191,6 +191,8 @@ internal sealed class ModelWorker
                 BatchSize = 512,
                 MaxSequences = options.MaxBatchPerModel,
                 Threads = options.Threads,
+                PrefixCacheTokens = options.PrefixCacheTokens,
+                HostKvBudgetBytes = options.HostKvBudgetBytes,
             });
             ServeBatch(lease, generator, active, embeddings, stopping);
             return (null, 0);
@@ -508,7 +510,7 @@ internal sealed class ModelWorker
     {
         var (request, sequence) = (running.Request, running.Sequence);
         var stats = new CompletionStats(Model, sequence.FinishReason!.Value, request.RouteTime, running.QueueWait, running.Swap, sequence.TimeToFirstToken,
-            sequence.PromptTokenCount, sequence.GeneratedTokenCount, sequence.DecodeTokensPerSecond);
+            sequence.PromptTokenCount, sequence.GeneratedTokenCount, sequence.DecodeTokensPerSecond, sequence.CachedPromptTokenCount);
         metrics.RecordCompletion(stats);
         request.Sink.OnCompleted(request.Id, stats);
     }

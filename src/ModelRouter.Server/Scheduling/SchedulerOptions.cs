@@ -52,6 +52,19 @@ public sealed record SchedulerOptions
     /// </summary>
     public int FairShareTokens { get; init; } = 256;
 
+    /// <summary>
+    /// Prefix reuse: most tokens the KV cells of finished sequences keep per model context for later prompts that start
+    /// with them (a chat's next turn), least recently used dropped first. Null: all the context holds; 0: off.
+    /// </summary>
+    public int? PrefixCacheTokens { get; init; }
+
+    /// <summary>
+    /// Host memory per model context for its most recently used cached sequences when the context is released (its
+    /// model's contexts freed for room, or evicted on the reload path); they are put back into the next context, so the
+    /// next turn after a swap is still a cache hit. 0: nothing is saved.
+    /// </summary>
+    public long HostKvBudgetBytes { get; init; } = 256L << 20;
+
     /// <summary>Test seam: called with the model's name at each stage of its worker's loop; an exception thrown here is a fault at that stage.</summary>
     internal Action<string, WorkerStage>? FaultInjection { get; init; }
 

@@ -484,6 +484,9 @@ internal static class GenerationEndpoints
             json.WriteNumber("prompt_tokens", done.PromptTokens);
             json.WriteNumber("completion_tokens", done.GeneratedTokens);
             json.WriteNumber("total_tokens", done.PromptTokens + done.GeneratedTokens);
+            json.WriteStartObject("prompt_tokens_details");
+            json.WriteNumber("cached_tokens", done.CachedPromptTokens); // prefix reuse: prompt tokens not decoded again
+            json.WriteEndObject();
             json.WriteEndObject();
         }
 

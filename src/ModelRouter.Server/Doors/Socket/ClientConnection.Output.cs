@@ -64,6 +64,7 @@ public sealed partial class ClientConnection
                 _ => FinishReason.Unknown,
             },
             PromptTokens = done.PromptTokens,
+            CachedPromptTokens = done.CachedPromptTokens,
             GeneratedTokens = done.GeneratedTokens,
             TokensPerSecond = (float)done.TokensPerSecond,
             RouteNanos = Durations.ToNanos(done.RouteTime),
@@ -78,7 +79,8 @@ public sealed partial class ClientConnection
         {
             if (!outputClosed)
             {
-                FrameWriter.WriteDone(output.Writer, requestId, wire, done.Model, done.Task);
+                FrameWriter.WriteDone(output.Writer, requestId, wire, done.Model, done.Task,
+                    withCachedTokens: sessionVersion >= ProtocolConstants.CachedTokensVersion);
             }
 
             EndRequest(requestId); // before the frame is published: the client may reuse the id once it sees the frame
