@@ -144,6 +144,21 @@ internal static class ProfileCalibration
         return new SwapProfile("this-machine (measured)", costs);
     }
 
+    /// <summary>The mean of two measurements of the same model (before and after a replay).</summary>
+    public static ModelCost Mean(ModelCost before, ModelCost after)
+    {
+        ArgumentNullException.ThrowIfNull(before);
+        ArgumentNullException.ThrowIfNull(after);
+        return before with
+        {
+            RestoreMs = (before.RestoreMs + after.RestoreMs) / 2,
+            EvictMs = (before.EvictMs + after.EvictMs) / 2,
+            PrefillTokensPerSecond = (before.PrefillTokensPerSecond + after.PrefillTokensPerSecond) / 2,
+            DecodeTokensPerSecond = (before.DecodeTokensPerSecond + after.DecodeTokensPerSecond) / 2,
+            BatchSlowdownPerSequence = (before.BatchSlowdownPerSequence + after.BatchSlowdownPerSequence) / 2,
+        };
+    }
+
     /// <summary>Tokens per second of the step that takes a whole prompt in (and samples its first token).</summary>
     private static double MeasurePrefill(BatchedGenerator generator)
     {

@@ -69,7 +69,17 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"[validate] replaying {planned.Count} requests over {planned[^1].Arrival.TotalSeconds:F0} s against the live server"));
         var (live, dispatchMs) = await ReplayAsync(paths, budget, scheduler, profile, planned, cancellation).ConfigureAwait(false);
-        profile = new SwapProfile(profile.Name, profile.Models) { DispatchMs = dispatchMs };
+
+        // Other work on the machine changes its speed over minutes: measured again after the replay, the profile the
+        // simulator gets is the mean of both, and how far they differ is reported (a large drift voids the comparison).
+        progress.WriteLine("[validate] measuring the profile again after the replay");
+        var after = await ProfileCalibration.MeasureAsync(paths, footprints, scheduler, progress, cancellation).ConfigureAwait(false);
+        var drift = profile.Models.Zip(after.Models).Max(p => Math.Abs(p.First.DecodeTokensPerSecond - p.Second.DecodeTokensPerSecond)
+            / Math.Max(p.First.DecodeTokensPerSecond, p.Second.DecodeTokensPerSecond));
+        profile = new SwapProfile(profile.Name, profile.Models.Zip(after.Models).Select(p => ProfileCalibration.Mean(p.First, p.Second)).ToList())
+        {
+            DispatchMs = dispatchMs,
+        };
         var failedLive = live.Count(r => r.Failed);
 
         // The simulator gets the trace as it happened: when each request was sent, and the tokens the server counted.
@@ -79,7 +89,7 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         var simulated = SchedulerSimulation.Run(profile, trace, budget, scheduler.ToSchedulerOptions());
 
         var result = new SimValidationResult(profile, budget, served.Select(r => r.TtftMs).ToArray(), simulated.TtftMs, failedLive, simulated.Failed,
-            settings.Tolerance, LoadAverage());
+            settings.Tolerance, LoadAverage(), drift);
         Write(result, served, simulated);
         return result;
     }
@@ -262,7 +272,7 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
 
 /// <summary>The outcome of a validation: both TTFT distributions and their agreement.</summary>
 internal sealed record SimValidationResult(SwapProfile Profile, long BudgetBytes, double[] LiveTtftMs, double[] SimulatedTtftMs, int LiveFailed,
-    int SimulatedFailed, double Tolerance, string LoadAverage)
+    int SimulatedFailed, double Tolerance, string LoadAverage, double ProfileDrift)
 {
     public double Live(double percentile) => PolicyRun.Percentile(LiveTtftMs, percentile);
 
@@ -283,7 +293,8 @@ internal sealed record SimValidationResult(SwapProfile Profile, long BudgetBytes
 
         table.Add("requests", LiveTtftMs.Length.ToString(CultureInfo.InvariantCulture), SimulatedTtftMs.Length.ToString(CultureInfo.InvariantCulture),
             $"failed: {LiveFailed} live, {SimulatedFailed} simulated");
-        table.Add($"within {Tolerance * 100:F0}%", Agrees ? "yes" : "no", "", "load " + LoadAverage);
+        table.Add($"within {Tolerance * 100:F0}%", Agrees ? "yes" : "no", "",
+            $"load {LoadAverage}; decode speed drift {ProfileDrift * 100:F0}% before/after");
         return table;
     }
 
@@ -306,6 +317,8 @@ internal sealed record SimValidationResult(SwapProfile Profile, long BudgetBytes
             json.WriteNumber("sim_failed", SimulatedFailed);
             json.WriteNumber("budget_bytes", BudgetBytes);
             json.WriteString("load_average", LoadAverage);
+            json.WriteNumber("profile_drift", Math.Round(ProfileDrift, 4));
+            json.WriteNumber("dispatch_ms", Round(Profile.DispatchMs));
             json.WriteStartArray("profile");
             foreach (var m in Profile.Models)
             {
