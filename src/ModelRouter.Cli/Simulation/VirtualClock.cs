@@ -46,6 +46,7 @@ public sealed class VirtualClock : TimeProvider
         {
             lock (gate)
             {
+                DropStaleTimers();
                 return events.TryPeek(out _, out var key) ? TimeSpan.FromTicks(key.Due) : null;
             }
         }
@@ -62,6 +63,7 @@ public sealed class VirtualClock : TimeProvider
         {
             lock (gate)
             {
+                DropStaleTimers();
                 var limit = Volatile.Read(ref inputHorizon);
                 return events.TryPeek(out _, out var key) ? Math.Min(limit, key.Due) : limit;
             }
@@ -223,6 +225,7 @@ public sealed class VirtualClock : TimeProvider
         Event next;
         lock (gate)
         {
+            DropStaleTimers();
             if (!events.TryPeek(out _, out var key) || key.Due > until)
             {
                 return false;
@@ -251,6 +254,19 @@ public sealed class VirtualClock : TimeProvider
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Drops firings of timers changed or disposed since they were scheduled (a linger's timeout that the request it
+    /// waited for beat, say): they would do nothing, yet each would cost a wait for quiescence and cut coalesced steps.
+    /// Their time stays unreached: firing one would move the clock only to do nothing there.
+    /// </summary>
+    private void DropStaleTimers()
+    {
+        while (events.TryPeek(out var next, out _) && next.Timer is { } timer && timer.IsStale(next.Generation))
+        {
+            events.Dequeue();
+        }
     }
 
     private void MarkParked(Thread thread)
@@ -309,6 +325,9 @@ public sealed class VirtualClock : TimeProvider
 
             return true;
         }
+
+        /// <summary>Whether a firing scheduled at <paramref name="scheduled"/> is out of date (caller holds the clock's gate).</summary>
+        public bool IsStale(long scheduled) => scheduled != generation;
 
         public void Fire(long scheduled)
         {

@@ -37,7 +37,7 @@ internal sealed record SimValidationSettings
 /// <summary>
 /// Checks the simulator against the live server (issue 18, point 5): forged models, this machine's measured profile
 /// (<see cref="ProfileCalibration"/>), one synthetic multi-user trace replayed in real time against a real server
-/// (socket door, real swaps under a budget that holds two of the three models), then the same trace (the arrivals as
+/// (socket door, real swaps under a budget that holds one model at a time), then the same trace (the arrivals as
 /// sent, the token counts as served) through the simulator's <c>modelrouter</c> policy with the same scheduler settings
 /// and budget. Reports p50/p95 TTFT of both and whether they agree within the tolerance.
 /// </summary>
@@ -51,9 +51,9 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         var scheduler = ValidationCatalog.Scheduler(settings.Threads);
         var paths = ValidationCatalog.Forge(Path.Combine(settings.Directory, "models"), progress, cancellation);
         var footprints = await DemoFootprints.MeasureAsync(paths, scheduler, cancellation).ConfigureAwait(false);
-        var budget = DemoCatalog.Budget(footprints);
+        var budget = ValidationCatalog.Budget(footprints);
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"[validate] budget {budget / 1e6:F1} MB of weights: two of the three models fit ({string.Join(", ", footprints.Select(f => $"{f.Name} {f.WeightBytes / 1e6:F1} MB"))})"));
+            $"[validate] budget {budget / 1e6:F1} MB of weights: one model at a time ({string.Join(", ", footprints.Select(f => $"{f.Name} {f.WeightBytes / 1e6:F1} MB"))})"));
         var profile = await ProfileCalibration.MeasureAsync(paths, footprints, scheduler, progress, cancellation).ConfigureAwait(false);
 
         var planned = SyntheticTrace.Generate(ValidationCatalog.Models.Select(m => m.Name).ToList(), new SyntheticTraceOptions
@@ -178,7 +178,7 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
 
     /// <summary>
     /// Loads every model once (the host tier then holds them all, as the simulator assumes; the JIT is warm) and measures
-    /// the latency a request has outside the scheduler: three short requests in a row per model, the last two on a
+    /// the latency a request has outside the scheduler: six short requests in a row per model, the last five on a
     /// resident model, TTFT less the profile's prefill time for the prompt.
     /// </summary>
     private async Task<double> WarmUpAsync(ModelRouterClient client, SwapProfile profile, CancellationToken cancellation)
@@ -186,7 +186,7 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         var overheads = new List<double>();
         foreach (var cost in profile.Models)
         {
-            for (var i = 0; i < 3; i++)
+            for (var i = 0; i < 6; i++)
             {
                 var warm = new TraceRequest(TimeSpan.Zero, cost.Model, 8, 1, "warm-up");
                 var result = await SendAsync(client, warm, TimeSpan.Zero, cancellation).ConfigureAwait(false);
