@@ -8,12 +8,15 @@ public sealed record SimulationSettings
 {
     public required SwapProfile Profile { get; init; }
 
-    /// <summary>Device memory for weights; null: 40% of all the profile's weights (not every model fits at once).</summary>
+    /// <summary>
+    /// Device memory for weights; null: 40% of all the profile's weights (not every model fits at once), and never less
+    /// than the largest model (a model that can never load makes every request for it fail, which measures nothing).
+    /// </summary>
     public long? BudgetBytes { get; init; }
 
     public int Slots { get; init; } = 8;
 
-    public long Budget => BudgetBytes ?? (long)(Profile.Models.Sum(m => m.WeightBytes) * 0.4);
+    public long Budget => BudgetBytes ?? Math.Max((long)(Profile.Models.Sum(m => m.WeightBytes) * 0.4), Profile.Models.Max(m => m.WeightBytes));
 
     /// <summary>How many models fit together by average size (the baselines' models-max), at least 1.</summary>
     public int MaxLoaded => Math.Max(1, (int)(Budget / Profile.Models.Average(m => (double)m.WeightBytes)));
