@@ -45,6 +45,29 @@ public sealed class SchedulerSimulationTests
     }
 
     [Fact(Timeout = Timeout)]
+    public void ADispatchLatencyIsAddedToEveryFirstTokenAndCompletionWithoutDeviceTime()
+    {
+        var profile = new SwapProfile("test", [Cost("a")]) { DispatchMs = 7 };
+        TraceRequest[] trace = [new(TimeSpan.FromSeconds(1), "a", 100, 10, "u")];
+
+        var run = SchedulerSimulation.Run(profile, trace, budgetBytes: 1000);
+
+        Assert.Equal(607, run.TtftMs[0], 3);
+        Assert.Equal(697, run.EndToEndMs[0], 3);
+        Assert.Equal(TimeSpan.FromMilliseconds(100 + 90), run.BusyTime);
+    }
+
+    [Fact]
+    public void ADecodeStepGrowsByTheProfilesBatchSlowdownPerExtraSequence()
+    {
+        var gpu = Cost("a");
+        var cpu = Cost("a") with { BatchSlowdownPerSequence = 0.5 };
+
+        Assert.Equal(10 * 1.1, gpu.DecodeStepMs(3), 9); // 10 ms alone, +5% a sequence by default
+        Assert.Equal(10 * 2.0, cpu.DecodeStepMs(3), 9);
+    }
+
+    [Fact(Timeout = Timeout)]
     public void TwoModelsThatDoNotFitTogetherSwapAndTheSecondWaitsForTheFirst()
     {
         var profile = new SwapProfile("test", [Cost("a"), Cost("b")]);

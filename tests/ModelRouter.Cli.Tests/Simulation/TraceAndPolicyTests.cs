@@ -1,5 +1,7 @@
 using System.Text.Json;
+using ModelRouter.Cli.Demo;
 using ModelRouter.Cli.Simulation;
+using ModelRouter.Cli.Simulation.Validation;
 
 namespace ModelRouter.Cli.Tests.Simulation;
 
@@ -48,6 +50,35 @@ public sealed class TraceAndPolicyTests
 
         Assert.Equal(first, SyntheticTrace.Generate(["a", "b", "c"], options));
         Assert.All(first.GroupBy(r => r.User), user => Assert.Single(user.Select(r => r.Model).Distinct()));
+    }
+
+    [Fact]
+    public void SyntheticTokenCountsStayInsideTheirBoundsAndSpanThem()
+    {
+        var trace = SyntheticTrace.Generate(["a"], new SyntheticTraceOptions { Requests = 2000, PromptTokens = (32, 320), OutputTokens = (8, 48) });
+
+        Assert.All(trace, r => Assert.InRange(r.PromptTokens, 32, 320));
+        Assert.All(trace, r => Assert.InRange(r.OutputTokens, 8, 48));
+        Assert.True(trace.Min(r => r.PromptTokens) < 40 && trace.Max(r => r.PromptTokens) > 280, "log-uniform over the whole range");
+    }
+
+    [Fact]
+    public void TheDefaultBudgetHoldsTheLargestModelEvenWhenFortyPercentWouldNot()
+    {
+        var small = SwapProfile.H100Estimate(2); // 2 GB and 3 GB: 40% is 2 GB
+        Assert.Equal(small.Models.Max(m => m.WeightBytes), new SimulationSettings { Profile = small }.Budget);
+
+        var six = SwapProfile.H100Estimate(6);
+        Assert.Equal((long)(six.Models.Sum(m => m.WeightBytes) * 0.4), new SimulationSettings { Profile = six }.Budget);
+    }
+
+    [Fact]
+    public void TheValidationBudgetHoldsOneModelAndRefusesModelsThatWouldFitInPairs()
+    {
+        static DemoFootprint Model(string name, long mb) => new(name, mb * 1_000_000, 0, 0);
+
+        Assert.Equal(200_000_000, ValidationCatalog.Budget([Model("a", 90), Model("b", 120), Model("c", 155)]));
+        Assert.Throws<InvalidOperationException>(() => ValidationCatalog.Budget([Model("a", 40), Model("b", 90), Model("c", 155)]));
     }
 
     [Fact]
