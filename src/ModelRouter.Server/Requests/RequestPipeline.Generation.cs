@@ -34,38 +34,69 @@ public sealed partial class RequestPipeline
         Track(run.Id, run);
         try
         {
-            var model = command.Model;
-            RemoteChain? chain = null;
-            if (IsRouted(model))
+            if (!IsRouted(command.Model))
             {
-                var text = command.RoutingText;
-                var decision = Decide(text, command.Hints);
-                model = decision.Model;
-                run.Routed(decision.Task, decision.Elapsed);
-                Events.Routed(run.Id, text, decision, command.Hints);
-                observer.OnRouted(Describe(decision));
-
-                // An unsure decision serves the default model alone: the task's remotes were configured for the task.
-                chain = !decision.Unsure && remotes.TryGet(decision.Task, out var routeChain) ? routeChain : null;
-            }
-            else
-            {
-                CheckModel(model!);
-            }
-
-            run.Model = model!;
-            if (chain is not null)
-            {
-                _ = run.ServeAsync(chain, ToRemote(command), () => LocalGeneration(command, model!), cancellation);
+                CheckModel(command.Model!);
+                Serve(run, command, command.Model!, chain: null, cancellation);
                 return;
             }
 
-            SubmitLocal(run, LocalGeneration(command, model!), cancellation);
+            var text = command.RoutingText;
+            var pending = DecideAsync(text, command.Hints, cancellation);
+            if (pending.IsCompletedSuccessfully)
+            {
+                ServeRouted(run, command, text, pending.Result, observer, cancellation);
+            }
+            else
+            {
+                _ = ServeWhenRoutedAsync(run, command, text, pending, observer, cancellation); // the LLM judge is answering
+            }
         }
         catch (RequestException ex)
         {
             run.Fail(ex.Error, ex.Message);
         }
+    }
+
+    private async Task ServeWhenRoutedAsync(GenerationRun run, GenerationCommand command, string text, ValueTask<RouteResult> pending,
+        IGenerationObserver observer, CancellationToken cancellation)
+    {
+        try
+        {
+            ServeRouted(run, command, text, await pending.ConfigureAwait(false), observer, cancellation);
+        }
+        catch (RequestException ex)
+        {
+            run.Fail(ex.Error, ex.Message);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            run.Fail(RequestError.Cancelled, "the request was cancelled while it was being routed");
+        }
+    }
+
+    private void ServeRouted(GenerationRun run, GenerationCommand command, string text, RouteResult decision, IGenerationObserver observer,
+        CancellationToken cancellation)
+    {
+        run.Routed(decision.Task, decision.Elapsed);
+        Events.Routed(run.Id, text, decision, command.Hints);
+        observer.OnRouted(Describe(decision));
+
+        // An unsure decision serves the default model alone: the task's remotes were configured for the task.
+        var chain = !decision.Unsure && remotes.TryGet(decision.Task, out var routeChain) ? routeChain : null;
+        Serve(run, command, decision.Model, chain, cancellation);
+    }
+
+    private void Serve(GenerationRun run, GenerationCommand command, string model, RemoteChain? chain, CancellationToken cancellation)
+    {
+        run.Model = model;
+        if (chain is not null)
+        {
+            _ = run.ServeAsync(chain, ToRemote(command), () => LocalGeneration(command, model), cancellation);
+            return;
+        }
+
+        SubmitLocal(run, LocalGeneration(command, model), cancellation);
     }
 
     /// <summary>"auto", empty or null: the router chooses.</summary>

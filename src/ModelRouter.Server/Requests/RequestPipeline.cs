@@ -110,29 +110,57 @@ public sealed partial class RequestPipeline : IDisposable
 
     public void ConnectionClosed() => Interlocked.Decrement(ref connections);
 
-    /// <summary>Routes a prompt without generating.</summary>
+    /// <summary>
+    /// Routes a prompt without generating. Completes synchronously unless the cascade's LLM judge is asked; then the
+    /// caller's thread is free while it answers.
+    /// </summary>
     /// <exception cref="RequestException">The prompt is too long, or no model can serve it under its hints.</exception>
-    public RouteOutcome Route(string prompt, RouteHints hints)
+    public ValueTask<RouteOutcome> RouteAsync(string prompt, RouteHints hints, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         CheckPromptBytes(Encoding.UTF8.GetByteCount(prompt));
-        return Describe(Decide(prompt, hints ?? RouteHints.None));
+        var pending = DecideAsync(prompt, hints ?? RouteHints.None, cancellation);
+        return pending.IsCompletedSuccessfully ? new ValueTask<RouteOutcome>(Describe(pending.Result)) : DescribeLater(pending);
+
+        async ValueTask<RouteOutcome> DescribeLater(ValueTask<RouteResult> decision) => Describe(await decision.ConfigureAwait(false));
     }
 
-    private RouteResult Decide(string text, RouteHints hints)
+    /// <summary>The router's decision; the judge (when asked) is awaited, not waited for.</summary>
+    /// <exception cref="RequestException">No model can serve it under its hints.</exception>
+    private ValueTask<RouteResult> DecideAsync(string text, RouteHints hints, CancellationToken cancellation)
     {
+        ValueTask<RouteResult> pending;
         try
         {
-            // Completes synchronously unless the cascade's LLM judge is asked; then this thread waits for it (the
-            // judge is off by default and cached; making Generate await it is a follow-up of the one request path).
-            var pending = router.RouteAsync(text, hints, stopping);
-            var decision = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
-            Metrics.RecordRoute(decision.Elapsed);
-            return decision;
+            pending = router.RouteAsync(text, hints, cancellation);
         }
         catch (ArgumentException ex)
         {
             throw new RequestException(RequestError.NoRouteMatched, ex.Message);
+        }
+
+        if (pending.IsCompletedSuccessfully)
+        {
+            Metrics.RecordRoute(pending.Result.Elapsed);
+            return pending;
+        }
+
+        return Completed(pending);
+
+        async ValueTask<RouteResult> Completed(ValueTask<RouteResult> decision)
+        {
+            RouteResult result;
+            try
+            {
+                result = await decision.ConfigureAwait(false);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new RequestException(RequestError.NoRouteMatched, ex.Message);
+            }
+
+            Metrics.RecordRoute(result.Elapsed);
+            return result;
         }
     }
 

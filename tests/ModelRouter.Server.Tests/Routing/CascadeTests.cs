@@ -252,6 +252,32 @@ public sealed class CascadeTests
     }
 
     [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task While_the_judge_answers_the_connection_and_the_caller_are_not_blocked()
+    {
+        using var models = TestModels.Create(1);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await StartAsync(models, new FakeStage("chat", 0.87f, unsure: false), gate);
+        var endpoint = server.Host.Services.GetServices<IHostedService>().OfType<ListenerService>().Single().TcpEndpoint!;
+        var ct = TestContext.Current.CancellationToken;
+        await using var client = await ModelRouterClient.ConnectAsync(endpoint, "test-token", cancellationToken: ct);
+
+        // A routed generation and a route-only request both wait for the (gated) judge ...
+        var routed = client.CompleteAsync(new GenerateRequest { Prompt = "Once upon a time", MaxTokens = 2, Temperature = 0 }, ct);
+        var routeOnly = client.RouteAsync("Once upon a time", ct);
+
+        // ... while the same connection still answers a ping and serves a request that named its model.
+        await client.PingAsync(ct);
+        var named = await client.CompleteAsync(new GenerateRequest { Prompt = "Once upon a time", Model = "m0", MaxTokens = 2, Temperature = 0 }, ct);
+        Assert.Equal("m0", named.Model);
+        Assert.False(routed.IsCompleted);
+        Assert.False(routeOnly.IsCompleted);
+
+        gate.SetResult();
+        Assert.Equal("m0", (await routeOnly).Model);
+        Assert.Equal("m0", (await routed).Model);
+    }
+
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_version_1_socket_session_gets_the_version_1_layouts_with_no_stage()
     {
         using var models = TestModels.Create(1);
@@ -307,7 +333,11 @@ public sealed class CascadeTests
         return (extension.GetProperty("stage").GetString()!, response.Headers.GetValues("x-modelrouter-route-confidence").Single(), extension);
     }
 
-    private static async Task<LiveServer> StartAsync(TestModels models, ITaskClassifier classifier, params string[] extra)
+    private static Task<LiveServer> StartAsync(TestModels models, ITaskClassifier classifier, params string[] extra) =>
+        StartAsync(models, classifier, judgeGate: null, extra);
+
+    /// <param name="judgeGate">When set, every routing decision waits for it as the LLM judge's answer would.</param>
+    private static async Task<LiveServer> StartAsync(TestModels models, ITaskClassifier classifier, TaskCompletionSource? judgeGate, params string[] extra)
     {
         var size = new FileInfo(models.Paths[0]).Length;
         string[] args =
@@ -325,6 +355,13 @@ public sealed class CascadeTests
         ];
         var builder = ModelRouterHost.CreateBuilder(args, configFile: null, classifier);
         builder.Logging.ClearProviders();
+        if (judgeGate is not null)
+        {
+            var original = builder.Services.Last(d => d.ServiceType == typeof(IRequestRouter));
+            builder.Services.Remove(original);
+            builder.Services.AddSingleton<IRequestRouter>(sp => new GatedRouter((IRequestRouter)original.ImplementationFactory!(sp), judgeGate.Task));
+        }
+
         var host = builder.Build();
         await host.StartAsync(TestContext.Current.CancellationToken);
         return new LiveServer(host, host.Services.GetRequiredService<Doors.Http.HttpDoorService>().Address!);
@@ -378,6 +415,18 @@ public sealed class CascadeTests
             Calls++;
             LastRoutes = routes;
             return ValueTask.FromResult(choice);
+        }
+    }
+
+    /// <summary>A router whose every decision takes as long as a gate, as one the LLM judge is asked for does.</summary>
+    private sealed class GatedRouter(IRequestRouter inner, Task gate) : IRequestRouter
+    {
+        public RouteResult Route(string prompt, RouteHints hints) => throw new InvalidOperationException("the doors must not block on routing");
+
+        public async ValueTask<RouteResult> RouteAsync(string prompt, RouteHints hints, CancellationToken cancellationToken = default)
+        {
+            await gate.WaitAsync(cancellationToken);
+            return await inner.RouteAsync(prompt, hints, cancellationToken);
         }
     }
 

@@ -138,24 +138,46 @@ public sealed partial class ClientConnection
         var id = frame.RequestId;
         try
         {
-            var route = server.Pipeline.Route(request.Prompt, Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability));
-            Send(0, (writer, _) => FrameWriter.WriteRouteResult(writer, id, new RouteDecision
-                {
-                    Model = route.Model,
-                    TaskType = route.Task,
-                    Confidence = route.Confidence,
-                    Stage = WireStage(route),
-                    Reason = route.Reason,
-                    Tier = WireTier(route.Tier),
-                    RouteNanos = Durations.ToNanos(route.RouteTime),
-                    Fallbacks = route.Fallbacks.ToList(),
-                }));
+            var pending = server.Pipeline.RouteAsync(request.Prompt, Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability));
+            if (pending.IsCompletedSuccessfully)
+            {
+                SendRoute(id, pending.Result);
+            }
+            else
+            {
+                _ = SendRouteWhenDecidedAsync(id, pending); // the LLM judge is answering: the read loop goes on meanwhile
+            }
         }
         catch (RequestException ex)
         {
             WriteError(id, ToWire(ex.Error), ex.Message);
         }
     }
+
+    private async Task SendRouteWhenDecidedAsync(uint id, ValueTask<RouteOutcome> pending)
+    {
+        try
+        {
+            SendRoute(id, await pending.ConfigureAwait(false));
+        }
+        catch (RequestException ex)
+        {
+            WriteError(id, ToWire(ex.Error), ex.Message);
+        }
+    }
+
+    private void SendRoute(uint id, RouteOutcome route) =>
+        Send(0, (writer, _) => FrameWriter.WriteRouteResult(writer, id, new RouteDecision
+            {
+                Model = route.Model,
+                TaskType = route.Task,
+                Confidence = route.Confidence,
+                Stage = WireStage(route),
+                Reason = route.Reason,
+                Tier = WireTier(route.Tier),
+                RouteNanos = Durations.ToNanos(route.RouteTime),
+                Fallbacks = route.Fallbacks.ToList(),
+            }));
 
     private void StartEmbed(in Frame frame)
     {
