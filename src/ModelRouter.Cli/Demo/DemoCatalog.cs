@@ -21,11 +21,21 @@ public static class DemoCatalog
     ];
 
     /// <summary>Forges every model not yet present (same seed, same bytes) and returns their paths.</summary>
-    public static IReadOnlyDictionary<string, string> Forge(string directory, TextWriter progress, CancellationToken cancellation)
+    public static IReadOnlyDictionary<string, string> Forge(string directory, TextWriter progress, CancellationToken cancellation) =>
+        ForgeAll(Models, directory, "[demo]", "random-weight demo model", progress, cancellation);
+
+    /// <summary>
+    /// Forges each of <paramref name="models"/> not yet in <paramref name="directory"/> as NAME.gguf (same seed, same bytes),
+    /// saying so on <paramref name="progress"/> after <paramref name="label"/>; returns every model's path by name.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> ForgeAll(IEnumerable<Entry> models, string directory, string label, string description,
+        TextWriter progress, CancellationToken cancellation)
     {
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(progress);
         Directory.CreateDirectory(directory);
         var paths = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var model in Models)
+        foreach (var model in models)
         {
             var path = Path.Combine(directory, model.Name + ".gguf");
             paths[model.Name] = path;
@@ -34,8 +44,8 @@ public static class DemoCatalog
                 continue;
             }
 
-            progress.WriteLine($"[demo] forging {model.Name} ({model.Architecture}, {model.Layers} layers, width {model.Width}, {model.Type}; random weights)");
-            ForgeOne(model, path, "random-weight demo model", cancellation);
+            progress.WriteLine($"{label} forging {model.Name} ({model.Architecture}, {model.Layers} layers, width {model.Width}, {model.Type}; random weights)");
+            ForgeOne(model, path, description, cancellation);
         }
 
         return paths;

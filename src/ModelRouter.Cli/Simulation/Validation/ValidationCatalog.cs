@@ -51,21 +51,6 @@ internal static class ValidationCatalog
     /// <summary>A prompt of about <paramref name="tokens"/> tokens (one per word in the Llama vocabulary, plus BOS).</summary>
     public static string Prompt(int tokens) => string.Join(' ', Enumerable.Repeat("hello", Math.Max(1, tokens - 1)));
 
-    public static IReadOnlyDictionary<string, string> Forge(string directory, TextWriter progress, CancellationToken cancellation)
-    {
-        Directory.CreateDirectory(directory);
-        var paths = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var model in Models)
-        {
-            var path = Path.Combine(directory, model.Name + ".gguf");
-            paths[model.Name] = path;
-            if (!File.Exists(path))
-            {
-                progress.WriteLine($"[validate] forging {model.Name} ({model.Layers} layers, width {model.Width}, {model.Type}; random weights)");
-                DemoCatalog.ForgeOne(model, path, "random-weight model for validate-simulator", cancellation);
-            }
-        }
-
-        return paths;
-    }
+    public static IReadOnlyDictionary<string, string> Forge(string directory, TextWriter progress, CancellationToken cancellation) =>
+        DemoCatalog.ForgeAll(Models, directory, "[validate]", "random-weight model for validate-simulator", progress, cancellation);
 }
