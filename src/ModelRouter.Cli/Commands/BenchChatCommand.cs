@@ -30,12 +30,13 @@ internal static class BenchChatCommand
         var maxTokens = new Option<int>("--max-tokens") { Description = "Most tokens per answer (greedy).", DefaultValueFactory = _ => 32 };
         var threads = new Option<int>("--threads") { Description = "CPU threads per decode, ours and llama-server's.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var context = new Option<int>("--context") { Description = "Context cells per sequence (ours: Scheduler:ContextPerSequence; llama-server: -c with one slot).", DefaultValueFactory = _ => 2048 };
+        var template = new Option<string?>("--chat-template") { Description = "Chat template for a model without one in its metadata (a built-in name such as chatml), for ours and llama-server." };
         var llamaServer = new Option<string?>("--llama-server") { Description = "llama-server executable for the fourth column (default: artifacts/peers/cpu/llama-server, built by ./build.sh peers)." };
         var noPeer = new Option<bool>("--no-peer") { Description = "Leave llama-server out even when it is built." };
         var output = new Option<string?>("--out") { Description = "Directory for bench-chat.csv, bench-chat.md, bench-chat.txt and summary.json." };
         var command = new Command("bench-chat", "Measure time to first token over a 10-turn chat with a growing history: prefix reuse on, off, and across a model swap before every turn (and llama-server when built).")
         {
-            model, turns, maxTokens, threads, context, llamaServer, noPeer, output,
+            model, turns, maxTokens, threads, context, template, llamaServer, noPeer, output,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -50,6 +51,7 @@ internal static class BenchChatCommand
                     MaxTokens = parse.GetValue(maxTokens),
                     Threads = parse.GetValue(threads),
                     ContextPerSequence = parse.GetValue(context),
+                    ChatTemplate = parse.GetValue(template),
                     LlamaServerPath = peerPath,
                     PeerSkipped = peerSkipped,
                 };
@@ -83,7 +85,7 @@ internal static class BenchChatCommand
             "command: modelrouter " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
             $"machine: {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}; " +
             $"llama.cpp {build.LlamaCommit[..Math.Min(7, build.LlamaCommit.Length)]}, backends {string.Join("+", build.CompiledBackends)}",
-            string.Create(c, $"model: {settings.ModelPath} ({new FileInfo(settings.ModelPath).Length / 1048576.0:F1} MiB); {settings.Threads} thread(s); {settings.Turns} turns, answers of at most {settings.MaxTokens} tokens (greedy); context {settings.ContextPerSequence} per sequence"),
+            string.Create(c, $"model: {settings.ModelPath} ({new FileInfo(settings.ModelPath).Length / 1048576.0:F1} MiB); {settings.Threads} thread(s); {settings.Turns} turns, answers of at most {settings.MaxTokens} tokens (greedy); context {settings.ContextPerSequence} per sequence; chat template {settings.ChatTemplate ?? "the model's own"}"),
             "load average (1/5/15 min) at start: " + LoadAverage.Read(),
         };
         foreach (var line in header)

@@ -56,6 +56,7 @@ internal sealed class ChatBenchServer : IAsyncDisposable
             "--ModelRouter:Models:0:Capabilities:0=chat",
             "--ModelRouter:Scheduler:Threads=" + settings.Threads.ToString(CultureInfo.InvariantCulture),
             "--ModelRouter:Scheduler:ContextPerSequence=" + settings.ContextPerSequence.ToString(CultureInfo.InvariantCulture),
+            .. settings.ChatTemplate is { } template ? ["--ModelRouter:Models:0:ChatTemplate=" + template] : Array.Empty<string>(),
             .. prefixCacheTokens is { } tokens ? ["--ModelRouter:Scheduler:PrefixCacheTokens=" + tokens.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
         ];
         var builder = ModelRouterHost.CreateBuilder(args, configFile: null, new NamedModelOnly());

@@ -18,6 +18,12 @@ public sealed record ChatBenchSettings
     /// <summary>Context cells per sequence of our servers (Scheduler:ContextPerSequence) and the peer's context.</summary>
     public int ContextPerSequence { get; init; } = 2048;
 
+    /// <summary>
+    /// The chat template for a model whose metadata has none (a built-in name such as chatml, or Jinja text): ours get
+    /// it as Models:0:ChatTemplate, llama-server as --chat-template. Null: the model's own.
+    /// </summary>
+    public string? ChatTemplate { get; init; }
+
     /// <summary>llama-server to run as the fourth column; null skips it (<see cref="PeerSkipped"/> says why).</summary>
     public string? LlamaServerPath { get; init; }
 
