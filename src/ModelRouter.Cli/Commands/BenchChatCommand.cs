@@ -69,6 +69,11 @@ internal static class BenchChatCommand
                                            or System.ComponentModel.Win32Exception or Microsoft.Extensions.Options.OptionsValidationException)
             {
                 Console.Error.WriteLine("error: " + ex.Message);
+                if (ex.Message.Contains("has no chat template", StringComparison.Ordinal))
+                {
+                    Console.Error.WriteLine("hint: name one with --chat-template (e.g. chatml)");
+                }
+
                 return Failure;
             }
         });
