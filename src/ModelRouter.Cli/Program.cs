@@ -19,6 +19,7 @@ internal static class Program
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BenchDecodeCommand.Create());
         root.Subcommands.Add(BenchServerCommand.Create());
+        root.Subcommands.Add(BenchChatCommand.Create());
         root.Subcommands.Add(TrainRouterCommand.Create());
         root.Subcommands.Add(EvalRouterCommand.Create());
         root.Subcommands.Add(SoakCommand.Create());
