@@ -73,7 +73,7 @@ public sealed unsafe class BatchedGenerator : IDisposable
             throw new PromptTooLongException(count, capacity - 1);
         }
 
-        var sampler = TokenSampler.Create(request.Sampling, vocabulary.Count);
+        var sampler = TokenSampler.Create(request.Sampling, vocabulary);
         context.ClearSequence(slot); // a previous occupant's cells must not leak into this sequence's attention
         var sequence = new GenerationSequence(slot, request, prompt, count, sampler, cancellation);
         slots[slot] = sequence;

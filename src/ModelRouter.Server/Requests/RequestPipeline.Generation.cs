@@ -18,9 +18,11 @@ public sealed partial class RequestPipeline
     {
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(observer);
+        StructuredOutput? output;
         try
         {
             Validate(command);
+            output = ResolveOutput(command.Output);
             EnterInFlight();
         }
         catch (RequestException ex)
@@ -46,7 +48,8 @@ public sealed partial class RequestPipeline
                 observer.OnRouted(Describe(decision));
 
                 // An unsure decision serves the default model alone: the task's remotes were configured for the task.
-                chain = !decision.Unsure && remotes.TryGet(decision.Task, out var routeChain) ? routeChain : null;
+                // Structured output is enforced by our own sampler, which a remote member does not have: local only.
+                chain = !decision.Unsure && output is null && remotes.TryGet(decision.Task, out var routeChain) ? routeChain : null;
             }
             else
             {
@@ -56,11 +59,11 @@ public sealed partial class RequestPipeline
             run.Model = model!;
             if (chain is not null)
             {
-                _ = run.ServeAsync(chain, ToRemote(command), () => LocalGeneration(command, model!), cancellation);
+                _ = run.ServeAsync(chain, ToRemote(command), () => LocalGeneration(command, model!, output), cancellation);
                 return;
             }
 
-            SubmitLocal(run, LocalGeneration(command, model!), cancellation);
+            SubmitLocal(run, LocalGeneration(command, model!, output), cancellation);
         }
         catch (RequestException ex)
         {
@@ -139,8 +142,40 @@ public sealed partial class RequestPipeline
         }
     }
 
+    /// <summary>
+    /// The constraint as the grammar the sampler enforces, checked now (before routing or queueing) so that a schema
+    /// llama.cpp's converter rejects or a grammar it cannot parse is the client's InvalidArgument on every door.
+    /// </summary>
+    private static StructuredOutput? ResolveOutput(OutputConstraint? constraint)
+    {
+        if (constraint is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return constraint.Kind switch
+            {
+                StructuredOutputKind.JsonObject => StructuredOutput.JsonObject(),
+                StructuredOutputKind.JsonSchema => StructuredOutput.FromJsonSchema(constraint.Text ?? ""),
+                StructuredOutputKind.Grammar => StructuredOutput.FromGrammar(constraint.Text ?? ""),
+                _ => throw new RequestException(RequestError.InvalidArgument, $"unknown output format {constraint.Kind}"),
+            };
+        }
+        catch (StructuredOutputException ex)
+        {
+            var what = constraint.Kind == StructuredOutputKind.Grammar ? "grammar" : "response_format";
+            throw new RequestException(RequestError.InvalidArgument, $"{what}: {ex.Message}");
+        }
+        catch (DllNotFoundException ex) // Interop.NativeLibraryLoadException: libmr_common absent
+        {
+            throw new RequestException(RequestError.Internal, "structured output needs libmr_common, which this server's native build lacks: " + ex.Message);
+        }
+    }
+
     /// <summary>The request as the local model runs it: a chat rendered with the model's template, sampling settings.</summary>
-    private GenerationRequest LocalGeneration(GenerationCommand command, string model) =>
+    private GenerationRequest LocalGeneration(GenerationCommand command, string model, StructuredOutput? output) =>
         new(command.Prompt ?? templates.Render(model, command.Messages!))
         {
             MaxTokens = command.MaxTokens > 0 ? command.MaxTokens : Math.Min(256, Options.Limits.MaxTokens),
@@ -151,6 +186,7 @@ public sealed partial class RequestPipeline
                 TopK = command.TopK,
                 TopP = command.TopP is > 0 and <= 1 ? command.TopP : 1f,
                 Seed = command.Seed == 0 ? (uint)Random.Shared.Next() : (uint)command.Seed,
+                Grammar = output?.Grammar,
             },
         };
 

@@ -1,0 +1,208 @@
+using System.ClientModel;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Json.Schema;
+using ModelRouter.Runtime.Forge;
+using ModelRouter.Tests.Shared;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace ModelRouter.Server.Tests;
+
+/// <summary>
+/// Structured output through the HTTP door of a live server: OpenAI's response_format (json_schema through the
+/// official SDK, json_object, text) and llama-server's grammar field, on a random-weight forged model whose output
+/// is JSON only because the grammar sampler allowed nothing else; bad schemas and grammars are 400s.
+/// </summary>
+public sealed class StructuredOutputHttpTests
+{
+    private const string Forged = "f";
+
+    // Bounded (strings with maxLength, arrays with maxItems, no additional properties): the grammar closes within a
+    // few hundred characters, so with MaxTokens above that every answer must end with finish_reason "stop".
+    private const string PersonSchema = """
+        {"type":"object","properties":{
+          "name":{"type":"string","minLength":1,"maxLength":8},
+          "age":{"type":"integer","minimum":0,"maximum":120},
+          "role":{"enum":["admin","user","guest"]},
+          "tags":{"type":"array","items":{"type":"string","maxLength":5},"minItems":1,"maxItems":3},
+          "address":{"type":"object","properties":{"city":{"type":"string","maxLength":8},"zip":{"type":"integer","minimum":1000,"maximum":9999}},
+                     "required":["city","zip"],"additionalProperties":false}},
+         "required":["name","age","role","tags","address"],"additionalProperties":false}
+        """;
+
+    private const int MaxTokens = 900;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task The_SDK_asks_for_a_json_schema_and_every_answer_validates_whole_and_streamed()
+    {
+        using var models = TestModels.Create(1);
+        using var forged = new ForgedModel();
+        await using var server = await StartAsync(models, forged);
+        var chat = Sdk(server).GetChatClient(Forged);
+        var schema = JsonSchema.FromText(PersonSchema);
+        var options = new ChatCompletionOptions
+        {
+            MaxOutputTokenCount = MaxTokens,
+            Temperature = 1f,
+            ResponseFormat = ChatResponseFormat.CreateJsonSchemaFormat("person", BinaryData.FromString(PersonSchema), jsonSchemaIsStrict: true),
+        };
+
+        var answers = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            ChatCompletion completion = await chat.CompleteChatAsync([new UserChatMessage($"Describe person {i} as JSON.")], options, Cancel);
+            Assert.Equal(ChatFinishReason.Stop, completion.FinishReason);
+            answers.Add(completion.Content[0].Text);
+        }
+
+        var streamed = new StringBuilder();
+        ChatFinishReason? finish = null;
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("Stream a person.")], options, Cancel))
+        {
+            foreach (var part in update.ContentUpdate)
+            {
+                streamed.Append(part.Text);
+            }
+
+            finish ??= update.FinishReason;
+        }
+
+        Assert.Equal(ChatFinishReason.Stop, finish);
+        answers.Add(streamed.ToString());
+        foreach (var answer in answers)
+        {
+            using var document = JsonDocument.Parse(answer);
+            Assert.True(schema.Evaluate(document.RootElement).IsValid, $"does not validate: {answer}");
+        }
+    }
+
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task The_grammar_field_and_json_object_constrain_completions_and_chats()
+    {
+        using var models = TestModels.Create(1);
+        using var forged = new ForgedModel();
+        await using var server = await StartAsync(models, forged);
+        using var http = Http(server);
+
+        var body = $$"""{"model":"{{Forged}}","prompt":"Answer:","max_tokens":16,"temperature":1,"seed":3,"grammar":"root ::= (\"yes\" | \"no\") \"!\""}""";
+        using var grammar = await PostAsync(http, "/v1/completions", body);
+        Assert.Equal("stop", grammar.RootElement.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Matches("^(yes|no)!$", grammar.RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
+
+        // Any object is unbounded (free strings, any keys): a random model may not close it within max_tokens, so only
+        // an answer that stopped is required to parse; one cut by the limit must still begin as an object.
+        body = $$$"""{"model":"{{{Forged}}}","messages":[{"role":"user","content":"JSON please"}],"max_tokens":64,"temperature":0,"response_format":{"type":"json_object"}}""";
+        using var jsonObject = await PostAsync(http, "/v1/chat/completions", body);
+        var choice = jsonObject.RootElement.GetProperty("choices")[0];
+        var text = choice.GetProperty("message").GetProperty("content").GetString()!;
+        Assert.StartsWith("{", text, StringComparison.Ordinal);
+        if (choice.GetProperty("finish_reason").GetString() == "stop")
+        {
+            using var parsed = JsonDocument.Parse(text);
+            Assert.Equal(JsonValueKind.Object, parsed.RootElement.ValueKind);
+        }
+
+        // "text" is free text, as if no response_format was given: the same greedy answer.
+        var plain = $$"""{"model":"{{Forged}}","prompt":"Hello","max_tokens":8,"temperature":0}""";
+        var asText = $$$"""{"model":"{{{Forged}}}","prompt":"Hello","max_tokens":8,"temperature":0,"response_format":{"type":"text"}}""";
+        using var a = await PostAsync(http, "/v1/completions", plain);
+        using var b = await PostAsync(http, "/v1/completions", asText);
+        Assert.Equal(a.RootElement.GetProperty("choices")[0].GetProperty("text").GetString(), b.RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
+    }
+
+    [Theory(Timeout = TestTimeouts.LiveServerMs)]
+    [InlineData("""{"type":"json_schema","json_schema":{"name":"x","schema":{"$ref":"#/definitions/missing"}}}""", null, "cannot be converted")]
+    [InlineData("""{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"integer","minimum":"five"}}}""", null, "cannot be converted")]
+    [InlineData("""{"type":"json_schema","json_schema":{"name":"x","schema":[1]}}""", null, "response_format.json_schema.schema")]
+    [InlineData("""{"type":"json_schema"}""", null, "response_format.json_schema")]
+    [InlineData("""{"type":"xml"}""", null, "response_format.type")]
+    [InlineData(null, "\"root ::= undefined_rule\"", "grammar")]
+    [InlineData(null, "\"root ::= root \\\"a\\\"\"", "grammar")]
+    [InlineData(null, "42", "grammar must be a string")]
+    [InlineData("""{"type":"json_object"}""", "\"root ::= \\\"a\\\"\"", "not both")]
+    public async Task A_bad_schema_or_grammar_is_a_400_and_the_server_keeps_serving(string? responseFormat, string? grammar, string expected)
+    {
+        using var models = TestModels.Create(1);
+        using var forged = new ForgedModel();
+        await using var server = await StartAsync(models, forged);
+        using var http = Http(server);
+        var extra = (responseFormat is null ? "" : $",\"response_format\":{responseFormat}") + (grammar is null ? "" : $",\"grammar\":{grammar}");
+        var body = $$"""{"model":"{{Forged}}","messages":[{"role":"user","content":"hi"}],"max_tokens":4{{extra}}}""";
+
+        using var response = await http.PostAsync("/v1/chat/completions", Json(body), Cancel);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Cancel));
+        var message = error.RootElement.GetProperty("error").GetProperty("message").GetString()!;
+        Assert.Contains(expected, message, StringComparison.Ordinal);
+        Assert.Equal("invalid_request_error", error.RootElement.GetProperty("error").GetProperty("type").GetString());
+
+        using var ok = await PostAsync(http, "/v1/chat/completions", $$"""{"model":"{{Forged}}","messages":[{"role":"user","content":"hi"}],"max_tokens":4}""");
+        Assert.Equal("chat.completion", ok.RootElement.GetProperty("object").GetString());
+    }
+
+    private static async Task<JsonDocument> PostAsync(HttpClient http, string path, string body)
+    {
+        using var response = await http.PostAsync(path, Json(body), Cancel);
+        var text = await response.Content.ReadAsStringAsync(Cancel);
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
+        return JsonDocument.Parse(text);
+    }
+
+    /// <summary>m0 (stories260K, for the fixture) and the forged model "f", with room for long structured answers.</summary>
+    private static Task<TestServer> StartAsync(TestModels models, ForgedModel forged) =>
+        TestServer.StartAsync(models, residentModels: 2,
+        [
+            "--ModelRouter:Http=http://127.0.0.1:0",
+            "--ModelRouter:Models:0:ChatTemplate=chatml",
+            "--ModelRouter:Models:1:Name=" + Forged,
+            "--ModelRouter:Models:1:Path=" + forged.Path,
+            "--ModelRouter:Models:1:ChatTemplate=chatml",
+            "--ModelRouter:DeviceBudgetBytes=1073741824",
+            "--ModelRouter:Scheduler:ContextPerSequence=1024",
+        ]);
+
+    private static OpenAIClient Sdk(TestServer server) =>
+        new(new ApiKeyCredential(TestServer.Token), new OpenAIClientOptions { Endpoint = new Uri(server.Http!, "/v1"), RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) });
+
+    private static HttpClient Http(TestServer server)
+    {
+        var http = new HttpClient { BaseAddress = server.Http };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestServer.Token);
+        return http;
+    }
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    /// <summary>A tiny Llama with random weights and llama.cpp's SentencePiece vocabulary, in a temp folder.</summary>
+    private sealed class ForgedModel : IDisposable
+    {
+        private readonly string directory = Directory.CreateTempSubdirectory("mr-structured-").FullName;
+
+        public ForgedModel()
+        {
+            var vocab = TestRepository.RequireLlamaFile(System.IO.Path.Combine("models", VocabLocator.DefaultFileName(ForgeArchitecture.Llama)));
+            var shape = ForgePresets.TryGet("tiny", out var tiny) ? tiny : throw new InvalidOperationException("no tiny preset");
+            Path = System.IO.Path.Combine(directory, "random.gguf");
+            ModelForge.Forge(new ForgeOptions(shape, ForgeWeightType.Q8_0) { VocabPath = vocab, Seed = 21 }, Path, cancellationToken: Cancel);
+        }
+
+        public string Path { get; }
+
+        public void Dispose()
+        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}
