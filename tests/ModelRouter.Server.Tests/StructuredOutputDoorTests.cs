@@ -4,19 +4,23 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Json.Schema;
+using ModelRouter.Client;
+using ModelRouter.Protocol;
 using ModelRouter.Runtime.Forge;
 using ModelRouter.Tests.Shared;
 using OpenAI;
 using OpenAI.Chat;
+using OutputFormat = ModelRouter.Protocol.OutputFormat;
 
 namespace ModelRouter.Server.Tests;
 
 /// <summary>
-/// Structured output through the HTTP door of a live server: OpenAI's response_format (json_schema through the
-/// official SDK, json_object, text) and llama-server's grammar field, on a random-weight forged model whose output
-/// is JSON only because the grammar sampler allowed nothing else; bad schemas and grammars are 400s.
+/// Structured output through both doors of a live server: OpenAI's response_format (json_schema through the official
+/// SDK, json_object, text) and llama-server's grammar field on HTTP, the output format byte on the socket, on a
+/// random-weight forged model whose output is JSON only because the grammar sampler allowed nothing else; bad schemas
+/// and grammars are 400s (HTTP) and 300 invalid-argument (socket), and the server keeps serving.
 /// </summary>
-public sealed class StructuredOutputHttpTests
+public sealed class StructuredOutputDoorTests
 {
     private const string Forged = "f";
 
@@ -144,6 +148,51 @@ public sealed class StructuredOutputHttpTests
 
         using var ok = await PostAsync(http, "/v1/chat/completions", $$"""{"model":"{{Forged}}","messages":[{"role":"user","content":"hi"}],"max_tokens":4}""");
         Assert.Equal("chat.completion", ok.RootElement.GetProperty("object").GetString());
+    }
+
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task The_socket_doors_output_format_constrains_generate_and_chat_and_refuses_a_bad_schema()
+    {
+        using var models = TestModels.Create(1);
+        using var forged = new ForgedModel();
+        await using var server = await StartAsync(models, forged);
+        await using var client = await server.ConnectAsync();
+        var schema = JsonSchema.FromText(PersonSchema);
+
+        for (ulong seed = 1; seed <= 3; seed++)
+        {
+            var result = await client.CompleteAsync(new GenerateRequest
+            {
+                Model = Forged, Prompt = "A person:", MaxTokens = MaxTokens, Temperature = 1f, Seed = seed,
+                OutputFormat = OutputFormat.JsonSchema, OutputSpec = PersonSchema,
+            }, Cancel);
+            Assert.Equal(ModelRouter.Protocol.FinishReason.EndOfText, result.Stats.FinishReason);
+            using var document = JsonDocument.Parse(result.Text);
+            Assert.True(schema.Evaluate(document.RootElement).IsValid, $"seed {seed} does not validate: {result.Text}");
+        }
+
+        var chat = await client.CompleteChatAsync(new ChatGenerateRequest
+        {
+            Model = Forged, Messages = [new ChatRequestMessage("user", "Yes or no?")], MaxTokens = 16, Temperature = 1f, Seed = 5,
+            OutputFormat = OutputFormat.Grammar, OutputSpec = "root ::= (\"yes\" | \"no\") \".\"",
+        }, Cancel);
+        Assert.Matches("^(yes|no)\\.$", chat.Text);
+
+        var bad = await Assert.ThrowsAsync<ModelRouterException>(() => client.CompleteAsync(new GenerateRequest
+        {
+            Model = Forged, Prompt = "x", MaxTokens = 4, OutputFormat = OutputFormat.JsonSchema, OutputSpec = """{"type":"nope"}""",
+        }, Cancel));
+        Assert.Equal(ErrorCode.InvalidArgument, bad.Code);
+        Assert.Contains("unrecognized type nope", bad.Message, StringComparison.Ordinal);
+
+        var grammar = await Assert.ThrowsAsync<ModelRouterException>(() => client.CompleteAsync(new GenerateRequest
+        {
+            Model = Forged, Prompt = "x", MaxTokens = 4, OutputFormat = OutputFormat.Grammar, OutputSpec = "root ::= missing",
+        }, Cancel));
+        Assert.Equal(ErrorCode.InvalidArgument, grammar.Code);
+
+        // Free text on the same connection still works.
+        Assert.NotEmpty((await client.CompleteAsync(new GenerateRequest { Model = Forged, Prompt = "x", MaxTokens = 4, Temperature = 0 }, Cancel)).Text);
     }
 
     private static async Task<JsonDocument> PostAsync(HttpClient http, string path, string body)
