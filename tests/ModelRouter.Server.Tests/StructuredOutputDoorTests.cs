@@ -6,6 +6,7 @@ using System.Text.Json;
 using Json.Schema;
 using ModelRouter.Client;
 using ModelRouter.Protocol;
+using ModelRouter.Routing.Tests.Fallback;
 using ModelRouter.Runtime.Forge;
 using ModelRouter.Tests.Shared;
 using OpenAI;
@@ -193,6 +194,33 @@ public sealed class StructuredOutputDoorTests
 
         // Free text on the same connection still works.
         Assert.NotEmpty((await client.CompleteAsync(new GenerateRequest { Model = Forged, Prompt = "x", MaxTokens = 4, Temperature = 0 }, Cancel)).Text);
+    }
+
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task A_routed_request_with_structured_output_skips_the_routes_remote_and_is_served_locally()
+    {
+        using var models = TestModels.Create(1);
+        await using var upstream = new FakeUpstream(_ => UpstreamBehaviour.Ok);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1,
+        [
+            "--ModelRouter:Remotes:0:Name=remote-a",
+            $"--ModelRouter:Remotes:0:Endpoint={upstream.Endpoint}",
+            "--ModelRouter:Remotes:0:Model=fake-model",
+            "--ModelRouter:Routes:0:Task=chat",
+            "--ModelRouter:Routes:0:Models:0=m0",
+            "--ModelRouter:Routes:0:Remotes:0=remote-a",
+        ]);
+        await using var client = await server.ConnectAsync();
+        Assert.Equal("remote-a", (await client.CompleteAsync(new GenerateRequest { Prompt = "Once", MaxTokens = 4, Temperature = 0 }, Cancel)).Model);
+
+        var result = await client.CompleteAsync(new GenerateRequest
+        {
+            Prompt = "Once", MaxTokens = 8, Temperature = 0, OutputFormat = OutputFormat.Grammar, OutputSpec = "root ::= \"ok\"",
+        }, Cancel);
+
+        Assert.Equal("m0", result.Model);
+        Assert.Equal("ok", result.Text);
+        Assert.Equal(1, upstream.Hits); // only the unconstrained request went to the remote
     }
 
     private static async Task<JsonDocument> PostAsync(HttpClient http, string path, string body)

@@ -124,6 +124,7 @@ public sealed class StructuredOutputTests
     [InlineData("start ::= \"a\"")] // no root
     [InlineData("root ::= root \"a\"")] // left recursion
     [InlineData("root ::= \"unterminated")]
+    [InlineData("root ::= <hello>")] // a token literal by text needs a vocabulary: refused up front
     [InlineData("   ")]
     public void An_invalid_grammar_is_a_StructuredOutputException_and_the_process_carries_on(string grammar)
     {
