@@ -137,6 +137,7 @@ public sealed class StructuredOutput
     private static unsafe StructuredOutput Convert(StructuredOutputKind kind, string schemaJson)
     {
         NativeRuntime.EnsureInitialized();
+        CheckCommonAbi();
         var text = NativeStrings.Allocate(schemaJson);
         sbyte* grammar = null;
         try
@@ -160,6 +161,27 @@ public sealed class StructuredOutput
             MrCommon.mr_common_string_free(grammar);
             System.Runtime.InteropServices.NativeMemory.Free(text);
         }
+    }
+
+    private static int commonAbiChecked;
+
+    /// <summary>Refuses a libmr_common built from another mr_common.h than the bindings (once per process).</summary>
+    private static void CheckCommonAbi()
+    {
+        if (Volatile.Read(ref commonAbiChecked) != 0)
+        {
+            return;
+        }
+
+        var version = MrCommon.mr_common_abi_version();
+        if (version != MrCommon.MR_COMMON_ABI_VERSION)
+        {
+            var path = Path.Combine(NativeLibraryLoader.EnsureLoaded().Directory, NativeLibraryNames.FileName(NativeLibraryNames.Common));
+            throw new NativeLibraryLoadException(NativeLibraryNames.Common,
+                [new NativeLibraryLoadAttempt(path, $"ABI version {version}, but the bindings expect {MrCommon.MR_COMMON_ABI_VERSION}: rebuild it (./build.sh native)")]);
+        }
+
+        Volatile.Write(ref commonAbiChecked, 1);
     }
 
     private static void CheckSize(string text, string what)
