@@ -17,6 +17,7 @@ internal static unsafe class TokenSampler
             // First, as common_sampler's grammar_first path: the grammar masks every token that would leave the
             // language, so top-k/top-p/min-p then choose among valid tokens only (after them, they could leave
             // nothing valid). The chain's accept feeds each sampled token to the grammar's state as well.
+            NativeLog.ClearRecentErrors(); // so that a failure reports llama.cpp's lines for this grammar only
             var grammar = StructuredOutput.CreateGrammarSampler(vocabulary.Pointer, p.Grammar);
             if (grammar == null)
             {

@@ -125,12 +125,23 @@ public sealed class StructuredOutputTests
     [InlineData("root ::= root \"a\"")] // left recursion
     [InlineData("root ::= \"unterminated")]
     [InlineData("root ::= <hello>")] // a token literal by text needs a vocabulary: refused up front
-    [InlineData("   ")]
     public void An_invalid_grammar_is_a_StructuredOutputException_and_the_process_carries_on(string grammar)
     {
-        Assert.Throws<StructuredOutputException>(() => StructuredOutput.FromGrammar(grammar));
+        var ex = Assert.Throws<StructuredOutputException>(() => StructuredOutput.FromGrammar(grammar));
+
+        Assert.StartsWith("the grammar is not valid GBNF (llama.cpp: ", ex.Message, StringComparison.Ordinal); // its logged reason
 
         Assert.Equal(StructuredOutputKind.Grammar, StructuredOutput.FromGrammar("root ::= \"yes\" | \"no\"").Kind);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(" \n\t")]
+    public void An_empty_grammar_is_refused_without_asking_llama_cpp(string grammar)
+    {
+        var ex = Assert.Throws<StructuredOutputException>(() => StructuredOutput.FromGrammar(grammar));
+
+        Assert.Equal("the grammar is empty", ex.Message);
     }
 
     [Fact]
