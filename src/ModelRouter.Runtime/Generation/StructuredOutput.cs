@@ -151,7 +151,8 @@ public sealed class StructuredOutput
                     throw new InvalidOperationException("llama.cpp's JSON schema converter ran out of memory: " + why);
                 }
 
-                throw new StructuredOutputException("the JSON schema cannot be converted to a grammar: " + why);
+                // One line: the converter joins its reasons with newlines, and the doors put this in one error message.
+                throw new StructuredOutputException("the JSON schema cannot be converted to a grammar: " + why?.ReplaceLineEndings(" "));
             }
 
             return new StructuredOutput(kind, schemaJson, NativeStrings.Read(grammar)!);
