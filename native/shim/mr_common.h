@@ -8,7 +8,8 @@
  *     reason readable through mr_last_error() on the same thread (the one error convention of mr_shim).
  *   - Strings it returns are heap-allocated and owned by the caller, who frees them with mr_common_string_free.
  *
- * Today: JSON Schema -> GBNF through llama.cpp's own converter (common/json-schema-to-grammar.h).
+ * Today: JSON Schema -> GBNF through llama.cpp's own converter (common/json-schema-to-grammar.h), and the grammar
+ * gate (common/sampling.cpp's rejection sampling) as a llama_sampler.
  * Reserved for a later step (issue 20, point 4): the chat-template layer (common_chat_templates_init,
  * common_chat_templates_apply, common_chat_parse) as opaque handles + JSON in/out, named mr_chat_*.
  *
@@ -34,7 +35,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature below changes; the managed side refuses a mismatch. */
-#define MR_COMMON_ABI_VERSION 1
+#define MR_COMMON_ABI_VERSION 2
 
 MR_COMMON_API int32_t mr_common_abi_version(void);
 
@@ -44,6 +45,16 @@ MR_COMMON_API int32_t mr_common_abi_version(void);
  * schema (unsupported keyword combination, bad $ref, ...); mr_last_error() says why and *out_grammar is NULL.
  * MR_STATUS_OUT_OF_MEMORY: an allocation failed. */
 MR_COMMON_API enum mr_status mr_json_schema_to_grammar(const char * schema_json, char ** out_grammar);
+
+struct llama_sampler; /* llama.h */
+
+/* A sampler that enforces `grammar` (llama_sampler_init_grammar) on what `chain` samples, the way llama.cpp's common
+ * sampler does by default: `chain` samples from the full candidates first and the grammar checks that one token;
+ * only when the grammar rejects it are all candidates masked by the grammar and `chain` samples again. The result has
+ * the distribution of grammar-first sampling without paying the grammar over the whole vocabulary at every step
+ * when the model's first choice is valid (usual for a trained model). Accept feeds both. Takes ownership of both
+ * samplers (freed with the returned one, or at once on failure). NULL on failure (mr_last_error() says why). */
+MR_COMMON_API struct llama_sampler * mr_sampler_init_grammar_gate(struct llama_sampler * grammar, struct llama_sampler * chain);
 
 /* Frees a string returned by this library; NULL is ignored. */
 MR_COMMON_API void mr_common_string_free(char * text);

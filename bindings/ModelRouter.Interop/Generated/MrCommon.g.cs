@@ -11,8 +11,8 @@ namespace ModelRouter.Interop;
 
 public static unsafe partial class MrCommon
 {
-    [NativeTypeName("#define MR_COMMON_ABI_VERSION 1")]
-    public const int MR_COMMON_ABI_VERSION = 1;
+    [NativeTypeName("#define MR_COMMON_ABI_VERSION 2")]
+    public const int MR_COMMON_ABI_VERSION = 2;
 
     [LibraryImport("mr_common", EntryPoint = "mr_common_abi_version")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
@@ -23,6 +23,11 @@ public static unsafe partial class MrCommon
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     [return: NativeTypeName("enum mr_status")]
     public static partial mr_status mr_json_schema_to_grammar([NativeTypeName("const char *")] sbyte* schema_json, [NativeTypeName("char **")] sbyte** out_grammar);
+
+    [LibraryImport("mr_common", EntryPoint = "mr_sampler_init_grammar_gate")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("struct llama_sampler *")]
+    public static partial llama_sampler* mr_sampler_init_grammar_gate([NativeTypeName("struct llama_sampler *")] llama_sampler* grammar, [NativeTypeName("struct llama_sampler *")] llama_sampler* chain);
 
     [LibraryImport("mr_common", EntryPoint = "mr_common_string_free")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -84,6 +84,7 @@ public sealed class StructuredOutput
 
     /// <summary>Output in the language of <paramref name="gbnf"/> (start rule <c>root</c>).</summary>
     /// <exception cref="StructuredOutputException">Empty, too large, or not a grammar llama.cpp can parse.</exception>
+    /// <exception cref="NativeLibraryLoadException">The native build has no libmr_common (built before it existed).</exception>
     public static unsafe StructuredOutput FromGrammar(string gbnf)
     {
         ArgumentNullException.ThrowIfNull(gbnf);
@@ -101,6 +102,7 @@ public sealed class StructuredOutput
         // Parsed once without a vocabulary: syntax, undefined rules, a missing root and left recursion are all found
         // here. (A <token> literal needs the model's vocabulary and is refused; <[id]> token ids are fine.)
         NativeRuntime.EnsureInitialized();
+        CheckCommonAbi(); // the sampler's grammar gate lives in libmr_common: refuse now rather than in the worker
         NativeLog.ClearRecentErrors();
         var sampler = CreateGrammarSampler(null, gbnf);
         if (sampler == null)
@@ -166,8 +168,11 @@ public sealed class StructuredOutput
 
     private static int commonAbiChecked;
 
-    /// <summary>Refuses a libmr_common built from another mr_common.h than the bindings (once per process).</summary>
-    private static void CheckCommonAbi()
+    /// <summary>
+    /// Refuses a libmr_common built from another mr_common.h than the bindings (once per process); every structured
+    /// output needs it (the converter, and the grammar gate the sampler runs).
+    /// </summary>
+    internal static void CheckCommonAbi()
     {
         if (Volatile.Read(ref commonAbiChecked) != 0)
         {

@@ -8,35 +8,63 @@ namespace ModelRouter.Runtime.Generation;
 internal static unsafe class TokenSampler
 {
     /// <exception cref="StructuredOutputException">llama.cpp could not build the grammar against this vocabulary.</exception>
+    /// <exception cref="NativeLibraryLoadException">A grammar was asked for and the native build has no libmr_common.</exception>
     public static SafeSamplerHandle Create(in SamplingParameters p, Vocabulary vocabulary)
     {
-        var chain = Llama.llama_sampler_chain_init(Llama.llama_sampler_chain_default_params());
-        var handle = new SafeSamplerHandle(chain);
-        if (!string.IsNullOrEmpty(p.Grammar))
+        if (string.IsNullOrEmpty(p.Grammar))
         {
-            // First, as common_sampler's grammar_first path: the grammar masks every token that would leave the
-            // language, so top-k/top-p/min-p then choose among valid tokens only (after them, they could leave
-            // nothing valid). The chain's accept feeds each sampled token to the grammar's state as well.
-            NativeLog.ClearRecentErrors(); // so that a failure reports llama.cpp's lines for this grammar only
-            var grammar = StructuredOutput.CreateGrammarSampler(vocabulary.Pointer, p.Grammar);
-            if (grammar == null)
-            {
-                handle.Dispose();
-                throw new StructuredOutputException(StructuredOutput.GrammarFailure("the grammar does not compile against this model's vocabulary"));
-            }
-
-            Llama.llama_sampler_chain_add(chain, grammar);
+            return new SafeSamplerHandle(CreateChain(p, vocabulary.Count));
         }
 
+        StructuredOutput.CheckCommonAbi();
+        var chain = CreateChain(p, vocabulary.Count);
+        NativeLog.ClearRecentErrors(); // so that a failure reports llama.cpp's lines for this grammar only
+        var grammar = StructuredOutput.CreateGrammarSampler(vocabulary.Pointer, p.Grammar);
+        if (grammar == null)
+        {
+            Llama.llama_sampler_free(chain);
+            throw new StructuredOutputException(StructuredOutput.GrammarFailure("the grammar does not compile against this model's vocabulary"));
+        }
+
+        // The gate (libmr_common) is llama.cpp's common sampler's way: the chain samples from all candidates, the
+        // grammar checks that one token, and only a rejected token makes the grammar mask every candidate before the
+        // chain samples again. Same distribution as masking first, without running the grammar over the whole
+        // vocabulary at each step when the model's choice is already valid. It takes ownership of both samplers.
+        llama_sampler* gate;
+        try
+        {
+            gate = MrCommon.mr_sampler_init_grammar_gate(grammar, chain);
+        }
+        catch (DllNotFoundException)
+        {
+            Llama.llama_sampler_free(grammar);
+            Llama.llama_sampler_free(chain);
+            throw;
+        }
+
+        if (gate == null)
+        {
+            throw new InvalidOperationException("the grammar gate could not be created: " + NativeStrings.Read(MrShim.mr_last_error()));
+        }
+
+        // Inside a chain of its own: llama_sampler_sample then reuses the chain's candidate buffer at every step.
+        var outer = Llama.llama_sampler_chain_init(Llama.llama_sampler_chain_default_params());
+        Llama.llama_sampler_chain_add(outer, gate);
+        return new SafeSamplerHandle(outer);
+    }
+
+    private static llama_sampler* CreateChain(in SamplingParameters p, int vocabularySize)
+    {
+        var chain = Llama.llama_sampler_chain_init(Llama.llama_sampler_chain_default_params());
         if (p.RepetitionPenalty != 1.0f && p.RepetitionLastN != 0)
         {
-            Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_penalties(vocabulary.Count, p.RepetitionLastN, p.RepetitionPenalty, 0, 0));
+            Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_penalties(vocabularySize, p.RepetitionLastN, p.RepetitionPenalty, 0, 0));
         }
 
         if (p.Temperature <= 0)
         {
             Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_greedy());
-            return handle;
+            return chain;
         }
 
         if (p.TopK > 0)
@@ -56,6 +84,6 @@ internal static unsafe class TokenSampler
 
         Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_temp(p.Temperature));
         Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_dist(p.Seed));
-        return handle;
+        return chain;
     }
 }
