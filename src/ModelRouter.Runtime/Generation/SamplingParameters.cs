@@ -29,7 +29,8 @@ public readonly record struct SamplingParameters
 
     /// <summary>
     /// A GBNF grammar (start rule <c>root</c>) every sampled token must keep the output inside: llama.cpp's grammar
-    /// sampler runs first in the chain. Null or empty: unconstrained. Build one with <see cref="StructuredOutput"/>.
+    /// sampler judges each sampled token (libmr_common's grammar gate). Null or empty: unconstrained. Build one with
+    /// <see cref="StructuredOutput"/>.
     /// </summary>
     public string? Grammar { get; init; }
 
