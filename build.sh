@@ -129,7 +129,7 @@ cmd_native() {
     step "building native libraries ($flavor; cached, only what changed is rebuilt)"
     local start=$SECONDS
     cmake --build "$bdir" --parallel "${MR_JOBS:-$(nproc 2>/dev/null || echo 2)}" >&2 || die "native build failed (see the compiler output above)."
-    for lib in libggml-base.so libggml.so libllama.so libmr_shim.so; do
+    for lib in libggml-base.so libggml.so libllama.so libllama-common.so libmr_shim.so libmr_common.so; do
         [[ -f "$odir/$lib" ]] || die "native build finished without $odir/$lib"
     done
     printf 'native libraries (%s) ready in %s (%ss)\n' "$flavor" "${odir#"$repo_root"/}" "$((SECONDS - start))" >&2

@@ -126,7 +126,7 @@ phase_build() {
     cmake --build "$bdir" --parallel "${MR_JOBS:-$(nproc)}" || return 1
     local seconds=$((SECONDS - start))
     echo "$seconds" > "$state/build.seconds"
-    for f in libllama.so libggml-cuda.so libmr_shim.so mr_probe mr_swap_test; do
+    for f in libllama.so libggml-cuda.so libllama-common.so libmr_shim.so libmr_common.so mr_probe mr_swap_test; do
         [[ -e "$native_out/$f" ]] || { log "the build finished without $f"; return 1; }
     done
     log "CUDA build done in ${seconds}s"

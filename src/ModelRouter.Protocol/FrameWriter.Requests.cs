@@ -13,6 +13,7 @@ public static partial class FrameWriter
         WriteOptions(ref w, request);
         w.WriteString(request.Prompt);
         WriteStops(ref w, request.StopSequences);
+        WriteOutputSpec(ref w, request);
         End(output, size, w);
     }
 
@@ -41,6 +42,7 @@ public static partial class FrameWriter
         }
 
         WriteStops(ref w, request.StopSequences);
+        WriteOutputSpec(ref w, request);
         End(output, size, w);
     }
 
@@ -64,9 +66,19 @@ public static partial class FrameWriter
         w.WriteSingle(request.CostBudget);
         w.WriteByte((byte)request.LatencyClass);
         w.WriteByte((byte)request.StopSequences.Count);
-        w.WriteReserved(2);
+        w.WriteByte((byte)request.OutputFormat);
+        w.WriteReserved(1);
         w.WriteString(request.Model);
         w.WriteString(request.RequiredCapability);
+    }
+
+    /// <summary>The schema or grammar string, written only for the formats that carry one (an absent one as empty: the receiver refuses it).</summary>
+    private static void WriteOutputSpec(ref PayloadWriter w, GenerationOptions request)
+    {
+        if (PayloadSize.HasOutputSpec(request.OutputFormat))
+        {
+            w.WriteString(request.OutputSpec ?? "");
+        }
     }
 
     private static void WriteStops(ref PayloadWriter w, IReadOnlyList<string> stops)

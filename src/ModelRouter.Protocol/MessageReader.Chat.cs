@@ -44,11 +44,16 @@ public static partial class MessageReader
 
         var messageSection = payload[messageStart..reader.Position];
         var stopSection = ReadStopSequences(ref reader, payload, options.StopCount, limits);
+        var outputSpec = ReadOutputSpec(ref reader, options.OutputFormat, limits);
         reader.EnsureEnd();
 
         ValidateSampling(options, limits);
         return new ChatPayload(
             (int)options.MaxTokens, (int)options.TopK, options.Temperature, options.TopP, options.Seed, options.CostBudget, (LatencyClass)options.Latency,
-            model, capability, messageCount, messageSection, contentBytes, options.StopCount, stopSection);
+            model, capability, messageCount, messageSection, contentBytes, options.StopCount, stopSection)
+        {
+            OutputFormat = (OutputFormat)options.OutputFormat,
+            OutputSpec = outputSpec,
+        };
     }
 }

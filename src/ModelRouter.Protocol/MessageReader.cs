@@ -108,6 +108,7 @@ public static partial class MessageReader
         var options = ReadOptions(ref reader, limits, out var model, out var capability);
         var prompt = reader.ReadString(limits.MaxPromptBytes, "prompt", ErrorCode.PromptTooLong);
         var stopSection = ReadStopSequences(ref reader, payload, options.StopCount, limits);
+        var outputSpec = ReadOutputSpec(ref reader, options.OutputFormat, limits);
         reader.EnsureEnd();
 
         ValidateSampling(options, limits);
@@ -118,7 +119,11 @@ public static partial class MessageReader
 
         return new GeneratePayload(
             (int)options.MaxTokens, (int)options.TopK, options.Temperature, options.TopP, options.Seed, options.CostBudget, (LatencyClass)options.Latency,
-            model, capability, prompt, options.StopCount, stopSection);
+            model, capability, prompt, options.StopCount, stopSection)
+        {
+            OutputFormat = (OutputFormat)options.OutputFormat,
+            OutputSpec = outputSpec,
+        };
     }
 
     /// <summary>Route (layout on <see cref="RoutePayload"/>).</summary>
@@ -204,6 +209,33 @@ public static partial class MessageReader
     }
 
     /// <summary>
+    /// The schema or grammar after the stop sequences, present only for <see cref="OutputFormat.JsonSchema"/> and
+    /// <see cref="OutputFormat.Grammar"/>: non-empty, at most max prompt bytes. An unknown format is refused first,
+    /// since the layout of what follows depends on it. What the text says is the server's to check.
+    /// </summary>
+    private static ReadOnlySpan<byte> ReadOutputSpec(scoped ref PayloadReader reader, byte format, scoped in ProtocolLimits limits)
+    {
+        if (format > (byte)OutputFormat.Grammar)
+        {
+            ThrowHelper.Payload(ErrorCode.InvalidArgument, $"unknown output format {format}");
+        }
+
+        if (format < (byte)OutputFormat.JsonSchema)
+        {
+            return default;
+        }
+
+        var what = format == (byte)OutputFormat.JsonSchema ? "JSON schema" : "grammar";
+        var spec = reader.ReadString(limits.MaxPromptBytes, what, ErrorCode.PromptTooLong);
+        if (spec.IsEmpty)
+        {
+            ThrowHelper.Payload(ErrorCode.InvalidArgument, $"empty {what}");
+        }
+
+        return spec;
+    }
+
+    /// <summary>
     /// The 32 fixed bytes, model and capability that generate and chat payloads share (checked later, with
     /// <see cref="ValidateSampling"/>, once the whole payload has been read).
     /// </summary>
@@ -211,8 +243,8 @@ public static partial class MessageReader
     {
         var fields = new GenerationFields(
             reader.ReadUInt32(), reader.ReadUInt32(), reader.ReadSingle(), reader.ReadSingle(), reader.ReadUInt64(), reader.ReadSingle(),
-            reader.ReadByte(), reader.ReadByte());
-        reader.ReadReserved(2);
+            reader.ReadByte(), reader.ReadByte(), reader.ReadByte());
+        reader.ReadReserved(1);
         model = reader.ReadString(limits.MaxNameBytes, "model");
         capability = reader.ReadString(limits.MaxNameBytes, "required capability");
         return fields;
@@ -221,7 +253,7 @@ public static partial class MessageReader
     /// <summary>The sampling fields and routing hints shared by generate and chat.</summary>
     private static void ValidateSampling(in GenerationFields options, scoped in ProtocolLimits limits)
     {
-        var (maxTokens, topK, temperature, topP, _, costBudget, latency, _) = options;
+        var (maxTokens, topK, temperature, topP, _, costBudget, latency, _, _) = options;
         if (maxTokens > (uint)limits.MaxTokens)
         {
             ThrowHelper.Payload(ErrorCode.MaxTokensExceeded, $"max tokens {maxTokens} exceeds the limit of {limits.MaxTokens}");
@@ -261,4 +293,4 @@ public static partial class MessageReader
 
 /// <summary>The fixed numbers of a generate or chat payload, in wire order, before validation.</summary>
 internal readonly record struct GenerationFields(
-    uint MaxTokens, uint TopK, float Temperature, float TopP, ulong Seed, float CostBudget, byte Latency, byte StopCount);
+    uint MaxTokens, uint TopK, float Temperature, float TopP, ulong Seed, float CostBudget, byte Latency, byte StopCount, byte OutputFormat);

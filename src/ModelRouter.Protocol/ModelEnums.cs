@@ -11,6 +11,25 @@ public enum LatencyClass : byte
     Batch = 3,
 }
 
+/// <summary>
+/// A constraint on the generated text (generate and chat, byte 30). JsonSchema and Grammar carry their text in a
+/// string after the stop sequences; Text and JsonObject carry none.
+/// </summary>
+public enum OutputFormat : byte
+{
+    /// <summary>Free text.</summary>
+    Text = 0,
+
+    /// <summary>Any JSON object.</summary>
+    JsonObject = 1,
+
+    /// <summary>JSON valid against the JSON Schema that follows (converted by llama.cpp's json_schema_to_grammar).</summary>
+    JsonSchema = 2,
+
+    /// <summary>Text in the language of the GBNF grammar that follows (start rule <c>root</c>).</summary>
+    Grammar = 3,
+}
+
 /// <summary>Why a generation ended.</summary>
 public enum FinishReason : byte
 {

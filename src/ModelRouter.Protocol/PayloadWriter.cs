@@ -106,8 +106,11 @@ public static class PayloadSize
             size += OfString(stops[i]);
         }
 
-        return size;
+        return HasOutputSpec(request.OutputFormat) ? size + OfString(request.OutputSpec ?? "") : size;
     }
+
+    /// <summary>Whether a frame with this output format carries the schema/grammar string after the stop sequences.</summary>
+    internal static bool HasOutputSpec(OutputFormat format) => format is OutputFormat.JsonSchema or OutputFormat.Grammar;
 
     /// <summary>Payload size of a route frame.</summary>
     public static int Route(RouteRequest request)

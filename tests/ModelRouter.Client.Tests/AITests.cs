@@ -186,6 +186,28 @@ public sealed class AITests
     }
 
     [Fact]
+    public async Task ResponseFormatsMapToTheOutputFormatByte()
+    {
+        await using var server = new FakeServer();
+        await using var router = await Connect(server);
+        var chat = new ModelRouterChatClient(router);
+        ChatMessage[] messages = [new ChatMessage(ChatRole.User, "x")];
+        using var schema = System.Text.Json.JsonDocument.Parse("""{"type":"object","properties":{"a":{"type":"integer"}}}""");
+
+        var none = chat.ToRequest(messages);
+        var text = chat.ToRequest(messages, new ChatOptions { ResponseFormat = ChatResponseFormat.Text });
+        var json = chat.ToRequest(messages, new ChatOptions { ResponseFormat = ChatResponseFormat.Json });
+        var typed = chat.ToRequest(messages, new ChatOptions { ResponseFormat = ChatResponseFormat.ForJsonSchema(schema.RootElement, "thing") });
+
+        Assert.Equal(OutputFormat.Text, none.OutputFormat);
+        Assert.Equal(OutputFormat.Text, text.OutputFormat);
+        Assert.Equal(OutputFormat.JsonObject, json.OutputFormat);
+        Assert.Null(json.OutputSpec);
+        Assert.Equal(OutputFormat.JsonSchema, typed.OutputFormat);
+        Assert.Equal(schema.RootElement.GetRawText(), typed.OutputSpec);
+    }
+
+    [Fact]
     public async Task RolesMapAndOthersAreRefused()
     {
         await using var server = new FakeServer();

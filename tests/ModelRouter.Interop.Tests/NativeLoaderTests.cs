@@ -22,6 +22,19 @@ public sealed class NativeLoaderTests
     }
 
     [Fact]
+    public void Loads_libmr_common_beside_the_shim_and_its_ABI_matches_the_bindings()
+    {
+        var set = NativeLibraryLoader.EnsureLoaded();
+        if (!File.Exists(Path.Combine(set.Directory, NativeLibraryNames.FileName(NativeLibraryNames.Common))))
+        {
+            Assert.Skip($"{set.Directory} is a native build from before libmr_common: run ./build.sh native.");
+        }
+
+        Assert.True(set.IsLoaded(NativeLibraryNames.Common));
+        Assert.Equal(MrCommon.MR_COMMON_ABI_VERSION, MrCommon.mr_common_abi_version());
+    }
+
+    [Fact]
     public void An_empty_directory_fails_with_every_path_tried()
     {
         var empty = Directory.CreateTempSubdirectory("mr-loader-empty-");

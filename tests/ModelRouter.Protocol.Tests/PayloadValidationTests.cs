@@ -171,8 +171,12 @@ public sealed class PayloadValidationTests
         Assert.Equal(ErrorCode.InvalidArgument, GenerateFails(payload));
 
         payload = GeneratePayload(new GenerateRequest { Prompt = "x" });
-        payload[30] = 1; // reserved
+        payload[31] = 1; // reserved
         Assert.Equal(ErrorCode.BadFrame, GenerateFails(payload));
+
+        payload = GeneratePayload(new GenerateRequest { Prompt = "x" });
+        payload[30] = 4; // output format past grammar
+        Assert.Equal(ErrorCode.InvalidArgument, GenerateFails(payload));
 
         payload = GeneratePayload(new GenerateRequest { Prompt = "x" });
         BinaryPrimitives.WriteUInt32LittleEndian(payload.AsSpan(4), 0x8000_0000); // top-k
@@ -300,5 +304,43 @@ public sealed class PayloadValidationTests
         Assert.Equal(12u, attributed.RequestId);
         Assert.Equal(error.Code, attributed.Code);
         Assert.False(attributed.IsFatal);
+    }
+
+    [Fact]
+    public void OutputFormatsCarryTheirSpecExactlyWhenTheyNeedOne()
+    {
+        // json-object carries no spec: the plain payload with byte 30 = 1 is complete, and a string after it is extra.
+        var plain = GeneratePayload(new GenerateRequest { Prompt = "x" });
+        plain[30] = (byte)OutputFormat.JsonObject;
+        Assert.Equal(OutputFormat.JsonObject, MessageReader.ReadGenerate(plain, Limits).OutputFormat);
+        Assert.True(MessageReader.ReadGenerate(plain, Limits).OutputSpec.IsEmpty);
+
+        var schema = GeneratePayload(new GenerateRequest { Prompt = "x", OutputFormat = OutputFormat.JsonSchema, OutputSpec = "{}" });
+        var withExtra = (byte[])schema.Clone();
+        withExtra[30] = (byte)OutputFormat.JsonObject;
+        Assert.Equal(ErrorCode.BadFrame, GenerateFails(withExtra));
+
+        // json-schema and grammar need theirs: absent is a truncation, empty is a wrong argument.
+        plain[30] = (byte)OutputFormat.Grammar;
+        Assert.Equal(ErrorCode.BadFrame, GenerateFails(plain));
+        var empty = GeneratePayload(new GenerateRequest { Prompt = "x", OutputFormat = OutputFormat.JsonSchema });
+        Assert.Equal(ErrorCode.InvalidArgument, GenerateFails(empty));
+
+        var read = MessageReader.ReadGenerate(schema, Limits).ToRequest();
+        Assert.Equal(OutputFormat.JsonSchema, read.OutputFormat);
+        Assert.Equal("{}", read.OutputSpec);
+
+        var tooLong = GeneratePayload(new GenerateRequest { Prompt = "x", OutputFormat = OutputFormat.Grammar, OutputSpec = new string('a', Limits.MaxPromptBytes + 1) });
+        Assert.Equal(ErrorCode.PromptTooLong, GenerateFails(tooLong));
+
+        var chat = Payload(w => FrameWriter.WriteChat(w, 1, new ChatGenerateRequest
+        {
+            Messages = [new ChatRequestMessage("user", "x")],
+            OutputFormat = OutputFormat.Grammar,
+            OutputSpec = "root ::= \"a\"",
+        }));
+        var chatRequest = MessageReader.ReadChat(chat, Limits).ToRequest();
+        Assert.Equal(OutputFormat.Grammar, chatRequest.OutputFormat);
+        Assert.Equal("root ::= \"a\"", chatRequest.OutputSpec);
     }
 }

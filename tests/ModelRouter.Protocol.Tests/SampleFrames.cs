@@ -34,6 +34,17 @@ public static class SampleFrames
         StopSequences = ["\n\n"],
     };
 
+    public static readonly GenerateRequest GenerateGrammar = new()
+    {
+        Model = "tiny",
+        Prompt = "Yes or no?",
+        MaxTokens = 8,
+        Temperature = 0,
+        TopP = 0,
+        OutputFormat = OutputFormat.Grammar,
+        OutputSpec = "root ::= \"yes\" | \"no\"",
+    };
+
     public static readonly GenerateRequest GenerateNamed = new()
     {
         Model = "qwen-coder-1.5b",
@@ -202,6 +213,20 @@ public static class SampleFrames
                 Assert.Null(request.RequiredCapability);
                 Assert.Empty(request.StopSequences);
                 Assert.Equal(LatencyClass.Unspecified, request.LatencyClass);
+            }),
+        new("generate-grammar", FrameType.Generate, 13,
+            w => FrameWriter.WriteGenerate(w, 13, GenerateGrammar),
+            p =>
+            {
+                var g = MessageReader.ReadGenerate(p, Limits);
+                Assert.Equal(OutputFormat.Grammar, g.OutputFormat);
+                Assert.Equal("root ::= \"yes\" | \"no\"", Encoding.UTF8.GetString(g.OutputSpec));
+                var request = g.ToRequest();
+                Assert.Equal("tiny", request.Model);
+                Assert.Equal("Yes or no?", request.Prompt);
+                Assert.Equal(8, request.MaxTokens);
+                Assert.Equal(OutputFormat.Grammar, request.OutputFormat);
+                Assert.Equal("root ::= \"yes\" | \"no\"", request.OutputSpec);
             }),
         new("route", FrameType.Route, 3,
             w => FrameWriter.WriteRoute(w, 3, new RouteRequest { Prompt = "Summarize this.", LatencyClass = LatencyClass.Realtime, CostBudget = 1 }),

@@ -133,6 +133,8 @@ internal static class HandAssembled
             .Str("").Str("chat").Str("Write a haiku about PCIe.").Str("\n\n")),
         ["generate-named"] = Frame(0x10, 0, 2, p => p.U32(16).U32(0).F32(0).F32(0).U64(0).F32(0).U8(0).U8(0).U16(0)
             .Str("qwen-coder-1.5b").Str("").Str("fn main() {")),
+        ["generate-grammar"] = Frame(0x10, 0, 13, p => p.U32(8).U32(0).F32(0).F32(0).U64(0).F32(0).U8(0).U8(0).U8(3).U8(0)
+            .Str("tiny").Str("").Str("Yes or no?").Str("root ::= \"yes\" | \"no\"")),
         ["chat"] = Frame(0x17, 0, 10, p => p.U32(128).U32(20).F32(0.5f).F32(0.9f).U64(7).F32(1.0f).U8(2).U8(1).U16(0).Str("").Str("")
             .U16(4).Str("system").Str("Be brief.").Str("user").Str("Hi").Str("assistant").Str("Hello!").Str("user").Str("What is PCIe?")
             .Str("User:")),

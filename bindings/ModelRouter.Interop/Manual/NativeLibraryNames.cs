@@ -11,6 +11,7 @@ public static class NativeLibraryNames
     public const string Ggml = "ggml";
     public const string Llama = "llama";
     public const string Shim = "mr_shim";
+    public const string Common = "mr_common";
 
     /// <summary>Dependencies first: each library's DT_NEEDED entries are already resident when it loads.</summary>
     internal static readonly (string Name, bool Required)[] LoadOrder =
@@ -21,6 +22,10 @@ public static class NativeLibraryNames
         (Ggml, true),
         (Llama, true),
         (Shim, true),
+        // Our C ABI over llama.cpp's common library (it needs libllama-common beside it, found through $ORIGIN).
+        // Optional so that a native build from before it existed still serves everything else; what needs it
+        // (structured output) reports the absence through NativeLibraryLoadException when first called.
+        (Common, false),
     ];
 
     /// <summary>The file name of <paramref name="name"/> on the current OS (libllama.so, llama.dll, libllama.dylib).</summary>

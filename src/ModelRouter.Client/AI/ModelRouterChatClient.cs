@@ -137,6 +137,13 @@ public sealed class ModelRouterChatClient : IChatClient, IAsyncDisposable
             LatencyClass = ModelRouterAIProperties.GetLatencyClass(properties),
             RequiredCapability = ModelRouterAIProperties.GetString(properties, ModelRouterAIProperties.Capability),
             CostBudget = ModelRouterAIProperties.GetCost(properties),
+            OutputFormat = options?.ResponseFormat switch
+            {
+                ChatResponseFormatJson { Schema: not null } => OutputFormat.JsonSchema,
+                ChatResponseFormatJson => OutputFormat.JsonObject,
+                _ => OutputFormat.Text,
+            },
+            OutputSpec = options?.ResponseFormat is ChatResponseFormatJson { Schema: { } schema } ? schema.GetRawText() : null,
         };
     }
 

@@ -36,4 +36,10 @@ public abstract class GenerationOptions
 
     /// <summary>Generation stops when one of these is produced (not included in the output).</summary>
     public IReadOnlyList<string> StopSequences { get; init; } = [];
+
+    /// <summary>A constraint on the output; <see cref="OutputFormat.Text"/> (the default) for none.</summary>
+    public OutputFormat OutputFormat { get; init; }
+
+    /// <summary>The JSON Schema (<see cref="OutputFormat.JsonSchema"/>) or GBNF grammar (<see cref="OutputFormat.Grammar"/>); else unused.</summary>
+    public string? OutputSpec { get; init; }
 }

@@ -72,7 +72,7 @@ public sealed unsafe class BatchedGenerator : IDisposable
             throw new PromptTooLongException(count, capacity - 1);
         }
 
-        var sampler = TokenSampler.Create(request.Sampling, vocabulary.Count);
+        var sampler = TokenSampler.Create(request.Sampling, vocabulary);
         // The last prompt token is always decoded again: its logits give the first sampled token.
         var slot = context.Prefixes.Acquire(prompt.AsSpan(0, count), count - 1, out var reused);
         if (slot < 0)

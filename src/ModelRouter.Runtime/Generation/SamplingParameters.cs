@@ -27,6 +27,13 @@ public readonly record struct SamplingParameters
     /// <summary>Random seed; the same seed, prompt and parameters give the same tokens.</summary>
     public uint Seed { get; init; } = 0xFFFFFFFF;
 
+    /// <summary>
+    /// A GBNF grammar (start rule <c>root</c>) every sampled token must keep the output inside: llama.cpp's grammar
+    /// sampler judges each sampled token (libmr_common's grammar gate). Null or empty: unconstrained. Build one with
+    /// <see cref="StructuredOutput"/>.
+    /// </summary>
+    public string? Grammar { get; init; }
+
     /// <summary>Greedy decoding: always the most likely token.</summary>
     public static SamplingParameters Greedy { get; } = new() { Temperature = 0 };
 

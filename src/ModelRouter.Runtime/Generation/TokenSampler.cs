@@ -1,15 +1,61 @@
 using ModelRouter.Interop;
 using ModelRouter.Runtime.Native;
+using ModelRouter.Runtime.Text;
 
 namespace ModelRouter.Runtime.Generation;
 
 /// <summary>Builds llama.cpp's sampler chain for a set of <see cref="SamplingParameters"/>.</summary>
 internal static unsafe class TokenSampler
 {
-    public static SafeSamplerHandle Create(in SamplingParameters p, int vocabularySize)
+    /// <exception cref="StructuredOutputException">llama.cpp could not build the grammar against this vocabulary.</exception>
+    /// <exception cref="NativeLibraryLoadException">A grammar was asked for and the native build has no libmr_common.</exception>
+    public static SafeSamplerHandle Create(in SamplingParameters p, Vocabulary vocabulary)
+    {
+        if (string.IsNullOrEmpty(p.Grammar))
+        {
+            return new SafeSamplerHandle(CreateChain(p, vocabulary.Count));
+        }
+
+        StructuredOutput.CheckCommonAbi();
+        var chain = CreateChain(p, vocabulary.Count);
+        NativeLog.ClearRecentErrors(); // so that a failure reports llama.cpp's lines for this grammar only
+        var grammar = StructuredOutput.CreateGrammarSampler(vocabulary.Pointer, p.Grammar);
+        if (grammar == null)
+        {
+            Llama.llama_sampler_free(chain);
+            throw new StructuredOutputException(StructuredOutput.GrammarFailure("the grammar does not compile against this model's vocabulary"));
+        }
+
+        // The gate (libmr_common) is llama.cpp's common sampler's way: the chain samples from all candidates, the
+        // grammar checks that one token, and only a rejected token makes the grammar mask every candidate before the
+        // chain samples again. Same distribution as masking first, without running the grammar over the whole
+        // vocabulary at each step when the model's choice is already valid. It takes ownership of both samplers.
+        llama_sampler* gate;
+        try
+        {
+            gate = MrCommon.mr_sampler_init_grammar_gate(grammar, chain);
+        }
+        catch (DllNotFoundException)
+        {
+            Llama.llama_sampler_free(grammar);
+            Llama.llama_sampler_free(chain);
+            throw;
+        }
+
+        if (gate == null)
+        {
+            throw new InvalidOperationException("the grammar gate could not be created: " + NativeStrings.Read(MrShim.mr_last_error()));
+        }
+
+        // Inside a chain of its own: llama_sampler_sample then reuses the chain's candidate buffer at every step.
+        var outer = Llama.llama_sampler_chain_init(Llama.llama_sampler_chain_default_params());
+        Llama.llama_sampler_chain_add(outer, gate);
+        return new SafeSamplerHandle(outer);
+    }
+
+    private static llama_sampler* CreateChain(in SamplingParameters p, int vocabularySize)
     {
         var chain = Llama.llama_sampler_chain_init(Llama.llama_sampler_chain_default_params());
-        var handle = new SafeSamplerHandle(chain);
         if (p.RepetitionPenalty != 1.0f && p.RepetitionLastN != 0)
         {
             Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_penalties(vocabularySize, p.RepetitionLastN, p.RepetitionPenalty, 0, 0));
@@ -18,7 +64,7 @@ internal static unsafe class TokenSampler
         if (p.Temperature <= 0)
         {
             Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_greedy());
-            return handle;
+            return chain;
         }
 
         if (p.TopK > 0)
@@ -38,6 +84,6 @@ internal static unsafe class TokenSampler
 
         Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_temp(p.Temperature));
         Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_dist(p.Seed));
-        return handle;
+        return chain;
     }
 }

@@ -1,4 +1,5 @@
 using ModelRouter.Runtime.Chat;
+using ModelRouter.Runtime.Generation;
 using ModelRouter.Server.Routing;
 
 namespace ModelRouter.Server.Requests;
@@ -40,10 +41,20 @@ public sealed record GenerationCommand
     /// <summary>The end user on whose behalf the client asks (passed to remote members; logged nowhere).</summary>
     public string? User { get; init; }
 
+    /// <summary>A constraint on the output (JSON object, JSON schema, GBNF grammar); null for free text.</summary>
+    public OutputConstraint? Output { get; init; }
+
     /// <summary>The text the router classifies: the prompt, or the last user message of a chat.</summary>
     internal string RoutingText =>
         Prompt ?? Messages?.LastOrDefault(m => string.Equals(m.Role, "user", StringComparison.OrdinalIgnoreCase)).Content ?? Messages?[^1].Content ?? "";
 }
+
+/// <summary>
+/// Structured output as a door received it, still unchecked: <see cref="Text"/> is the JSON schema for
+/// <see cref="StructuredOutputKind.JsonSchema"/>, the GBNF for <see cref="StructuredOutputKind.Grammar"/>, and null for
+/// <see cref="StructuredOutputKind.JsonObject"/>. The pipeline turns it into a grammar (a bad one is InvalidArgument).
+/// </summary>
+public sealed record OutputConstraint(StructuredOutputKind Kind, string? Text = null);
 
 /// <summary>Texts to embed with one model, as every door asks for it.</summary>
 public sealed record EmbeddingCommand

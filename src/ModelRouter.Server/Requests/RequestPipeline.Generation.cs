@@ -18,9 +18,11 @@ public sealed partial class RequestPipeline
     {
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(observer);
+        StructuredOutput? output;
         try
         {
             Validate(command);
+            output = ResolveOutput(command.Output);
             EnterInFlight();
         }
         catch (RequestException ex)
@@ -37,7 +39,7 @@ public sealed partial class RequestPipeline
             if (!IsRouted(command.Model))
             {
                 CheckModel(command.Model!);
-                Serve(run, command, command.Model!, chain: null, cancellation);
+                Serve(run, command, command.Model!, output, chain: null, cancellation);
                 return;
             }
 
@@ -45,11 +47,11 @@ public sealed partial class RequestPipeline
             var pending = DecideAsync(text, command.Hints, cancellation);
             if (pending.IsCompletedSuccessfully)
             {
-                ServeRouted(run, command, text, pending.Result, observer, cancellation);
+                ServeRouted(run, command, text, output, pending.Result, observer, cancellation);
             }
             else
             {
-                _ = ServeWhenRoutedAsync(run, command, text, pending, observer, cancellation); // the LLM judge is answering
+                _ = ServeWhenRoutedAsync(run, command, text, output, pending, observer, cancellation); // the LLM judge is answering
             }
         }
         catch (RequestException ex)
@@ -58,12 +60,12 @@ public sealed partial class RequestPipeline
         }
     }
 
-    private async Task ServeWhenRoutedAsync(GenerationRun run, GenerationCommand command, string text, ValueTask<RouteResult> pending,
-        IGenerationObserver observer, CancellationToken cancellation)
+    private async Task ServeWhenRoutedAsync(GenerationRun run, GenerationCommand command, string text, StructuredOutput? output,
+        ValueTask<RouteResult> pending, IGenerationObserver observer, CancellationToken cancellation)
     {
         try
         {
-            ServeRouted(run, command, text, await pending.ConfigureAwait(false), observer, cancellation);
+            ServeRouted(run, command, text, output, await pending.ConfigureAwait(false), observer, cancellation);
         }
         catch (RequestException ex)
         {
@@ -75,28 +77,30 @@ public sealed partial class RequestPipeline
         }
     }
 
-    private void ServeRouted(GenerationRun run, GenerationCommand command, string text, RouteResult decision, IGenerationObserver observer,
-        CancellationToken cancellation)
+    private void ServeRouted(GenerationRun run, GenerationCommand command, string text, StructuredOutput? output, RouteResult decision,
+        IGenerationObserver observer, CancellationToken cancellation)
     {
         run.Routed(decision.Task, decision.Elapsed);
         Events.Routed(run.Id, text, decision, command.Hints);
         observer.OnRouted(Describe(decision));
 
         // An unsure decision serves the default model alone: the task's remotes were configured for the task.
-        var chain = !decision.Unsure && remotes.TryGet(decision.Task, out var routeChain) ? routeChain : null;
-        Serve(run, command, decision.Model, chain, cancellation);
+        // Structured output is enforced by our own sampler, which a remote member does not have: local only.
+        var chain = !decision.Unsure && output is null && remotes.TryGet(decision.Task, out var routeChain) ? routeChain : null;
+        Serve(run, command, decision.Model, output, chain, cancellation);
     }
 
-    private void Serve(GenerationRun run, GenerationCommand command, string model, RemoteChain? chain, CancellationToken cancellation)
+    private void Serve(GenerationRun run, GenerationCommand command, string model, StructuredOutput? output, RemoteChain? chain,
+        CancellationToken cancellation)
     {
         run.Model = model;
         if (chain is not null)
         {
-            _ = run.ServeAsync(chain, ToRemote(command), () => LocalGeneration(command, model), cancellation);
+            _ = run.ServeAsync(chain, ToRemote(command), () => LocalGeneration(command, model, output), cancellation);
             return;
         }
 
-        SubmitLocal(run, LocalGeneration(command, model), cancellation);
+        SubmitLocal(run, LocalGeneration(command, model, output), cancellation);
     }
 
     /// <summary>"auto", empty or null: the router chooses.</summary>
@@ -170,8 +174,40 @@ public sealed partial class RequestPipeline
         }
     }
 
+    /// <summary>
+    /// The constraint as the grammar the sampler enforces, checked now (before routing or queueing) so that a schema
+    /// llama.cpp's converter rejects or a grammar it cannot parse is the client's InvalidArgument on every door.
+    /// </summary>
+    private static StructuredOutput? ResolveOutput(OutputConstraint? constraint)
+    {
+        if (constraint is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return constraint.Kind switch
+            {
+                StructuredOutputKind.JsonObject => StructuredOutput.JsonObject(),
+                StructuredOutputKind.JsonSchema => StructuredOutput.FromJsonSchema(constraint.Text ?? ""),
+                StructuredOutputKind.Grammar => StructuredOutput.FromGrammar(constraint.Text ?? ""),
+                _ => throw new RequestException(RequestError.InvalidArgument, $"unknown output format {constraint.Kind}"),
+            };
+        }
+        catch (StructuredOutputException ex)
+        {
+            var what = constraint.Kind == StructuredOutputKind.Grammar ? "grammar" : "response_format";
+            throw new RequestException(RequestError.InvalidArgument, $"{what}: {ex.Message}");
+        }
+        catch (DllNotFoundException ex) // Interop.NativeLibraryLoadException: libmr_common absent
+        {
+            throw new RequestException(RequestError.Internal, "structured output needs libmr_common, which this server's native build lacks: " + ex.Message);
+        }
+    }
+
     /// <summary>The request as the local model runs it: a chat rendered with the model's template, sampling settings.</summary>
-    private GenerationRequest LocalGeneration(GenerationCommand command, string model) =>
+    private GenerationRequest LocalGeneration(GenerationCommand command, string model, StructuredOutput? output) =>
         new(command.Prompt ?? templates.Render(model, command.Messages!))
         {
             MaxTokens = command.MaxTokens > 0 ? command.MaxTokens : Math.Min(256, Options.Limits.MaxTokens),
@@ -182,6 +218,7 @@ public sealed partial class RequestPipeline
                 TopK = command.TopK,
                 TopP = command.TopP is > 0 and <= 1 ? command.TopP : 1f,
                 Seed = command.Seed == 0 ? (uint)Random.Shared.Next() : (uint)command.Seed,
+                Grammar = output?.Grammar,
             },
         };
 

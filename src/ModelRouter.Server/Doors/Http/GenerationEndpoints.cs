@@ -88,6 +88,7 @@ internal static class GenerationEndpoints
             Stop = Stops(body.Stop),
             Hints = Hints(body.ModelRouter),
             User = body.User,
+            Output = ResponseFormats.Read(body),
         };
     }
 
@@ -113,6 +114,7 @@ internal static class GenerationEndpoints
             Stop = Stops(body.Stop),
             Hints = Hints(body.ModelRouter),
             User = body.User,
+            Output = ResponseFormats.Read(body),
         };
     }
 

@@ -32,6 +32,12 @@ internal abstract class GenerationBody
     [JsonPropertyName("n")] public int? N { get; set; }
 
     [JsonPropertyName("modelrouter")] public RouterHintsBody? ModelRouter { get; set; }
+
+    /// <summary>OpenAI's <c>{"type": "text" | "json_object" | "json_schema", "json_schema": {...}}</c> (see ResponseFormats).</summary>
+    [JsonPropertyName("response_format")] public JsonElement ResponseFormat { get; set; }
+
+    /// <summary>llama-server's extension: a GBNF grammar (start rule root) the output must follow.</summary>
+    [JsonPropertyName("grammar")] public JsonElement Grammar { get; set; }
 }
 
 /// <summary>POST /v1/chat/completions.</summary>

@@ -1,5 +1,6 @@
 using System.Text;
 using ModelRouter.Protocol;
+using ModelRouter.Runtime.Generation;
 using ModelRouter.Server.Diagnostics;
 using ModelRouter.Server.Requests;
 using ModelRouter.Server.Routing;
@@ -405,6 +406,13 @@ public sealed partial class ClientConnection
         Seed = request.Seed,
         Stop = request.StopSequences,
         Hints = Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability),
+        Output = request.OutputFormat switch
+        {
+            OutputFormat.JsonObject => new OutputConstraint(StructuredOutputKind.JsonObject),
+            OutputFormat.JsonSchema => new OutputConstraint(StructuredOutputKind.JsonSchema, request.OutputSpec),
+            OutputFormat.Grammar => new OutputConstraint(StructuredOutputKind.Grammar, request.OutputSpec),
+            _ => null, // Text (the reader refuses an unknown format)
+        },
     };
 
     private static RouteHints Hints(LatencyClass latency, float costBudget, string? capability) => new()

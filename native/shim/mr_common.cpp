@@ -1,0 +1,177 @@
+// mr_common: llama.cpp's common layer behind our C ABI (see mr_common.h). Every entry point is a
+// function-try-block boundary: nothing thrown by common/ (std::invalid_argument from the converter,
+// common_json_error from the parser, std::bad_alloc) may unwind into a P/Invoke caller, which would
+// terminate the process.
+#include "mr_common.h"
+
+#include "mr_shim_internal.h" // mr_fail / mr_clear_error: the shim's thread-local error text
+
+#include "json-schema-to-grammar.h"
+#include "json.h"
+#include "llama.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+// malloc'd copy: the caller frees it through mr_common_string_free, never with the C++ allocator.
+char * copy_out(const std::string & text) {
+    char * out = static_cast<char *>(std::malloc(text.size() + 1));
+    if (out != nullptr) {
+        std::memcpy(out, text.data(), text.size());
+        out[text.size()] = '\0';
+    }
+    return out;
+}
+
+// The grammar gate (mr_sampler_init_grammar_gate). Runs inside llama_sampler_sample on the worker's decode
+// thread; `copy` is kept between steps so that a step allocates nothing once it has grown to the vocabulary.
+struct grammar_gate {
+    llama_sampler * grammar;
+    llama_sampler * chain;
+    std::vector<llama_token_data> copy;
+};
+
+const char * gate_name(const llama_sampler * /*smpl*/) {
+    return "mr-grammar-gate";
+}
+
+void gate_accept(llama_sampler * smpl, llama_token token) {
+    auto * gate = static_cast<grammar_gate *>(smpl->ctx);
+    llama_sampler_accept(gate->grammar, token);
+    llama_sampler_accept(gate->chain, token);
+}
+
+void gate_apply(llama_sampler * smpl, llama_token_data_array * cur_p) {
+    auto * gate = static_cast<grammar_gate *>(smpl->ctx);
+
+    // 1. The chain's choice among all candidates, on a copy (the chain sorts and truncates in place).
+    gate->copy.assign(cur_p->data, cur_p->data + cur_p->size);
+    llama_token_data_array first = { gate->copy.data(), gate->copy.size(), -1, cur_p->sorted };
+    llama_sampler_apply(gate->chain, &first);
+    if (first.selected >= 0 && first.selected < (int64_t) first.size) {
+        // 2. The grammar judges that one token (a one-candidate array: -inf when it would leave the language).
+        llama_token_data single = { first.data[first.selected].id, 1.0f, 0.0f };
+        llama_token_data_array one = { &single, 1, -1, false };
+        llama_sampler_apply(gate->grammar, &one);
+        if (!std::isinf(single.logit)) {
+            std::copy(first.data, first.data + first.size, cur_p->data);
+            cur_p->size = first.size;
+            cur_p->selected = first.selected;
+            cur_p->sorted = first.sorted;
+            return;
+        }
+    }
+
+    // 3. Rejected: the grammar masks every candidate, then the chain samples among what is left.
+    llama_sampler_apply(gate->grammar, cur_p);
+    llama_sampler_apply(gate->chain, cur_p);
+}
+
+void gate_reset(llama_sampler * smpl) {
+    auto * gate = static_cast<grammar_gate *>(smpl->ctx);
+    llama_sampler_reset(gate->grammar);
+    llama_sampler_reset(gate->chain);
+}
+
+llama_sampler * gate_clone(const llama_sampler * smpl);
+
+void gate_free(llama_sampler * smpl) {
+    auto * gate = static_cast<grammar_gate *>(smpl->ctx);
+    llama_sampler_free(gate->grammar);
+    llama_sampler_free(gate->chain);
+    delete gate;
+}
+
+llama_sampler_i gate_interface() {
+    llama_sampler_i iface {};
+    iface.name = gate_name;
+    iface.accept = gate_accept;
+    iface.apply = gate_apply;
+    iface.reset = gate_reset;
+    iface.clone = gate_clone;
+    iface.free = gate_free;
+    return iface;
+}
+
+// Not const: llama_sampler_init takes a mutable interface pointer (it never writes through it).
+llama_sampler_i gate_iface = gate_interface();
+
+llama_sampler * gate_clone(const llama_sampler * smpl) {
+    const auto * gate = static_cast<const grammar_gate *>(smpl->ctx);
+    auto * copy = new grammar_gate { llama_sampler_clone(gate->grammar), llama_sampler_clone(gate->chain), {} };
+    return llama_sampler_init(&gate_iface, copy);
+}
+
+} // namespace
+
+extern "C" {
+
+int32_t mr_common_abi_version(void) {
+    return MR_COMMON_ABI_VERSION;
+}
+
+enum mr_status mr_json_schema_to_grammar(const char * schema_json, char ** out_grammar) {
+    if (out_grammar == nullptr) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_json_schema_to_grammar: out_grammar is NULL");
+    }
+    *out_grammar = nullptr;
+    if (schema_json == nullptr) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_json_schema_to_grammar: schema_json is NULL");
+    }
+    try {
+        common_json schema;
+        try {
+            schema = common_json::parse(schema_json);
+        } catch (const std::exception & e) {
+            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the JSON schema is not valid JSON: %s", e.what());
+        }
+        // force_gbnf: a GBNF grammar even in a build with LLGuidance (ours has none; llama_sampler_init_grammar
+        // only reads GBNF).
+        const std::string grammar = json_schema_to_grammar(schema, /*force_gbnf=*/true);
+        char * out = copy_out(grammar);
+        if (out == nullptr) {
+            return mr_fail(MR_STATUS_OUT_OF_MEMORY, "mr_json_schema_to_grammar: could not allocate %zu bytes", grammar.size() + 1);
+        }
+        *out_grammar = out;
+        mr_clear_error();
+        return MR_STATUS_OK;
+    } catch (const std::bad_alloc &) {
+        return mr_fail(MR_STATUS_OUT_OF_MEMORY, "mr_json_schema_to_grammar: out of memory");
+    } catch (const std::exception & e) {
+        // std::invalid_argument("JSON schema conversion failed: ...") and anything else common/ throws.
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "%s", e.what());
+    } catch (...) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_json_schema_to_grammar: unknown C++ exception");
+    }
+}
+
+struct llama_sampler * mr_sampler_init_grammar_gate(struct llama_sampler * grammar, struct llama_sampler * chain) {
+    if (grammar == nullptr || chain == nullptr) {
+        llama_sampler_free(grammar);
+        llama_sampler_free(chain);
+        mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_sampler_init_grammar_gate: grammar and chain are both required");
+        return nullptr;
+    }
+    try {
+        return llama_sampler_init(&gate_iface, new grammar_gate { grammar, chain, {} });
+    } catch (...) {
+        llama_sampler_free(grammar);
+        llama_sampler_free(chain);
+        mr_fail(MR_STATUS_OUT_OF_MEMORY, "mr_sampler_init_grammar_gate: out of memory");
+        return nullptr;
+    }
+}
+
+void mr_common_string_free(char * text) {
+    std::free(text);
+}
+
+} // extern "C"
