@@ -11,7 +11,10 @@ namespace ModelRouter.Runtime.Tests;
 /// </summary>
 public sealed unsafe class NativeMemoryTuningTests
 {
-    private const int Blocks = 64;
+    // 1 GiB of address space in all, never touched: holes that earlier tests in this process left in the arenas (which
+    // a block that fits them reuses, rightly) hold far less than half of it, so the bound below tells the fixed threshold
+    // from the dynamic one (which would put every block in an arena) whatever ran before.
+    private const int Blocks = 256;
     private const nuint BlockBytes = 4 << 20;
 
     // glibc's malloc_chunk: the size word before a block carries PREV_INUSE (1), IS_MMAPPED (2), NON_MAIN_ARENA (4).
@@ -50,7 +53,6 @@ public sealed unsafe class NativeMemoryTuningTests
             for (var i = 0; i < Blocks; i++)
             {
                 large[i] = (nint)NativeMemory.Alloc(BlockBytes);
-                new Span<byte>((void*)large[i], (int)BlockBytes).Fill(1); // resident
                 small[i] = (nint)NativeMemory.Alloc(64 << 10); // a live neighbour: the large block's hole cannot shrink off a heap's top
             }
 
@@ -62,7 +64,7 @@ public sealed unsafe class NativeMemoryTuningTests
             // the fixed one, only a block that fits a hole an arena already has (left by other tests in this process)
             // is served from it, which reuses memory rather than growing it.
             var fromArena = large.Count(p => (*(nuint*)(p - IntPtr.Size) & IsMmapped) == 0);
-            Assert.True(fromArena <= Blocks / 4, $"{fromArena} of {Blocks} {BlockBytes >> 20} MiB blocks came from an arena, not a mapping of their own");
+            Assert.True(fromArena < Blocks / 2, $"{fromArena} of {Blocks} {BlockBytes >> 20} MiB blocks came from an arena, not a mapping of their own");
         }
         finally
         {
