@@ -148,6 +148,13 @@ public sealed class VirtualClock : TimeProvider
     }
 
     /// <summary>Blocks the calling thread until <paramref name="task"/> completes; it counts as parked meanwhile.</summary>
+    /// <remarks>
+    /// The waker marks the thread running (in the continuation, synchronously, before it goes on). The continuation is
+    /// registered before the thread counts as parked, and the thread counts as parked only if the task has not completed
+    /// by then: marked parked first, a task that completed before its continuation was registered ran that continuation
+    /// on the parked thread itself, which then ran while the clock took it for parked, and the driver could move
+    /// virtual time on under it (a linger that timed out then ended only at the next arrival).
+    /// </remarks>
     public void Park(Task task)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -157,19 +164,29 @@ public sealed class VirtualClock : TimeProvider
         }
 
         var thread = Thread.CurrentThread;
-        lock (gate)
-        {
-            MarkParked(thread);
-        }
-
-        // The waker runs this continuation (synchronously, before it goes on): the thread is running from then on.
-        task.ContinueWith(_ =>
+        var parked = false; // both guarded by the gate
+        var woken = false;
+        var resumed = task.ContinueWith(_ =>
         {
             lock (gate)
             {
-                MarkRunning(thread);
+                woken = true;
+                if (parked)
+                {
+                    MarkRunning(thread);
+                }
             }
-        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Wait();
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        lock (gate)
+        {
+            if (!woken)
+            {
+                MarkParked(thread);
+                parked = true;
+            }
+        }
+
+        resumed.Wait();
     }
 
     /// <summary>

@@ -41,7 +41,7 @@ public sealed class VirtualClockTests
         var clock = new VirtualClock();
         using var timer = clock.CreateTimer(_ => { }, null, System.Threading.Timeout.InfiniteTimeSpan, System.Threading.Timeout.InfiniteTimeSpan);
         var step = TimeSpan.FromMilliseconds(1);
-        for (var round = 0; round < 2000; round++)
+        for (var round = 0; round < 5000; round++)
         {
             var start = clock.Now;
             var woke = new TimeSpan[2];
@@ -62,6 +62,37 @@ public sealed class VirtualClockTests
             }
 
             Assert.Equal([step, step * 2], woke);
+        }
+    }
+
+    [Fact(Timeout = Timeout)]
+    public void AParkedThreadRunsFromTheMomentItsTaskCompletes()
+    {
+        // Each round a serving thread parks on a 1 ms delay (a linger), with a timer due at 1.5 ms: the driver fires the
+        // delay as soon as the thread counts as parked. When that lands before the thread has registered its wake-up,
+        // the thread must not stay counted as parked while it runs on, or the timer fires first and it resumes late.
+        var clock = new VirtualClock();
+        using var timer = clock.CreateTimer(_ => { }, null, System.Threading.Timeout.InfiniteTimeSpan, System.Threading.Timeout.InfiniteTimeSpan);
+        var step = TimeSpan.FromMilliseconds(1);
+        for (var round = 0; round < 5000; round++)
+        {
+            var start = clock.Now;
+            var woke = TimeSpan.Zero;
+            using var ended = new ManualResetEventSlim();
+            timer.Change(step * 1.5, System.Threading.Timeout.InfiniteTimeSpan);
+            clock.StartServingThread(() =>
+            {
+                clock.Park(Task.Delay(step, clock));
+                woke = clock.Now - start;
+                ended.Set();
+            }, "test serving");
+
+            while (!ended.IsSet)
+            {
+                clock.AdvanceOne();
+            }
+
+            Assert.Equal(step, woke);
         }
     }
 }
