@@ -314,8 +314,10 @@ internal sealed class SimulatedRuntime(VirtualClock clock, SwapProfile profile, 
 
     public override Task<T> RunDedicated<T>(Func<T> work)
     {
+        // Its continuation runs asynchronously: SetResult queues it to the thread pool (where the clock sees it) before
+        // the serving thread ends.
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
+        clock.StartServingThread(() =>
         {
             try
             {
@@ -327,10 +329,7 @@ internal sealed class SimulatedRuntime(VirtualClock clock, SwapProfile profile, 
             {
                 done.SetException(ex);
             }
-        })
-        { IsBackground = true, Name = "simulated serving" };
-        clock.RegisterServingThread(thread); // before it starts: the clock never sees it unaccounted for
-        thread.Start();
+        }, "simulated serving");
         return done.Task;
     }
 

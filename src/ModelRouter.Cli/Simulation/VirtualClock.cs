@@ -23,7 +23,6 @@ public sealed class VirtualClock : TimeProvider
     private long order;
     private int parkedPoolThreads;
     private long inputHorizon; // no outside input (the driver's next submit) before this; see StepLimit
-    private Thread? driver;
 
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
 
@@ -81,12 +80,51 @@ public sealed class VirtualClock : TimeProvider
         return timer;
     }
 
-    /// <summary>Registers a thread that serves a lease (it counts as running until it parks here or exits).</summary>
-    public void RegisterServingThread(Thread thread)
+    /// <summary>
+    /// Runs <paramref name="body"/> on a new thread that serves a lease. The clock counts it as running from this call
+    /// until it parks here or <paramref name="body"/> returns; whatever the thread hands on must be visible by then (queued
+    /// to the thread pool, as a task continuation that runs asynchronously is, or on a thread registered here).
+    /// </summary>
+    /// <remarks>
+    /// The thread says itself that it has ended: the clock never reads that from <see cref="Thread.IsAlive"/> and
+    /// <see cref="Thread.ThreadState"/>. While <see cref="Thread.Start()"/> runs, a new thread reads for a moment as neither
+    /// unstarted nor alive; a clock that took that for "ended" dropped a serving thread that had yet to run, which then
+    /// decoded unseen while virtual time ran ahead, one step per event (issue 18: requests waiting minutes of virtual time).
+    /// </remarks>
+    public void StartServingThread(Action body, string name)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                body();
+            }
+            finally
+            {
+                EndServingThread(Thread.CurrentThread);
+            }
+        })
+        { IsBackground = true, Name = name };
+        RegisterServingThread(thread); // before it starts: the clock never sees it unaccounted for
+        thread.Start();
+    }
+
+    /// <summary>Counts <paramref name="thread"/> as a serving thread, running until it parks here or <see cref="EndServingThread"/>.</summary>
+    internal void RegisterServingThread(Thread thread)
     {
         lock (gate)
         {
             serving[thread] = false;
+        }
+    }
+
+    /// <summary>The serving thread's work is over (called by the thread itself, after it has handed on its result).</summary>
+    internal void EndServingThread(Thread thread)
+    {
+        lock (gate)
+        {
+            serving.Remove(thread);
         }
     }
 
@@ -110,6 +148,13 @@ public sealed class VirtualClock : TimeProvider
     }
 
     /// <summary>Blocks the calling thread until <paramref name="task"/> completes; it counts as parked meanwhile.</summary>
+    /// <remarks>
+    /// The waker marks the thread running (in the continuation, synchronously, before it goes on). The continuation is
+    /// registered before the thread counts as parked, and the thread counts as parked only if the task has not completed
+    /// by then: marked parked first, a task that completed before its continuation was registered ran that continuation
+    /// on the parked thread itself, which then ran while the clock took it for parked, and the driver could move
+    /// virtual time on under it (a linger that timed out then ended only at the next arrival).
+    /// </remarks>
     public void Park(Task task)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -119,19 +164,29 @@ public sealed class VirtualClock : TimeProvider
         }
 
         var thread = Thread.CurrentThread;
-        lock (gate)
-        {
-            MarkParked(thread);
-        }
-
-        // The waker runs this continuation (synchronously, before it goes on): the thread is running from then on.
-        task.ContinueWith(_ =>
+        var parked = false; // both guarded by the gate
+        var woken = false;
+        var resumed = task.ContinueWith(_ =>
         {
             lock (gate)
             {
-                MarkRunning(thread);
+                woken = true;
+                if (parked)
+                {
+                    MarkRunning(thread);
+                }
             }
-        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Wait();
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        lock (gate)
+        {
+            if (!woken)
+            {
+                MarkParked(thread);
+                parked = true;
+            }
+        }
+
+        resumed.Wait();
     }
 
     /// <summary>
@@ -175,7 +230,6 @@ public sealed class VirtualClock : TimeProvider
     /// <summary>Waits (in real time) until no simulated thread runs.</summary>
     public void WaitQuiescent()
     {
-        driver ??= Thread.CurrentThread;
         var spin = new SpinWait();
         var calm = 0;
         while (calm < 2)
@@ -191,31 +245,25 @@ public sealed class VirtualClock : TimeProvider
         }
     }
 
-    private bool IsQuiescent()
+    /// <summary>
+    /// Whether no simulated thread runs now: every serving thread parked here, no thread-pool thread busy but those
+    /// parked here (and the caller, the driver, when it is one), nothing queued to the pool.
+    /// </summary>
+    internal bool IsQuiescent()
     {
         lock (gate)
         {
-            List<Thread>? ended = null;
-            foreach (var (thread, parked) in serving)
+            foreach (var parked in serving.Values)
             {
-                if (!thread.IsAlive && (thread.ThreadState & ThreadState.Unstarted) == 0)
-                {
-                    (ended ??= []).Add(thread);
-                }
-                else if (!parked)
+                if (!parked)
                 {
                     return false;
                 }
             }
 
-            foreach (var thread in ended ?? [])
-            {
-                serving.Remove(thread);
-            }
-
             ThreadPool.GetMaxThreads(out var max, out _);
             ThreadPool.GetAvailableThreads(out var available, out _);
-            var busy = max - available - parkedPoolThreads - (driver is { IsThreadPoolThread: true } ? 1 : 0);
+            var busy = max - available - parkedPoolThreads - (Thread.CurrentThread.IsThreadPoolThread ? 1 : 0);
             return busy <= 0 && ThreadPool.PendingWorkItemCount == 0;
         }
     }
