@@ -41,6 +41,8 @@ internal sealed class ModelWorker
     // Sequences that gave their slot up, oldest first; owned by the serving thread, counted for the load figures.
     private readonly Queue<Running> parked = new();
     private int parkedCount;
+    private bool holdsLease;
+    private bool yielded; // the last lease ended by yielding to a starving model
     private Task? loop;
 
     public ModelWorker(string model, ModelPool pool, Scheduler scheduler, SchedulerOptions options, ServerMetrics metrics, ILogger logger)
@@ -67,6 +69,9 @@ internal sealed class ModelWorker
 
     /// <summary>Sequences being generated now.</summary>
     public int Active { get; private set; }
+
+    /// <summary>Whether this worker holds its model's lease (from the acquire until the release).</summary>
+    public bool HoldsLease => Volatile.Read(ref holdsLease);
 
     /// <summary>Faults since the worker last served a request cleanly (0: healthy).</summary>
     public int ConsecutiveFaults { get; private set; }
@@ -108,6 +113,14 @@ internal sealed class ModelWorker
                     return; // drained: the queue is complete and empty
                 }
 
+                if (yielded)
+                {
+                    // Our model is still resident, so the pool would lease it again at once, before the starving model's
+                    // worker has had its turn: hold back until it has been served (bounded).
+                    yielded = false;
+                    await scheduler.WaitWhileOthersStarveAsync(this, stopping).ConfigureAwait(false);
+                }
+
                 ModelLease lease;
                 try
                 {
@@ -121,15 +134,24 @@ internal sealed class ModelWorker
                     continue;
                 }
 
-                using (lease)
+                Volatile.Write(ref holdsLease, true);
+                scheduler.LeaseTaken();
+                try
                 {
-                    if (lease.SwapTime is { } swap)
+                    using (lease)
                     {
-                        metrics.RecordSwap(Model, swap);
-                    }
+                        if (lease.SwapTime is { } swap)
+                        {
+                            metrics.RecordSwap(Model, swap);
+                        }
 
-                    // Decoding is synchronous native work: give it a thread of its own while the model is leased.
-                    (fault, failedInBatch) = await runtime.RunDedicated(() => Serve(lease, stopping)).ConfigureAwait(false);
+                        // Decoding is synchronous native work: give it a thread of its own while the model is leased.
+                        (fault, failedInBatch) = await runtime.RunDedicated(() => Serve(lease, stopping)).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    Volatile.Write(ref holdsLease, false);
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -252,7 +274,13 @@ internal sealed class ModelWorker
                     continue; // cancelled actives freed slots for the parked ones
                 }
 
-                if (yielding || !WaitForWork(stopping))
+                if (yielding)
+                {
+                    yielded = true;
+                    return;
+                }
+
+                if (!WaitForWork(stopping))
                 {
                     return;
                 }

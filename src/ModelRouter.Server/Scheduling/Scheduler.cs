@@ -19,6 +19,7 @@ public sealed class Scheduler : IAsyncDisposable
     private readonly CancellationTokenSource stopping = new();
     private readonly Task sweeper;
     private volatile bool accepting = true;
+    private TaskCompletionSource leaseTaken = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int disposed;
 
     public Scheduler(ModelPool pool, IEnumerable<string> models, SchedulerOptions options, ServerMetrics metrics, ILogger<Scheduler> logger)
@@ -130,6 +131,49 @@ public sealed class Scheduler : IAsyncDisposable
     }
 
     /// <summary>True when <paramref name="self"/> has had the device long enough and another model's request waited too long.</summary>
+    /// <summary>A worker has just taken its model's lease (wakes <see cref="WaitWhileOthersStarveAsync"/>).</summary>
+    internal void LeaseTaken() => Interlocked.Exchange(ref leaseTaken, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    /// <summary>
+    /// After <paramref name="self"/> yielded: waits until no other model starves (each one that did has taken its lease or
+    /// has nothing left waiting), at most <see cref="SchedulerOptions.MaxWait"/>, so that a yield hands the device over
+    /// instead of the yielding worker leasing its still-resident model again at once.
+    /// </summary>
+    internal async Task WaitWhileOthersStarveAsync(ModelWorker self, CancellationToken cancellation)
+    {
+        var deadline = SchedulerTime.After(time, time.GetTimestamp(), options.MaxWait);
+        while (true)
+        {
+            var next = Volatile.Read(ref leaseTaken).Task; // read before the check: a lease taken after it completes this
+            var remaining = deadline - time.GetTimestamp();
+            if (!AnyStarving(self) || remaining <= 0)
+            {
+                return;
+            }
+
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            var delay = Task.Delay(TimeSpan.FromSeconds(remaining / (double)time.TimestampFrequency), time, timeout.Token);
+            await Task.WhenAny(next, delay).ConfigureAwait(false);
+            await timeout.CancelAsync().ConfigureAwait(false);
+            cancellation.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <summary>Whether a model other than <paramref name="self"/> has waited past MaxWait without being served at all.</summary>
+    private bool AnyStarving(ModelWorker self)
+    {
+        foreach (var worker in workers.Values)
+        {
+            if (!ReferenceEquals(worker, self) && worker.Active == 0 && !worker.HoldsLease && worker.OldestWaitingTimestamp is var oldest
+                && oldest != 0 && time.GetElapsedTime(oldest) >= options.MaxWait)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>
     /// No earlier than the first timestamp at which <see cref="ShouldYield"/> could turn true for <paramref name="self"/>
     /// while the other workers stay as they are (they change only when they run, which ends any coalesced steps anyway).

@@ -142,8 +142,7 @@ public sealed class SchedulerSimulationTests
         Assert.Equal(first.EndToEndMs, second.EndToEndMs);
     }
 
-    [Fact(Timeout = Timeout, Skip = "scheduler bug found with issue 18, not fixed here: after yielding, a worker with requests queued "
-        + "leases its still-resident model again at once (TryLease, no transition lock), before the starving worker's continuation runs")]
+    [Fact(Timeout = Timeout)]
     public void AModelThatYieldsWhileItsQueueRefillsStillGivesTheDeviceUp()
     {
         // a: a request every 200 ms for 60 s (100 tokens each, 1 s of decoding); b: one request at 100 ms; one model fits.
