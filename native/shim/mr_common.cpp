@@ -298,6 +298,10 @@ enum mr_status mr_chat_apply(const struct mr_chat_templates * templates, const c
             prompt.erase(prompt.size() - templates->eos.size());
         }
 
+        if (prompt.find('\0') != std::string::npos) {
+            // A \u0000 in a message: the C string handed back would end there without a word.
+            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the rendered chat contains a NUL character (\\u0000 in a message)");
+        }
         char * text = copy_out(prompt);
         char * grammar = nullptr;
         if (text != nullptr && out_grammar != nullptr && !params.grammar.empty()) {
