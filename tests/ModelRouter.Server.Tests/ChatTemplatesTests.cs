@@ -60,6 +60,18 @@ public sealed class ChatTemplatesTests
     }
 
     [Fact]
+    public void A_template_that_parses_but_renders_no_chat_at_all_falls_back_too()
+    {
+        using var models = TestModels.Create(1);
+        var log = new ListLogger();
+        const string AlwaysRaises = "<|im_start|>{{ raise_exception('this template renders nothing') }}";
+        using var templates = new ChatTemplates(Catalog(models, AlwaysRaises), log);
+
+        Assert.Equal(ChatTemplate.Render("chatml", Chat), templates.Render("m0", Chat));
+        Assert.Contains("this template renders nothing", Assert.Single(log.Entries).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_template_that_raises_for_the_conversation_is_an_invalid_argument_naming_the_model()
     {
         using var models = TestModels.Create(1);

@@ -16,6 +16,8 @@ namespace ModelRouter.Server.Requests;
 /// </summary>
 internal sealed partial class ChatTemplates(IReadOnlyDictionary<string, CatalogModelOptions> catalog, ILogger? logger = null) : IDisposable
 {
+    private static readonly ChatTurn[] ProbeChat = [new("user", "Hello")];
+
     private readonly ConcurrentDictionary<string, Lazy<Entry>> byModel = new(StringComparer.Ordinal);
     private readonly ILogger logger = logger ?? NullLogger.Instance;
 
@@ -105,9 +107,17 @@ internal sealed partial class ChatTemplates(IReadOnlyDictionary<string, CatalogM
             return new Entry(template, null); // a name, not a template: only llama.cpp's built-in renderer knows it
         }
 
+        CommonChatTemplates? parsed = null;
         try
         {
-            var common = CommonChatTemplates.Parse(template, source?.BosToken, source?.EosToken, source?.AddsBos ?? false, source?.AddsEos ?? false);
+            parsed = CommonChatTemplates.Parse(template, source?.BosToken, source?.EosToken, source?.AddsBos ?? false, source?.AddsEos ?? false);
+
+            // The layer also analyses the template when it renders (to derive its output format); a template it
+            // cannot analyse fails every render. One user turn, which every chat template accepts, finds that here,
+            // where the fallback can still take the model, instead of in every request.
+            parsed.Render(ProbeChat);
+            var common = parsed;
+            parsed = null;
             return new Entry(template, common);
         }
         catch (ChatTemplateException ex)
@@ -117,6 +127,10 @@ internal sealed partial class ChatTemplates(IReadOnlyDictionary<string, CatalogM
         catch (DllNotFoundException ex) // Interop's NativeLibraryLoadException: no libmr_common, or another ABI version
         {
             LogFallback(logger, model, ex.Message);
+        }
+        finally
+        {
+            parsed?.Dispose();
         }
 
         return new Entry(template, null);

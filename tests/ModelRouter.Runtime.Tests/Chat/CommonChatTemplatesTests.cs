@@ -153,6 +153,18 @@ public sealed class CommonChatTemplatesTests
     }
 
     [Fact]
+    public void One_instance_renders_on_many_threads_at_once()
+    {
+        var path = TestRepository.RequireLlamaFile(Path.Combine("models", "templates", "Qwen-Qwen2.5-7B-Instruct.jinja"));
+        RequireCommon();
+        using var templates = CommonChatTemplates.Parse(File.ReadAllText(path), eosToken: "<|im_end|>");
+        var expected = templates.Render(LlamaCppConversation);
+        var results = new string[64];
+        Parallel.For(0, results.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => results[i] = templates.Render(LlamaCppConversation));
+        Assert.All(results, r => Assert.Equal(expected, r));
+    }
+
+    [Fact]
     public void A_disposed_instance_refuses_new_renders()
     {
         RequireCommon();
