@@ -227,7 +227,19 @@ enum mr_status mr_chat_templates_init(const struct llama_model * model, const ch
         } catch (const std::bad_alloc &) {
             throw;
         } catch (const std::exception & e) {
-            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the chat template does not parse as Jinja: %s", one_line(e.what()).c_str());
+            // common_chat_templates_init rethrows with `throw e;`, which slices the parser's error to a bare
+            // std::exception ("std::exception"): parse the text once more here to recover the parser's own message.
+            std::string why = e.what();
+            if (has_text) {
+                try {
+                    common_chat_template again(template_text, handle->bos, handle->eos);
+                } catch (const std::bad_alloc &) {
+                    throw;
+                } catch (const std::exception & parse_error) {
+                    why = parse_error.what();
+                }
+            }
+            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the chat template does not parse as Jinja: %s", one_line(why).c_str());
         }
         *out_templates = handle.release();
         mr_clear_error();

@@ -71,9 +71,10 @@ internal sealed partial class ChatTemplates(IReadOnlyDictionary<string, CatalogM
         {
             return lazy.Value;
         }
-        catch (RequestException)
+        catch
         {
-            // An unreadable file may be replaced (model files change): not cached, the next request reads it again.
+            // An unreadable file may be replaced (model files change): a failure is not cached, the next request
+            // reads the file again.
             byModel.TryRemove(new KeyValuePair<string, Lazy<Entry>>(model, lazy));
             throw;
         }

@@ -107,6 +107,8 @@ public sealed class CommonChatTemplatesTests
         var ex = Assert.Throws<ChatTemplateException>(() => CommonChatTemplates.Parse("{% for m in messages %}{{ m.content }"));
         Assert.Contains("refuses the template", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', ex.Message);
+        // The parser's own reason, not the bare std::exception that common_chat_templates_init rethrows.
+        Assert.DoesNotContain("std::exception", ex.Message, StringComparison.Ordinal);
 
         // The process is healthy afterwards: the next template parses and renders.
         using var templates = CommonChatTemplates.Parse("chatml");
