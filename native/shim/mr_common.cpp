@@ -6,6 +6,15 @@
 
 #include "mr_shim_internal.h" // mr_fail / mr_clear_error: the shim's thread-local error text
 
+// common/jinja's headers define static helpers that this file does not call; -Werror would refuse them.
+#if defined(__GNUC__)
+#    pragma GCC diagnostic push
+#    pragma GCC diagnostic ignored "-Wunused-function"
+#endif
+#include "chat.h"
+#if defined(__GNUC__)
+#    pragma GCC diagnostic pop
+#endif
 #include "json-schema-to-grammar.h"
 #include "json.h"
 #include "llama.h"
@@ -14,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -112,6 +122,29 @@ llama_sampler * gate_clone(const llama_sampler * smpl) {
 
 } // namespace
 
+// The handle behind struct mr_chat_templates: llama.cpp's templates plus what it cannot know without a model.
+struct mr_chat_templates {
+    common_chat_templates_ptr templates;
+    std::string bos;
+    std::string eos;
+    bool strip_bos;
+    bool strip_eos;
+};
+
+namespace {
+
+// An error text of one line: the doors put it in one JSON error message.
+std::string one_line(std::string text) {
+    for (auto & c : text) {
+        if (c == '\n' || c == '\r') {
+            c = ' ';
+        }
+    }
+    return text;
+}
+
+} // namespace
+
 extern "C" {
 
 int32_t mr_common_abi_version(void) {
@@ -168,6 +201,148 @@ struct llama_sampler * mr_sampler_init_grammar_gate(struct llama_sampler * gramm
         mr_fail(MR_STATUS_OUT_OF_MEMORY, "mr_sampler_init_grammar_gate: out of memory");
         return nullptr;
     }
+}
+
+enum mr_status mr_chat_templates_init(const struct llama_model * model, const char * template_text,
+                                      const char * bos_token, const char * eos_token, bool strip_bos,
+                                      bool strip_eos, struct mr_chat_templates ** out_templates) {
+    if (out_templates == nullptr) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_chat_templates_init: out_templates is NULL");
+    }
+    *out_templates = nullptr;
+    const bool has_text = template_text != nullptr && template_text[0] != '\0';
+    if (!has_text && model == nullptr) {
+        // common_chat_templates_init asserts (aborts the process) on this: refuse it here.
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_chat_templates_init: neither a template text nor a model");
+    }
+    try {
+        auto handle = std::make_unique<mr_chat_templates>();
+        handle->bos = bos_token != nullptr ? bos_token : "";
+        handle->eos = eos_token != nullptr ? eos_token : "";
+        // With a model, llama.cpp reads BOS/EOS and add_bos/add_eos from its vocabulary and strips itself.
+        handle->strip_bos = model == nullptr && strip_bos && !handle->bos.empty();
+        handle->strip_eos = model == nullptr && strip_eos && !handle->eos.empty();
+        try {
+            handle->templates = common_chat_templates_init(model, has_text ? template_text : "", handle->bos, handle->eos);
+        } catch (const std::bad_alloc &) {
+            throw;
+        } catch (const std::exception & e) {
+            // common_chat_templates_init rethrows with `throw e;`, which slices the parser's error to a bare
+            // std::exception ("std::exception"): parse the text once more here to recover the parser's own message.
+            std::string why = e.what();
+            if (has_text) {
+                try {
+                    common_chat_template again(template_text, handle->bos, handle->eos);
+                } catch (const std::bad_alloc &) {
+                    throw;
+                } catch (const std::exception & parse_error) {
+                    why = parse_error.what();
+                }
+            }
+            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the chat template does not parse as Jinja: %s", one_line(why).c_str());
+        }
+        *out_templates = handle.release();
+        mr_clear_error();
+        return MR_STATUS_OK;
+    } catch (const std::bad_alloc &) {
+        return mr_fail(MR_STATUS_OUT_OF_MEMORY, "mr_chat_templates_init: out of memory");
+    } catch (const std::exception & e) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_chat_templates_init: %s", one_line(e.what()).c_str());
+    } catch (...) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_chat_templates_init: unknown C++ exception");
+    }
+}
+
+enum mr_status mr_chat_apply(const struct mr_chat_templates * templates, const char * messages_json,
+                             const char * tools_json, const char * kwargs_json, bool add_generation_prompt,
+                             char ** out_prompt, char ** out_grammar) {
+    if (out_prompt == nullptr) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_chat_apply: out_prompt is NULL");
+    }
+    *out_prompt = nullptr;
+    if (out_grammar != nullptr) {
+        *out_grammar = nullptr;
+    }
+    if (templates == nullptr || messages_json == nullptr) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_chat_apply: templates and messages_json are required");
+    }
+    try {
+        common_chat_templates_inputs inputs;
+        inputs.use_jinja = true;
+        inputs.add_generation_prompt = add_generation_prompt;
+        try {
+            inputs.messages = common_chat_msgs_parse_oaicompat(common_json::parse(messages_json));
+            if (tools_json != nullptr && tools_json[0] != '\0') {
+                inputs.tools = common_chat_tools_parse_oaicompat(common_json::parse(tools_json));
+            }
+            if (kwargs_json != nullptr && kwargs_json[0] != '\0') {
+                const auto kwargs = common_json::parse(kwargs_json);
+                if (!kwargs.is_object()) {
+                    return mr_fail(MR_STATUS_INVALID_ARGUMENT, "chat template kwargs must be a JSON object");
+                }
+                for (const auto & [key, value] : kwargs.items()) {
+                    inputs.chat_template_kwargs[key] = value.dump();
+                }
+            }
+        } catch (const std::bad_alloc &) {
+            throw;
+        } catch (const std::exception & e) {
+            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the chat messages are not valid: %s", one_line(e.what()).c_str());
+        }
+
+        common_chat_params params;
+        try {
+            params = common_chat_templates_apply(templates->templates.get(), inputs);
+        } catch (const std::bad_alloc &) {
+            throw;
+        } catch (const std::exception & e) {
+            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the chat template failed to render: %s", one_line(e.what()).c_str());
+        }
+
+        // What llama.cpp's common_chat_template_direct_apply does with a model's add_bos/add_eos: the tokenizer
+        // adds these tokens, so the template's own copies would double them.
+        std::string & prompt = params.prompt;
+        if (templates->strip_bos && prompt.compare(0, templates->bos.size(), templates->bos) == 0) {
+            prompt.erase(0, templates->bos.size());
+        }
+        if (templates->strip_eos && prompt.size() >= templates->eos.size() &&
+            prompt.compare(prompt.size() - templates->eos.size(), templates->eos.size(), templates->eos) == 0) {
+            prompt.erase(prompt.size() - templates->eos.size());
+        }
+
+        if (prompt.find('\0') != std::string::npos) {
+            // A \u0000 in a message: the C string handed back would end there without a word.
+            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the rendered chat contains a NUL character (\\u0000 in a message)");
+        }
+        char * text = copy_out(prompt);
+        char * grammar = nullptr;
+        if (text != nullptr && out_grammar != nullptr && !params.grammar.empty()) {
+            grammar = copy_out(params.grammar);
+            if (grammar == nullptr) {
+                std::free(text);
+                text = nullptr;
+            }
+        }
+        if (text == nullptr) {
+            return mr_fail(MR_STATUS_OUT_OF_MEMORY, "mr_chat_apply: could not allocate the prompt");
+        }
+        *out_prompt = text;
+        if (out_grammar != nullptr) {
+            *out_grammar = grammar;
+        }
+        mr_clear_error();
+        return MR_STATUS_OK;
+    } catch (const std::bad_alloc &) {
+        return mr_fail(MR_STATUS_OUT_OF_MEMORY, "mr_chat_apply: out of memory");
+    } catch (const std::exception & e) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_chat_apply: %s", one_line(e.what()).c_str());
+    } catch (...) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_chat_apply: unknown C++ exception");
+    }
+}
+
+void mr_chat_templates_free(struct mr_chat_templates * templates) {
+    delete templates;
 }
 
 void mr_common_string_free(char * text) {

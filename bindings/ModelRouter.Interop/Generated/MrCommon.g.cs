@@ -9,10 +9,14 @@ using System.Runtime.InteropServices;
 
 namespace ModelRouter.Interop;
 
+public partial struct mr_chat_templates
+{
+}
+
 public static unsafe partial class MrCommon
 {
-    [NativeTypeName("#define MR_COMMON_ABI_VERSION 2")]
-    public const int MR_COMMON_ABI_VERSION = 2;
+    [NativeTypeName("#define MR_COMMON_ABI_VERSION 3")]
+    public const int MR_COMMON_ABI_VERSION = 3;
 
     [LibraryImport("mr_common", EntryPoint = "mr_common_abi_version")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
@@ -28,6 +32,20 @@ public static unsafe partial class MrCommon
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     [return: NativeTypeName("struct llama_sampler *")]
     public static partial llama_sampler* mr_sampler_init_grammar_gate([NativeTypeName("struct llama_sampler *")] llama_sampler* grammar, [NativeTypeName("struct llama_sampler *")] llama_sampler* chain);
+
+    [LibraryImport("mr_common", EntryPoint = "mr_chat_templates_init")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_chat_templates_init([NativeTypeName("const struct llama_model *")] llama_model* model, [NativeTypeName("const char *")] sbyte* template_text, [NativeTypeName("const char *")] sbyte* bos_token, [NativeTypeName("const char *")] sbyte* eos_token, [NativeTypeName("bool"), MarshalAs(UnmanagedType.U1)] bool strip_bos, [NativeTypeName("bool"), MarshalAs(UnmanagedType.U1)] bool strip_eos, [NativeTypeName("struct mr_chat_templates **")] mr_chat_templates** out_templates);
+
+    [LibraryImport("mr_common", EntryPoint = "mr_chat_apply")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_chat_apply([NativeTypeName("const struct mr_chat_templates *")] mr_chat_templates* templates, [NativeTypeName("const char *")] sbyte* messages_json, [NativeTypeName("const char *")] sbyte* tools_json, [NativeTypeName("const char *")] sbyte* kwargs_json, [NativeTypeName("bool"), MarshalAs(UnmanagedType.U1)] bool add_generation_prompt, [NativeTypeName("char **")] sbyte** out_prompt, [NativeTypeName("char **")] sbyte** out_grammar);
+
+    [LibraryImport("mr_common", EntryPoint = "mr_chat_templates_free")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void mr_chat_templates_free([NativeTypeName("struct mr_chat_templates *")] mr_chat_templates* templates);
 
     [LibraryImport("mr_common", EntryPoint = "mr_common_string_free")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -57,7 +57,7 @@ public sealed partial class RequestPipeline : IDisposable
         DefaultEmbeddingModel = Options.EmbeddingModel is { Length: > 0 } e ? e
             : Options.Models.FirstOrDefault(m => m.Capabilities.Contains("embeddings", StringComparer.OrdinalIgnoreCase))?.Name ?? DefaultModel;
         remotes = new RemoteRoutes(Options);
-        templates = new ChatTemplates(Catalog);
+        templates = new ChatTemplates(Catalog, logger);
         service.Pool.Swapped += Events.OnSwapped;
     }
 
@@ -213,6 +213,7 @@ public sealed partial class RequestPipeline : IDisposable
     public void Dispose()
     {
         remotes.Dispose();
+        templates.Dispose();
         cutOff.Dispose();
         drainDeadline?.Dispose();
     }

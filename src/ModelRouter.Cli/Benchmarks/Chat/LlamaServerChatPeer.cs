@@ -8,8 +8,8 @@ namespace ModelRouter.Cli.Benchmarks.Chat;
 /// <summary>
 /// llama.cpp's own llama-server serving the same model on a free loopback port, one slot (<c>-np 1</c>) of the same
 /// context as one of our sequences, the same threads, CPU only: its slot keeps the last prompt's KV (cache_prompt, its
-/// default) as ours keeps a finished sequence's. <c>--no-jinja</c>: it renders the messages with
-/// <c>llama_chat_apply_template</c>, as our server does, so both decode the same prompt. Disposing kills it.
+/// default) as ours keeps a finished sequence's. <c>--jinja</c>: it renders the messages with llama.cpp's common chat
+/// layer, as our server does (docs/chat-templates.md), so both decode the same prompt. Disposing kills it.
 /// </summary>
 internal sealed class LlamaServerChatPeer : IDisposable
 {
@@ -56,7 +56,7 @@ internal sealed class LlamaServerChatPeer : IDisposable
                  {
                      "-m", Path.GetFullPath(settings.ModelPath), "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture),
                      "-c", settings.ContextPerSequence.ToString(CultureInfo.InvariantCulture), "-np", "1", "-ngl", "0",
-                     "-t", settings.Threads.ToString(CultureInfo.InvariantCulture), "--no-jinja",
+                     "-t", settings.Threads.ToString(CultureInfo.InvariantCulture), "--jinja",
                  })
         {
             info.ArgumentList.Add(arg);
