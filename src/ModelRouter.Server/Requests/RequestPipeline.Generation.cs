@@ -212,6 +212,9 @@ public sealed partial class RequestPipeline
         {
             MaxTokens = command.MaxTokens > 0 ? command.MaxTokens : Math.Min(256, Options.Limits.MaxTokens),
             StopStrings = command.Stop,
+            // A rendered chat carries the template's markers (<|im_start|>, <|eot_id|>, ...): they must become the
+            // model's special tokens, not text pieces, as llama-server tokenizes them. A raw prompt stays text.
+            ParseSpecialTokens = command.Messages is not null,
             Sampling = new SamplingParameters
             {
                 Temperature = command.Temperature,
