@@ -102,6 +102,24 @@ public sealed class ChatTemplatesTests
         Assert.Equal(raw.End.Done!.PromptTokens, chat.End.Done!.PromptTokens);
     }
 
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task A_rendered_chats_special_tokens_are_parsed_while_a_raw_prompt_stays_text()
+    {
+        // "</s>" is the vocabulary's end-of-sequence token: one token in a rendered chat (as llama-server tokenizes a
+        // chat), text pieces in a raw prompt.
+        using var models = TestModels.Create(1);
+        await using var server = await TestServer.StartAsync(models, residentModels: 1,
+            "--ModelRouter:Models:0:ChatTemplate={% for m in messages %}</s>{{ m['content'] }}{% endfor %}");
+        var pipeline = (RequestPipeline)server.Services.GetService(typeof(RequestPipeline))!;
+
+        var chat = await RunAsync(pipeline, new GenerationCommand { Model = "m0", Messages = [new("user", "Hi")], MaxTokens = 1, Temperature = 0 });
+        var raw = await RunAsync(pipeline, new GenerationCommand { Model = "m0", Prompt = "</s>Hi", MaxTokens = 1, Temperature = 0 });
+
+        Assert.Equal(GenerationEventKind.Completed, chat.End.Kind);
+        Assert.True(chat.End.Done!.PromptTokens < raw.End.Done!.PromptTokens,
+            $"chat {chat.End.Done.PromptTokens} prompt tokens, raw {raw.End.Done!.PromptTokens}: the chat's </s> should be one token");
+    }
+
     private static Dictionary<string, CatalogModelOptions> Catalog(TestModels models, string template) =>
         new(StringComparer.Ordinal) { ["m0"] = new CatalogModelOptions { Name = "m0", Path = models.Paths[0], ChatTemplate = template } };
 
