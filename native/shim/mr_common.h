@@ -11,8 +11,10 @@
  * Today: JSON Schema -> GBNF through llama.cpp's own converter (common/json-schema-to-grammar.h), the grammar
  * gate (common/sampling.cpp's rejection sampling) as a llama_sampler, and chat templates rendered by the common
  * chat layer (common/chat.h: common_chat_templates_init / common_chat_templates_apply, Jinja on) behind an opaque
- * handle with JSON in (OpenAI's message shape) and text out.
- * Reserved for a later step (issue 20, point 4): tool-call parsing (common_chat_parse).
+ * handle with JSON in (OpenAI's message shape) and text out; tool calls: a request rendered with its tools
+ * (mr_chat_render: the prompt plus the grammar, triggers and parser llama.cpp derived for the model's format), the
+ * grammar sampler llama.cpp's common sampler would build for it, and the model's output parsed back into OpenAI
+ * deltas (common_chat_parse, as llama-server streams them).
  *
  * The bindings generator reads this header; keep it parseable as C11 on its own.
  */
@@ -36,7 +38,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature below changes; the managed side refuses a mismatch. */
-#define MR_COMMON_ABI_VERSION 3
+#define MR_COMMON_ABI_VERSION 4
 
 MR_COMMON_API int32_t mr_common_abi_version(void);
 
@@ -91,6 +93,54 @@ MR_COMMON_API enum mr_status mr_chat_templates_init(const struct llama_model * m
 MR_COMMON_API enum mr_status mr_chat_apply(const struct mr_chat_templates * templates, const char * messages_json,
                                            const char * tools_json, const char * kwargs_json,
                                            bool add_generation_prompt, char ** out_prompt, char ** out_grammar);
+
+/* Renders one chat request the way llama-server's chat completions endpoint does (common_chat_templates_apply with
+ * Jinja), tools included, and says everything generation and parsing need, as one JSON object.
+ *   request_json: {"messages": [...OpenAI messages...], "tools": [...OpenAI tools...] (optional),
+ *                  "tool_choice": "auto" | "required" | "none" (optional, "auto"), "parallel_tool_calls": bool
+ *                  (optional, false), "chat_template_kwargs": {...} (optional), "add_generation_prompt": bool
+ *                  (optional, true)}.
+ *   out_json:     {"prompt": text, "format": name, "grammar": GBNF or null, "grammar_lazy": bool,
+ *                  "grammar_trigger_patterns": [regex, ...] (what wakes a lazy grammar, matched on generated text),
+ *                  "grammar_prefill": bool (feed "generation_prompt" to the grammar before sampling),
+ *                  "generation_prompt": text, "preserved_tokens": [text, ...] (tokens the output must keep as text),
+ *                  "additional_stops": [text, ...], "parser": text (the format's parser, for mr_chat_parser_init)}.
+ *                  The caller frees it with mr_common_string_free.
+ * MR_STATUS_INVALID_ARGUMENT: bad JSON, a message or tool llama.cpp refuses, an unknown tool_choice, or the template
+ * raised an error; mr_last_error() says why. */
+MR_COMMON_API enum mr_status mr_chat_render(const struct mr_chat_templates * templates, const char * request_json, char ** out_json);
+
+/* llama.cpp's grammar sampler set up as its common sampler does for a chat request (common_sampler_init): lazy with
+ * `trigger_patterns` (regexes over the generated text) when `lazy`, and, when `prefill` is non-NULL, advanced past the
+ * tokens of that text (the generation prompt the template already wrote). NULL on failure (the grammar does not
+ * compile for this vocabulary, or the prefill does not fit it); mr_last_error() says why. Free with llama_sampler_free
+ * (or hand it to mr_sampler_init_grammar_gate). */
+MR_COMMON_API struct llama_sampler * mr_sampler_init_chat_grammar(const struct llama_vocab * vocab, const char * grammar, bool lazy,
+                                                                  const char * const * trigger_patterns, int32_t trigger_pattern_count,
+                                                                  const char * prefill);
+
+/* A parser of one answer's output in a chat format (common_chat_parse), for one request; not thread-safe. */
+struct mr_chat_parser;
+
+/* format: the "format" name from mr_chat_render; parser: its "parser" text (may be empty: plain content);
+ * generation_prompt: its "generation_prompt". */
+MR_COMMON_API enum mr_status mr_chat_parser_init(const char * format, const char * parser, const char * generation_prompt,
+                                                 struct mr_chat_parser ** out_parser);
+
+/* Appends `length` bytes of generated UTF-8 text (may be 0) and parses everything so far; is_final: the answer has
+ * ended (a partial tool call is then an error of the output, not a wait for more). *out_json receives
+ *   {"deltas": [{"content": text} | {"reasoning_content": text} |
+ *               {"tool_call": {"index": n, "id": text (first delta of a call only), "name": text (same),
+ *                              "arguments": text}}, ...],
+ *    "tool_calls": n (calls found so far), "error": text (is_final only: the output does not match the format, and
+ *    the deltas then carry the unsent rest of the raw output as content; or a call's arguments are not complete JSON,
+ *    an output cut by max_tokens, and the call stays as it was sent)}
+ * in OpenAI's streaming order: a call's id and name come once, before its arguments. Free with mr_common_string_free. */
+MR_COMMON_API enum mr_status mr_chat_parser_update(struct mr_chat_parser * parser, const char * text, size_t length, bool is_final,
+                                                   char ** out_json);
+
+/* Frees a parser; NULL is ignored. */
+MR_COMMON_API void mr_chat_parser_free(struct mr_chat_parser * parser);
 
 /* Frees a handle from mr_chat_templates_init; NULL is ignored. */
 MR_COMMON_API void mr_chat_templates_free(struct mr_chat_templates * templates);

@@ -13,10 +13,14 @@ public partial struct mr_chat_templates
 {
 }
 
+public partial struct mr_chat_parser
+{
+}
+
 public static unsafe partial class MrCommon
 {
-    [NativeTypeName("#define MR_COMMON_ABI_VERSION 3")]
-    public const int MR_COMMON_ABI_VERSION = 3;
+    [NativeTypeName("#define MR_COMMON_ABI_VERSION 4")]
+    public const int MR_COMMON_ABI_VERSION = 4;
 
     [LibraryImport("mr_common", EntryPoint = "mr_common_abi_version")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
@@ -42,6 +46,30 @@ public static unsafe partial class MrCommon
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     [return: NativeTypeName("enum mr_status")]
     public static partial mr_status mr_chat_apply([NativeTypeName("const struct mr_chat_templates *")] mr_chat_templates* templates, [NativeTypeName("const char *")] sbyte* messages_json, [NativeTypeName("const char *")] sbyte* tools_json, [NativeTypeName("const char *")] sbyte* kwargs_json, [NativeTypeName("bool"), MarshalAs(UnmanagedType.U1)] bool add_generation_prompt, [NativeTypeName("char **")] sbyte** out_prompt, [NativeTypeName("char **")] sbyte** out_grammar);
+
+    [LibraryImport("mr_common", EntryPoint = "mr_chat_render")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_chat_render([NativeTypeName("const struct mr_chat_templates *")] mr_chat_templates* templates, [NativeTypeName("const char *")] sbyte* request_json, [NativeTypeName("char **")] sbyte** out_json);
+
+    [LibraryImport("mr_common", EntryPoint = "mr_sampler_init_chat_grammar")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("struct llama_sampler *")]
+    public static partial llama_sampler* mr_sampler_init_chat_grammar([NativeTypeName("const struct llama_vocab *")] llama_vocab* vocab, [NativeTypeName("const char *")] sbyte* grammar, [NativeTypeName("bool"), MarshalAs(UnmanagedType.U1)] bool lazy, [NativeTypeName("const char *const *")] sbyte** trigger_patterns, [NativeTypeName("int32_t")] int trigger_pattern_count, [NativeTypeName("const char *")] sbyte* prefill);
+
+    [LibraryImport("mr_common", EntryPoint = "mr_chat_parser_init")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_chat_parser_init([NativeTypeName("const char *")] sbyte* format, [NativeTypeName("const char *")] sbyte* parser, [NativeTypeName("const char *")] sbyte* generation_prompt, [NativeTypeName("struct mr_chat_parser **")] mr_chat_parser** out_parser);
+
+    [LibraryImport("mr_common", EntryPoint = "mr_chat_parser_update")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_chat_parser_update([NativeTypeName("struct mr_chat_parser *")] mr_chat_parser* parser, [NativeTypeName("const char *")] sbyte* text, [NativeTypeName("size_t")] nuint length, [NativeTypeName("bool"), MarshalAs(UnmanagedType.U1)] bool is_final, [NativeTypeName("char **")] sbyte** out_json);
+
+    [LibraryImport("mr_common", EntryPoint = "mr_chat_parser_free")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void mr_chat_parser_free([NativeTypeName("struct mr_chat_parser *")] mr_chat_parser* parser);
 
     [LibraryImport("mr_common", EntryPoint = "mr_chat_templates_free")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -173,6 +173,39 @@ public sealed unsafe class CommonChatTemplates : IDisposable
         }
     }
 
+    /// <summary>
+    /// Renders one chat request as llama-server's chat completions endpoint does, tools included:
+    /// <paramref name="requestJson"/> is <c>{"messages": [...], "tools": [...], "tool_choice": "auto"|"required"|"none",
+    /// "parallel_tool_calls": bool, "chat_template_kwargs": {...}}</c> (all but messages optional). The result says
+    /// what generation needs (the grammar llama.cpp derived for the model's tool-call format, its triggers, stops and
+    /// preserved tokens) and how to read the output back (<see cref="ChatRender.CreateParser"/>).
+    /// </summary>
+    /// <exception cref="ChatTemplateException">Bad JSON, a message or tool llama.cpp refuses, or the template raised an error.</exception>
+    /// <exception cref="ObjectDisposedException">Disposed.</exception>
+    public ChatRender RenderRequest(string requestJson)
+    {
+        ArgumentNullException.ThrowIfNull(requestJson);
+        RejectNul(requestJson, nameof(requestJson));
+        using var lease = new HandleLease(handle);
+        var request = NativeStrings.Allocate(requestJson);
+        sbyte* rendered = null;
+        try
+        {
+            var status = MrCommon.mr_chat_render(handle.Pointer, (sbyte*)request, &rendered);
+            if (status != mr_status.MR_STATUS_OK)
+            {
+                throw Failure(status, "llama.cpp's chat layer could not render the chat");
+            }
+
+            return ChatRender.FromJson(NativeStrings.Read(rendered)!);
+        }
+        finally
+        {
+            MrCommon.mr_common_string_free(rendered);
+            System.Runtime.InteropServices.NativeMemory.Free(request);
+        }
+    }
+
     /// <summary>The OpenAI JSON array of <paramref name="turns"/>: <c>[{"role":..,"content":..},..]</c>.</summary>
     /// <exception cref="ArgumentException">The list is empty, a role is empty, content is null, or a string holds a NUL.</exception>
     public static string MessagesJson(IReadOnlyList<ChatTurn> turns)
@@ -216,7 +249,7 @@ public sealed unsafe class CommonChatTemplates : IDisposable
 
     public void Dispose() => handle.Dispose();
 
-    private static Exception Failure(mr_status status, string summary)
+    internal static Exception Failure(mr_status status, string summary)
     {
         var why = NativeStrings.Read(MrShim.mr_last_error()) is { Length: > 0 } detail ? detail : NativeStrings.Read(MrShim.mr_status_string(status));
         return status == mr_status.MR_STATUS_OUT_OF_MEMORY

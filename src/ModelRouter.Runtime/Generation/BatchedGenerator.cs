@@ -82,10 +82,34 @@ public sealed unsafe class BatchedGenerator : IDisposable
             throw new InvalidOperationException($"All {slots.Length} sequences of this context are held (by another generator over it).");
         }
 
-        var sequence = new GenerationSequence(slot, request, prompt, count, reused, sampler, cancellation);
+        var sequence = new GenerationSequence(slot, request, prompt, count, reused, sampler, cancellation)
+        {
+            RenderedSpecialTokens = PreservedTokenIds(request.PreservedTokens),
+        };
         slots[slot] = sequence;
         ActiveCount++;
         return sequence;
+    }
+
+    /// <summary>The ids of the texts in <paramref name="texts"/> that are one token each (llama-server's preserved tokens).</summary>
+    private int[] PreservedTokenIds(IReadOnlyList<string> texts)
+    {
+        if (texts.Count == 0)
+        {
+            return [];
+        }
+
+        var ids = new List<int>(texts.Count);
+        Span<int> tokens = stackalloc int[2];
+        foreach (var text in texts)
+        {
+            if (vocabulary.TryTokenize(text.AsSpan(), tokens, out var count, TokenizeOptions.ParseSpecial) && count == 1)
+            {
+                ids.Add(tokens[0]);
+            }
+        }
+
+        return [.. ids];
     }
 
     /// <summary>
@@ -189,7 +213,7 @@ public sealed unsafe class BatchedGenerator : IDisposable
                 continue;
             }
 
-            vocabulary.TryGetPiece(token, piece, out var length);
+            vocabulary.TryGetPiece(token, piece, out var length, renderSpecial: sequence.RendersSpecial(token));
             if (sequence.AddGenerated(piece[..Math.Min(length, piece.Length)]))
             {
                 Finish(sequence, FinishReason.StopString);

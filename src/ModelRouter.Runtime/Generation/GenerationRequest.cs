@@ -25,6 +25,13 @@ public sealed record GenerationRequest
     /// <summary>Recognise special-token text (chat templates) in the prompt.</summary>
     public bool ParseSpecialTokens { get; init; }
 
+    /// <summary>
+    /// Special tokens whose text the output keeps (a chat format's tool-call markers such as <c>&lt;tool_call&gt;</c>,
+    /// llama-server's preserved tokens): each text that is one token of the model's vocabulary is rendered when sampled,
+    /// where other special tokens render as nothing. Texts that are not one token are ignored.
+    /// </summary>
+    public IReadOnlyList<string> PreservedTokens { get; init; } = [];
+
     internal void Validate()
     {
         if (MaxTokens < 1)

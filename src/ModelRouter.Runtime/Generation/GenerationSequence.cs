@@ -44,6 +44,11 @@ public sealed class GenerationSequence
 
     public GenerationRequest Request { get; }
 
+    /// <summary>Special tokens whose text this output keeps (<see cref="GenerationRequest.PreservedTokens"/>); few, often none.</summary>
+    internal int[] RenderedSpecialTokens { get; init; } = [];
+
+    internal bool RendersSpecial(int token) => RenderedSpecialTokens.Length != 0 && Array.IndexOf(RenderedSpecialTokens, token) >= 0;
+
     public int PromptTokenCount { get; }
 
     /// <summary>

@@ -34,6 +34,19 @@ public readonly record struct SamplingParameters
     /// </summary>
     public string? Grammar { get; init; }
 
+    /// <summary>
+    /// The <see cref="Grammar"/> applies only from the first match of one of these regular expressions over the
+    /// generated text on (llama.cpp's lazy grammar: a chat format's tool call may follow free text). Null or empty: it
+    /// applies from the first token.
+    /// </summary>
+    public IReadOnlyList<string>? GrammarTriggers { get; init; }
+
+    /// <summary>
+    /// Text the prompt already ends with that the <see cref="Grammar"/> starts with (a chat format's generation prompt):
+    /// its tokens are fed to the grammar before the first sample. Null: none.
+    /// </summary>
+    public string? GrammarPrefill { get; init; }
+
     /// <summary>Greedy decoding: always the most likely token.</summary>
     public static SamplingParameters Greedy { get; } = new() { Temperature = 0 };
 

@@ -19,11 +19,15 @@ internal static unsafe class TokenSampler
         StructuredOutput.CheckCommonAbi();
         var chain = CreateChain(p, vocabulary.Count);
         NativeLog.ClearRecentErrors(); // so that a failure reports llama.cpp's lines for this grammar only
-        var grammar = StructuredOutput.CreateGrammarSampler(vocabulary.Pointer, p.Grammar);
+        var grammar = p.GrammarTriggers is { Count: > 0 } || !string.IsNullOrEmpty(p.GrammarPrefill)
+            ? CreateChatGrammar(p, vocabulary)
+            : StructuredOutput.CreateGrammarSampler(vocabulary.Pointer, p.Grammar);
         if (grammar == null)
         {
             Llama.llama_sampler_free(chain);
-            throw new StructuredOutputException(StructuredOutput.GrammarFailure("the grammar does not compile against this model's vocabulary"));
+            var why = NativeStrings.Read(MrShim.mr_last_error());
+            throw new StructuredOutputException(StructuredOutput.GrammarFailure(
+                string.IsNullOrEmpty(why) ? "the grammar does not compile against this model's vocabulary" : why));
         }
 
         // The gate (libmr_common) is llama.cpp's common sampler's way: the chain samples from all candidates, the
@@ -51,6 +55,40 @@ internal static unsafe class TokenSampler
         var outer = Llama.llama_sampler_chain_init(Llama.llama_sampler_chain_default_params());
         Llama.llama_sampler_chain_add(outer, gate);
         return new SafeSamplerHandle(outer);
+    }
+
+    /// <summary>
+    /// A chat format's grammar as llama.cpp's common sampler builds it (libmr_common): lazy until a trigger matches,
+    /// and advanced past the generation prompt the template already wrote. Null when it does not compile or the
+    /// prefill does not fit it (the shim's last error says which).
+    /// </summary>
+    private static llama_sampler* CreateChatGrammar(in SamplingParameters p, Vocabulary vocabulary)
+    {
+        var triggers = p.GrammarTriggers ?? [];
+        var patterns = stackalloc nint[Math.Max(1, triggers.Count)];
+        var grammar = NativeStrings.Allocate(p.Grammar!);
+        var prefill = string.IsNullOrEmpty(p.GrammarPrefill) ? null : NativeStrings.Allocate(p.GrammarPrefill);
+        var allocated = 0;
+        try
+        {
+            for (; allocated < triggers.Count; allocated++)
+            {
+                patterns[allocated] = (nint)NativeStrings.Allocate(triggers[allocated]);
+            }
+
+            return MrCommon.mr_sampler_init_chat_grammar(vocabulary.Pointer, (sbyte*)grammar, triggers.Count > 0, (sbyte**)patterns,
+                triggers.Count, (sbyte*)prefill);
+        }
+        finally
+        {
+            for (var i = 0; i < allocated; i++)
+            {
+                System.Runtime.InteropServices.NativeMemory.Free((void*)patterns[i]);
+            }
+
+            System.Runtime.InteropServices.NativeMemory.Free(prefill);
+            System.Runtime.InteropServices.NativeMemory.Free(grammar);
+        }
     }
 
     private static llama_sampler* CreateChain(in SamplingParameters p, int vocabularySize)

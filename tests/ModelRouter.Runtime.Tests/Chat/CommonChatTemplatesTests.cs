@@ -202,7 +202,7 @@ public sealed class CommonChatTemplatesTests
     private static JsonElement Jinja2References() =>
         JsonDocument.Parse(File.ReadAllText(Path.Combine(DataDir, "jinja2-references.json"))).RootElement;
 
-    private static void RequireCommon()
+    internal static void RequireCommon()
     {
         try
         {
