@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace ModelRouter.Runtime.Chat;
 
@@ -9,7 +10,7 @@ namespace ModelRouter.Runtime.Chat;
 /// the generation prompt that grammar starts after, special tokens the output must keep as text, extra stops, and the
 /// format's parser for the output (<see cref="CreateParser"/>). Plain data: no native memory.
 /// </summary>
-public sealed class ChatRender
+public sealed partial class ChatRender
 {
     private ChatRender(string prompt, string format, string parser, string generationPrompt)
     {
@@ -45,6 +46,40 @@ public sealed class ChatRender
     /// <summary>The format's serialized parser (llama.cpp's PEG arena); empty: plain content.</summary>
     internal string Parser { get; }
 
+    /// <summary>
+    /// <see cref="Grammar"/> held to OpenAI's meaning of a request's tool fields where llama.cpp's is looser, by
+    /// dropping one element of llama.cpp's own grammar text (a grammar built otherwise, as for formats llama.cpp writes
+    /// by hand, comes back as is):
+    /// <list type="bullet">
+    /// <item><paramref name="callsOnly"/> ("required", or a named function: the answer is the call): llama.cpp's root
+    /// rule keeps an optional <c>until-N?</c> (any text up to the call marker), which a trained model skips but which
+    /// lets any model ramble to max_tokens without calling. It is dropped from the root rule.</item>
+    /// <item><paramref name="oneCall"/> (parallel_tool_calls false): for formats that mark each call
+    /// (<c>&lt;tool_call&gt;</c>...), llama.cpp allows one or more calls whatever parallel_tool_calls says
+    /// (<c>tool-calls ::= (...)+</c>). The repetition is dropped.</item>
+    /// </list>
+    /// </summary>
+    public string? GrammarFor(bool callsOnly, bool oneCall)
+    {
+        var grammar = Grammar;
+        if (grammar is null)
+        {
+            return null;
+        }
+
+        if (callsOnly)
+        {
+            grammar = RootRule().Replace(grammar, m => TextBeforeCalls().Replace(m.Value, ""), 1);
+        }
+
+        if (oneCall)
+        {
+            grammar = RepeatedCalls().Replace(grammar, "tool-calls ::= $1", 1);
+        }
+
+        return grammar;
+    }
+
     /// <summary>A parser for one answer to this request (one per request; not thread-safe).</summary>
     /// <exception cref="ChatTemplateException">llama.cpp cannot load the format's parser.</exception>
     public ChatOutputParser CreateParser() => ChatOutputParser.Create(Format, Parser, GenerationPrompt);
@@ -76,4 +111,13 @@ public sealed class ChatRender
 
         return values;
     }
+
+    [GeneratedRegex(@"^root ::= .*$", RegexOptions.Multiline)]
+    private static partial Regex RootRule();
+
+    [GeneratedRegex(@"^tool-calls ::= \((.*)\)\+$", RegexOptions.Multiline)]
+    private static partial Regex RepeatedCalls();
+
+    [GeneratedRegex(@" until-[0-9]+\?")]
+    private static partial Regex TextBeforeCalls();
 }

@@ -235,9 +235,21 @@ public sealed unsafe class CommonChatTemplates : IDisposable
 
                 RejectNul(turn.Role, nameof(turns));
                 RejectNul(turn.Content, nameof(turns));
+                RejectNul(turn.ToolCallId, nameof(turns));
                 writer.WriteStartObject();
                 writer.WriteString("role"u8, turn.Role);
                 writer.WriteString("content"u8, turn.Content);
+                if (turn.ToolCallsJson is { Length: > 0 } calls)
+                {
+                    writer.WritePropertyName("tool_calls"u8);
+                    writer.WriteRawValue(calls); // validated as JSON here: a bad value is an ArgumentException below
+                }
+
+                if (turn.ToolCallId is { } callId)
+                {
+                    writer.WriteString("tool_call_id"u8, callId);
+                }
+
                 writer.WriteEndObject();
             }
 

@@ -46,4 +46,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(EventId = 2014, Level = LogLevel.Error, Message = "Model {Model}: worker fault ({Consecutive} in a row); the requests it held failed and it goes on")]
     public static partial void WorkerFault(ILogger logger, string model, int consecutive, Exception exception);
+
+    [LoggerMessage(EventId = 2016, Level = LogLevel.Information, Message = "Request {RequestId}: the model's output is not what its tool-call format expects: {Reason}")]
+    public static partial void ToolOutputUnreadable(ILogger logger, ulong requestId, string reason);
 }

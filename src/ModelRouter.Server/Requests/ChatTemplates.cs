@@ -49,6 +49,32 @@ internal sealed partial class ChatTemplates(IReadOnlyDictionary<string, CatalogM
         }
     }
 
+    /// <summary>
+    /// Renders a chat that offers tools or replays tool calls (<paramref name="requestJson"/>: messages, tools,
+    /// tool_choice, as <see cref="CommonChatTemplates.RenderRequest"/> reads it). Only llama.cpp's common layer knows a
+    /// model's tool-call format: a model that falls back to the built-in renderer cannot take such a chat.
+    /// </summary>
+    /// <exception cref="RequestException">No template, a template the common layer refuses, or one that refuses this chat (InvalidArgument).</exception>
+    public ChatRender RenderWithTools(string model, string requestJson)
+    {
+        var entry = Get(model);
+        if (entry.Common is not { } common)
+        {
+            throw new RequestException(RequestError.InvalidArgument, entry.Template is null
+                ? $"model '{model}' has no chat template (none in its GGUF metadata and the catalog sets no ChatTemplate); tool calls need one"
+                : $"model '{model}': tool calls need a chat template llama.cpp's Jinja chat layer can read, and this model's renders only with the built-in fallback");
+        }
+
+        try
+        {
+            return common.RenderRequest(requestJson);
+        }
+        catch (ChatTemplateException ex)
+        {
+            throw new RequestException(RequestError.InvalidArgument, $"model '{model}': {ex.Message}");
+        }
+    }
+
     /// <summary>Whether <paramref name="model"/>'s chats go through the common (Jinja) layer; false for the fallback.</summary>
     internal bool UsesCommonLayer(string model) => Get(model).Common is not null;
 

@@ -44,6 +44,9 @@ public sealed record GenerationCommand
     /// <summary>A constraint on the output (JSON object, JSON schema, GBNF grammar); null for free text.</summary>
     public OutputConstraint? Output { get; init; }
 
+    /// <summary>Tools the model may call (chats only); null for none.</summary>
+    public ToolsRequest? Tools { get; init; }
+
     /// <summary>The text the router classifies: the prompt, or the last user message of a chat.</summary>
     internal string RoutingText =>
         Prompt ?? Messages?.LastOrDefault(m => string.Equals(m.Role, "user", StringComparison.OrdinalIgnoreCase)).Content ?? Messages?[^1].Content ?? "";
@@ -55,6 +58,26 @@ public sealed record GenerationCommand
 /// <see cref="StructuredOutputKind.JsonObject"/>. The pipeline turns it into a grammar (a bad one is InvalidArgument).
 /// </summary>
 public sealed record OutputConstraint(StructuredOutputKind Kind, string? Text = null);
+
+/// <summary>Whether and how the model calls tools (OpenAI's <c>tool_choice</c>, a named function already resolved).</summary>
+public enum ToolChoice
+{
+    /// <summary>The model decides: free text, or calls (the grammar wakes at the format's call marker).</summary>
+    Auto,
+
+    /// <summary>The answer is one or more calls (the grammar rules from the first token).</summary>
+    Required,
+
+    /// <summary>Tools are described to the model but it must not call them.</summary>
+    None,
+}
+
+/// <summary>
+/// The tools of a chat, as a door received them: <see cref="ToolsJson"/> is OpenAI's <c>tools</c> array (JSON text,
+/// shape checked by the door). A <c>tool_choice</c> naming one function arrives as that function alone with
+/// <see cref="ToolChoice.Required"/>.
+/// </summary>
+public sealed record ToolsRequest(string ToolsJson, ToolChoice Choice = ToolChoice.Auto, bool ParallelCalls = false);
 
 /// <summary>Texts to embed with one model, as every door asks for it.</summary>
 public sealed record EmbeddingCommand

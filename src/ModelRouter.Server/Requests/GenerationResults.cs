@@ -8,6 +8,9 @@ public enum GenerationEventKind
 {
     Routed,
     Text,
+
+    /// <summary>Pieces of tool calls (<see cref="GenerationEvent.ToolCalls"/>), in order.</summary>
+    ToolCalls,
     Completed,
     Failed,
 }
@@ -22,7 +25,8 @@ public readonly record struct GenerationEvent(
     RouteOutcome? Route = null,
     GenerationDone? Done = null,
     RequestError Error = RequestError.Internal,
-    string? Message = null);
+    string? Message = null,
+    IReadOnlyList<Runtime.Chat.ChatOutputDelta>? ToolCalls = null);
 
 /// <summary>
 /// A generation as an async stream of typed results, for doors that write asynchronously (HTTP) and for tests. The
@@ -49,6 +53,8 @@ public sealed class GenerationResults(int maxBufferedBytes = 1 << 20) : IGenerat
     private int written;
     private RouteOutcome? route;
     private GenerationEvent? end;
+    // Tool-call pieces since the last read (rare: chats that offered tools); a new list per read, handed to the reader.
+    private List<Runtime.Chat.ChatOutputDelta>? toolCalls;
 
     /// <summary>Pass this to <see cref="RequestPipeline.StartGeneration"/>: cancelled by <see cref="Cancel"/> or a slow consumer.</summary>
     public CancellationToken Cancellation => cancellation.Token;
@@ -98,6 +104,16 @@ public sealed class GenerationResults(int maxBufferedBytes = 1 << 20) : IGenerat
         signal.Writer.TryWrite(true);
     }
 
+    public void OnToolCall(Runtime.Chat.ChatOutputDelta piece)
+    {
+        lock (gate)
+        {
+            (toolCalls ??= []).Add(piece);
+        }
+
+        signal.Writer.TryWrite(true);
+    }
+
     public void OnCompleted(GenerationDone done) => End(new GenerationEvent(GenerationEventKind.Completed, Done: done));
 
     public void OnFailed(RequestError failure, string message) => End(new GenerationEvent(GenerationEventKind.Failed, Error: failure, Message: message));
@@ -119,10 +135,12 @@ public sealed class GenerationResults(int maxBufferedBytes = 1 << 20) : IGenerat
             await signal.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             RouteOutcome? routed;
             GenerationEvent? last;
+            List<Runtime.Chat.ChatOutputDelta>? calls;
             int length;
             lock (gate)
             {
                 (routed, route) = (route, null);
+                (calls, toolCalls) = (toolCalls, null);
                 (reading, writing) = (writing, reading);
                 (length, written) = (written, 0);
                 last = end;
@@ -136,6 +154,12 @@ public sealed class GenerationResults(int maxBufferedBytes = 1 << 20) : IGenerat
             if (length > 0)
             {
                 yield return new GenerationEvent(GenerationEventKind.Text, Text: reading.AsMemory(0, length));
+            }
+
+            // After the text of the same read: every format writes a call's marker after any content before it.
+            if (calls is not null)
+            {
+                yield return new GenerationEvent(GenerationEventKind.ToolCalls, ToolCalls: calls);
             }
 
             if (last is { } final)
@@ -164,6 +188,8 @@ public sealed class GenerationResults(int maxBufferedBytes = 1 << 20) : IGenerat
                     decoder.GetChars(item.Text.Span, chars, flush: false);
                     text.Append(chars);
                     break;
+                case GenerationEventKind.ToolCalls:
+                    break; // text only: read the events to see calls
                 default:
                     return (text.ToString(), routed, item);
             }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Text;
 using ModelRouter.Routing.Fallback;
+using ModelRouter.Runtime.Chat;
 using ModelRouter.Runtime.Generation;
 using ModelRouter.Server.Diagnostics;
 using ModelRouter.Server.Scheduling;
@@ -10,13 +11,16 @@ namespace ModelRouter.Server.Requests;
 
 /// <summary>
 /// One generation between the pipeline and its door: receives the model worker's callbacks (or a remote member's
-/// stream), passes text through untouched, and ends the request exactly once with whole-request statistics
+/// stream), passes text through untouched (or, for a chat that offered tools, through the model format's parser,
+/// which splits it into content and tool calls), and ends the request exactly once with whole-request statistics
 /// (<see cref="GenerationDone.Total"/> from the pipeline's acceptance) and its in-flight slot released.
 /// </summary>
 internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserver observer, ulong id) : IResponseSink, ILiveRequest
 {
     private readonly long started = Stopwatch.GetTimestamp();
     private int ended;
+    private ChatOutputParser? parser;
+    private List<ChatOutputDelta>? parsed;
 
     public ulong Id { get; } = id;
 
@@ -28,11 +32,67 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
 
     public void Routed(string task, TimeSpan routeTime) => (Task, RouteTime) = (task, routeTime);
 
+    /// <summary>Reads the output with <paramref name="outputParser"/> (owned from now on) before the door sees it.</summary>
+    public void ParseOutputWith(ChatOutputParser outputParser)
+    {
+        parser = outputParser;
+        parsed = [];
+    }
+
     public void OnText(ulong requestId, ReadOnlySpan<byte> utf8)
     {
         if (Volatile.Read(ref ended) == 0)
         {
+            if (parser is null)
+            {
+                observer.OnText(utf8);
+            }
+            else
+            {
+                Parse(utf8, final: false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Feeds the parser and hands the door what became certain. Runs on the worker between decode steps, only for
+    /// requests that offered tools (llama.cpp's parser re-reads the whole answer each time, as llama-server does).
+    /// </summary>
+    private void Parse(ReadOnlySpan<byte> utf8, bool final)
+    {
+        var deltas = parsed!;
+        var current = parser!;
+        deltas.Clear();
+        try
+        {
+            current.Update(utf8, final, deltas);
+        }
+        catch (Exception ex) when (ex is ChatTemplateException or ObjectDisposedException)
+        {
+            // The parser itself failed (not the output): what the model wrote still reaches the client, as text.
+            ServerLog.ToolOutputUnreadable(pipeline.Logger, Id, ex.Message);
+            current.Dispose();
+            parser = null;
             observer.OnText(utf8);
+            return;
+        }
+
+        foreach (var delta in deltas)
+        {
+            if (delta.Kind == ChatOutputDeltaKind.ToolCall)
+            {
+                observer.OnToolCall(delta);
+            }
+            else if (delta.Text.Length > 0)
+            {
+                // Reasoning stays in the content: no reasoning format is asked of the parser (llama-server's "none").
+                observer.OnText(Encoding.UTF8.GetBytes(delta.Text));
+            }
+        }
+
+        if (final && current.FormatError is { } error)
+        {
+            ServerLog.ToolOutputUnreadable(pipeline.Logger, Id, error);
         }
     }
 
@@ -48,6 +108,7 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
     {
         if (Interlocked.Exchange(ref ended, 1) == 0)
         {
+            parser?.Dispose();
             pipeline.Untrack(Id);
             pipeline.LeaveInFlight(0, failed: true);
             pipeline.Events.Failed(Id, error);
@@ -64,14 +125,22 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
 
     private void Complete(CompletionStats stats)
     {
+        if (Volatile.Read(ref ended) == 0 && parser is not null)
+        {
+            Parse([], final: true); // what the end makes certain (a call's last piece, or text that was not a call)
+        }
+
         if (Interlocked.Exchange(ref ended, 1) == 0)
         {
+            var toolCalls = parser?.ToolCallCount ?? 0;
+            parser?.Dispose();
             pipeline.Untrack(Id);
             pipeline.LeaveInFlight(stats.GeneratedTokens, failed: false);
             try
             {
                 var done = new GenerationDone(stats.Model, Task, stats.FinishReason, stats.PromptTokens, stats.GeneratedTokens,
-                    stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started), stats.CachedPromptTokens);
+                    stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started),
+                    stats.CachedPromptTokens, toolCalls);
                 pipeline.Events.Finished(Id, done);
                 observer.OnCompleted(done);
             }

@@ -13,6 +13,14 @@ public interface IGenerationObserver
     /// <summary>A piece of UTF-8 text (complete characters unless the model emitted invalid bytes); copy it, the span is reused.</summary>
     void OnText(ReadOnlySpan<byte> utf8);
 
+    /// <summary>
+    /// A piece of a tool call (requests that offered tools): the call's id and name on its first piece, then pieces of
+    /// its JSON arguments. Doors that cannot carry tools never receive one, since they cannot offer tools.
+    /// </summary>
+    void OnToolCall(Runtime.Chat.ChatOutputDelta piece)
+    {
+    }
+
     void OnCompleted(GenerationDone done);
 
     void OnFailed(Scheduling.RequestError failure, string message);

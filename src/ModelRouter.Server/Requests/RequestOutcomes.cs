@@ -22,7 +22,8 @@ public sealed record RouteOutcome(
 
 /// <summary>
 /// How a generation ended, with its statistics. <see cref="Total"/> is the whole request as the server saw it: from
-/// the moment the pipeline took it to its last token (route, queue, swap, prefill and decode).
+/// the moment the pipeline took it to its last token (route, queue, swap, prefill and decode). <see cref="ToolCalls"/>:
+/// the tool calls the answer made (requests that offered tools; 0 otherwise).
 /// </summary>
 public sealed record GenerationDone(
     string Model,
@@ -36,7 +37,8 @@ public sealed record GenerationDone(
     TimeSpan? SwapTime,
     TimeSpan? TimeToFirstToken,
     TimeSpan Total,
-    int CachedPromptTokens = 0);
+    int CachedPromptTokens = 0,
+    int ToolCalls = 0);
 
 /// <summary>Where a model's weights are now.</summary>
 public enum ModelTierView

@@ -86,7 +86,8 @@ public sealed partial class RequestPipeline
 
         // An unsure decision serves the default model alone: the task's remotes were configured for the task.
         // Structured output is enforced by our own sampler, which a remote member does not have: local only.
-        var chain = !decision.Unsure && output is null && remotes.TryGet(decision.Task, out var routeChain) ? routeChain : null;
+        // Tool calls too: a remote member's format and parser are not ours.
+        var chain = !decision.Unsure && output is null && !NeedsToolLayer(command) && remotes.TryGet(decision.Task, out var routeChain) ? routeChain : null;
         Serve(run, command, decision.Model, output, chain, cancellation);
     }
 
@@ -96,11 +97,11 @@ public sealed partial class RequestPipeline
         run.Model = model;
         if (chain is not null)
         {
-            _ = run.ServeAsync(chain, ToRemote(command), () => LocalGeneration(command, model, output), cancellation);
+            _ = run.ServeAsync(chain, ToRemote(command), () => LocalGeneration(run, command, model, output), cancellation);
             return;
         }
 
-        SubmitLocal(run, LocalGeneration(command, model, output), cancellation);
+        SubmitLocal(run, LocalGeneration(run, command, model, output), cancellation);
     }
 
     /// <summary>"auto", empty or null: the router chooses.</summary>
@@ -151,6 +152,22 @@ public sealed partial class RequestPipeline
             }
 
             CheckPromptBytes(bytes);
+        }
+
+        if (command.Tools is { } tools)
+        {
+            if (command.Messages is null)
+            {
+                throw new RequestException(RequestError.InvalidArgument, "tools are for chats (messages), not raw prompts");
+            }
+
+            if (command.Output is not null && tools.Choice != ToolChoice.None)
+            {
+                throw new RequestException(RequestError.InvalidArgument,
+                    "tools and a response_format or grammar cannot be combined: the tool-call format's grammar already rules the output");
+            }
+
+            CheckPromptBytes(Encoding.UTF8.GetByteCount(tools.ToolsJson));
         }
 
         if (command.MaxTokens < 0 || command.MaxTokens > Options.Limits.MaxTokens)
@@ -206,9 +223,93 @@ public sealed partial class RequestPipeline
         }
     }
 
+    /// <summary>Whether only llama.cpp's common chat layer can render this chat: it offers tools or replays tool calls.</summary>
+    private static bool NeedsToolLayer(GenerationCommand command) =>
+        command.Tools is not null || (command.Messages?.Any(m => m.ToolCallsJson is not null || m.ToolCallId is not null) ?? false);
+
     /// <summary>The request as the local model runs it: a chat rendered with the model's template, sampling settings.</summary>
-    private GenerationRequest LocalGeneration(GenerationCommand command, string model, StructuredOutput? output) =>
-        new(command.Prompt ?? templates.Render(model, command.Messages!))
+    private GenerationRequest LocalGeneration(GenerationRun run, GenerationCommand command, string model, StructuredOutput? output)
+    {
+        if (command.Messages is not null && NeedsToolLayer(command))
+        {
+            return ToolGeneration(run, command, model);
+        }
+
+        return PlainGeneration(command, model, output);
+    }
+
+    /// <summary>
+    /// A chat with tools: rendered with the tools by the model's own template, sampled under the grammar llama.cpp
+    /// derived for its tool-call format (lazy until the call marker for "auto"), and read back by that format's parser,
+    /// which turns the output into content and tool calls on the run.
+    /// </summary>
+    private GenerationRequest ToolGeneration(GenerationRun run, GenerationCommand command, string model)
+    {
+        var tools = command.Tools;
+        var render = templates.RenderWithTools(model, ToolRequestJson(command));
+        var calls = tools is not null && tools.Choice != ToolChoice.None && render.Grammar is not null;
+        if (tools is { Choice: ToolChoice.Required } && render.Grammar is null)
+        {
+            throw new RequestException(RequestError.InvalidArgument,
+                $"model '{model}': its chat template has no tool-call format llama.cpp recognises ({render.Format}), so a call cannot be required");
+        }
+
+        if (calls)
+        {
+            try
+            {
+                run.ParseOutputWith(render.CreateParser());
+            }
+            catch (Runtime.Chat.ChatTemplateException ex)
+            {
+                throw new RequestException(RequestError.Internal, $"model '{model}': {ex.Message}");
+            }
+        }
+
+        var plain = PlainGeneration(command, model, output: null, prompt: render.Prompt);
+        return plain with
+        {
+            StopStrings = render.AdditionalStops.Count == 0 ? plain.StopStrings : [.. plain.StopStrings, .. render.AdditionalStops],
+            PreservedTokens = render.PreservedTokens,
+            Sampling = plain.Sampling with
+            {
+                Grammar = calls ? render.GrammarFor(callsOnly: tools!.Choice == ToolChoice.Required, oneCall: !tools.ParallelCalls) : null,
+                GrammarTriggers = calls ? render.GrammarTriggers : null,
+                GrammarPrefill = calls && render.GrammarStartsAtGenerationPrompt ? render.GenerationPrompt : null,
+            },
+        };
+    }
+
+    /// <summary>The chat request as llama.cpp's chat layer reads it (<see cref="Runtime.Chat.CommonChatTemplates.RenderRequest"/>).</summary>
+    private static string ToolRequestJson(GenerationCommand command)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WritePropertyName("messages"u8);
+            json.WriteRawValue(Runtime.Chat.CommonChatTemplates.MessagesJson(command.Messages!), skipInputValidation: true);
+            if (command.Tools is { } tools)
+            {
+                json.WritePropertyName("tools"u8);
+                json.WriteRawValue(tools.ToolsJson);
+                json.WriteString("tool_choice"u8, tools.Choice switch
+                {
+                    ToolChoice.Required => "required",
+                    ToolChoice.None => "none",
+                    _ => "auto",
+                });
+                json.WriteBoolean("parallel_tool_calls"u8, tools.ParallelCalls);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private GenerationRequest PlainGeneration(GenerationCommand command, string model, StructuredOutput? output, string? prompt = null) =>
+        new(prompt ?? command.Prompt ?? templates.Render(model, command.Messages!))
         {
             MaxTokens = command.MaxTokens > 0 ? command.MaxTokens : Math.Min(256, Options.Limits.MaxTokens),
             StopStrings = command.Stop,

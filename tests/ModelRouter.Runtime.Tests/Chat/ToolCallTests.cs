@@ -128,6 +128,11 @@ public sealed class ToolCallTests
         var required = templates.RenderRequest(Request(tools: SpecialFunctionTool, toolChoice: "required"));
         Assert.NotNull(required.Grammar);
         Assert.Empty(required.GrammarTriggers);
+        Assert.Matches(@"(?m)^root ::= .* until-[0-9]+\? ", required.Grammar); // llama.cpp's: text may come before the call
+        var callsOnly = required.GrammarFor(callsOnly: true, oneCall: false)!;
+        Assert.DoesNotMatch(@"(?m)^root ::= .*until-", callsOnly); // ours for "the answer is a call"
+        Assert.Matches(@"(?m)^tool-calls ::= \(.*\)\+$", callsOnly); // llama.cpp's: one call or more, parallel or not
+        Assert.Matches(@"(?m)^tool-calls ::= [^(].*[^+]$", required.GrammarFor(callsOnly: true, oneCall: true)!);
 
         var none = templates.RenderRequest(Request(tools: SpecialFunctionTool, toolChoice: "none"));
         Assert.Null(none.Grammar);

@@ -53,11 +53,7 @@ internal static class GenerationEndpoints
     private static GenerationCommand ToCommand(ChatCompletionBody body)
     {
         RefuseN(body.N);
-        if (body.Tools.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null) && body.Tools.GetArrayLength() > 0)
-        {
-            throw new BadRequestBodyException("tools are not supported by this server", "tools");
-        }
-
+        var tools = ToolRequests.Read(body);
         if (body.Messages is not { Count: > 0 } messages)
         {
             throw new BadRequestBodyException("messages must be a non-empty array", "messages");
@@ -73,7 +69,7 @@ internal static class GenerationEndpoints
             }
 
             // "developer" is the newer name OpenAI gives the system role; chat templates know "system".
-            turns[i] = new ChatTurn(role == "developer" ? "system" : role, Content(messages[i].Content, i));
+            turns[i] = ToolRequests.Turn(messages[i], role == "developer" ? "system" : role, Content(messages[i].Content, i), i);
         }
 
         return new GenerationCommand
@@ -89,6 +85,7 @@ internal static class GenerationEndpoints
             Hints = Hints(body.ModelRouter),
             User = body.User,
             Output = ResponseFormats.Read(body),
+            Tools = tools,
         };
     }
 
@@ -216,6 +213,7 @@ internal static class GenerationEndpoints
         public async Task WholeAsync(GenerationResults results)
         {
             var text = new ArrayBufferWriter<byte>(256);
+            List<ToolCallBuilder>? calls = null;
             await foreach (var item in results.ConfigureAwait(false))
             {
                 switch (item.Kind)
@@ -225,6 +223,9 @@ internal static class GenerationEndpoints
                         break;
                     case GenerationEventKind.Text:
                         text.Write(item.Text.Span);
+                        break;
+                    case GenerationEventKind.ToolCalls:
+                        ToolCallBuilder.Add(calls ??= [], item.ToolCalls!);
                         break;
                     case GenerationEventKind.Failed:
                         await HttpErrors.WriteAsync(context, item.Error, item.Message!).ConfigureAwait(false);
@@ -247,7 +248,20 @@ internal static class GenerationEndpoints
                             {
                                 json.WriteStartObject("message");
                                 json.WriteString("role", "assistant");
-                                Text(json, "content", text.WrittenSpan);
+                                if (calls is { Count: > 0 } && text.WrittenCount == 0)
+                                {
+                                    json.WriteNull("content"); // as OpenAI answers a call without text
+                                }
+                                else
+                                {
+                                    Text(json, "content", text.WrittenSpan);
+                                }
+
+                                if (calls is { Count: > 0 })
+                                {
+                                    ToolCallBuilder.Write(json, calls);
+                                }
+
                                 json.WriteEndObject();
                             }
                             else
@@ -256,7 +270,7 @@ internal static class GenerationEndpoints
                             }
 
                             json.WriteNull("logprobs");
-                            json.WriteString("finish_reason", Finish(done.FinishReason));
+                            json.WriteString("finish_reason", Finish(done));
                             json.WriteEndObject();
                             json.WriteEndArray();
                             Usage(json, done);
@@ -315,6 +329,17 @@ internal static class GenerationEndpoints
                         Delta(chunk, item.Text.Span);
                         EndChunk(chunk, null, null);
                         break;
+                    case GenerationEventKind.ToolCalls:
+                        foreach (var piece in item.ToolCalls!)
+                        {
+                            var call = BeginChunk();
+                            call.WriteStartObject("delta");
+                            ToolCallBuilder.WriteDelta(call, piece);
+                            call.WriteEndObject();
+                            EndChunk(call, null, null);
+                        }
+
+                        break;
                     case GenerationEventKind.Failed:
                         var error = BeginEvent();
                         HttpErrors.WriteBody(error, HttpErrors.Status(item.Error), HttpErrors.Code(item.Error), item.Message!, null);
@@ -336,7 +361,7 @@ internal static class GenerationEndpoints
                             last.WriteString("text", "");
                         }
 
-                        EndChunk(last, Finish(done.FinishReason), done);
+                        EndChunk(last, Finish(done), done);
                         if (includeUsage)
                         {
                             var usage = BeginEvent();
@@ -515,14 +540,86 @@ internal static class GenerationEndpoints
             json.WriteEndObject();
         }
 
-        private static string Finish(FinishReason reason) => reason switch
+        private static string Finish(GenerationDone done) => done.FinishReason switch
         {
             FinishReason.MaxTokens or FinishReason.ContextFull => "length",
+            _ when done.ToolCalls > 0 => "tool_calls",
             _ => "stop",
         };
 
         private static string Millis(TimeSpan value) => value.TotalMilliseconds.ToString("F3", CultureInfo.InvariantCulture);
 
         private static string Micros(TimeSpan value) => value.TotalMicroseconds.ToString("F1", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>One tool call of a whole (non-streamed) answer, joined from its streamed pieces.</summary>
+    private sealed class ToolCallBuilder(int index)
+    {
+        private readonly System.Text.StringBuilder arguments = new();
+
+        public int Index { get; } = index;
+
+        public string Id { get; private set; } = "";
+
+        public string Name { get; private set; } = "";
+
+        public static void Add(List<ToolCallBuilder> calls, IReadOnlyList<ChatOutputDelta> pieces)
+        {
+            foreach (var piece in pieces)
+            {
+                var call = calls.Find(c => c.Index == piece.Index);
+                if (call is null)
+                {
+                    call = new ToolCallBuilder(piece.Index);
+                    calls.Add(call);
+                }
+
+                call.Id = piece.Id ?? call.Id;
+                call.Name = piece.Name ?? call.Name;
+                call.arguments.Append(piece.Text);
+            }
+        }
+
+        public static void Write(Utf8JsonWriter json, List<ToolCallBuilder> calls)
+        {
+            json.WriteStartArray("tool_calls");
+            foreach (var call in calls.OrderBy(c => c.Index))
+            {
+                json.WriteStartObject();
+                json.WriteString("id", call.Id);
+                json.WriteString("type", "function");
+                json.WriteStartObject("function");
+                json.WriteString("name", call.Name);
+                json.WriteString("arguments", call.arguments.ToString());
+                json.WriteEndObject();
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+        }
+
+        /// <summary>A streamed piece in OpenAI's delta shape: id, type and name on a call's first piece only.</summary>
+        public static void WriteDelta(Utf8JsonWriter json, ChatOutputDelta piece)
+        {
+            json.WriteStartArray("tool_calls");
+            json.WriteStartObject();
+            json.WriteNumber("index", piece.Index);
+            if (piece.Id is not null)
+            {
+                json.WriteString("id", piece.Id);
+                json.WriteString("type", "function");
+            }
+
+            json.WriteStartObject("function");
+            if (piece.Name is not null)
+            {
+                json.WriteString("name", piece.Name);
+            }
+
+            json.WriteString("arguments", piece.Text);
+            json.WriteEndObject();
+            json.WriteEndObject();
+            json.WriteEndArray();
+        }
     }
 }

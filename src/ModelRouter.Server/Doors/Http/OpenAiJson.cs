@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace ModelRouter.Server.Doors.Http;
 
 // The request bodies the OpenAI API defines, as far as this door reads them. Unknown members are ignored (clients
-// send many we do not use); members we cannot honour (n > 1, tools, token-array inputs) are refused by name.
+// send many we do not use); members we cannot honour (n > 1, token-array inputs) are refused by name.
 
 /// <summary>What chat and text completions share.</summary>
 internal abstract class GenerationBody
@@ -47,7 +47,13 @@ internal sealed class ChatCompletionBody : GenerationBody
 
     [JsonPropertyName("max_completion_tokens")] public int? MaxCompletionTokens { get; set; }
 
+    /// <summary>OpenAI's tools: <c>[{"type": "function", "function": {"name", "description", "parameters"}}]</c> (see ToolRequests).</summary>
     [JsonPropertyName("tools")] public JsonElement Tools { get; set; }
+
+    /// <summary>"auto", "none", "required", or <c>{"type": "function", "function": {"name": ...}}</c>.</summary>
+    [JsonPropertyName("tool_choice")] public JsonElement ToolChoice { get; set; }
+
+    [JsonPropertyName("parallel_tool_calls")] public bool? ParallelToolCalls { get; set; }
 }
 
 /// <summary>POST /v1/completions.</summary>
@@ -62,6 +68,12 @@ internal sealed class ChatMessageBody
 
     /// <summary>A string, or an array of content parts of which only "text" parts are accepted.</summary>
     [JsonPropertyName("content")] public JsonElement Content { get; set; }
+
+    /// <summary>An assistant message's calls: <c>[{"id", "type": "function", "function": {"name", "arguments"}}]</c>.</summary>
+    [JsonPropertyName("tool_calls")] public JsonElement ToolCalls { get; set; }
+
+    /// <summary>A tool message: the call it answers.</summary>
+    [JsonPropertyName("tool_call_id")] public string? ToolCallId { get; set; }
 }
 
 internal sealed class StreamOptionsBody
