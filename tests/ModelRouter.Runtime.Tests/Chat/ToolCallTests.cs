@@ -59,6 +59,38 @@ public sealed class ToolCallTests
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"arg1": 1}"""), JsonNode.Parse(call.Arguments)), call.Arguments);
     }
 
+    public static TheoryData<string> Jinja2ToolCases => new(ToolReferences().GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("file").GetString()!));
+
+    /// <summary>
+    /// Tools and an agent's turn (its call, the tool's result) rendered by real templates, byte for byte against Python's
+    /// jinja2 as Hugging Face renders them (TestData/make_references.py): the request goes in as OpenAI sends it, with
+    /// the call's arguments as JSON text.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Jinja2ToolCases))]
+    public void Tools_and_an_agents_turn_render_what_jinja2_renders(string file)
+    {
+        var path = TestRepository.RequireLlamaFile(Path.Combine("models", "templates", file));
+        CommonChatTemplatesTests.RequireCommon();
+        var references = ToolReferences();
+        var c = references.GetProperty("cases").EnumerateArray().Single(x => x.GetProperty("file").GetString() == file);
+        var messages = JsonNode.Parse(references.GetProperty("conversation").GetRawText())!.AsArray();
+        foreach (var call in messages.SelectMany(m => m!["tool_calls"]?.AsArray() ?? []))
+        {
+            var function = call!["function"]!;
+            function["arguments"] = function["arguments"]!.ToJsonString(); // OpenAI's wire form: JSON text
+        }
+
+        var request = new JsonObject
+        {
+            ["messages"] = messages,
+            ["tools"] = JsonNode.Parse(references.GetProperty("tools").GetRawText()),
+            ["chat_template_kwargs"] = JsonNode.Parse(c.GetProperty("kwargs").GetRawText()),
+        };
+        using var templates = CommonChatTemplates.Parse(File.ReadAllText(path), c.GetProperty("bos").GetString(), c.GetProperty("eos").GetString());
+        Assert.Equal(c.GetProperty("expected").GetString(), templates.RenderRequest(request.ToJsonString()).Prompt);
+    }
+
     [Fact]
     public void A_call_id_the_model_writes_is_kept()
     {
@@ -159,6 +191,9 @@ public sealed class ToolCallTests
         var error = Assert.Throws<ChatTemplateException>(() => templates.RenderRequest(Request(tools: SpecialFunctionTool, toolChoice: "sometimes")));
         Assert.Contains("tool_choice", error.Message, StringComparison.Ordinal);
     }
+
+    private static JsonElement ToolReferences() =>
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(TestRepository.Root, "tests", "ModelRouter.Runtime.Tests", "Chat", "TestData", "jinja2-tool-references.json"))).RootElement;
 
     private static CommonChatTemplates Templates(string file)
     {

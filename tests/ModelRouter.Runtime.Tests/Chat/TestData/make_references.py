@@ -138,6 +138,43 @@ def jinja2_references():
     return result
 
 
+# An agent's turn as Hugging Face passes it to templates: tools in OpenAI's shape, the assistant's call with its
+# arguments as an object (the OpenAI request carries them as JSON text; llama.cpp's layer turns that into an object
+# for templates that index it), then the tool's result.
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather forecast for a city",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "The city"},
+                         "days": {"type": "integer"}}, "required": ["city"]}}}]
+TOOL_CONVERSATION = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function",
+     "function": {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 21 C"},
+]
+
+TOOL_TEMPLATES = [
+    ("Qwen-Qwen2.5-7B-Instruct.jinja", "", "<|im_end|>", {}),
+    ("NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", "<|begin_of_text|>", "<|im_end|>", {}),
+    ("meta-llama-Llama-3.1-8B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>", {"date_string": "26 Jul 2024"}),
+    ("Qwen3-Coder.jinja", "", "<|im_end|>", {}),
+    ("ibm-granite-granite-4.0.jinja", "", "<|end_of_text|>", {}),
+]
+
+
+def jinja2_tool_references():
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    result = []
+    for name, bos, eos, extra in TOOL_TEMPLATES:
+        text = open(os.path.join(LLAMA, "models/templates", name), encoding="utf-8").read()
+        variables = {"messages": TOOL_CONVERSATION, "tools": TOOLS, "bos_token": bos, "eos_token": eos,
+                     "add_generation_prompt": True, "enable_thinking": True}
+        variables.update(extra)
+        result.append({"file": name, "bos": bos, "eos": eos, "kwargs": extra,
+                       "expected": env.from_string(text).render(**variables)})
+    return result
+
+
 def write(name, value):
     with open(os.path.join(HERE, name), "w", encoding="utf-8") as f:
         json.dump(value, f, ensure_ascii=False, indent=1)
@@ -146,3 +183,5 @@ def write(name, value):
 
 write("llama-cpp-test-cases.json", llama_cases())
 write("jinja2-references.json", {"jinja2": jinja2.__version__, "conversation": CONVERSATION, "cases": jinja2_references()})
+write("jinja2-tool-references.json", {"jinja2": jinja2.__version__, "tools": TOOLS, "conversation": TOOL_CONVERSATION,
+                                      "cases": jinja2_tool_references()})
