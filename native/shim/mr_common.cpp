@@ -261,6 +261,43 @@ std::string one_line(std::string text) {
     return text;
 }
 
+// llama-server's chat_template_kwargs: each value as JSON text. False when `kwargs` is not an object.
+bool add_template_kwargs(const common_json & kwargs, common_chat_templates_inputs & inputs) {
+    if (!kwargs.is_object()) {
+        return false;
+    }
+    for (const auto & [key, value] : kwargs.items()) {
+        inputs.chat_template_kwargs[key] = value.dump();
+    }
+    return true;
+}
+
+// common_chat_templates_apply, then what llama.cpp's common_chat_template_direct_apply does with a model's
+// add_bos/add_eos (the tokenizer adds these tokens, so the template's own copies would double them). On failure the
+// shim's error is set and the status returned.
+enum mr_status render_chat(const mr_chat_templates & templates, const common_chat_templates_inputs & inputs, common_chat_params & params) {
+    try {
+        params = common_chat_templates_apply(templates.templates.get(), inputs);
+    } catch (const std::bad_alloc &) {
+        throw;
+    } catch (const std::exception & e) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the chat template failed to render: %s", one_line(e.what()).c_str());
+    }
+    std::string & prompt = params.prompt;
+    if (templates.strip_bos && prompt.compare(0, templates.bos.size(), templates.bos) == 0) {
+        prompt.erase(0, templates.bos.size());
+    }
+    if (templates.strip_eos && prompt.size() >= templates.eos.size() &&
+        prompt.compare(prompt.size() - templates.eos.size(), templates.eos.size(), templates.eos) == 0) {
+        prompt.erase(prompt.size() - templates.eos.size());
+    }
+    if (prompt.find('\0') != std::string::npos) {
+        // A \u0000 in a message: the C string handed back would end there without a word.
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the rendered chat contains a NUL character (\\u0000 in a message)");
+    }
+    return MR_STATUS_OK;
+}
+
 } // namespace
 
 extern "C" {
@@ -393,14 +430,8 @@ enum mr_status mr_chat_apply(const struct mr_chat_templates * templates, const c
             if (tools_json != nullptr && tools_json[0] != '\0') {
                 inputs.tools = common_chat_tools_parse_oaicompat(common_json::parse(tools_json));
             }
-            if (kwargs_json != nullptr && kwargs_json[0] != '\0') {
-                const auto kwargs = common_json::parse(kwargs_json);
-                if (!kwargs.is_object()) {
-                    return mr_fail(MR_STATUS_INVALID_ARGUMENT, "chat template kwargs must be a JSON object");
-                }
-                for (const auto & [key, value] : kwargs.items()) {
-                    inputs.chat_template_kwargs[key] = value.dump();
-                }
+            if (kwargs_json != nullptr && kwargs_json[0] != '\0' && !add_template_kwargs(common_json::parse(kwargs_json), inputs)) {
+                return mr_fail(MR_STATUS_INVALID_ARGUMENT, "chat template kwargs must be a JSON object");
             }
         } catch (const std::bad_alloc &) {
             throw;
@@ -409,30 +440,11 @@ enum mr_status mr_chat_apply(const struct mr_chat_templates * templates, const c
         }
 
         common_chat_params params;
-        try {
-            params = common_chat_templates_apply(templates->templates.get(), inputs);
-        } catch (const std::bad_alloc &) {
-            throw;
-        } catch (const std::exception & e) {
-            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the chat template failed to render: %s", one_line(e.what()).c_str());
+        const auto status = render_chat(*templates, inputs, params);
+        if (status != MR_STATUS_OK) {
+            return status;
         }
-
-        // What llama.cpp's common_chat_template_direct_apply does with a model's add_bos/add_eos: the tokenizer
-        // adds these tokens, so the template's own copies would double them.
-        std::string & prompt = params.prompt;
-        if (templates->strip_bos && prompt.compare(0, templates->bos.size(), templates->bos) == 0) {
-            prompt.erase(0, templates->bos.size());
-        }
-        if (templates->strip_eos && prompt.size() >= templates->eos.size() &&
-            prompt.compare(prompt.size() - templates->eos.size(), templates->eos.size(), templates->eos) == 0) {
-            prompt.erase(prompt.size() - templates->eos.size());
-        }
-
-        if (prompt.find('\0') != std::string::npos) {
-            // A \u0000 in a message: the C string handed back would end there without a word.
-            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the rendered chat contains a NUL character (\\u0000 in a message)");
-        }
-        char * text = copy_out(prompt);
+        char * text = copy_out(params.prompt);
         char * grammar = nullptr;
         if (text != nullptr && out_grammar != nullptr && !params.grammar.empty()) {
             grammar = copy_out(params.grammar);
@@ -484,14 +496,9 @@ enum mr_status mr_chat_render(const struct mr_chat_templates * templates, const 
             }
             inputs.parallel_tool_calls = request.value("parallel_tool_calls", false);
             inputs.add_generation_prompt = request.value("add_generation_prompt", true);
-            if (request.contains("chat_template_kwargs") && !request.at("chat_template_kwargs").is_null()) {
-                const auto & kwargs = request.at("chat_template_kwargs");
-                if (!kwargs.is_object()) {
-                    return mr_fail(MR_STATUS_INVALID_ARGUMENT, "chat template kwargs must be a JSON object");
-                }
-                for (const auto & [key, value] : kwargs.items()) {
-                    inputs.chat_template_kwargs[key] = value.dump();
-                }
+            if (request.contains("chat_template_kwargs") && !request.at("chat_template_kwargs").is_null() &&
+                !add_template_kwargs(request.at("chat_template_kwargs"), inputs)) {
+                return mr_fail(MR_STATUS_INVALID_ARGUMENT, "chat template kwargs must be a JSON object");
             }
         } catch (const std::bad_alloc &) {
             throw;
@@ -500,28 +507,13 @@ enum mr_status mr_chat_render(const struct mr_chat_templates * templates, const 
         }
 
         common_chat_params params;
-        try {
-            params = common_chat_templates_apply(templates->templates.get(), inputs);
-        } catch (const std::bad_alloc &) {
-            throw;
-        } catch (const std::exception & e) {
-            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the chat template failed to render: %s", one_line(e.what()).c_str());
-        }
-
-        std::string & prompt = params.prompt;
-        if (templates->strip_bos && prompt.compare(0, templates->bos.size(), templates->bos) == 0) {
-            prompt.erase(0, templates->bos.size());
-        }
-        if (templates->strip_eos && prompt.size() >= templates->eos.size() &&
-            prompt.compare(prompt.size() - templates->eos.size(), templates->eos.size(), templates->eos) == 0) {
-            prompt.erase(prompt.size() - templates->eos.size());
-        }
-        if (prompt.find('\0') != std::string::npos) {
-            return mr_fail(MR_STATUS_INVALID_ARGUMENT, "the rendered chat contains a NUL character (\\u0000 in a message)");
+        const auto status = render_chat(*templates, inputs, params);
+        if (status != MR_STATUS_OK) {
+            return status;
         }
 
         common_json out = {
-            { "prompt", prompt },
+            { "prompt", params.prompt },
             { "format", common_chat_format_name(params.format) },
             { "grammar", params.grammar.empty() ? common_json(nullptr) : common_json(params.grammar) },
             { "grammar_lazy", params.grammar_lazy },
@@ -661,23 +653,14 @@ enum mr_status mr_chat_parser_update(struct mr_chat_parser * parser, const char 
         } catch (const std::bad_alloc &) {
             throw;
         } catch (const std::exception & e) {
-            if (!is_final) {
-                // A partial output the format cannot read yet: wait for more text (the final parse decides).
-                out["deltas"] = deltas;
-                out["tool_calls"] = p.message.tool_calls.size();
-                char * json = copy_out(out.dump_safe());
-                if (json == nullptr) {
-                    return mr_fail(MR_STATUS_OUT_OF_MEMORY, "mr_chat_parser_update: could not allocate the result");
-                }
-                *out_json = json;
-                mr_clear_error();
-                return MR_STATUS_OK;
+            if (is_final) {
+                // The finished output does not match the format: what was not sent goes out as plain content.
+                // (A partial output the format cannot read yet waits for more text: nothing to send.)
+                out["error"] = one_line(e.what());
+                const std::string rest = p.text.compare(0, p.sent_content.size(), p.sent_content) == 0
+                    ? p.text.substr(p.sent_content.size()) : p.text;
+                add_content(deltas, "content", rest);
             }
-            // The finished output does not match the format: what was not sent goes out as plain content.
-            out["error"] = one_line(e.what());
-            const std::string rest = p.text.compare(0, p.sent_content.size(), p.sent_content) == 0
-                ? p.text.substr(p.sent_content.size()) : p.text;
-            add_content(deltas, "content", rest);
         }
         out["deltas"] = deltas;
         out["tool_calls"] = p.message.tool_calls.size();

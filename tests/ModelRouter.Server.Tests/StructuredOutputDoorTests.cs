@@ -47,7 +47,7 @@ public sealed class StructuredOutputDoorTests
     public async Task The_SDK_asks_for_a_json_schema_and_every_answer_validates_whole_and_streamed()
     {
         using var models = TestModels.Create(1);
-        using var forged = new ForgedModel();
+        using var forged = ForgedModel();
         await using var server = await StartAsync(models, forged);
         var chat = Sdk(server).GetChatClient(Forged);
         var schema = JsonSchema.FromText(PersonSchema);
@@ -91,7 +91,7 @@ public sealed class StructuredOutputDoorTests
     public async Task The_grammar_field_and_json_object_constrain_completions_and_chats()
     {
         using var models = TestModels.Create(1);
-        using var forged = new ForgedModel();
+        using var forged = ForgedModel();
         await using var server = await StartAsync(models, forged);
         using var http = Http(server);
 
@@ -134,7 +134,7 @@ public sealed class StructuredOutputDoorTests
     public async Task A_bad_schema_or_grammar_is_a_400_and_the_server_keeps_serving(string? responseFormat, string? grammar, string expected)
     {
         using var models = TestModels.Create(1);
-        using var forged = new ForgedModel();
+        using var forged = ForgedModel();
         await using var server = await StartAsync(models, forged);
         using var http = Http(server);
         var extra = (responseFormat is null ? "" : $",\"response_format\":{responseFormat}") + (grammar is null ? "" : $",\"grammar\":{grammar}");
@@ -156,7 +156,7 @@ public sealed class StructuredOutputDoorTests
     public async Task The_socket_doors_output_format_constrains_generate_and_chat_and_refuses_a_bad_schema()
     {
         using var models = TestModels.Create(1);
-        using var forged = new ForgedModel();
+        using var forged = ForgedModel();
         await using var server = await StartAsync(models, forged);
         await using var client = await server.ConnectAsync();
         var schema = JsonSchema.FromText(PersonSchema);
@@ -224,16 +224,10 @@ public sealed class StructuredOutputDoorTests
         Assert.Equal(1, upstream.Hits); // only the unconstrained request went to the remote
     }
 
-    private static async Task<JsonDocument> PostAsync(HttpClient http, string path, string body)
-    {
-        using var response = await http.PostAsync(path, Json(body), Cancel);
-        var text = await response.Content.ReadAsStringAsync(Cancel);
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
-        return JsonDocument.Parse(text);
-    }
+    private static Task<JsonDocument> PostAsync(HttpClient http, string path, string body) => OpenAiDoor.PostAsync(http, path, body, Cancel);
 
     /// <summary>m0 (stories260K, for the fixture) and the forged model "f", with room for long structured answers.</summary>
-    private static Task<TestServer> StartAsync(TestModels models, ForgedModel forged) =>
+    private static Task<TestServer> StartAsync(TestModels models, ForgedDoorModel forged) =>
         TestServer.StartAsync(models, residentModels: 2,
         [
             "--ModelRouter:Http=http://127.0.0.1:0",
@@ -245,42 +239,12 @@ public sealed class StructuredOutputDoorTests
             "--ModelRouter:Scheduler:ContextPerSequence=1024",
         ]);
 
-    private static OpenAIClient Sdk(TestServer server) =>
-        new(new ApiKeyCredential(TestServer.Token), new OpenAIClientOptions { Endpoint = new Uri(server.Http!, "/v1"), RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) });
+    private static OpenAIClient Sdk(TestServer server) => OpenAiDoor.Sdk(server);
 
-    private static HttpClient Http(TestServer server)
-    {
-        var http = new HttpClient { BaseAddress = server.Http };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestServer.Token);
-        return http;
-    }
+    private static HttpClient Http(TestServer server) => OpenAiDoor.Http(server);
 
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+    private static StringContent Json(string json) => OpenAiDoor.Json(json);
 
     /// <summary>A tiny Llama with random weights and llama.cpp's SentencePiece vocabulary, in a temp folder.</summary>
-    private sealed class ForgedModel : IDisposable
-    {
-        private readonly string directory = Directory.CreateTempSubdirectory("mr-structured-").FullName;
-
-        public ForgedModel()
-        {
-            var vocab = TestRepository.RequireLlamaFile(System.IO.Path.Combine("models", VocabLocator.DefaultFileName(ForgeArchitecture.Llama)));
-            var shape = ForgePresets.TryGet("tiny", out var tiny) ? tiny : throw new InvalidOperationException("no tiny preset");
-            Path = System.IO.Path.Combine(directory, "random.gguf");
-            ModelForge.Forge(new ForgeOptions(shape, ForgeWeightType.Q8_0) { VocabPath = vocab, Seed = 21 }, Path, cancellationToken: Cancel);
-        }
-
-        public string Path { get; }
-
-        public void Dispose()
-        {
-            try
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
-    }
+    private static ForgedDoorModel ForgedModel() => new(seed: 21, cancellation: Cancel);
 }

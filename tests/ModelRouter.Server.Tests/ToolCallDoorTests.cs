@@ -1,10 +1,7 @@
-using System.ClientModel;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Json.Schema;
-using ModelRouter.Runtime.Forge;
 using ModelRouter.Tests.Shared;
 using OpenAI;
 using OpenAI.Chat;
@@ -46,7 +43,7 @@ public sealed class ToolCallDoorTests
     public async Task The_SDK_names_a_function_and_gets_tool_calls_whose_arguments_validate_whole_and_streamed()
     {
         using var models = TestModels.Create(1);
-        using var forged = new QwenTemplatedModel();
+        using var forged = QwenTemplatedModel();
         await using var server = await StartAsync(models, forged);
         var chat = Sdk(server).GetChatClient(Forged);
         var schema = JsonSchema.FromText(WeatherParameters);
@@ -107,7 +104,7 @@ public sealed class ToolCallDoorTests
     public async Task Raw_json_gets_OpenAIs_shape_and_a_tool_result_goes_back_into_the_conversation()
     {
         using var models = TestModels.Create(1);
-        using var forged = new QwenTemplatedModel();
+        using var forged = QwenTemplatedModel();
         await using var server = await StartAsync(models, forged);
         using var http = Http(server);
 
@@ -148,7 +145,7 @@ public sealed class ToolCallDoorTests
     public async Task Auto_lets_a_model_that_does_not_call_answer_in_text()
     {
         using var models = TestModels.Create(1);
-        using var forged = new QwenTemplatedModel();
+        using var forged = QwenTemplatedModel();
         await using var server = await StartAsync(models, forged);
         using var http = Http(server);
 
@@ -178,7 +175,7 @@ public sealed class ToolCallDoorTests
     public async Task A_bad_tool_request_is_a_400_and_the_server_keeps_serving(string model, string extra, string expected)
     {
         using var models = TestModels.Create(1);
-        using var forged = new QwenTemplatedModel();
+        using var forged = QwenTemplatedModel();
         await using var server = await StartAsync(models, forged);
         using var http = Http(server);
         var body = $$"""{"model":"{{model}}","messages":[{"role":"user","content":"hi"}],"max_tokens":4{{extra.Replace("TOOLS", Tools, StringComparison.Ordinal)}}}""";
@@ -198,7 +195,7 @@ public sealed class ToolCallDoorTests
     public async Task A_tool_message_without_its_call_id_is_a_400()
     {
         using var models = TestModels.Create(1);
-        using var forged = new QwenTemplatedModel();
+        using var forged = QwenTemplatedModel();
         await using var server = await StartAsync(models, forged);
         using var http = Http(server);
         var body = $$"""{"model":"{{Forged}}","max_tokens":4,"messages":[{"role":"user","content":"hi"},{"role":"tool","content":"42"}]}""";
@@ -207,16 +204,10 @@ public sealed class ToolCallDoorTests
         Assert.Contains("tool_call_id", await response.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
     }
 
-    private static async Task<JsonDocument> PostAsync(HttpClient http, string body)
-    {
-        using var response = await http.PostAsync("/v1/chat/completions", Json(body), Cancel);
-        var text = await response.Content.ReadAsStringAsync(Cancel);
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
-        return JsonDocument.Parse(text);
-    }
+    private static Task<JsonDocument> PostAsync(HttpClient http, string body) => OpenAiDoor.PostAsync(http, "/v1/chat/completions", body, Cancel);
 
     /// <summary>m0 (stories260K with the built-in chatml renderer) and the forged model "f" with its own Jinja template.</summary>
-    private static Task<TestServer> StartAsync(TestModels models, QwenTemplatedModel forged) =>
+    private static Task<TestServer> StartAsync(TestModels models, ForgedDoorModel forged) =>
         TestServer.StartAsync(models, residentModels: 2,
         [
             "--ModelRouter:Http=http://127.0.0.1:0",
@@ -227,44 +218,13 @@ public sealed class ToolCallDoorTests
             "--ModelRouter:Scheduler:ContextPerSequence=2048",
         ]);
 
-    private static OpenAIClient Sdk(TestServer server) =>
-        new(new ApiKeyCredential(TestServer.Token), new OpenAIClientOptions { Endpoint = new Uri(server.Http!, "/v1"), RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) });
+    private static OpenAIClient Sdk(TestServer server) => OpenAiDoor.Sdk(server);
 
-    private static HttpClient Http(TestServer server)
-    {
-        var http = new HttpClient { BaseAddress = server.Http };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestServer.Token);
-        return http;
-    }
+    private static HttpClient Http(TestServer server) => OpenAiDoor.Http(server);
 
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+    private static StringContent Json(string json) => OpenAiDoor.Json(json);
 
     /// <summary>A tiny random-weight Llama whose GGUF carries Qwen 2.5's chat template (tool calls in &lt;tool_call&gt; JSON).</summary>
-    private sealed class QwenTemplatedModel : IDisposable
-    {
-        private readonly string directory = Directory.CreateTempSubdirectory("mr-tools-").FullName;
-
-        public QwenTemplatedModel()
-        {
-            var vocab = TestRepository.RequireLlamaFile(System.IO.Path.Combine("models", VocabLocator.DefaultFileName(ForgeArchitecture.Llama)));
-            var template = File.ReadAllText(TestRepository.RequireLlamaFile(System.IO.Path.Combine("models", "templates", "Qwen-Qwen2.5-7B-Instruct.jinja")));
-            var shape = ForgePresets.TryGet("tiny", out var tiny) ? tiny : throw new InvalidOperationException("no tiny preset");
-            Path = System.IO.Path.Combine(directory, "random-qwen-template.gguf");
-            ModelForge.Forge(new ForgeOptions(shape with { ChatTemplate = template }, ForgeWeightType.Q8_0) { VocabPath = vocab, Seed = 23 }, Path,
-                cancellationToken: Cancel);
-        }
-
-        public string Path { get; }
-
-        public void Dispose()
-        {
-            try
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
-    }
+    private static ForgedDoorModel QwenTemplatedModel() =>
+        new(seed: 23, File.ReadAllText(TestRepository.RequireLlamaFile(Path.Combine("models", "templates", "Qwen-Qwen2.5-7B-Instruct.jinja"))), Cancel);
 }
