@@ -111,6 +111,11 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
             "--ModelRouter:Scheduler:MinResidencyMs=" + scheduler.MinResidencyMs.ToString(CultureInfo.InvariantCulture),
             "--ModelRouter:Scheduler:MaxWaitMs=" + scheduler.MaxWaitMs.ToString(CultureInfo.InvariantCulture),
             "--ModelRouter:Scheduler:FairShareTokens=" + scheduler.FairShareTokens.ToString(CultureInfo.InvariantCulture),
+            // The simulator's cost model has no KV cache: no prefix reuse (the validation prompts share prefixes, so the
+            // live server would skip prefill the simulator charges) and no KV saved to host memory when a context is
+            // released (which the live swap would pay and the measured restore does not hold). Both off here.
+            "--ModelRouter:Scheduler:PrefixCacheTokens=0",
+            "--ModelRouter:Scheduler:HostKvBudgetBytes=0",
         };
         var index = 0;
         foreach (var (name, path) in paths.OrderBy(p => p.Key, StringComparer.Ordinal))
@@ -229,7 +234,12 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
 
                 if (chunk.Result is { } result)
                 {
-                    return new LiveRequest(request, sent, ttft, result.Stats.PromptTokens, result.Stats.GeneratedTokens, Failed: double.IsNaN(ttft));
+                    return new LiveRequest(request, sent, ttft, result.Stats.PromptTokens, result.Stats.GeneratedTokens, Failed: double.IsNaN(ttft))
+                    {
+                        QueueMs = result.Stats.QueueWait.TotalMilliseconds,
+                        SwapMs = result.Stats.SwapTime.TotalMilliseconds,
+                        ServerTtftMs = result.Stats.TimeToFirstToken.TotalMilliseconds,
+                    };
                 }
             }
         }
@@ -246,12 +256,14 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         var table = result.Table();
         File.WriteAllText(Path.Combine(settings.Directory, "validation.md"), table.ToMarkdown());
         File.WriteAllText(Path.Combine(settings.Directory, "validation.json"), result.ToJson());
-        var csv = new StringBuilder("sent_ms,model,prompt_tokens,output_tokens,user,live_ttft_ms,sim_ttft_ms\n");
+        // The server's own split of each live request (queue for the model, swap, TTFT as the server saw it) shows where
+        // a disagreement comes from.
+        var csv = new StringBuilder("sent_ms,model,prompt_tokens,output_tokens,user,live_ttft_ms,sim_ttft_ms,live_queue_ms,live_swap_ms,live_server_ttft_ms\n");
         for (var i = 0; i < served.Count; i++)
         {
             var r = served[i];
             csv.Append(CultureInfo.InvariantCulture,
-                $"{r.Sent.TotalMilliseconds:F1},{r.Planned.Model},{r.PromptTokens},{r.GeneratedTokens},{r.Planned.User},{r.TtftMs:F1},{simulated.TtftMs[i]:F1}\n");
+                $"{r.Sent.TotalMilliseconds:F1},{r.Planned.Model},{r.PromptTokens},{r.GeneratedTokens},{r.Planned.User},{r.TtftMs:F1},{simulated.TtftMs[i]:F1},{r.QueueMs:F1},{r.SwapMs:F1},{r.ServerTtftMs:F1}\n");
         }
 
         File.WriteAllText(Path.Combine(settings.Directory, "requests.csv"), csv.ToString());
@@ -261,7 +273,14 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
 
     private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
 
-    private sealed record LiveRequest(TraceRequest Planned, TimeSpan Sent, double TtftMs, int PromptTokens, int GeneratedTokens, bool Failed);
+    private sealed record LiveRequest(TraceRequest Planned, TimeSpan Sent, double TtftMs, int PromptTokens, int GeneratedTokens, bool Failed)
+    {
+        public double QueueMs { get; init; }
+
+        public double SwapMs { get; init; }
+
+        public double ServerTtftMs { get; init; }
+    }
 
     /// <summary>Every validation request names its model; nothing is routed.</summary>
     private sealed class NamedModelsOnly : ITaskClassifier
