@@ -54,7 +54,7 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         var budget = ValidationCatalog.Budget(footprints);
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"[validate] budget {budget / 1e6:F1} MB of weights: one model at a time ({string.Join(", ", footprints.Select(f => $"{f.Name} {f.WeightBytes / 1e6:F1} MB"))})"));
-        var profile = await ProfileCalibration.MeasureAsync(paths, footprints, scheduler, progress, cancellation).ConfigureAwait(false);
+        var profile = await ProfileCalibration.MeasureAsync(paths, footprints, scheduler, budget, progress, cancellation).ConfigureAwait(false);
 
         var planned = SyntheticTrace.Generate(ValidationCatalog.Models.Select(m => m.Name).ToList(), new SyntheticTraceOptions
         {
@@ -73,7 +73,7 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         // Other work on the machine changes its speed over minutes: measured again after the replay, the profile the
         // simulator gets is the mean of both, and how far they differ is reported (a large drift voids the comparison).
         progress.WriteLine("[validate] measuring the profile again after the replay");
-        var after = await ProfileCalibration.MeasureAsync(paths, footprints, scheduler, progress, cancellation).ConfigureAwait(false);
+        var after = await ProfileCalibration.MeasureAsync(paths, footprints, scheduler, budget, progress, cancellation).ConfigureAwait(false);
         var drift = profile.Models.Zip(after.Models).Max(p => Math.Abs(p.First.DecodeTokensPerSecond - p.Second.DecodeTokensPerSecond)
             / Math.Max(p.First.DecodeTokensPerSecond, p.Second.DecodeTokensPerSecond));
         profile = new SwapProfile(profile.Name, profile.Models.Zip(after.Models).Select(p => ProfileCalibration.Mean(p.First, p.Second)).ToList())
