@@ -14,12 +14,13 @@ namespace ModelRouter.Cli.Benchmarks.Chat;
 internal sealed class LlamaServerChatPeer : IDisposable
 {
     private readonly Process process;
-    private readonly Queue<string> logTail = new();
+    private readonly LlamaServerProcessWatch watch;
 
     private LlamaServerChatPeer(Process process, Uri address)
     {
         this.process = process;
         Address = address;
+        watch = new LlamaServerProcessWatch(process, "llama-server");
     }
 
     public Uri Address { get; }
@@ -44,7 +45,7 @@ internal sealed class LlamaServerChatPeer : IDisposable
 
     public static async Task<LlamaServerChatPeer> StartAsync(string executable, ChatBenchSettings settings, CancellationToken cancellation)
     {
-        var port = FreeLoopbackPort();
+        var port = LlamaServerProcessWatch.FreeLoopbackPort();
         var info = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
@@ -70,13 +71,14 @@ internal sealed class LlamaServerChatPeer : IDisposable
 
         var process = Process.Start(info) ?? throw new IOException($"could not start {executable}");
         var peer = new LlamaServerChatPeer(process, new Uri($"http://127.0.0.1:{port}/"));
-        process.OutputDataReceived += (_, e) => peer.Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => peer.Keep(e.Data);
+        process.OutputDataReceived += (_, e) => peer.watch.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => peer.watch.Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try
         {
-            await peer.WaitReadyAsync(TimeSpan.FromMinutes(2), cancellation).ConfigureAwait(false);
+            using var http = new HttpClient { BaseAddress = peer.Address, Timeout = TimeSpan.FromSeconds(10) };
+            await peer.watch.WaitReadyAsync(http, TimeSpan.FromMinutes(2), cancellation).ConfigureAwait(false);
             return peer;
         }
         catch
@@ -106,68 +108,5 @@ internal sealed class LlamaServerChatPeer : IDisposable
         {
             process.Dispose();
         }
-    }
-
-    /// <summary>Polls /health (200 once the model is loaded) every 100 ms until the deadline: the process gives no other signal.</summary>
-    private async Task WaitReadyAsync(TimeSpan timeout, CancellationToken cancellation)
-    {
-        using var http = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(10) };
-        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < deadline)
-        {
-            if (process.HasExited)
-            {
-                throw new IOException($"llama-server exited with {process.ExitCode} before it was ready\n{LogTail()}");
-            }
-
-            try
-            {
-                using var response = await http.GetAsync(new Uri("health", UriKind.Relative), cancellation).ConfigureAwait(false);
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // not listening yet
-            }
-
-            await Task.Delay(100, cancellation).ConfigureAwait(false);
-        }
-
-        throw new IOException($"llama-server was not ready within {timeout.TotalSeconds:F0} s\n{LogTail()}");
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (logTail)
-        {
-            logTail.Enqueue(line);
-            while (logTail.Count > 20)
-            {
-                logTail.Dequeue();
-            }
-        }
-    }
-
-    private string LogTail()
-    {
-        lock (logTail)
-        {
-            return "llama-server log (last lines):\n  " + string.Join("\n  ", logTail);
-        }
-    }
-
-    private static int FreeLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

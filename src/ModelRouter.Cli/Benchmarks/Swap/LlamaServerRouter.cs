@@ -18,13 +18,14 @@ internal sealed class LlamaServerRouter : IDisposable
     private readonly Process process;
     private readonly HttpClient http;
     private readonly string presetDirectory;
-    private readonly Queue<string> logTail = new();
+    private readonly LlamaServerProcessWatch watch;
 
     private LlamaServerRouter(Process process, HttpClient http, string presetDirectory)
     {
         this.process = process;
         this.http = http;
         this.presetDirectory = presetDirectory;
+        watch = new LlamaServerProcessWatch(process, "llama-server router");
     }
 
     public const string NotBuiltReason = "./build.sh peers has not been built";
@@ -60,7 +61,7 @@ internal sealed class LlamaServerRouter : IDisposable
         var presetPath = Path.Combine(presetDirectory, "models.ini");
         File.WriteAllText(presetPath, preset.ToString());
 
-        var port = FreeLoopbackPort();
+        var port = LlamaServerProcessWatch.FreeLoopbackPort();
         var info = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
@@ -83,13 +84,13 @@ internal sealed class LlamaServerRouter : IDisposable
         var process = Process.Start(info) ?? throw new IOException($"could not start {executable}");
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromMinutes(2) };
         var router = new LlamaServerRouter(process, http, presetDirectory);
-        process.OutputDataReceived += (_, e) => router.Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => router.Keep(e.Data);
+        process.OutputDataReceived += (_, e) => router.watch.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => router.watch.Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try
         {
-            router.WaitReady(readyTimeout, cancellation);
+            router.watch.WaitReadyAsync(http, readyTimeout, cancellation).GetAwaiter().GetResult(); // the router's callers are synchronous
             return router;
         }
         catch
@@ -169,69 +170,7 @@ internal sealed class LlamaServerRouter : IDisposable
         if (!response.IsSuccessStatusCode)
         {
             var detail = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
-            throw new IOException($"llama-server router: {id} answered {(int)response.StatusCode}: {detail}\n{LogTail()}");
+            throw new IOException($"llama-server router: {id} answered {(int)response.StatusCode}: {detail}\n{watch.LogTail()}");
         }
-    }
-
-    private void WaitReady(TimeSpan timeout, CancellationToken cancellation)
-    {
-        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < deadline)
-        {
-            cancellation.ThrowIfCancellationRequested();
-            if (process.HasExited)
-            {
-                throw new IOException($"llama-server router exited with {process.ExitCode} before it was ready\n{LogTail()}");
-            }
-
-            try
-            {
-                using var response = http.Send(new HttpRequestMessage(HttpMethod.Get, "health"), cancellation);
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // not listening yet
-            }
-
-            Thread.Sleep(100);
-        }
-
-        throw new IOException($"llama-server router was not ready within {timeout.TotalSeconds:F0} s\n{LogTail()}");
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (logTail)
-        {
-            logTail.Enqueue(line);
-            while (logTail.Count > 20)
-            {
-                logTail.Dequeue();
-            }
-        }
-    }
-
-    private string LogTail()
-    {
-        lock (logTail)
-        {
-            return "llama-server log (last lines):\n  " + string.Join("\n  ", logTail);
-        }
-    }
-
-    private static int FreeLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
