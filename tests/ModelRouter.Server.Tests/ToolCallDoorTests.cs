@@ -192,6 +192,31 @@ public sealed class ToolCallDoorTests
     }
 
     [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task A_client_that_vanishes_mid_call_leaves_the_server_serving_tool_calls()
+    {
+        using var models = TestModels.Create(1);
+        using var forged = QwenTemplatedModel();
+        await using var server = await StartAsync(models, forged);
+        using var http = Http(server);
+        var body = $$$$"""
+            {"model":"{{{{Forged}}}}","messages":[{"role":"user","content":"Weather?"}],"max_tokens":{{{{MaxTokens}}}},"temperature":1,"seed":9,
+             "stream":true,"tools":{{{{Tools}}}},"tool_choice":{"type":"function","function":{"name":"get_weather"}}}
+            """;
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json(body) })
+        using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await using var stream = await response.Content.ReadAsStreamAsync(Cancel);
+            var first = new byte[64];
+            Assert.True(await stream.ReadAsync(first, Cancel) > 0); // the stream started; then the client is gone
+        }
+
+        using var answer = await PostAsync(http, body.Replace("\"stream\":true,", "", StringComparison.Ordinal));
+        var call = answer.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("tool_calls")[0];
+        Assert.Equal("get_weather", call.GetProperty("function").GetProperty("name").GetString());
+    }
+
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_tool_message_without_its_call_id_is_a_400()
     {
         using var models = TestModels.Create(1);
