@@ -33,7 +33,20 @@ public sealed record ModelCost
 
     public const double DefaultBatchSlowdown = 0.05;
 
-    public double PrefillMs(int tokens) => tokens * 1000.0 / PrefillTokensPerSecond;
+    /// <summary>
+    /// Time a prompt step costs whatever its length, ms (0 unless measured: `validate-simulator` fits it on this CPU,
+    /// where a decode call has a fixed cost a GPU profile folds into its rate).
+    /// </summary>
+    public double PrefillFixedMs { get; init; }
+
+    /// <summary>
+    /// How the time per prompt token grows with the prompt's length (attention reads every earlier token), ms per token²;
+    /// 0 unless measured (`validate-simulator` fits it from prompts of three lengths).
+    /// </summary>
+    public double PrefillMsPerTokenSquared { get; init; }
+
+    public double PrefillMs(int tokens) =>
+        tokens <= 0 ? 0 : PrefillFixedMs + tokens * 1000.0 / PrefillTokensPerSecond + PrefillMsPerTokenSquared * tokens * (double)tokens;
 
     public double DecodeStepMs(int sequences) => sequences <= 0 ? 0 : 1000.0 / DecodeTokensPerSecond * (1 + BatchSlowdownPerSequence * (sequences - 1));
 }

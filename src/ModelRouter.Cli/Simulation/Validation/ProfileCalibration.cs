@@ -16,7 +16,8 @@ namespace ModelRouter.Cli.Simulation.Validation;
 internal static class ProfileCalibration
 {
     private const int Rounds = 5;
-    private const int PrefillPromptTokens = 128;
+    // Prompt lengths the prefill fit is measured at: the validation trace's prompts run from 32 to 320 tokens.
+    private static readonly int[] PrefillPromptTokens = [32, 128, 320];
     private const int DecodeSteps = 24;
 
     public static async Task<SwapProfile> MeasureAsync(IReadOnlyDictionary<string, string> paths, IReadOnlyList<DemoFootprint> footprints,
@@ -26,7 +27,8 @@ internal static class ProfileCalibration
         ArgumentNullException.ThrowIfNull(footprints);
         ArgumentNullException.ThrowIfNull(scheduler);
         var stores = WeightStores.ForThisBuild();
-        var context = DemoFootprints.GenerationContext(scheduler);
+        // No prefix reuse: the same prompts are measured again and again, and the simulator models no KV cache.
+        var context = DemoFootprints.GenerationContext(scheduler) with { PrefixCacheTokens = 0 };
         var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
         var source = $"measured on this machine by validate-simulator ({Environment.ProcessorCount} cores, load {load})";
         var names = paths.Keys.Order(StringComparer.Ordinal).ToList();
@@ -83,7 +85,7 @@ internal static class ProfileCalibration
 
         var leases = new List<ModelLease>();
         var generators = new Dictionary<string, BatchedGenerator>(StringComparer.Ordinal);
-        var prefill = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
+        var prefill = names.ToDictionary(n => n, _ => PrefillPromptTokens.Select(_ => new List<double>()).ToArray(), StringComparer.Ordinal);
         var alone = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
         var full = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
         try
@@ -93,7 +95,7 @@ internal static class ProfileCalibration
                 var lease = await pool.AcquireAsync(name, cancellation).ConfigureAwait(false);
                 leases.Add(lease);
                 generators[name] = new BatchedGenerator(lease.GetContext(context));
-                MeasurePrefill(generators[name]); // the first decodes of a context are slower (buffers, caches): not counted
+                MeasurePrefillMs(generators[name], PrefillPromptTokens[^1]); // a context's first decodes are slower (buffers, caches): not counted
             }
 
             for (var round = 0; round < Rounds; round++)
@@ -101,7 +103,11 @@ internal static class ProfileCalibration
                 foreach (var name in names)
                 {
                     cancellation.ThrowIfCancellationRequested();
-                    prefill[name].Add(MeasurePrefill(generators[name]));
+                    for (var i = 0; i < PrefillPromptTokens.Length; i++)
+                    {
+                        prefill[name][i].Add(MeasurePrefillMs(generators[name], PrefillPromptTokens[i]));
+                    }
+
                     alone[name].Add(MeasureStepMs(generators[name], 1));
                     full[name].Add(MeasureStepMs(generators[name], scheduler.MaxBatchPerModel));
                 }
@@ -123,7 +129,7 @@ internal static class ProfileCalibration
         var costs = new List<ModelCost>();
         foreach (var name in names)
         {
-            var prefillTokS = Median(prefill[name]);
+            var (prefillFixedMs, prefillTokS, prefillSquared) = FitPrefill(prefill[name].Select(Median).ToArray());
             var aloneMs = Median(alone[name]);
             var fullMs = Median(full[name]);
             var slowdown = scheduler.MaxBatchPerModel > 1 ? Math.Max(0, ((fullMs / aloneMs) - 1) / (scheduler.MaxBatchPerModel - 1)) : 0;
@@ -135,6 +141,8 @@ internal static class ProfileCalibration
                 EvictMs = Median(evicts[name]),
                 ReloadMs = firstLoadMs[name],
                 PrefillTokensPerSecond = prefillTokS,
+                PrefillFixedMs = prefillFixedMs,
+                PrefillMsPerTokenSquared = prefillSquared,
                 DecodeTokensPerSecond = 1000 / aloneMs,
                 BatchSlowdownPerSequence = slowdown,
                 Sources = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -148,7 +156,7 @@ internal static class ProfileCalibration
                 },
             };
             progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"[validate] {name}: weights {cost.WeightBytes / 1e6:F1} MB, restore {cost.RestoreMs:F1} ms, evict {cost.EvictMs:F1} ms, prefill {prefillTokS:F0} tok/s, decode {cost.DecodeTokensPerSecond:F1} tok/s, +{slowdown * 100:F0}% a step per extra sequence"));
+                $"[validate] {name}: weights {cost.WeightBytes / 1e6:F1} MB, restore {cost.RestoreMs:F1} ms, evict {cost.EvictMs:F1} ms, prefill {cost.PrefillMs(PrefillPromptTokens[0]):F1} / {cost.PrefillMs(PrefillPromptTokens[1]):F1} / {cost.PrefillMs(PrefillPromptTokens[2]):F1} ms at {string.Join(" / ", PrefillPromptTokens)} tokens, decode {cost.DecodeTokensPerSecond:F1} tok/s, +{slowdown * 100:F0}% a step per extra sequence"));
             costs.Add(cost);
         }
 
@@ -164,23 +172,49 @@ internal static class ProfileCalibration
         {
             RestoreMs = (before.RestoreMs + after.RestoreMs) / 2,
             EvictMs = (before.EvictMs + after.EvictMs) / 2,
-            PrefillTokensPerSecond = (before.PrefillTokensPerSecond + after.PrefillTokensPerSecond) / 2,
+            PrefillTokensPerSecond = 2 / (1 / before.PrefillTokensPerSecond + 1 / after.PrefillTokensPerSecond), // mean time per token
+            PrefillFixedMs = (before.PrefillFixedMs + after.PrefillFixedMs) / 2,
+            PrefillMsPerTokenSquared = (before.PrefillMsPerTokenSquared + after.PrefillMsPerTokenSquared) / 2,
             DecodeTokensPerSecond = (before.DecodeTokensPerSecond + after.DecodeTokensPerSecond) / 2,
             BatchSlowdownPerSequence = (before.BatchSlowdownPerSequence + after.BatchSlowdownPerSequence) / 2,
         };
     }
 
-    /// <summary>Tokens per second of the step that takes a whole prompt in (and samples its first token).</summary>
-    private static double MeasurePrefill(BatchedGenerator generator)
+    /// <summary>Milliseconds of the step that takes a whole prompt of <paramref name="tokens"/> in (and samples its first token).</summary>
+    private static double MeasurePrefillMs(BatchedGenerator generator, int tokens)
     {
-        var sequence = generator.Start(new GenerationRequest(ValidationCatalog.Prompt(PrefillPromptTokens)) { MaxTokens = 1 });
+        var sequence = generator.Start(new GenerationRequest(ValidationCatalog.Prompt(tokens)) { MaxTokens = 1 });
         var started = Stopwatch.GetTimestamp();
         while (!sequence.IsFinished)
         {
             generator.Step();
         }
 
-        return sequence.PromptTokenCount / Stopwatch.GetElapsedTime(started).TotalSeconds;
+        return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    }
+
+    /// <summary>
+    /// The prefill model t(n) = fixed + n / rate + squared·n² through the medians at <see cref="PrefillPromptTokens"/>
+    /// (three points, three unknowns). A fit that comes out unphysical (noise: a negative rate or term) falls back to
+    /// the straight line through the shortest and longest prompt, then to the longest prompt's mean rate alone.
+    /// </summary>
+    internal static (double FixedMs, double TokensPerSecond, double SquaredMs) FitPrefill(double[] ms)
+    {
+        double n0 = PrefillPromptTokens[0], n1 = PrefillPromptTokens[1], n2 = PrefillPromptTokens[2];
+        // Divided differences of the quadratic through the three points.
+        var d01 = (ms[1] - ms[0]) / (n1 - n0);
+        var d12 = (ms[2] - ms[1]) / (n2 - n1);
+        var squared = (d12 - d01) / (n2 - n0);
+        var linear = d01 - squared * (n0 + n1);
+        var fixedMs = ms[0] - linear * n0 - squared * n0 * n0;
+        if (squared >= 0 && linear > 0 && fixedMs >= 0)
+        {
+            return (fixedMs, 1000 / linear, squared);
+        }
+
+        var slope = (ms[2] - ms[0]) / (n2 - n0);
+        var intercept = ms[0] - slope * n0;
+        return slope > 0 && intercept >= 0 ? (intercept, 1000 / slope, 0) : (0, n2 * 1000 / ms[2], 0);
     }
 
     /// <summary>Milliseconds of one decode step with <paramref name="sequences"/> generating (prompts already in).</summary>

@@ -347,6 +347,8 @@ internal sealed record SimValidationResult(SwapProfile Profile, long BudgetBytes
                 json.WriteNumber("restore_ms", Round(m.RestoreMs));
                 json.WriteNumber("evict_ms", Round(m.EvictMs));
                 json.WriteNumber("prefill_tok_s", Round(m.PrefillTokensPerSecond));
+                json.WriteNumber("prefill_fixed_ms", Round(m.PrefillFixedMs));
+                json.WriteNumber("prefill_ms_per_token2", Math.Round(m.PrefillMsPerTokenSquared, 8));
                 json.WriteNumber("decode_tok_s", Round(m.DecodeTokensPerSecond));
                 json.WriteNumber("batch_slowdown_per_sequence", Math.Round(m.BatchSlowdownPerSequence, 4));
                 json.WriteEndObject();
