@@ -217,6 +217,22 @@ public sealed class ToolCallDoorTests
     }
 
     [Fact(Timeout = TestTimeouts.LiveServerMs)]
+    public async Task With_tool_choice_none_a_grammar_still_rules_the_text()
+    {
+        using var models = TestModels.Create(1);
+        using var forged = QwenTemplatedModel();
+        await using var server = await StartAsync(models, forged);
+        using var http = Http(server);
+        var grammar = JsonSerializer.Serialize("root ::= (\"yes\" | \"no\") \"!\"");
+        var body = "{\"model\":\"" + Forged + "\",\"messages\":[{\"role\":\"user\",\"content\":\"Sunny?\"}],\"max_tokens\":16,\"temperature\":1,\"seed\":4,"
+            + "\"tools\":" + Tools + ",\"tool_choice\":\"none\",\"grammar\":" + grammar + "}";
+        using var answer = await PostAsync(http, body);
+        var choice = answer.RootElement.GetProperty("choices")[0];
+        Assert.Matches("^(yes|no)!$", choice.GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+    }
+
+    [Fact(Timeout = TestTimeouts.LiveServerMs)]
     public async Task A_tool_message_without_its_call_id_is_a_400()
     {
         using var models = TestModels.Create(1);

@@ -232,7 +232,7 @@ public sealed partial class RequestPipeline
     {
         if (command.Messages is not null && NeedsToolLayer(command))
         {
-            return ToolGeneration(run, command, model);
+            return ToolGeneration(run, command, model, output);
         }
 
         return PlainGeneration(command, model, output);
@@ -243,7 +243,8 @@ public sealed partial class RequestPipeline
     /// derived for its tool-call format (lazy until the call marker for "auto"), and read back by that format's parser,
     /// which turns the output into content and tool calls on the run.
     /// </summary>
-    private GenerationRequest ToolGeneration(GenerationRun run, GenerationCommand command, string model)
+    /// <remarks>With tool_choice "none" no call is parsed, and a response_format or grammar (<paramref name="output"/>) rules the text.</remarks>
+    private GenerationRequest ToolGeneration(GenerationRun run, GenerationCommand command, string model, StructuredOutput? output)
     {
         var tools = command.Tools;
         var render = templates.RenderWithTools(model, ToolRequestJson(command));
@@ -266,14 +267,14 @@ public sealed partial class RequestPipeline
             }
         }
 
-        var plain = PlainGeneration(command, model, output: null, prompt: render.Prompt);
+        var plain = PlainGeneration(command, model, calls ? null : output, prompt: render.Prompt);
         return plain with
         {
             StopStrings = render.AdditionalStops.Count == 0 ? plain.StopStrings : [.. plain.StopStrings, .. render.AdditionalStops],
             PreservedTokens = render.PreservedTokens,
             Sampling = plain.Sampling with
             {
-                Grammar = calls ? render.GrammarFor(callsOnly: tools!.Choice == ToolChoice.Required, oneCall: !tools.ParallelCalls) : null,
+                Grammar = calls ? render.GrammarFor(callsOnly: tools!.Choice == ToolChoice.Required, oneCall: !tools.ParallelCalls) : plain.Sampling.Grammar,
                 GrammarTriggers = calls ? render.GrammarTriggers : null,
                 GrammarPrefill = calls && render.GrammarStartsAtGenerationPrompt ? render.GenerationPrompt : null,
             },
