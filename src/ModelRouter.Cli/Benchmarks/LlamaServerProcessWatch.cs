@@ -7,7 +7,7 @@ namespace ModelRouter.Cli.Benchmarks;
 /// <summary>
 /// What the benchmarks that start llama.cpp's llama-server (the chat peer, the router-mode peer) share: the last lines
 /// of its log for error messages, a free loopback port for it, and the wait until its /health says the model is loaded
-/// (the process gives no other signal).
+/// (the process gives no other signal), and stopping it.
 /// </summary>
 internal sealed class LlamaServerProcessWatch(Process process, string name)
 {
@@ -72,6 +72,27 @@ internal sealed class LlamaServerProcessWatch(Process process, string name)
         }
 
         throw new IOException($"{name} was not ready within {timeout.TotalSeconds:F0} s\n{LogTail()}");
+    }
+
+    /// <summary>Kills the process (and anything it started) if it still runs, waits for it, and disposes it.</summary>
+    public void Stop()
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // already gone
+        }
+        finally
+        {
+            process.Dispose();
+        }
     }
 
     public static int FreeLoopbackPort()

@@ -13,12 +13,10 @@ namespace ModelRouter.Cli.Benchmarks.Chat;
 /// </summary>
 internal sealed class LlamaServerChatPeer : IDisposable
 {
-    private readonly Process process;
     private readonly LlamaServerProcessWatch watch;
 
     private LlamaServerChatPeer(Process process, Uri address)
     {
-        this.process = process;
         Address = address;
         watch = new LlamaServerProcessWatch(process, "llama-server");
     }
@@ -90,23 +88,5 @@ internal sealed class LlamaServerChatPeer : IDisposable
 
     public ChatStreamClient Client() => new(Address, token: null, model: "chat");
 
-    public void Dispose()
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit(10_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // already gone
-        }
-        finally
-        {
-            process.Dispose();
-        }
-    }
+    public void Dispose() => watch.Stop();
 }

@@ -15,14 +15,12 @@ namespace ModelRouter.Cli.Benchmarks.Swap;
 /// </summary>
 internal sealed class LlamaServerRouter : IDisposable
 {
-    private readonly Process process;
     private readonly HttpClient http;
     private readonly string presetDirectory;
     private readonly LlamaServerProcessWatch watch;
 
     private LlamaServerRouter(Process process, HttpClient http, string presetDirectory)
     {
-        this.process = process;
         this.http = http;
         this.presetDirectory = presetDirectory;
         watch = new LlamaServerProcessWatch(process, "llama-server router");
@@ -125,20 +123,11 @@ internal sealed class LlamaServerRouter : IDisposable
     {
         try
         {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit(10_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // already gone
+            watch.Stop();
         }
         finally
         {
             http.Dispose();
-            process.Dispose();
             try
             {
                 Directory.Delete(presetDirectory, recursive: true);
