@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using ModelRouter.Runtime.Generation;
 using ModelRouter.Runtime.Swap;
 using ModelRouter.Server.Diagnostics;
@@ -174,6 +175,42 @@ public sealed class WorkerResilienceTests
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task A_waiting_request_expires_at_its_deadline_not_at_the_next_tick_of_a_periodic_sweep()
+    {
+        // The deadline sweep runs when the oldest waiting request's deadline comes (no periodic timer: on the simulator's
+        // virtual clock every tick was an event). A periodic sweep of MaxQueueWait / 4 started at 0 would fail request 2
+        // at 412.5 ms, not at its deadline of 50 + 330 ms.
+        using var models = TestModels.Create(1);
+        var clock = new FakeTimeProvider();
+        var options = Base with
+        {
+            MaxBatchPerModel = 1, MaxQueueWait = TimeSpan.FromMilliseconds(330), FairShareTokens = int.MaxValue, Runtime = new ClockRuntime(clock),
+        };
+        var gate = new StepGate(options);
+        await using var run = Run.Start(models, gate.Options);
+        var sink = new CountingSink();
+
+        Submit(run.Scheduler, sink, 1, "m0", 60);
+        await gate.Reached.WaitAsync(Bound, TestContext.Current.CancellationToken); // request 1 holds the only slot
+        clock.Advance(TimeSpan.FromMilliseconds(50));
+        Submit(run.Scheduler, sink, 2, "m0", 8);
+        var expiry = sink.WhenDone(2);
+
+        clock.Advance(TimeSpan.FromMilliseconds(329));
+        await Task.Delay(100, TestContext.Current.CancellationToken); // time for a sweep that should not have run
+        Assert.False(expiry.IsCompleted);
+
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        var expired = await expiry.WaitAsync(Bound, TestContext.Current.CancellationToken);
+        Assert.Equal(RequestError.Timeout, expired.Error);
+
+        gate.Open();
+        Assert.Equal(TestModels.Reference(60), (await sink.WhenDone(1).WaitAsync(Bound, TestContext.Current.CancellationToken)).Text);
+        gate.Dispose();
+        sink.AssertOneTerminalEach();
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task A_short_request_is_served_before_long_ones_that_hold_every_slot_and_theirs_output_is_unchanged()
     {
         using var models = TestModels.Create(1);
@@ -235,6 +272,12 @@ public sealed class WorkerResilienceTests
         new(id, model, new GenerationRequest(TestModels.Prompt) { MaxTokens = maxTokens }, sink, CancellationToken.None);
 
     /// <summary>A pool big enough for every test model and a scheduler over them, disposed in order.</summary>
+    /// <summary>The default runtime (llama.cpp) on a test's clock.</summary>
+    private sealed class ClockRuntime(TimeProvider clock) : SchedulerRuntime
+    {
+        public override TimeProvider Time => clock;
+    }
+
     private sealed class Run : IAsyncDisposable
     {
         private Run(ModelPool pool, Scheduler scheduler, ServerMetrics metrics, SchedulerOptions options)

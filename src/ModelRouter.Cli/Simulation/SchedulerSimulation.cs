@@ -23,7 +23,7 @@ public static class SchedulerSimulation
     {
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(trace);
-        var clock = new VirtualClock();
+        using var clock = new VirtualClock();
         var device = new SimulatedDevice(clock);
         var ledger = new SwapLedger();
         var sink = new TimingSink(clock, trace.Count, profile.DispatchMs);

@@ -79,6 +79,14 @@ internal sealed class ModelWorker
     /// <summary>Enqueue time of the oldest waiting request; 0 when none waits.</summary>
     public long OldestWaitingTimestamp => queue.Reader.TryPeek(out var oldest) ? oldest.EnqueuedTimestamp : 0;
 
+    /// <summary>Enqueue time of the oldest waiting request; false when none waits.</summary>
+    public bool TryPeekOldestWaiting(out long enqueuedTimestamp)
+    {
+        var waiting = queue.Reader.TryPeek(out var oldest);
+        enqueuedTimestamp = waiting ? oldest!.EnqueuedTimestamp : 0;
+        return waiting;
+    }
+
     public bool TryEnqueue(ScheduledWork request) => queue.Writer.TryWrite(request);
 
     public void Start(CancellationToken stopping) => loop = Task.Run(() => RunAsync(stopping), CancellationToken.None);

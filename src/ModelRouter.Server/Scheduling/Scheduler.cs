@@ -17,7 +17,9 @@ public sealed class Scheduler : IAsyncDisposable
     private readonly ILogger logger;
     private readonly TimeProvider time;
     private readonly CancellationTokenSource stopping = new();
-    private readonly Task sweeper;
+    private readonly ITimer deadlineTimer;
+    private readonly Lock deadlineGate = new();
+    private long deadlineDue = long.MaxValue; // when the deadline timer fires, on the scheduler's clock; MaxValue: unarmed
     private volatile bool accepting = true;
     private TaskCompletionSource leaseTaken = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int disposed;
@@ -36,7 +38,7 @@ public sealed class Scheduler : IAsyncDisposable
             worker.Start(stopping.Token);
         }
 
-        sweeper = SweepDeadlinesAsync(stopping.Token);
+        deadlineTimer = time.CreateTimer(static state => ((Scheduler)state!).SweepDeadlines(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     public IEnumerable<string> Models => workers.Keys;
@@ -65,6 +67,7 @@ public sealed class Scheduler : IAsyncDisposable
             return false;
         }
 
+        ArmDeadlineSweep(SchedulerTime.After(time, request.EnqueuedTimestamp, options.MaxQueueWait));
         (error, message) = (default, "");
         return true;
     }
@@ -101,33 +104,64 @@ public sealed class Scheduler : IAsyncDisposable
         }
 
         await DrainAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
-        await stopping.CancelAsync().ConfigureAwait(false); // the workers may have drained in time; the sweep ends here
-        await sweeper.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await stopping.CancelAsync().ConfigureAwait(false); // the workers may have drained in time; no sweep from here on
+        await deadlineTimer.DisposeAsync().ConfigureAwait(false);
         stopping.Dispose();
     }
 
     /// <summary>
-    /// Every queued request has a deadline: a worker fails expired ones when it admits, and this sweep fails those of
-    /// a model that is not being served at all (waiting for room on the device), so none waits forever.
+    /// Arms the deadline sweep for <paramref name="due"/> unless it is armed for that time or earlier. A request queued
+    /// later has a later deadline than every one waiting, so in a busy server this is one read and no lock.
     /// </summary>
-    private async Task SweepDeadlinesAsync(CancellationToken cancellation)
+    private void ArmDeadlineSweep(long due)
     {
-        var period = TimeSpan.FromMilliseconds(Math.Clamp(options.MaxQueueWait.TotalMilliseconds / 4, 10, 1000));
-        using var timer = new PeriodicTimer(period, time);
-        try
+        if (Volatile.Read(ref deadlineDue) <= due || due == long.MaxValue)
         {
-            while (await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
+            return;
+        }
+
+        lock (deadlineGate)
+        {
+            if (due >= deadlineDue || stopping.IsCancellationRequested)
             {
-                foreach (var worker in workers.Values)
-                {
-                    worker.ExpireWaiting();
-                }
+                return;
+            }
+
+            deadlineDue = due;
+            var delay = Math.Max(0, due - time.GetTimestamp());
+            deadlineTimer.Change(TimeSpan.FromSeconds(delay / (double)time.TimestampFrequency), Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>
+    /// Every queued request has a deadline: a worker fails expired ones when it admits, and this sweep fails those of
+    /// a model that is not being served at all (waiting for room on the device), so none waits forever. It runs when
+    /// the oldest waiting request's deadline comes, not on a period: no work while nothing can expire, and on the
+    /// simulator's virtual clock no event that cuts a run of coalesced decode steps (issue 18's scale).
+    /// </summary>
+    private void SweepDeadlines()
+    {
+        lock (deadlineGate)
+        {
+            deadlineDue = long.MaxValue; // a request queued from here on arms the timer itself
+        }
+
+        if (stopping.IsCancellationRequested)
+        {
+            return; // stopping: the workers fail what is left
+        }
+
+        var next = long.MaxValue;
+        foreach (var worker in workers.Values)
+        {
+            worker.ExpireWaiting();
+            if (worker.TryPeekOldestWaiting(out var enqueued))
+            {
+                next = Math.Min(next, SchedulerTime.After(time, enqueued, options.MaxQueueWait));
             }
         }
-        catch (OperationCanceledException)
-        {
-            // stopping: the workers fail what is left
-        }
+
+        ArmDeadlineSweep(next);
     }
 
     /// <summary>True when <paramref name="self"/> has had the device long enough and another model's request waited too long.</summary>

@@ -14,7 +14,7 @@ public sealed class VirtualClockTests
     [Fact(Timeout = Timeout)]
     public void AServingThreadRunsUntilItSaysItHasEndedWhateverItsThreadStateReads()
     {
-        var clock = new VirtualClock();
+        using var clock = new VirtualClock();
         clock.WaitQuiescent(); // nothing else runs: what follows is about the serving thread alone
 
         // A thread that has run to its end reads as a starting thread reads for a moment inside Thread.Start: neither
@@ -38,7 +38,7 @@ public sealed class VirtualClockTests
         // clock loses sight of the thread while it starts, the timer fires first and the thread's sleeps end late. As in
         // the simulation, a thread-pool thread starts it while the driver watches (the worker's continuation leases the
         // model, then starts its serving thread).
-        var clock = new VirtualClock();
+        using var clock = new VirtualClock();
         using var timer = clock.CreateTimer(_ => { }, null, System.Threading.Timeout.InfiniteTimeSpan, System.Threading.Timeout.InfiniteTimeSpan);
         var step = TimeSpan.FromMilliseconds(1);
         for (var round = 0; round < 5000; round++)
@@ -71,7 +71,7 @@ public sealed class VirtualClockTests
         // Each round a serving thread parks on a 1 ms delay (a linger), with a timer due at 1.5 ms: the driver fires the
         // delay as soon as the thread counts as parked. When that lands before the thread has registered its wake-up,
         // the thread must not stay counted as parked while it runs on, or the timer fires first and it resumes late.
-        var clock = new VirtualClock();
+        using var clock = new VirtualClock();
         using var timer = clock.CreateTimer(_ => { }, null, System.Threading.Timeout.InfiniteTimeSpan, System.Threading.Timeout.InfiniteTimeSpan);
         var step = TimeSpan.FromMilliseconds(1);
         for (var round = 0; round < 5000; round++)
@@ -94,5 +94,33 @@ public sealed class VirtualClockTests
 
             Assert.Equal(step, woke);
         }
+    }
+
+    [Fact(Timeout = Timeout)]
+    public void AServingThreadIsReusedAndCountsAsRunningOnlyWhileItServes()
+    {
+        using var clock = new VirtualClock();
+        clock.WaitQuiescent();
+        var threads = new List<int>();
+        for (var lease = 0; lease < 3; lease++)
+        {
+            using var release = new ManualResetEventSlim();
+            using var ended = new ManualResetEventSlim();
+            clock.StartServingThread(() =>
+            {
+                threads.Add(Environment.CurrentManagedThreadId);
+                release.Wait(); // a wait the clock cannot see: the thread counts as running throughout
+                ended.Set();
+            }, "test serving");
+
+            Assert.False(clock.IsQuiescent()); // counted from the start, before it has run
+            Thread.Sleep(20);
+            Assert.False(clock.IsQuiescent());
+            release.Set();
+            ended.Wait();
+            clock.WaitQuiescent(); // idle between leases: not counted
+        }
+
+        Assert.Single(threads.Distinct()); // one thread served all three leases
     }
 }
