@@ -16,7 +16,16 @@ public sealed class SimulatedDevice(VirtualClock clock)
     private long busyTicks;
 
     /// <summary>Virtual time the device spent computing.</summary>
-    public TimeSpan BusyTime => TimeSpan.FromTicks(Interlocked.Read(ref busyTicks));
+    public TimeSpan BusyTime
+    {
+        get
+        {
+            lock (gate)
+            {
+                return TimeSpan.FromTicks(busyTicks);
+            }
+        }
+    }
 
     /// <summary>Occupies the device for <paramref name="duration"/> and blocks the caller (on virtual time) until it is done.</summary>
     public void Run(TimeSpan duration)
@@ -27,18 +36,70 @@ public sealed class SimulatedDevice(VirtualClock clock)
             var start = Math.Max(clock.GetTimestamp(), busyUntil);
             end = start + duration.Ticks;
             busyUntil = end;
-            Interlocked.Add(ref busyTicks, duration.Ticks);
+            busyTicks += duration.Ticks;
         }
 
         clock.Sleep(TimeSpan.FromTicks(end - clock.GetTimestamp()));
     }
 
-    /// <summary>Whole steps of <paramref name="stepTicks"/> that a run starting now (or when the device frees) ends strictly before <paramref name="limit"/>.</summary>
-    public long StepsBefore(long limit, long stepTicks)
+    /// <summary>
+    /// Runs up to <paramref name="maxSteps"/> steps of <paramref name="stepTicks"/> one after another, each queued on the
+    /// device when the one before ends (as a thread that decodes step by step queues them, so other models' steps interleave
+    /// the same way), and blocks the caller until the last; returns how many ran. The run stops after the step that ends
+    /// at or after <paramref name="untilTimestamp"/> (when the caller's decisions may change with time alone) and after
+    /// the first step that ends once an outside event has happened (anything the caller might decide on), so the caller
+    /// wakes at every step boundary where it could decide otherwise than go on: the timings are step by step's.
+    /// </summary>
+    public long RunSteps(long stepTicks, long maxSteps, long untilTimestamp)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSteps, 1);
+        var outside = clock.OutsideEvents;
+        var ran = 0L;
+        var queued = 1L;
+        clock.SleepThrough(Queue(clock.GetTimestamp(), stepTicks, 1), (long ended, out bool wakesOutside) =>
+        {
+            ran += queued;
+            wakesOutside = true;
+            if (ran >= maxSteps || ended >= untilTimestamp)
+            {
+                return null; // a sequence finishes, or a decision is due: what the worker does next may concern the others
+            }
+
+            if (clock.OutsideEvents != outside)
+            {
+                // Cut by an event: the worker decides afresh, and goes on with the same sequences (none finished, none
+                // failed; it may admit more or park one for another): nothing the other workers decide on changes (they
+                // look at a worker's waiting requests only while it runs none), so this wake cuts no other chain. When
+                // it did, two chains cut each other at every step, each wake a thread hand-off.
+                wakesOutside = false;
+                return null;
+            }
+
+            // Steps that all end before anything else can happen in the simulation (the next event, the driver's next
+            // input) and before the caller's next decision are one event: nothing could tell them apart.
+            queued = Math.Clamp(StepsBefore(ended, Math.Min(clock.QuietUntil, untilTimestamp), stepTicks), 1, maxSteps - ran);
+            return Queue(ended, stepTicks, queued);
+        });
+        return ran;
+    }
+
+    /// <summary>Queues <paramref name="steps"/> steps asked for at <paramref name="asked"/>; returns when the last ends.</summary>
+    private long Queue(long asked, long stepTicks, long steps)
     {
         lock (gate)
         {
-            var start = Math.Max(clock.GetTimestamp(), busyUntil);
+            busyUntil = Math.Max(asked, busyUntil) + stepTicks * steps;
+            busyTicks += stepTicks * steps;
+            return busyUntil;
+        }
+    }
+
+    /// <summary>Whole steps asked for at <paramref name="asked"/> that end strictly before <paramref name="limit"/>.</summary>
+    private long StepsBefore(long asked, long limit, long stepTicks)
+    {
+        lock (gate)
+        {
+            var start = Math.Max(asked, busyUntil);
             return limit <= start ? 0 : (limit - start - 1) / stepTicks; // strictly before: ties keep their order
         }
     }
@@ -48,11 +109,12 @@ public sealed class SimulatedDevice(VirtualClock clock)
 /// A batch decoder that decodes nothing: each step costs the profile's prefill time for the prompt tokens it takes
 /// (up to the batch size) plus one decode step for the generating sequences, spent on the <see cref="SimulatedDevice"/>,
 /// and every generating sequence gets one token (one byte of text). A prompt's token count is its length in chars.
-/// With <paramref name="coalesce"/>, a run of pure decode steps that nothing can interrupt (no prompt to take in, no
-/// sequence finishing, nothing scheduled, no input and no worker decision before it ends) is one sleep of all of them:
-/// the same timings as step by step, at a fraction of the clock events (what lets a million requests run in a minute).
+/// With <paramref name="coalesce"/>, a run of pure decode steps (no prompt to take in, no sequence finishing before its
+/// end, no worker decision due) is one wait of the serving thread: the device queues step after step for it, interleaved
+/// with other models' steps, until one ends after an outside event (<see cref="SimulatedDevice.RunSteps"/>). The same
+/// timings as step by step, at a fraction of the thread hand-offs (what lets a million requests run in a minute).
 /// </summary>
-internal sealed class CostDecoder(ModelCost cost, SimulatedDevice device, VirtualClock clock, int maxSequences, int batchSize, bool coalesce)
+internal sealed class CostDecoder(ModelCost cost, SimulatedDevice device, int maxSequences, int batchSize, bool coalesce)
     : IBatchDecoder
 {
     private const int MaxCoalescedSteps = 4096;
@@ -85,18 +147,13 @@ internal sealed class CostDecoder(ModelCost cost, SimulatedDevice device, Virtua
             fewestLeft = Math.Min(fewestLeft, s.MaxTokens - s.GeneratedTokenCount);
         }
 
-        var stepTicks = TimeSpan.FromMilliseconds(cost.PrefillMs(0) + cost.DecodeStepMs(generating)).Ticks;
-        var steps = generating == 0 || stepTicks <= 0 || maxTokens <= 1
-            ? 0
-            : Math.Min(device.StepsBefore(Math.Min(untilTimestamp, clock.StepLimit), stepTicks),
-                Math.Min(Math.Min(maxTokens, fewestLeft), MaxCoalescedSteps));
-        if (steps <= 1)
+        if (generating == 0)
         {
-            DecodeStep();
             return;
         }
 
-        device.Run(TimeSpan.FromTicks(stepTicks * steps));
+        var stepTicks = TimeSpan.FromMilliseconds(cost.PrefillMs(0) + cost.DecodeStepMs(generating)).Ticks;
+        var steps = device.RunSteps(stepTicks, Math.Max(1, Math.Min(Math.Min(maxTokens, fewestLeft), MaxCoalescedSteps)), untilTimestamp);
         foreach (var s in slots)
         {
             if (s is null)
@@ -309,7 +366,7 @@ internal sealed class SimulatedRuntime(VirtualClock clock, SwapProfile profile, 
         ArgumentNullException.ThrowIfNull(lease);
         ArgumentNullException.ThrowIfNull(options);
         var cost = profile.Models.First(m => m.Model == lease.Name);
-        return new CostDecoder(cost, device, clock, options.MaxSequences, options.BatchSize, coalesceSteps);
+        return new CostDecoder(cost, device, options.MaxSequences, options.BatchSize, coalesceSteps);
     }
 
     public override Task<T> RunDedicated<T>(Func<T> work)

@@ -26,7 +26,8 @@ public sealed class VirtualClock : TimeProvider, IDisposable
     private long now;
     private long order;
     private int parkedPoolThreads;
-    private long inputHorizon; // no outside input (the driver's next submit) before this; see StepLimit
+    private long outsideEvents; // see OutsideEvents; written under the gate
+    private long inputHorizon; // no input from the driver (its next submit) before this; see QuietUntil
 
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
 
@@ -56,11 +57,17 @@ public sealed class VirtualClock : TimeProvider, IDisposable
     }
 
     /// <summary>
-    /// How far a thread may run on without parking and still be exact: the next scheduled event and the driver's next
-    /// input (<see cref="AdvanceTo"/>'s target; unbounded after <see cref="EndOfInput"/>). Work that ends by then cannot
-    /// be overtaken by anything else in the simulation, so it can be one sleep instead of many.
+    /// Outside events so far: every event but the steps of <see cref="SleepThrough"/>, and every input of the driver
+    /// (<see cref="AdvanceTo"/>). A chain of steps that sees this unchanged knows that nothing its thread would decide
+    /// on has changed since it parked.
     /// </summary>
-    public long StepLimit
+    internal long OutsideEvents => Volatile.Read(ref outsideEvents);
+
+    /// <summary>
+    /// Until when nothing can happen in the simulation but what runs now: the next scheduled event and the driver's next
+    /// input (<see cref="AdvanceTo"/>'s target; unbounded after <see cref="EndOfInput"/>).
+    /// </summary>
+    internal long QuietUntil
     {
         get
         {
@@ -205,7 +212,28 @@ public sealed class VirtualClock : TimeProvider, IDisposable
         lock (gate)
         {
             MarkParked(thread);
-            events.Enqueue(new Event(thread, wake, null, 0), (now + duration.Ticks, order++));
+            events.Enqueue(new Event(thread, wake, null, 0, null), (now + duration.Ticks, order++));
+        }
+
+        wake.Wait();
+    }
+
+    /// <summary>
+    /// Blocks the calling thread through a chain of steps that need no thread of their own: at <paramref name="firstDue"/>,
+    /// and then at each time it returns, the clock calls <paramref name="step"/> (on the driver's thread, with the clock at
+    /// that time and nothing else running); a null return ends the chain and wakes the caller, an outside event
+    /// (<see cref="OutsideEvents"/>) unless the step says otherwise. A step is not one, so chains of several threads
+    /// interleave without waking any of them.
+    /// </summary>
+    internal void SleepThrough(long firstDue, ChainStep step)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        using var wake = new SemaphoreSlim(0, 1);
+        var thread = Thread.CurrentThread;
+        lock (gate)
+        {
+            MarkParked(thread);
+            events.Enqueue(new Event(thread, wake, null, 0, step), (Math.Max(firstDue, now), order++));
         }
 
         wake.Wait();
@@ -257,6 +285,7 @@ public sealed class VirtualClock : TimeProvider, IDisposable
     /// Fires every event due at or before <paramref name="until"/>, one at a time in order, waiting for quiescence
     /// before each and after the last, then sets the clock to <paramref name="until"/> (when it is later).
     /// </summary>
+    /// <remarks>The driver's input follows (a submit): it counts as an outside event from here.</remarks>
     public void AdvanceTo(TimeSpan until)
     {
         if (until.Ticks > Volatile.Read(ref inputHorizon))
@@ -264,10 +293,16 @@ public sealed class VirtualClock : TimeProvider, IDisposable
             Volatile.Write(ref inputHorizon, until.Ticks); // before any event fires: what it wakes may run up to here
         }
 
+        var fired = Fired.Woke;
         while (true)
         {
-            WaitQuiescent();
-            if (!FireNext(until.Ticks))
+            if (fired != Fired.Quietly)
+            {
+                WaitQuiescent();
+            }
+
+            fired = FireNext(until.Ticks);
+            if (fired == Fired.Nothing)
             {
                 break;
             }
@@ -279,6 +314,8 @@ public sealed class VirtualClock : TimeProvider, IDisposable
             {
                 Volatile.Write(ref now, until.Ticks);
             }
+
+            Volatile.Write(ref outsideEvents, outsideEvents + 1);
         }
     }
 
@@ -287,8 +324,12 @@ public sealed class VirtualClock : TimeProvider, IDisposable
     {
         WaitQuiescent();
         var fired = FireNext(long.MaxValue);
-        WaitQuiescent();
-        return fired;
+        if (fired == Fired.Woke)
+        {
+            WaitQuiescent();
+        }
+
+        return fired != Fired.Nothing;
     }
 
     /// <summary>Waits (in real time) until no simulated thread runs.</summary>
@@ -339,7 +380,7 @@ public sealed class VirtualClock : TimeProvider, IDisposable
         }
     }
 
-    private bool FireNext(long until)
+    private Fired FireNext(long until)
     {
         Event next;
         lock (gate)
@@ -347,7 +388,7 @@ public sealed class VirtualClock : TimeProvider, IDisposable
             DropStaleTimers();
             if (!events.TryPeek(out _, out var key) || key.Due > until)
             {
-                return false;
+                return Fired.Nothing;
             }
 
             next = events.Dequeue();
@@ -357,9 +398,38 @@ public sealed class VirtualClock : TimeProvider, IDisposable
             }
 
             EventsFired++;
-            if (next.Sleeper is { } sleeper)
+            if (next.Step is null)
             {
-                MarkRunning(sleeper);
+                Volatile.Write(ref outsideEvents, outsideEvents + 1);
+                if (next.Sleeper is { } sleeper)
+                {
+                    MarkRunning(sleeper);
+                }
+            }
+        }
+
+        if (next.Step is { } step)
+        {
+            // A step of a parked chain, on this (the driver's) thread: nothing else runs, so the clock is quiescent after it
+            // unless it ends the chain and wakes the thread.
+            if (step(GetTimestamp(), out var outside) is { } due)
+            {
+                lock (gate)
+                {
+                    events.Enqueue(next, (Math.Max(due, now), order++));
+                }
+
+                return Fired.Quietly;
+            }
+
+            lock (gate)
+            {
+                if (outside)
+                {
+                    Volatile.Write(ref outsideEvents, outsideEvents + 1); // the thread runs on: what it does is outside any chain
+                }
+
+                MarkRunning(next.Sleeper!);
             }
         }
 
@@ -372,7 +442,7 @@ public sealed class VirtualClock : TimeProvider, IDisposable
             next.Timer!.Fire(next.Generation);
         }
 
-        return true;
+        return Fired.Woke;
     }
 
     /// <summary>
@@ -457,7 +527,7 @@ public sealed class VirtualClock : TimeProvider, IDisposable
     {
         lock (gate)
         {
-            events.Enqueue(new Event(null, null, timer, generation), (Math.Max(due, now), order++));
+            events.Enqueue(new Event(null, null, timer, generation, null), (Math.Max(due, now), order++));
         }
     }
 
@@ -471,7 +541,20 @@ public sealed class VirtualClock : TimeProvider, IDisposable
         public Action? Body { get; set; } = body;
     }
 
-    private sealed record Event(Thread? Sleeper, SemaphoreSlim? Wake, VirtualTimer? Timer, long Generation);
+    /// <summary>
+    /// One step of a <see cref="SleepThrough"/> chain at <paramref name="now"/>: when the next is due, or null to wake the
+    /// thread, then with <paramref name="outside"/> saying whether what the thread does next counts as an outside event.
+    /// </summary>
+    internal delegate long? ChainStep(long now, out bool outside);
+
+    private sealed record Event(Thread? Sleeper, SemaphoreSlim? Wake, VirtualTimer? Timer, long Generation, ChainStep? Step);
+
+    private enum Fired
+    {
+        Nothing,
+        Quietly, // a chain's step: no thread woke
+        Woke,
+    }
 
     /// <summary>A timer on virtual time; a change or dispose makes its pending firings stale (a generation number).</summary>
     private sealed class VirtualTimer(VirtualClock clock, TimerCallback callback, object? state) : ITimer

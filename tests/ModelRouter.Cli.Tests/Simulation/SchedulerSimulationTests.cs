@@ -108,6 +108,29 @@ public sealed class SchedulerSimulationTests
         Assert.Equal(stepwise.EndToEndMs, coalesced.EndToEndMs);
     }
 
+    [Theory(Timeout = Timeout)]
+    [InlineData(2000)] // both resident: their decode steps interleave on the one device
+    [InlineData(1000)] // one at a time: yields after MaxWait, swaps
+    public void TwoModelsDecodingAtOnceTimeEveryRequestExactlyAsStepByStep(long budget)
+    {
+        // Two models' coalesced runs interleave step by step on the device without waking their threads, and an arrival,
+        // a swap or a finished request ends them where step by step would have decided afresh.
+        var profile = new SwapProfile("test", [Cost("a"), Cost("b")]);
+        var random = new Random(11);
+        var trace = Enumerable.Range(0, 60)
+            .Select(i => new TraceRequest(TimeSpan.FromMilliseconds(i * 250), random.Next(3) == 0 ? "b" : "a", random.Next(5, 60), random.Next(1, 300), "u" + (i % 5)))
+            .ToArray();
+        var options = new SchedulerOptions { FairShareTokens = 64, MaxBatchPerModel = 4 };
+
+        var stepwise = SchedulerSimulation.Run(profile, trace, budget, options, coalesceSteps: false);
+        var coalesced = SchedulerSimulation.Run(profile, trace, budget, options, coalesceSteps: true);
+
+        Assert.Equal(0, coalesced.Failed);
+        Assert.Equal(stepwise.TtftMs, coalesced.TtftMs);
+        Assert.Equal(stepwise.EndToEndMs, coalesced.EndToEndMs);
+        Assert.Equal(stepwise.Swaps, coalesced.Swaps);
+    }
+
     [Fact(Timeout = Timeout)]
     public void ASimulationIsDeterministic()
     {
