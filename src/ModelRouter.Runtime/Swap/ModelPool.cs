@@ -110,6 +110,7 @@ public sealed partial class ModelPool : IDisposable
             var signal = Volatile.Read(ref released).Task;
             await transitions.WaitAsync(cancellation).ConfigureAwait(false);
             var mustWait = false;
+            Task? roomFreed = null;
             try
             {
                 if (entry.Store.CheckFile() is { } change)
@@ -137,13 +138,19 @@ public sealed partial class ModelPool : IDisposable
             }
             finally
             {
+                if (mustWait)
+                {
+                    // Everything that could make room is pinned or busy: wait for a lease to end, then try again. Joined
+                    // while the transitions are still ours, so waiters join (and are woken) in the order they found no room.
+                    roomFreed = signal.WaitAsync(cancellation);
+                }
+
                 transitions.Release();
             }
 
-            if (mustWait)
+            if (roomFreed is not null)
             {
-                // Everything that could make room is pinned or busy: wait for a lease to end, then try again.
-                await signal.WaitAsync(cancellation).ConfigureAwait(false);
+                await roomFreed.ConfigureAwait(false);
             }
         }
     }
@@ -216,8 +223,11 @@ public sealed partial class ModelPool : IDisposable
             entry.LastUsedTimestamp = options.Time.GetTimestamp();
         }
 
-        // Wake whoever waits for room; the next waiter gets a fresh signal.
-        Interlocked.Exchange(ref released, NewSignal()).TrySetResult();
+        // Wake whoever waits for room, on one thread-pool thread: their continuations run there one after another in the
+        // order they joined, each up to its wait for the transitions (first come, first served from there), instead of
+        // racing each other on several threads. Which model is restored first no longer depends on thread timing: fair in
+        // production, and the simulator's runs repeat exactly (issue 18). The next waiter gets a fresh signal.
+        ThreadPool.UnsafeQueueUserWorkItem(static signal => signal.TrySetResult(), Interlocked.Exchange(ref released, NewSignal()), preferLocal: false);
     }
 
     private PooledModel Find(string name)
@@ -257,5 +267,6 @@ public sealed partial class ModelPool : IDisposable
         m.State is ModelState.Resident or ModelState.Restoring or ModelState.Evicting
         || (m.State == ModelState.Failed && m.Store.Tier == ModelTier.Resident);
 
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Continuations run on the thread that completes it: <see cref="Release"/> completes it on a thread-pool thread of its own.</summary>
+    private static TaskCompletionSource NewSignal() => new();
 }
