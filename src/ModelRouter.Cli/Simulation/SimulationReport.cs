@@ -55,8 +55,8 @@ public static class SimulationReport
         ArgumentNullException.ThrowIfNull(runs);
         var series = runs.Select(r =>
         {
-            var sorted = r.TtftMs.Where(v => !double.IsNaN(v)).Select(v => Math.Max(v, 0.1)).Order().ToArray();
-            var points = sorted.Select((v, i) => (Math.Log10(v), (i + 1.0) / sorted.Length));
+            var sorted = r.SortedTtftMs;
+            var points = sorted.Select((v, i) => (Math.Log10(Math.Max(v, 0.1)), (i + 1.0) / sorted.Length));
             return (r.Policy, (IReadOnlyList<(double, double)>)Thin(points.ToList()));
         }).ToList();
         return Lines(title, "TTFT (ms, log scale)", "share of requests", series, logX: true);

@@ -13,7 +13,7 @@ public sealed partial class ModelPool : IDisposable
     private readonly ModelPoolOptions options;
     private readonly ConcurrentDictionary<string, PooledModel> models = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim transitions = new(1, 1);
-    private TaskCompletionSource released = NewSignal();
+    private RoomSignal released = new();
     private bool disposed;
 
     public ModelPool(ModelPoolOptions options)
@@ -107,7 +107,7 @@ public sealed partial class ModelPool : IDisposable
                 return lease;
             }
 
-            var signal = Volatile.Read(ref released).Task;
+            var signal = Volatile.Read(ref released);
             await transitions.WaitAsync(cancellation).ConfigureAwait(false);
             var mustWait = false;
             Task? roomFreed = null;
@@ -142,7 +142,8 @@ public sealed partial class ModelPool : IDisposable
                 {
                     // Everything that could make room is pinned or busy: wait for a lease to end, then try again. Joined
                     // while the transitions are still ours, so waiters join (and are woken) in the order they found no room.
-                    roomFreed = signal.WaitAsync(cancellation);
+                    Volatile.Write(ref signal.HasWaiters, true);
+                    roomFreed = signal.Task.WaitAsync(cancellation);
                 }
 
                 transitions.Release();
@@ -226,8 +227,18 @@ public sealed partial class ModelPool : IDisposable
         // Wake whoever waits for room, on one thread-pool thread: their continuations run there one after another in the
         // order they joined, each up to its wait for the transitions (first come, first served from there), instead of
         // racing each other on several threads. Which model is restored first no longer depends on thread timing: fair in
-        // production, and the simulator's runs repeat exactly (issue 18). The next waiter gets a fresh signal.
-        ThreadPool.UnsafeQueueUserWorkItem(static signal => signal.TrySetResult(), Interlocked.Exchange(ref released, NewSignal()), preferLocal: false);
+        // production, and the simulator's runs repeat exactly (issue 18). With no waiter (most releases) it is completed
+        // here: a hand-off to the pool for nothing cost the simulator about one of its five per request. The next waiter
+        // gets a fresh signal.
+        var signal = Interlocked.Exchange(ref released, new RoomSignal());
+        if (Volatile.Read(ref signal.HasWaiters))
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static signal => signal.TrySetResult(), signal, preferLocal: false);
+        }
+        else
+        {
+            signal.TrySetResult(); // a waiter joining at this moment runs its (short, asynchronous) retry here
+        }
     }
 
     private PooledModel Find(string name)
@@ -267,6 +278,13 @@ public sealed partial class ModelPool : IDisposable
         m.State is ModelState.Resident or ModelState.Restoring or ModelState.Evicting
         || (m.State == ModelState.Failed && m.Store.Tier == ModelTier.Resident);
 
-    /// <summary>Continuations run on the thread that completes it: <see cref="Release"/> completes it on a thread-pool thread of its own.</summary>
-    private static TaskCompletionSource NewSignal() => new();
+    /// <summary>
+    /// Completed when a lease ends: waiters for room try again. Continuations run on the thread that completes it:
+    /// <see cref="Release"/> completes it on a thread-pool thread of its own when anyone waits.
+    /// </summary>
+    private sealed class RoomSignal : TaskCompletionSource
+    {
+        /// <summary>Set by a waiter before it joins (while it holds the transitions).</summary>
+        public bool HasWaiters;
+    }
 }
