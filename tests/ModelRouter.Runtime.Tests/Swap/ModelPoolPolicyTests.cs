@@ -95,6 +95,35 @@ public sealed class ModelPoolPolicyTests
         Assert.Equal("next", next.Name);
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task Waiters_for_room_are_served_in_the_order_they_found_none()
+    {
+        // One model fits. Eight requests for eight other models find no room behind a busy lease; each lease that ends
+        // must go to the longest waiter. Before, a release woke every waiter on a thread of its own and they raced for
+        // the pool's lock, so which model was restored next depended on thread timing (issue 18: unfair in production,
+        // and simulations that did not repeat).
+        var names = Enumerable.Range(1, 8).Select(i => "m" + i).ToArray();
+        using var pool = NewPool(100, [Model("busy"), .. names.Select(n => Model(n))]);
+        for (var round = 0; round < 3; round++)
+        {
+            var lease = await pool.AcquireAsync("busy", TestContext.Current.CancellationToken);
+            var waiting = names.Select(n => pool.AcquireAsync(n, TestContext.Current.CancellationToken).AsTask()).ToArray();
+            Assert.DoesNotContain(waiting, w => w.IsCompleted);
+            stores.Journal.Clear();
+
+            lease.Dispose();
+            for (var i = 0; i < names.Length; i++)
+            {
+                using var next = await waiting[i].WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+                Assert.Equal(names[i], next.Name);
+                Assert.DoesNotContain(waiting[(i + 1)..], w => w.IsCompleted); // one model fits: the others still wait
+            }
+
+            var restores = stores.Journal.Where(e => e.StartsWith("restore ", StringComparison.Ordinal)).ToArray();
+            Assert.Equal(names.Select(n => "restore " + n), restores);
+        }
+    }
+
     [Fact(Timeout = 30_000)]
     public async Task Waiting_for_room_can_be_cancelled()
     {
