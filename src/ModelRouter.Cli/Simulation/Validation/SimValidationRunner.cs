@@ -144,6 +144,7 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
                 }
 
                 var dispatchMs = await WarmUpAsync(clients.Values.First(), profile, cancellation).ConfigureAwait(false);
+                await ReportQuietSwapsAsync(clients.Values.First(), profile, cancellation).ConfigureAwait(false);
                 var start = Stopwatch.GetTimestamp();
                 var done = 0;
                 var requests = trace.Select(async request =>
@@ -211,6 +212,32 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"[validate] every model loaded once; latency outside the scheduler (door, hand-offs, delivery): {dispatch:F1} ms (median of {overheads.Count})"));
         return dispatch;
+    }
+
+    /// <summary>
+    /// Swaps in the live server with nothing else running: one short request per model in turn, four rounds (each a real
+    /// evict + restore under the one-model budget), the pool's own swap time per model printed beside the calibration's.
+    /// Tells a live swap that is slow in itself (the server's state) from one slowed by the replay's concurrent work.
+    /// </summary>
+    private async Task ReportQuietSwapsAsync(ModelRouterClient client, SwapProfile profile, CancellationToken cancellation)
+    {
+        var swaps = profile.Models.ToDictionary(m => m.Model, _ => new List<double>(), StringComparer.Ordinal);
+        for (var round = 0; round < 4; round++)
+        {
+            foreach (var cost in profile.Models)
+            {
+                var result = await SendAsync(client, new TraceRequest(TimeSpan.Zero, cost.Model, 8, 1, "swaps"), TimeSpan.Zero, cancellation).ConfigureAwait(false);
+                if (!result.Failed && result.SwapMs > 0)
+                {
+                    swaps[cost.Model].Add(result.SwapMs);
+                }
+            }
+        }
+
+        double Median(List<double> values) => values.Count > 0 ? values.Order().ElementAt(values.Count / 2) : double.NaN;
+        var each = profile.Models.Select(m => string.Create(CultureInfo.InvariantCulture, $"{m.Model} {Median(swaps[m.Model]):F1} ms ({m.RestoreMs:F1})"));
+        progress.WriteLine("[validate] live swaps with nothing else running (the pool's restore, median of 4; calibrated with its context): "
+            + string.Join(", ", each));
     }
 
     private static async Task<LiveRequest> SendAsync(ModelRouterClient client, TraceRequest request, TimeSpan sent, CancellationToken cancellation)
