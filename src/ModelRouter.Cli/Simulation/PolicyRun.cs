@@ -48,37 +48,9 @@ public sealed record PolicyRun(
     public double EndToEnd(double p) => PercentileOfSorted(sortedEndToEnd ??= SortedWithoutFailures(EndToEndMs), p);
 
     /// <summary>Fairness: the p95 TTFT of the worst-served user.</summary>
-    public double WorstUserP95 => worstUserP95 ??= ComputeWorstUserP95();
-
-    private double ComputeWorstUserP95()
-    {
-        var byUser = new Dictionary<string, List<double>>(StringComparer.Ordinal);
-        for (var i = 0; i < Trace.Count; i++)
-        {
-            if (double.IsNaN(TtftMs[i]))
-            {
-                continue;
-            }
-
-            var user = Trace[i].User;
-            if (!byUser.TryGetValue(user, out var times))
-            {
-                byUser[user] = times = [];
-            }
-
-            times.Add(TtftMs[i]);
-        }
-
-        var worst = double.NaN;
-        foreach (var times in byUser.Values)
-        {
-            times.Sort();
-            var p95 = PercentileOfSorted(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(times), 95);
-            worst = double.IsNaN(worst) ? p95 : Math.Max(worst, p95);
-        }
-
-        return worst;
-    }
+    public double WorstUserP95 => worstUserP95 ??=
+        Trace.Select((r, i) => (r.User, i)).GroupBy(x => x.User).Select(g => Percentile(g.Select(x => TtftMs[x.i]), 95))
+            .Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Max();
 
     private static double[] SortedWithoutFailures(IEnumerable<double> values)
     {

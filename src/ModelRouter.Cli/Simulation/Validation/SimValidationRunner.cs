@@ -234,8 +234,8 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
             }
         }
 
-        double Median(List<double> values) => values.Count > 0 ? values.Order().ElementAt(values.Count / 2) : double.NaN;
-        var each = profile.Models.Select(m => string.Create(CultureInfo.InvariantCulture, $"{m.Model} {Median(swaps[m.Model]):F1} ms ({m.RestoreMs:F1})"));
+        var each = profile.Models.Select(m => string.Create(CultureInfo.InvariantCulture,
+            $"{m.Model} {PolicyRun.Percentile(swaps[m.Model], 50):F1} ms ({m.RestoreMs:F1})"));
         progress.WriteLine("[validate] live swaps with nothing else running (the pool's restore, median of 4; calibrated with its context): "
             + string.Join(", ", each));
     }
