@@ -14,6 +14,12 @@ public sealed record ModelCost
 
     public required double EvictMs { get; init; }
 
+    /// <summary>
+    /// The part of <see cref="RestoreMs"/> spent creating the model's inference context once its weights are back, ms;
+    /// 0 unless measured (validate-simulator, whose live swaps are timed without it).
+    /// </summary>
+    public double ContextMs { get; init; }
+
     /// <summary>llama.cpp's reload from the page cache (mmap load) beyond a resident model's first token, ms.</summary>
     public required double ReloadMs { get; init; }
 

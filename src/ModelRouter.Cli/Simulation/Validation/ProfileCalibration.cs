@@ -50,6 +50,7 @@ internal static class ProfileCalibration
         // docs/simulator.md, runs 8-9.) Round by round over every model, so that the other work on this machine weighs
         // on all of them alike; a first round loads each model from disk into the host tier and is not counted.
         var restores = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
+        var contexts = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
         using (var swapping = new ModelPool(new ModelPoolOptions { BudgetBytes = budget, StoreFactory = WeightStores.ForThisBuild() }))
         {
             foreach (var name in names)
@@ -74,10 +75,12 @@ internal static class ProfileCalibration
                 {
                     var started = Stopwatch.GetTimestamp();
                     using var lease = await swapping.AcquireAsync(name, cancellation).ConfigureAwait(false);
+                    var restored = Stopwatch.GetTimestamp();
                     lease.GetContext(context);
                     if (round >= 0)
                     {
                         restores[name].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                        contexts[name].Add(Stopwatch.GetElapsedTime(restored).TotalMilliseconds);
                     }
                 }
             }
@@ -138,6 +141,7 @@ internal static class ProfileCalibration
                 Model = name,
                 WeightBytes = footprints.Single(f => f.Name == name).WeightBytes,
                 RestoreMs = Median(restores[name]),
+                ContextMs = Median(contexts[name]),
                 EvictMs = Median(evicts[name]),
                 ReloadMs = firstLoadMs[name],
                 PrefillTokensPerSecond = prefillTokS,
@@ -156,7 +160,7 @@ internal static class ProfileCalibration
                 },
             };
             progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"[validate] {name}: weights {cost.WeightBytes / 1e6:F1} MB, restore {cost.RestoreMs:F1} ms, evict {cost.EvictMs:F1} ms, prefill {cost.PrefillMs(PrefillPromptTokens[0]):F1} / {cost.PrefillMs(PrefillPromptTokens[1]):F1} / {cost.PrefillMs(PrefillPromptTokens[2]):F1} ms at {string.Join(" / ", PrefillPromptTokens)} tokens, decode {cost.DecodeTokensPerSecond:F1} tok/s, +{slowdown * 100:F0}% a step per extra sequence"));
+                $"[validate] {name}: weights {cost.WeightBytes / 1e6:F1} MB, restore {cost.RestoreMs:F1} ms (context {cost.ContextMs:F1}), evict {cost.EvictMs:F1} ms, prefill {cost.PrefillMs(PrefillPromptTokens[0]):F1} / {cost.PrefillMs(PrefillPromptTokens[1]):F1} / {cost.PrefillMs(PrefillPromptTokens[2]):F1} ms at {string.Join(" / ", PrefillPromptTokens)} tokens, decode {cost.DecodeTokensPerSecond:F1} tok/s, +{slowdown * 100:F0}% a step per extra sequence"));
             costs.Add(cost);
         }
 
@@ -171,6 +175,7 @@ internal static class ProfileCalibration
         return before with
         {
             RestoreMs = (before.RestoreMs + after.RestoreMs) / 2,
+            ContextMs = (before.ContextMs + after.ContextMs) / 2,
             EvictMs = (before.EvictMs + after.EvictMs) / 2,
             PrefillTokensPerSecond = 2 / (1 / before.PrefillTokensPerSecond + 1 / after.PrefillTokensPerSecond), // mean time per token
             PrefillFixedMs = (before.PrefillFixedMs + after.PrefillFixedMs) / 2,

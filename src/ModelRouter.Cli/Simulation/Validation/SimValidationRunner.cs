@@ -56,19 +56,14 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
             $"[validate] budget {budget / 1e6:F1} MB of weights: one model at a time ({string.Join(", ", footprints.Select(f => $"{f.Name} {f.WeightBytes / 1e6:F1} MB"))})"));
         var profile = await ProfileCalibration.MeasureAsync(paths, footprints, scheduler, budget, progress, cancellation).ConfigureAwait(false);
 
-        var planned = SyntheticTrace.Generate(ValidationCatalog.Models.Select(m => m.Name).ToList(), new SyntheticTraceOptions
-        {
-            Requests = settings.Requests,
-            RatePerSecond = settings.RatePerSecond,
-            Users = 8,
-            Seed = settings.Seed,
-            PopularityShift = TimeSpan.FromSeconds(30),
-            PromptTokens = (32, 320),
-            OutputTokens = (8, 48),
-        });
+        var planned = Trace(settings.Seed);
+        // The calibration trace: the same generator with the next seed, replayed first against the same server. The load
+        // factors are fitted on it (LoadCalibration); the validation trace is not used in any fit.
+        var calibration = Trace(settings.Seed + 1);
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"[validate] replaying {planned.Count} requests over {planned[^1].Arrival.TotalSeconds:F0} s against the live server"));
-        var (live, dispatchMs) = await ReplayAsync(paths, budget, scheduler, profile, planned, cancellation).ConfigureAwait(false);
+            $"[validate] replaying {calibration.Count} calibration requests (seed {settings.Seed + 1}), then {planned.Count} validation requests (seed {settings.Seed}), {planned[^1].Arrival.TotalSeconds:F0} s each, against the live server"));
+        var (replays, dispatchMs) = await ReplayAsync(paths, budget, scheduler, profile, [calibration, planned], cancellation).ConfigureAwait(false);
+        var (calibrationLive, live) = (replays[0], replays[1]);
 
         // Other work on the machine changes its speed over minutes: measured again after the replay, the profile the
         // simulator gets is the mean of both, and how far they differ is reported (a large drift voids the comparison).
@@ -80,22 +75,53 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         {
             DispatchMs = dispatchMs,
         };
-        var failedLive = live.Count(r => r.Failed);
+        var failedLive = live.Count(r => r.Failed) + calibrationLive.Count(r => r.Failed);
+        var options = scheduler.ToSchedulerOptions();
+        progress.WriteLine("[validate] fitting the compute factor on the calibration replay");
+        var calibrationServed = calibrationLive.Where(r => !r.Failed).ToList();
+        var fit = LoadCalibration.Fit(profile, AsServed(calibrationServed), calibrationServed.Select(r => r.TtftMs).ToArray(),
+            calibrationServed.Select(r => r.SwapMs).ToArray(), budget, options);
+        var underLoad = LoadCalibration.UnderLoad(profile, fit.SwapMs, fit.Compute);
+        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"[validate] under load: swaps {string.Join(", ", underLoad.Models.Select(m => $"{m.Model} {m.RestoreMs:F1} ms"))} (live median + context); compute x{fit.Compute:F2} (mean |ln(sim/live)| over TTFT p10-p95 of the calibration replay: {fit.Error:F3})"));
 
         // The simulator gets the trace as it happened: when each request was sent, and the tokens the server counted.
         var served = live.Where(r => !r.Failed).ToList();
-        var trace = served.Select(r => new TraceRequest(r.Sent, r.Planned.Model, r.PromptTokens, Math.Max(1, r.GeneratedTokens), r.Planned.User)).ToList();
-        progress.WriteLine("[validate] simulating the same trace with the measured profile");
-        var simulated = SchedulerSimulation.Run(profile, trace, budget, scheduler.ToSchedulerOptions());
+        var trace = AsServed(served);
+        progress.WriteLine("[validate] simulating the validation trace with the profile under load, and with the profile as micro-benchmarked");
+        var simulated = SchedulerSimulation.Run(underLoad, trace, budget, options);
+        var unscaled = SchedulerSimulation.Run(profile, trace, budget, options);
 
-        var result = new SimValidationResult(profile, budget, served.Select(r => r.TtftMs).ToArray(), simulated.TtftMs, failedLive, simulated.Failed,
-            settings.Tolerance, LoadAverage(), drift);
-        Write(result, served, simulated);
+        var result = new SimValidationResult(underLoad, budget, served.Select(r => r.TtftMs).ToArray(), simulated.TtftMs, failedLive, simulated.Failed,
+            settings.Tolerance, LoadAverage(), drift)
+        {
+            Calibration = fit,
+            MeasuredProfile = profile,
+            UnscaledTtftMs = unscaled.TtftMs,
+            CalibrationTtftMs = calibrationServed.Select(r => r.TtftMs).ToArray(),
+        };
+        Write(result, served, simulated, unscaled);
+        WriteRequests("calibration.csv", calibrationServed, SchedulerSimulation.Run(underLoad, AsServed(calibrationServed), budget, options), null);
         return result;
     }
 
-    private async Task<(List<LiveRequest> Requests, double DispatchMs)> ReplayAsync(IReadOnlyDictionary<string, string> paths, long budget,
-        SchedulerSettings scheduler, SwapProfile profile, IReadOnlyList<TraceRequest> trace, CancellationToken cancellation)
+    private IReadOnlyList<TraceRequest> Trace(int seed) => SyntheticTrace.Generate(ValidationCatalog.Models.Select(m => m.Name).ToList(), new SyntheticTraceOptions
+    {
+        Requests = settings.Requests,
+        RatePerSecond = settings.RatePerSecond,
+        Users = 8,
+        Seed = seed,
+        PopularityShift = TimeSpan.FromSeconds(30),
+        PromptTokens = (32, 320),
+        OutputTokens = (8, 48),
+    });
+
+    private static List<TraceRequest> AsServed(List<LiveRequest> served) =>
+        served.Select(r => new TraceRequest(r.Sent, r.Planned.Model, r.PromptTokens, Math.Max(1, r.GeneratedTokens), r.Planned.User)).ToList();
+
+    /// <summary>Replays each trace in turn, in real time, against one live server; a trace starts when the one before has ended.</summary>
+    private async Task<(List<LiveRequest>[] Replays, double DispatchMs)> ReplayAsync(IReadOnlyDictionary<string, string> paths, long budget,
+        SchedulerSettings scheduler, SwapProfile profile, IReadOnlyList<TraceRequest>[] traces, CancellationToken cancellation)
     {
         var args = new List<string>
         {
@@ -137,7 +163,7 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
             var clients = new Dictionary<string, ModelRouterClient>(StringComparer.Ordinal);
             try
             {
-                foreach (var user in trace.Select(r => r.User).Distinct())
+                foreach (var user in traces.SelectMany(t => t).Select(r => r.User).Distinct())
                 {
                     clients[user] = await ModelRouterClient.ConnectAsync(endpoint, Token,
                         new ModelRouterClientOptions { ClientName = "validate-" + user }, cancellation).ConfigureAwait(false);
@@ -145,27 +171,14 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
 
                 var dispatchMs = await WarmUpAsync(clients.Values.First(), profile, cancellation).ConfigureAwait(false);
                 await ReportQuietSwapsAsync(clients.Values.First(), profile, cancellation).ConfigureAwait(false);
-                var start = Stopwatch.GetTimestamp();
-                var done = 0;
-                var requests = trace.Select(async request =>
+                var replays = new List<LiveRequest>[traces.Length];
+                for (var i = 0; i < traces.Length; i++)
                 {
-                    var wait = request.Arrival - Stopwatch.GetElapsedTime(start);
-                    if (wait > TimeSpan.Zero)
-                    {
-                        await Task.Delay(wait, cancellation).ConfigureAwait(false);
-                    }
+                    replays[i] = await ReplayOneAsync(clients, traces[i], i == 0 && traces.Length > 1 ? "calibration" : "validation", cancellation)
+                        .ConfigureAwait(false);
+                }
 
-                    var result = await SendAsync(clients[request.User], request, Stopwatch.GetElapsedTime(start), cancellation).ConfigureAwait(false);
-                    var count = Interlocked.Increment(ref done);
-                    if (count % 10 == 0 || count == trace.Count)
-                    {
-                        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"[validate] live: {count}/{trace.Count} done ({Stopwatch.GetElapsedTime(start).TotalSeconds:F0} s)"));
-                    }
-
-                    return result;
-                }).ToList();
-                return ([.. await Task.WhenAll(requests).ConfigureAwait(false)], dispatchMs);
+                return (replays, dispatchMs);
             }
             finally
             {
@@ -180,6 +193,32 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
             using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             await host.StopAsync(stop.Token).ConfigureAwait(false);
         }
+    }
+
+    private async Task<List<LiveRequest>> ReplayOneAsync(Dictionary<string, ModelRouterClient> clients, IReadOnlyList<TraceRequest> trace, string label,
+        CancellationToken cancellation)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var done = 0;
+        var requests = trace.Select(async request =>
+        {
+            var wait = request.Arrival - Stopwatch.GetElapsedTime(start);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, cancellation).ConfigureAwait(false);
+            }
+
+            var result = await SendAsync(clients[request.User], request, Stopwatch.GetElapsedTime(start), cancellation).ConfigureAwait(false);
+            var count = Interlocked.Increment(ref done);
+            if (count % 10 == 0 || count == trace.Count)
+            {
+                progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"[validate] live {label}: {count}/{trace.Count} done ({Stopwatch.GetElapsedTime(start).TotalSeconds:F0} s)"));
+            }
+
+            return result;
+        }).ToList();
+        return [.. await Task.WhenAll(requests).ConfigureAwait(false)];
     }
 
     /// <summary>
@@ -278,24 +317,32 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         return new LiveRequest(request, sent, ttft, 0, 0, Failed: true);
     }
 
-    private void Write(SimValidationResult result, List<LiveRequest> served, PolicyRun simulated)
+    private void Write(SimValidationResult result, List<LiveRequest> served, PolicyRun simulated, PolicyRun unscaled)
     {
         var table = result.Table();
         File.WriteAllText(Path.Combine(settings.Directory, "validation.md"), table.ToMarkdown());
         File.WriteAllText(Path.Combine(settings.Directory, "validation.json"), result.ToJson());
-        // The server's own split of each live request (queue for the model, swap, TTFT as the server saw it) shows where
-        // a disagreement comes from.
-        var csv = new StringBuilder("sent_ms,model,prompt_tokens,output_tokens,user,live_ttft_ms,sim_ttft_ms,live_queue_ms,live_swap_ms,live_server_ttft_ms\n");
+        WriteRequests("requests.csv", served, simulated, unscaled);
+        progress.WriteLine(table.ToText());
+        progress.WriteLine("wrote " + settings.Directory);
+    }
+
+    /// <summary>
+    /// Each live request with its simulated TTFT and the server's own split of it (queue for the model, swap, TTFT as the
+    /// server saw it), which shows where a disagreement comes from.
+    /// </summary>
+    private void WriteRequests(string file, List<LiveRequest> served, PolicyRun simulated, PolicyRun? unscaled)
+    {
+        var csv = new StringBuilder("sent_ms,model,prompt_tokens,output_tokens,user,live_ttft_ms,sim_ttft_ms,unscaled_sim_ttft_ms,live_queue_ms,live_swap_ms,live_server_ttft_ms\n");
         for (var i = 0; i < served.Count; i++)
         {
             var r = served[i];
+            var other = unscaled is null ? "" : unscaled.TtftMs[i].ToString("F1", CultureInfo.InvariantCulture);
             csv.Append(CultureInfo.InvariantCulture,
-                $"{r.Sent.TotalMilliseconds:F1},{r.Planned.Model},{r.PromptTokens},{r.GeneratedTokens},{r.Planned.User},{r.TtftMs:F1},{simulated.TtftMs[i]:F1},{r.QueueMs:F1},{r.SwapMs:F1},{r.ServerTtftMs:F1}\n");
+                $"{r.Sent.TotalMilliseconds:F1},{r.Planned.Model},{r.PromptTokens},{r.GeneratedTokens},{r.Planned.User},{r.TtftMs:F1},{simulated.TtftMs[i]:F1},{other},{r.QueueMs:F1},{r.SwapMs:F1},{r.ServerTtftMs:F1}\n");
         }
 
-        File.WriteAllText(Path.Combine(settings.Directory, "requests.csv"), csv.ToString());
-        progress.WriteLine(table.ToText());
-        progress.WriteLine("wrote " + settings.Directory);
+        File.WriteAllText(Path.Combine(settings.Directory, file), csv.ToString());
     }
 
     private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
@@ -320,6 +367,18 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
 internal sealed record SimValidationResult(SwapProfile Profile, long BudgetBytes, double[] LiveTtftMs, double[] SimulatedTtftMs, int LiveFailed,
     int SimulatedFailed, double Tolerance, string LoadAverage, double ProfileDrift)
 {
+    /// <summary>What the calibration replay measured and fitted (<see cref="LoadCalibration"/>), applied to <see cref="Profile"/>.</summary>
+    public LoadCalibrationResult? Calibration { get; init; }
+
+    /// <summary>The micro-benchmarked profile (mean of before and after the replays), before the calibration replay's corrections.</summary>
+    public SwapProfile? MeasuredProfile { get; init; }
+
+    /// <summary>The validation trace simulated with the micro-benchmarked profile alone (no load factors), for comparison.</summary>
+    public double[] UnscaledTtftMs { get; init; } = [];
+
+    /// <summary>Live TTFTs of the calibration replay (the fit's target).</summary>
+    public double[] CalibrationTtftMs { get; init; } = [];
+
     public double Live(double percentile) => PolicyRun.Percentile(LiveTtftMs, percentile);
 
     public double Simulated(double percentile) => PolicyRun.Percentile(SimulatedTtftMs, percentile);
@@ -337,6 +396,17 @@ internal sealed record SimValidationResult(SwapProfile Profile, long BudgetBytes
             table.Add($"p{p:F0}", F(Live(p)), F(Simulated(p)), (Error(p) * 100).ToString("F1", CultureInfo.InvariantCulture) + "%");
         }
 
+        foreach (var p in new[] { 50.0, 95.0 })
+        {
+            var unscaled = PolicyRun.Percentile(UnscaledTtftMs, p);
+            table.Add($"p{p:F0}, profile unscaled", "", F(unscaled), (Math.Abs(unscaled - Live(p)) / Live(p) * 100).ToString("F1", CultureInfo.InvariantCulture) + "%");
+        }
+
+        if (Calibration is { } calibration)
+        {
+            table.Add("under load", "", "", string.Create(CultureInfo.InvariantCulture,
+                $"compute x{calibration.Compute:F2}, live swaps {string.Join(" / ", calibration.SwapMs.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Value.ToString("F1", CultureInfo.InvariantCulture)))} ms (calibration replay, {CalibrationTtftMs.Length} requests)"));
+        }
         table.Add("requests", LiveTtftMs.Length.ToString(CultureInfo.InvariantCulture), SimulatedTtftMs.Length.ToString(CultureInfo.InvariantCulture),
             $"failed: {LiveFailed} live, {SimulatedFailed} simulated");
         table.Add($"within {Tolerance * 100:F0}%", Agrees ? "yes" : "no", "",
@@ -355,6 +425,30 @@ internal sealed record SimValidationResult(SwapProfile Profile, long BudgetBytes
             json.WriteNumber("live_ttft_p95_ms", Round(Live(95)));
             json.WriteNumber("sim_ttft_p50_ms", Round(Simulated(50)));
             json.WriteNumber("sim_ttft_p95_ms", Round(Simulated(95)));
+            json.WriteNumber("unscaled_sim_ttft_p50_ms", Round(PolicyRun.Percentile(UnscaledTtftMs, 50)));
+            json.WriteNumber("unscaled_sim_ttft_p95_ms", Round(PolicyRun.Percentile(UnscaledTtftMs, 95)));
+            json.WriteNumber("calibration_requests", CalibrationTtftMs.Length);
+            json.WriteNumber("calibration_live_ttft_p50_ms", Round(PolicyRun.Percentile(CalibrationTtftMs, 50)));
+            json.WriteNumber("calibration_live_ttft_p95_ms", Round(PolicyRun.Percentile(CalibrationTtftMs, 95)));
+            if (Calibration is { } calibration)
+            {
+                json.WriteStartObject("under_load");
+                json.WriteNumber("compute_factor", calibration.Compute);
+                if (double.IsFinite(calibration.Error))
+                {
+                    json.WriteNumber("fit_error", Math.Round(calibration.Error, 4));
+                }
+
+                json.WriteStartObject("live_swap_ms");
+                foreach (var (model, ms) in calibration.SwapMs.OrderBy(s => s.Key, StringComparer.Ordinal))
+                {
+                    json.WriteNumber(model, Round(ms));
+                }
+
+                json.WriteEndObject();
+                json.WriteEndObject();
+            }
+
             json.WriteNumber("p50_error", Math.Round(Error(50), 4));
             json.WriteNumber("p95_error", Math.Round(Error(95), 4));
             json.WriteNumber("tolerance", Tolerance);
@@ -365,27 +459,39 @@ internal sealed record SimValidationResult(SwapProfile Profile, long BudgetBytes
             json.WriteString("load_average", LoadAverage);
             json.WriteNumber("profile_drift", Math.Round(ProfileDrift, 4));
             json.WriteNumber("dispatch_ms", Round(Profile.DispatchMs));
-            json.WriteStartArray("profile");
-            foreach (var m in Profile.Models)
+            // "profile" is what the simulation used (under load); "measured_profile" the micro-benchmarks' mean.
+            WriteProfile(json, "profile", Profile);
+            if (MeasuredProfile is { } measured)
             {
-                json.WriteStartObject();
-                json.WriteString("model", m.Model);
-                json.WriteNumber("weight_bytes", m.WeightBytes);
-                json.WriteNumber("restore_ms", Round(m.RestoreMs));
-                json.WriteNumber("evict_ms", Round(m.EvictMs));
-                json.WriteNumber("prefill_tok_s", Round(m.PrefillTokensPerSecond));
-                json.WriteNumber("prefill_fixed_ms", Round(m.PrefillFixedMs));
-                json.WriteNumber("prefill_ms_per_token2", Math.Round(m.PrefillMsPerTokenSquared, 8));
-                json.WriteNumber("decode_tok_s", Round(m.DecodeTokensPerSecond));
-                json.WriteNumber("batch_slowdown_per_sequence", Math.Round(m.BatchSlowdownPerSequence, 4));
-                json.WriteEndObject();
+                WriteProfile(json, "measured_profile", measured);
             }
 
-            json.WriteEndArray();
             json.WriteEndObject();
         }
 
         return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteProfile(Utf8JsonWriter json, string name, SwapProfile profile)
+    {
+        json.WriteStartArray(name);
+        foreach (var m in profile.Models)
+        {
+            json.WriteStartObject();
+            json.WriteString("model", m.Model);
+            json.WriteNumber("weight_bytes", m.WeightBytes);
+            json.WriteNumber("restore_ms", Round(m.RestoreMs));
+            json.WriteNumber("context_ms", Round(m.ContextMs));
+            json.WriteNumber("evict_ms", Round(m.EvictMs));
+            json.WriteNumber("prefill_tok_s", Round(m.PrefillTokensPerSecond));
+            json.WriteNumber("prefill_fixed_ms", Round(m.PrefillFixedMs));
+            json.WriteNumber("prefill_ms_per_token2", Math.Round(m.PrefillMsPerTokenSquared, 8));
+            json.WriteNumber("decode_tok_s", Round(m.DecodeTokensPerSecond));
+            json.WriteNumber("batch_slowdown_per_sequence", Math.Round(m.BatchSlowdownPerSequence, 4));
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
     }
 
     private static double Round(double value) => Math.Round(value, 1);
