@@ -21,7 +21,7 @@ internal sealed record SimValidationSettings
 {
     public required string Directory { get; init; }
 
-    public int Requests { get; init; } = 80;
+    public int Requests { get; init; } = 160;
 
     public double RatePerSecond { get; init; } = 0.8;
 
@@ -61,7 +61,7 @@ internal sealed class SimValidationRunner(SimValidationSettings settings, TextWr
         // factors are fitted on it (LoadCalibration); the validation trace is not used in any fit.
         var calibration = Trace(settings.Seed + 1);
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"[validate] replaying {calibration.Count} calibration requests (seed {settings.Seed + 1}), then {planned.Count} validation requests (seed {settings.Seed}), {planned[^1].Arrival.TotalSeconds:F0} s each, against the live server"));
+            $"[validate] replaying {calibration.Count} calibration requests (seed {settings.Seed + 1}, {calibration[^1].Arrival.TotalSeconds:F0} s), then {planned.Count} validation requests (seed {settings.Seed}, {planned[^1].Arrival.TotalSeconds:F0} s), against the live server"));
         var (replays, dispatchMs) = await ReplayAsync(paths, budget, scheduler, profile, [calibration, planned], cancellation).ConfigureAwait(false);
         var (calibrationLive, live) = (replays[0], replays[1]);
 
