@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using ModelRouter.Cluster;
 using ModelRouter.Routing.Classification;
 using ModelRouter.Runtime;
 using ModelRouter.Server.Hosting;
@@ -45,6 +46,7 @@ internal static class ServeCommand
             using var classifier = router is { } path ? TaskClassifier.Load(path) : null;
             ITaskClassifier tasks = classifier is null ? new NoClassifier() : new ClassifierTaskAdapter(classifier);
             var builder = ModelRouterHost.CreateBuilder(overrides, config, tasks);
+            builder.AddModelRouterCluster(); // only with ModelRouter:Cluster:Enabled (docs/cluster.md)
             var started = false;
             builder.Logging.AddFilter(HostCategory, level => level >= LogLevel.Information && (verbose || Volatile.Read(ref started) || level < LogLevel.Error));
             using var host = builder.Build();

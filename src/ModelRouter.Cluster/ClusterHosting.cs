@@ -1,0 +1,68 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Orleans.Hosting;
+
+namespace ModelRouter.Cluster;
+
+/// <summary>Joins a server host to a cluster when <c>ModelRouter:Cluster:Enabled</c> is true.</summary>
+public static class ClusterHosting
+{
+    /// <summary>
+    /// Reads <see cref="ClusterSettings"/> from the builder's configuration; when enabled, starts an Orleans silo in this
+    /// host (membership by the configured provider, probes as configured), the residency publisher and the cluster
+    /// view and router. Returns false, registering nothing, when clustering is off.
+    /// </summary>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The settings are invalid (every problem listed).</exception>
+    public static bool AddModelRouterCluster(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var settings = new ClusterSettings();
+        builder.Configuration.GetSection(ClusterSettings.SectionName).Bind(settings);
+        if (!settings.Enabled)
+        {
+            return false;
+        }
+
+        if (settings.Validate() is { Count: > 0 } problems)
+        {
+            throw new Microsoft.Extensions.Options.OptionsValidationException(ClusterSettings.SectionName, typeof(ClusterSettings), problems);
+        }
+
+        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings));
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ClusterView>();
+        builder.Services.AddSingleton<ClusterRouter>();
+        builder.Services.TryAddSingleton<ILocalResidency, ServerResidency>();
+        builder.Services.AddHostedService<ResidencyPublisher>();
+        builder.UseOrleans(silo =>
+        {
+            if (settings.Provider == ClusterProvider.Localhost)
+            {
+                // Loopback only: the development membership table lives on the primary node.
+                var primary = string.IsNullOrWhiteSpace(settings.PrimaryNode) ? null : IPEndPoint.Parse(settings.PrimaryNode);
+                silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort, primary, settings.ServiceId, settings.ClusterId);
+            }
+            else
+            {
+                silo.Configure<ClusterOptions>(o =>
+                {
+                    o.ClusterId = settings.ClusterId;
+                    o.ServiceId = settings.ServiceId;
+                });
+                silo.ConfigureEndpoints(IPAddress.Parse(settings.AdvertisedAddress), settings.SiloPort, settings.GatewayPort);
+                silo.UseRedisClustering(settings.Redis!); // validated above
+            }
+
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                o.ProbeTimeout = TimeSpan.FromMilliseconds(settings.ProbeTimeoutMs);
+                o.NumMissedProbesLimit = settings.MissedProbesLimit;
+            });
+        });
+        return true;
+    }
+}

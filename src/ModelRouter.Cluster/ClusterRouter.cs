@@ -1,0 +1,119 @@
+using System.Collections.Concurrent;
+
+namespace ModelRouter.Cluster;
+
+/// <summary>Why a request went to a node, for logs, the demo's printout and a request's stats.</summary>
+public enum RouteReason
+{
+    /// <summary>The model is on that node's device.</summary>
+    OnDevice,
+
+    /// <summary>No node has it on the device; that node holds it in host RAM, with the cheapest swap-in.</summary>
+    InHostRam,
+
+    /// <summary>No node holds it in memory; that node is the least loaded of those that can load it.</summary>
+    LeastLoaded,
+
+    /// <summary>The node that served the model last still does nearly as well as the best: kept, so bursts do not bounce the model between nodes.</summary>
+    Kept,
+}
+
+/// <summary>A routing decision: where, why, and the directory entry it was based on.</summary>
+public sealed record ClusterRoute(string Node, string? ForwardEndpoint, RouteReason Reason, ResidencyTier Tier, double EstimatedTtftMs);
+
+/// <summary>Tuning of <see cref="ClusterRouter"/>.</summary>
+public sealed record ClusterRoutingOptions
+{
+    /// <summary>A node at or past this queue depth for the model ranks one tier lower (a busy device is worse than an idle host tier).</summary>
+    public int SpillQueueDepth { get; init; } = 8;
+
+    /// <summary>Hysteresis: the last node stays while its estimate is within this factor of the best one...</summary>
+    public double KeepWithinFactor { get; init; } = 1.5;
+
+    /// <summary>...or within this many milliseconds of it (small estimates differ by noise).</summary>
+    public double KeepWithinMs { get; init; } = 25;
+}
+
+/// <summary>
+/// Chooses the node for a request across the cluster, from the residency directory: a node with the model on its
+/// device first, then one with it in host RAM (the cheapest swap-in), then the least-loaded node that can load it;
+/// within a tier, the lowest estimated time to first token. Hysteresis keeps the node that served the model last while
+/// it stays in the best tier and close to the best estimate, so that a burst does not move a model from node to node.
+/// Thread-safe; the only state is the last node per model.
+/// </summary>
+public sealed class ClusterRouter(ClusterRoutingOptions? options = null)
+{
+    private readonly ClusterRoutingOptions options = options ?? new ClusterRoutingOptions();
+    private readonly ConcurrentDictionary<string, string> lastNode = new(StringComparer.Ordinal);
+
+    /// <summary>The node for <paramref name="model"/>, or null when no live node serves it.</summary>
+    public ClusterRoute? Choose(string model, ResidencySnapshot directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        ArgumentNullException.ThrowIfNull(directory);
+        NodeResidency? bestNode = null;
+        ModelResidency? best = null;
+        var bestRank = int.MaxValue;
+        NodeResidency? keptNode = null;
+        ModelResidency? kept = null;
+        var keptRank = int.MaxValue;
+        lastNode.TryGetValue(model, out var last);
+        foreach (var node in directory.Nodes)
+        {
+            if (node.Find(model) is not { } entry)
+            {
+                continue;
+            }
+
+            var rank = Rank(entry);
+            if (bestNode is null || rank < bestRank || (rank == bestRank && Better(node, entry, bestNode, best!)))
+            {
+                (bestNode, best, bestRank) = (node, entry, rank);
+            }
+
+            if (string.Equals(node.Node, last, StringComparison.Ordinal))
+            {
+                (keptNode, kept, keptRank) = (node, entry, rank);
+            }
+        }
+
+        if (bestNode is null || best is null)
+        {
+            return null;
+        }
+
+        if (keptNode is not null && kept is not null && !ReferenceEquals(keptNode, bestNode) && keptRank == bestRank
+            && (kept.EstimatedTtftMs <= best.EstimatedTtftMs * options.KeepWithinFactor || kept.EstimatedTtftMs - best.EstimatedTtftMs <= options.KeepWithinMs))
+        {
+            return new ClusterRoute(keptNode.Node, keptNode.ForwardEndpoint, RouteReason.Kept, kept.Tier, kept.EstimatedTtftMs);
+        }
+
+        lastNode[model] = bestNode.Node;
+        var reason = best.Tier switch
+        {
+            ResidencyTier.Device => RouteReason.OnDevice,
+            ResidencyTier.Host => RouteReason.InHostRam,
+            _ => RouteReason.LeastLoaded,
+        };
+        return new ClusterRoute(bestNode.Node, bestNode.ForwardEndpoint, reason, best.Tier, best.EstimatedTtftMs);
+    }
+
+    /// <summary>Tier order, a busy node one tier down: device 0, host 1, disk 2 (a spilled device ranks with host, a spilled host with disk).</summary>
+    private int Rank(ModelResidency entry) => (int)entry.Tier + (entry.QueueDepth >= options.SpillQueueDepth ? 1 : 0);
+
+    /// <summary>Within a rank: on disk the least-loaded node (every queue counts: it must make room), else the lowest estimate.</summary>
+    private static bool Better(NodeResidency node, ModelResidency entry, NodeResidency other, ModelResidency otherEntry)
+    {
+        if (entry.Tier == ResidencyTier.Disk && otherEntry.Tier == ResidencyTier.Disk)
+        {
+            var load = node.TotalQueueDepth.CompareTo(other.TotalQueueDepth);
+            if (load != 0)
+            {
+                return load < 0;
+            }
+        }
+
+        var estimate = entry.EstimatedTtftMs.CompareTo(otherEntry.EstimatedTtftMs);
+        return estimate != 0 ? estimate < 0 : string.CompareOrdinal(node.Node, other.Node) < 0; // ties: a stable order
+    }
+}

@@ -1,0 +1,115 @@
+namespace ModelRouter.Cluster;
+
+/// <summary>How cluster membership is kept: which Orleans clustering provider.</summary>
+public enum ClusterProvider
+{
+    /// <summary>Orleans' development clustering: every node names the first one (<see cref="ClusterSettings.PrimaryNode"/>), which keeps the table. Loopback demos and tests only: the cluster does not outlive that node.</summary>
+    Localhost,
+
+    /// <summary>Orleans' Redis membership table (<see cref="ClusterSettings.Redis"/>): for real deployments.</summary>
+    Redis,
+}
+
+/// <summary>
+/// The <c>ModelRouter:Cluster</c> configuration section. Off by default: a server that does not ask to join a cluster
+/// starts no silo, opens no port and behaves exactly as a single box.
+/// </summary>
+public sealed class ClusterSettings
+{
+    public const string SectionName = "ModelRouter:Cluster";
+
+    public bool Enabled { get; set; }
+
+    public ClusterProvider Provider { get; set; } = ClusterProvider.Localhost;
+
+    /// <summary>StackExchange.Redis connection string of the membership table (Provider = Redis).</summary>
+    public string? Redis { get; set; }
+
+    /// <summary>Nodes with the same cluster id see each other.</summary>
+    public string ClusterId { get; set; } = "modelrouter";
+
+    public string ServiceId { get; set; } = "modelrouter";
+
+    /// <summary>This node's name in the directory, in routing decisions and in a request's stats; the machine name and silo port by default.</summary>
+    public string? NodeName { get; set; }
+
+    /// <summary>Address the silo listens on and advertises (loopback by default: set the host's address across machines).</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    public int SiloPort { get; set; } = 11111;
+
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>Provider = Localhost: the silo endpoint (host:port) of the node that keeps the table; empty on that node itself.</summary>
+    public string? PrimaryNode { get; set; }
+
+    /// <summary>Where other nodes forward this node's requests: its socket door (host:port), as reachable from them.</summary>
+    public string? ForwardEndpoint { get; set; }
+
+    /// <summary>How often this node publishes its residency and refreshes its view of everyone else's.</summary>
+    public int PublishIntervalMs { get; set; } = 500;
+
+    /// <summary>
+    /// Membership: how long a node may miss its probes before the others declare it dead (Orleans'
+    /// ProbeTimeout x NumMissedProbesLimit). Short on loopback, where a dead node's port refuses at once.
+    /// </summary>
+    public int ProbeTimeoutMs { get; set; } = 1000;
+
+    public int MissedProbesLimit { get; set; } = 3;
+
+    /// <summary>The directory's staleness bound: an entry older than this many publish intervals is dropped.</summary>
+    public int EntryLifetimeIntervals { get; set; } = 4;
+
+    public TimeSpan PublishInterval => TimeSpan.FromMilliseconds(PublishIntervalMs);
+
+    public TimeSpan EntryLifetime => PublishInterval * EntryLifetimeIntervals;
+
+    public string ResolvedNodeName => string.IsNullOrWhiteSpace(NodeName) ? $"{Environment.MachineName}:{SiloPort}" : NodeName;
+
+    /// <summary>Every problem with these settings, or none (checked at start, all at once).</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (!Enabled)
+        {
+            return problems;
+        }
+
+        if (Provider == ClusterProvider.Redis && string.IsNullOrWhiteSpace(Redis))
+        {
+            problems.Add($"{SectionName}:Redis: the Redis provider needs a connection string (e.g. localhost:6379).");
+        }
+
+        if (SiloPort is < 1 or > 65535 || GatewayPort is < 1 or > 65535 || SiloPort == GatewayPort)
+        {
+            problems.Add($"{SectionName}:SiloPort/GatewayPort: two different ports in 1-65535 (got {SiloPort} and {GatewayPort}).");
+        }
+
+        if (!System.Net.IPAddress.TryParse(AdvertisedAddress, out _))
+        {
+            problems.Add($"{SectionName}:AdvertisedAddress: an IP address (got '{AdvertisedAddress}').");
+        }
+
+        if (!string.IsNullOrWhiteSpace(PrimaryNode) && !System.Net.IPEndPoint.TryParse(PrimaryNode, out _))
+        {
+            problems.Add($"{SectionName}:PrimaryNode: host:port of the first node's silo (got '{PrimaryNode}').");
+        }
+
+        if (PublishIntervalMs is < 50 or > 60_000)
+        {
+            problems.Add($"{SectionName}:PublishIntervalMs: 50-60000 (got {PublishIntervalMs}).");
+        }
+
+        if (EntryLifetimeIntervals < 2)
+        {
+            problems.Add($"{SectionName}:EntryLifetimeIntervals: at least 2, or one late publish drops a live node (got {EntryLifetimeIntervals}).");
+        }
+
+        if (ProbeTimeoutMs < 100 || MissedProbesLimit < 1)
+        {
+            problems.Add($"{SectionName}:ProbeTimeoutMs/MissedProbesLimit: at least 100 ms and 1 (got {ProbeTimeoutMs} and {MissedProbesLimit}).");
+        }
+
+        return problems;
+    }
+}

@@ -1,0 +1,115 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ModelRouter.Cluster.Tests;
+
+/// <summary>
+/// Three real nodes on loopback, each a host joined with <see cref="ClusterHosting.AddModelRouterCluster"/> (Orleans
+/// localhost clustering, the first node keeping the table), publishing a fixed residency: every node's view holds every
+/// node, and a node that leaves drops out of the others' views. Bounded waits only.
+/// </summary>
+public sealed class DirectoryOnLoopbackTests
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    private sealed class FixedResidency(params ModelResidency[] models) : ILocalResidency
+    {
+        public ImmutableArray<ModelResidency> Read() => [.. models];
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static IHost Node(string name, int siloPort, int? primaryPort, ILocalResidency residency)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ModelRouter:Cluster:Enabled"] = "true",
+            ["ModelRouter:Cluster:NodeName"] = name,
+            ["ModelRouter:Cluster:ClusterId"] = "test-" + Environment.ProcessId,
+            ["ModelRouter:Cluster:SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["ModelRouter:Cluster:GatewayPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["ModelRouter:Cluster:PrimaryNode"] = primaryPort is { } p ? "127.0.0.1:" + p.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
+            ["ModelRouter:Cluster:ForwardEndpoint"] = name + ":9000",
+            ["ModelRouter:Cluster:PublishIntervalMs"] = "200",
+        });
+        builder.Services.AddSingleton(residency);
+        Assert.True(builder.AddModelRouterCluster());
+        return builder.Build();
+    }
+
+    private static async Task<TimeSpan> WaitForAsync(Func<bool> condition)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (!condition())
+        {
+            Assert.True(Stopwatch.GetElapsedTime(started) < Bound, "the cluster did not get there within " + Bound);
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        return Stopwatch.GetElapsedTime(started);
+    }
+
+    [Fact]
+    public async Task Every_node_sees_every_node_and_a_node_that_leaves_drops_out()
+    {
+        var primaryPort = FreePort();
+        var nodes = new List<IHost>
+        {
+            Node("n0", primaryPort, null, new FixedResidency(new ModelResidency("code", ResidencyTier.Device, 0, 0, 20))),
+            Node("n1", FreePort(), primaryPort, new FixedResidency(new ModelResidency("code", ResidencyTier.Host, 0, 30, 60))),
+            Node("n2", FreePort(), primaryPort, new FixedResidency(new ModelResidency("chat", ResidencyTier.Device, 3, 0, 25))),
+        };
+        try
+        {
+            foreach (var node in nodes)
+            {
+                await node.StartAsync(TestContext.Current.CancellationToken);
+            }
+
+            var views = nodes.Select(n => n.Services.GetRequiredService<ClusterView>()).ToList();
+            await WaitForAsync(() => views.All(v => v.Current.Nodes.Length == 3));
+
+            var seen = views[1].Current;
+            Assert.Equal(["n0", "n1", "n2"], seen.Nodes.Select(n => n.Node));
+            Assert.Equal(ResidencyTier.Host, seen.Nodes[1].Find("code")!.Tier);
+            Assert.Equal("n2:9000", seen.Nodes[2].ForwardEndpoint);
+            Assert.True(views[2].Age < TimeSpan.FromSeconds(5));
+            var route = nodes[2].Services.GetRequiredService<ClusterRouter>().Choose("code", views[2].Current);
+            Assert.Equal(("n0", RouteReason.OnDevice), (route!.Node, route.Reason));
+
+            // n1 leaves: the others stop listing it (it removes itself; membership would within its timeout).
+            await nodes[1].StopAsync(TestContext.Current.CancellationToken);
+            await WaitForAsync(() => views[0].Current.Nodes.Length == 2 && views[2].Current.Nodes.Length == 2);
+            Assert.DoesNotContain(views[2].Current.Nodes, n => n.Node == "n1");
+        }
+        finally
+        {
+            foreach (var node in Enumerable.Reverse(nodes))
+            {
+                using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+                try
+                {
+                    await node.StopAsync(stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
+                node.Dispose();
+            }
+        }
+    }
+}
