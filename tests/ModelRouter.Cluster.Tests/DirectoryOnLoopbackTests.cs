@@ -1,11 +1,10 @@
 using System.Collections.Immutable;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans;
+using Orleans.Runtime;
 
 namespace ModelRouter.Cluster.Tests;
 
@@ -16,19 +15,11 @@ namespace ModelRouter.Cluster.Tests;
 /// </summary>
 public sealed class DirectoryOnLoopbackTests
 {
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
-
     private sealed class FixedResidency(params ModelResidency[] models) : ILocalResidency
     {
         public ImmutableArray<ModelResidency> Read() => [.. models];
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static IHost Node(string name, int siloPort, int? primaryPort, ILocalResidency residency)
     {
@@ -40,7 +31,7 @@ public sealed class DirectoryOnLoopbackTests
             ["ModelRouter:Cluster:NodeName"] = name,
             ["ModelRouter:Cluster:ClusterId"] = "test-" + Environment.ProcessId,
             ["ModelRouter:Cluster:SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["ModelRouter:Cluster:GatewayPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["ModelRouter:Cluster:GatewayPort"] = Loopback.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["ModelRouter:Cluster:PrimaryNode"] = primaryPort is { } p ? "127.0.0.1:" + p.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
             ["ModelRouter:Cluster:ForwardEndpoint"] = name + ":9000",
             ["ModelRouter:Cluster:PublishIntervalMs"] = "200",
@@ -50,27 +41,16 @@ public sealed class DirectoryOnLoopbackTests
         return builder.Build();
     }
 
-    private static async Task<TimeSpan> WaitForAsync(Func<bool> condition)
-    {
-        var started = Stopwatch.GetTimestamp();
-        while (!condition())
-        {
-            Assert.True(Stopwatch.GetElapsedTime(started) < Bound, "the cluster did not get there within " + Bound);
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
-
-        return Stopwatch.GetElapsedTime(started);
-    }
 
     [Fact]
     public async Task Every_node_sees_every_node_and_a_node_that_leaves_drops_out()
     {
-        var primaryPort = FreePort();
+        var primaryPort = Loopback.FreePort();
         var nodes = new List<IHost>
         {
             Node("n0", primaryPort, null, new FixedResidency(new ModelResidency("code", ResidencyTier.Device, 0, 0, 20))),
-            Node("n1", FreePort(), primaryPort, new FixedResidency(new ModelResidency("code", ResidencyTier.Host, 0, 30, 60))),
-            Node("n2", FreePort(), primaryPort, new FixedResidency(new ModelResidency("chat", ResidencyTier.Device, 3, 0, 25))),
+            Node("n1", Loopback.FreePort(), primaryPort, new FixedResidency(new ModelResidency("code", ResidencyTier.Host, 0, 30, 60))),
+            Node("n2", Loopback.FreePort(), primaryPort, new FixedResidency(new ModelResidency("chat", ResidencyTier.Device, 3, 0, 25))),
         };
         try
         {
@@ -80,7 +60,7 @@ public sealed class DirectoryOnLoopbackTests
             }
 
             var views = nodes.Select(n => n.Services.GetRequiredService<ClusterView>()).ToList();
-            await WaitForAsync(() => views.All(v => v.Current.Nodes.Length == 3));
+            await Loopback.WaitForAsync(() => views.All(v => v.Current.Nodes.Length == 3), "every node seeing all three");
 
             var seen = views[1].Current;
             Assert.Equal(["n0", "n1", "n2"], seen.Nodes.Select(n => n.Node));
@@ -90,9 +70,20 @@ public sealed class DirectoryOnLoopbackTests
             var route = nodes[2].Services.GetRequiredService<ClusterRouter>().Choose("code", views[2].Current);
             Assert.Equal(("n0", RouteReason.OnDevice), (route!.Node, route.Reason));
 
+            // The directory answers only for live, fresh entries: a silo that membership does not list, an entry past its
+            // lifetime, and an older publish of a known node are all left out.
+            var directory = nodes[0].Services.GetRequiredService<IGrainFactory>().GetGrain<IResidencyDirectoryGrain>(0);
+            var n0 = seen.Nodes[0];
+            var stranger = SiloAddress.New(System.Net.IPAddress.Loopback, 1, 1);
+            await directory.PublishAsync(n0 with { Node = "ghost", Silo = stranger });
+            await directory.PublishAsync(n0 with { Node = "stale", PublishedUtc = DateTime.UtcNow - TimeSpan.FromHours(1) });
+            var answer = await directory.PublishAsync(n0 with { Sequence = 0, Models = [] });
+            Assert.Equal(["n0", "n1", "n2"], answer.Nodes.Select(n => n.Node));
+            Assert.NotEmpty(answer.Nodes[0].Models);
+
             // n1 leaves: the others stop listing it (it removes itself; membership would within its timeout).
             await nodes[1].StopAsync(TestContext.Current.CancellationToken);
-            await WaitForAsync(() => views[0].Current.Nodes.Length == 2 && views[2].Current.Nodes.Length == 2);
+            await Loopback.WaitForAsync(() => views[0].Current.Nodes.Length == 2 && views[2].Current.Nodes.Length == 2, "n1 dropping out");
             Assert.DoesNotContain(views[2].Current.Nodes, n => n.Node == "n1");
         }
         finally

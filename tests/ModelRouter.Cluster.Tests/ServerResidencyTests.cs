@@ -1,7 +1,4 @@
 using System.Globalization;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -29,12 +26,6 @@ public sealed class ServerResidencyTests
         public (string Task, float Confidence, bool Unsure) Classify(string prompt) => ("chat", 1f, false);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static IHost Server(string node, string modelPath, int siloPort, int? primaryPort)
     {
@@ -50,7 +41,7 @@ public sealed class ServerResidencyTests
             "--ModelRouter:Cluster:NodeName=" + node,
             "--ModelRouter:Cluster:ClusterId=servers-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
             "--ModelRouter:Cluster:SiloPort=" + siloPort.ToString(CultureInfo.InvariantCulture),
-            "--ModelRouter:Cluster:GatewayPort=" + FreePort().ToString(CultureInfo.InvariantCulture),
+            "--ModelRouter:Cluster:GatewayPort=" + Loopback.FreePort().ToString(CultureInfo.InvariantCulture),
             "--ModelRouter:Cluster:PublishIntervalMs=200",
         };
         if (primaryPort is { } primary)
@@ -72,8 +63,8 @@ public sealed class ServerResidencyTests
         var path = Path.Combine(directory, "tiny.gguf");
         var shape = ForgePresets.TryGet("tiny", out var tiny) ? tiny : throw new InvalidOperationException("no tiny preset");
         ModelForge.Forge(new ForgeOptions(shape, ForgeWeightType.Q8_0) { VocabPath = vocab, Seed = 7 }, path, cancellationToken: TestContext.Current.CancellationToken);
-        var primaryPort = FreePort();
-        var nodes = new[] { Server("a", path, primaryPort, null), Server("b", path, FreePort(), primaryPort) };
+        var primaryPort = Loopback.FreePort();
+        var nodes = new[] { Server("a", path, primaryPort, null), Server("b", path, Loopback.FreePort(), primaryPort) };
         try
         {
             foreach (var node in nodes)
@@ -82,7 +73,7 @@ public sealed class ServerResidencyTests
             }
 
             var viewOfB = nodes[1].Services.GetRequiredService<ClusterView>();
-            await WaitForAsync(() => viewOfB.Current.Nodes.Length == 2);
+            await Loopback.WaitForAsync(() => viewOfB.Current.Nodes.Length == 2, "b seeing both nodes");
             Assert.All(viewOfB.Current.Nodes, n => Assert.NotEqual(ResidencyTier.Device, n.Find(Model)!.Tier)); // nothing served yet
 
             var endpoint = nodes[0].Services.GetServices<IHostedService>().OfType<ListenerService>().Single().TcpEndpoint!;
@@ -99,7 +90,7 @@ public sealed class ServerResidencyTests
                 Assert.True(tokens > 0);
             }
 
-            await WaitForAsync(() => viewOfB.Current.Nodes.Single(n => n.Node == "a").Find(Model)!.Tier == ResidencyTier.Device);
+            await Loopback.WaitForAsync(() => viewOfB.Current.Nodes.Single(n => n.Node == "a").Find(Model)!.Tier == ResidencyTier.Device, "a's model on its device in b's view");
             var route = nodes[1].Services.GetRequiredService<ClusterRouter>().Choose(Model, viewOfB.Current);
             Assert.Equal(("a", RouteReason.OnDevice), (route!.Node, route.Reason));
         }
@@ -116,13 +107,4 @@ public sealed class ServerResidencyTests
         }
     }
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var started = Stopwatch.GetTimestamp();
-        while (!condition())
-        {
-            Assert.True(Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(60), "not within 60 s");
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
-    }
 }
