@@ -360,9 +360,16 @@ ensure_chromium() {
     command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { can_apt && apt_install chromium || true; } >&2
 }
 
+# The cluster's Redis membership test starts Debian's redis-server on a free loopback port (and stops it); without it
+# that test skips, saying so.
+ensure_redis() {
+    command -v redis-server >/dev/null || { can_apt && apt_install redis-server || true; } >&2
+}
+
 cmd_test() {
     cmd_build
     ensure_chromium
+    ensure_redis
     local results="$repo_root/artifacts/test-results"
     rm -rf "$results"
     step "running tests"

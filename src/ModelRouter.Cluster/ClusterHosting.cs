@@ -32,12 +32,7 @@ public static class ClusterHosting
             throw new Microsoft.Extensions.Options.OptionsValidationException(ClusterSettings.SectionName, typeof(ClusterSettings), problems);
         }
 
-        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings));
-        builder.Services.TryAddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<ClusterView>();
-        builder.Services.AddSingleton<ClusterRouter>();
-        builder.Services.TryAddSingleton<ILocalResidency, ServerResidency>();
-        builder.Services.AddHostedService<ResidencyPublisher>();
+        builder.Services.AddModelRouterClusterServices(settings);
         builder.UseOrleans(silo =>
         {
             if (settings.Provider == ClusterProvider.Localhost)
@@ -57,12 +52,38 @@ public static class ClusterHosting
                 silo.UseRedisClustering(settings.Redis!); // validated above
             }
 
-            silo.Configure<ClusterMembershipOptions>(o =>
-            {
-                o.ProbeTimeout = TimeSpan.FromMilliseconds(settings.ProbeTimeoutMs);
-                o.NumMissedProbesLimit = settings.MissedProbesLimit;
-            });
+            silo.ConfigureModelRouterMembership(settings);
         });
         return true;
+    }
+
+    /// <summary>
+    /// What a node runs beside its silo: the settings, the residency publisher, the cluster view and router, and this
+    /// node's residency (the live server's, unless one is registered already). Separate from the silo so that tests can
+    /// run it on Orleans' TestingHost silos.
+    /// </summary>
+    public static IServiceCollection AddModelRouterClusterServices(this IServiceCollection services, ClusterSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(settings);
+        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings));
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<ClusterView>();
+        services.AddSingleton<ClusterRouter>();
+        services.TryAddSingleton<ILocalResidency, ServerResidency>();
+        services.AddHostedService<ResidencyPublisher>();
+        return services;
+    }
+
+    /// <summary>Orleans' failure detector as configured: a silent node is declared dead after ProbeTimeout x MissedProbesLimit.</summary>
+    public static ISiloBuilder ConfigureModelRouterMembership(this ISiloBuilder silo, ClusterSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(settings);
+        return silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            o.ProbeTimeout = TimeSpan.FromMilliseconds(settings.ProbeTimeoutMs);
+            o.NumMissedProbesLimit = settings.MissedProbesLimit;
+        });
     }
 }
