@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -15,11 +14,6 @@ namespace ModelRouter.Cluster.Tests;
 /// </summary>
 public sealed class DirectoryOnLoopbackTests
 {
-    private sealed class FixedResidency(params ModelResidency[] models) : ILocalResidency
-    {
-        public ImmutableArray<ModelResidency> Read() => [.. models];
-    }
-
 
     private static IHost Node(string name, int siloPort, int? primaryPort, ILocalResidency residency)
     {
@@ -88,19 +82,7 @@ public sealed class DirectoryOnLoopbackTests
         }
         finally
         {
-            foreach (var node in Enumerable.Reverse(nodes))
-            {
-                using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-                try
-                {
-                    await node.StopAsync(stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                }
-
-                node.Dispose();
-            }
+            await Loopback.StopAllAsync(nodes);
         }
     }
 }

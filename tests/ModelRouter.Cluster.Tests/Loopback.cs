@@ -1,4 +1,6 @@
+using System.Collections.Immutable;
 using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
 using System.Net;
 using System.Net.Sockets;
 
@@ -29,4 +31,28 @@ internal static class Loopback
 
         return Stopwatch.GetElapsedTime(started);
     }
+
+    /// <summary>Stops every host, last started first, each within 20 s, and disposes it.</summary>
+    public static async Task StopAllAsync(IEnumerable<IHost> hosts)
+    {
+        foreach (var host in hosts.Reverse())
+        {
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            try
+            {
+                await host.StopAsync(stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            host.Dispose();
+        }
+    }
+}
+
+/// <summary>A node's residency that does not change: what a test says the node holds.</summary>
+internal sealed class FixedResidency(params ModelResidency[] models) : ILocalResidency
+{
+    public ImmutableArray<ModelResidency> Read() => [.. models];
 }

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans;
 using Orleans.Runtime;
@@ -13,11 +12,6 @@ namespace ModelRouter.Cluster.Tests;
 /// </summary>
 public sealed class NodeFailureTests
 {
-    private sealed class FixedResidency(params ModelResidency[] models) : ILocalResidency
-    {
-        public ImmutableArray<ModelResidency> Read() => [.. models];
-    }
-
     private static ClusterSettings Settings(string node) => new()
     {
         Enabled = true,

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
@@ -14,11 +13,6 @@ namespace ModelRouter.Cluster.Tests;
 /// </summary>
 public sealed class RedisMembershipTests
 {
-    private sealed class FixedResidency(params ModelResidency[] models) : ILocalResidency
-    {
-        public ImmutableArray<ModelResidency> Read() => [.. models];
-    }
-
     private static string? RedisServer() =>
         Environment.GetEnvironmentVariable("PATH")?.Split(':').Select(d => Path.Combine(d, "redis-server")).FirstOrDefault(File.Exists);
 
@@ -67,19 +61,7 @@ public sealed class RedisMembershipTests
         }
         finally
         {
-            foreach (var node in Enumerable.Reverse(nodes))
-            {
-                using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-                try
-                {
-                    await node.StopAsync(stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                }
-
-                node.Dispose();
-            }
+            await Loopback.StopAllAsync(nodes);
 
             redis.Kill(entireProcessTree: true);
             await redis.WaitForExitAsync(CancellationToken.None);

@@ -96,13 +96,7 @@ public sealed class ServerResidencyTests
         }
         finally
         {
-            foreach (var node in nodes.Reverse())
-            {
-                using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                await node.StopAsync(stop.Token);
-                node.Dispose();
-            }
-
+            await Loopback.StopAllAsync(nodes);
             Directory.Delete(directory, recursive: true);
         }
     }
