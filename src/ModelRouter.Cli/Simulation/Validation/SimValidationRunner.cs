@@ -35,11 +35,13 @@ internal sealed record SimValidationSettings
 }
 
 /// <summary>
-/// Checks the simulator against the live server (issue 18, point 5): forged models, this machine's measured profile
-/// (<see cref="ProfileCalibration"/>), one synthetic multi-user trace replayed in real time against a real server
-/// (socket door, real swaps under a budget that holds one model at a time), then the same trace (the arrivals as
-/// sent, the token counts as served) through the simulator's <c>modelrouter</c> policy with the same scheduler settings
-/// and budget. Reports p50/p95 TTFT of both and whether they agree within the tolerance.
+/// Checks the simulator against the live server (issue 18, point 5): forged models, this machine's micro-benchmarked
+/// profile (<see cref="ProfileCalibration"/>), then two synthetic multi-user traces replayed in real time against one
+/// real server (socket door, real swaps under a budget that holds one model at a time): a calibration trace, from which
+/// <see cref="LoadCalibration"/> takes the live swaps and fits one compute factor, and the validation trace, which goes
+/// (the arrivals as sent, the token counts as served) through the simulator's <c>modelrouter</c> policy with the same
+/// scheduler settings and budget and the profile under load. Reports p50/p95 TTFT of both, the micro-benchmarked
+/// profile's own figures beside, and whether they agree within the tolerance.
 /// </summary>
 internal sealed class SimValidationRunner(SimValidationSettings settings, TextWriter progress)
 {
