@@ -23,21 +23,23 @@ public interface IResidencyDirectoryGrain : IGrainWithIntegerKey
 
 /// <summary>
 /// Keeps the latest entry per node and answers with the live ones: an entry is dropped when its silo is no longer active
-/// in Orleans' membership (dead or leaving) or when it is older than its lifetime (a node that stopped publishing).
+/// in Orleans' membership (dead or leaving) or when it arrived longer ago than its lifetime (a node that stopped
+/// publishing; timed by this node's clock, so clock skew between machines does not matter).
 /// Staleness: a reader sees a node's state as of at most one publish interval plus one call ago while the node lives.
 /// </summary>
 internal sealed class ResidencyDirectoryGrain(IClusterMembershipService membership, Microsoft.Extensions.Options.IOptions<ClusterSettings> settings)
     : Grain, IResidencyDirectoryGrain
 {
-    private readonly Dictionary<string, NodeResidency> entries = new(StringComparer.Ordinal);
+    // Each entry with the time it arrived here, by this node's clock: lifetimes never compare two machines' clocks.
+    private readonly Dictionary<string, (NodeResidency Entry, DateTime ReceivedUtc)> entries = new(StringComparer.Ordinal);
     private readonly TimeSpan lifetime = settings.Value.EntryLifetime;
 
     public Task<ResidencySnapshot> PublishAsync(NodeResidency entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        if (!entries.TryGetValue(entry.Node, out var held) || held.Sequence < entry.Sequence || held.Silo != entry.Silo)
+        if (!entries.TryGetValue(entry.Node, out var held) || held.Entry.Sequence < entry.Sequence || held.Entry.Silo != entry.Silo)
         {
-            entries[entry.Node] = entry; // a restarted node has a new silo and starts its sequence again
+            entries[entry.Node] = (entry, DateTime.UtcNow); // a restarted node has a new silo and starts its sequence again
         }
 
         return SnapshotAsync();
@@ -49,9 +51,9 @@ internal sealed class ResidencyDirectoryGrain(IClusterMembershipService membersh
         var members = membership.CurrentSnapshot;
         List<string>? gone = null;
         var live = ImmutableArray.CreateBuilder<NodeResidency>(entries.Count);
-        foreach (var (node, entry) in entries)
+        foreach (var (node, (entry, received)) in entries)
         {
-            if (members.GetSiloStatus(entry.Silo) != SiloStatus.Active || now - entry.PublishedUtc > lifetime)
+            if (members.GetSiloStatus(entry.Silo) != SiloStatus.Active || now - received > lifetime)
             {
                 (gone ??= []).Add(node);
                 continue;
