@@ -70,7 +70,8 @@ public static class ClusterHosting
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ClusterView>();
         services.AddSingleton<ClusterRouter>();
-        services.TryAddSingleton<ILocalResidency, ServerResidency>();
+        services.TryAddSingleton<ILocalResidency>(sp => new ServerResidency(sp.GetRequiredService<ModelRouter.Server.Hosting.ModelRouterService>(),
+            sp.GetRequiredService<ModelRouter.Server.Routing.ServerModelAvailability>()));
         services.AddHostedService<ResidencyPublisher>();
         return services;
     }

@@ -36,9 +36,10 @@ public sealed record ClusterRoutingOptions
 
 /// <summary>
 /// Chooses the node for a request across the cluster, from the residency directory: a node with the model on its
-/// device first, then one with it in host RAM (the cheapest swap-in), then the least-loaded node that can load it;
-/// within a tier, the lowest estimated time to first token. Hysteresis keeps the node that served the model last while
-/// it stays in the best tier and close to the best estimate, so that a burst does not move a model from node to node.
+/// device first, then one with it in host RAM, then the node that can load it from disk; on the device the lowest
+/// estimated time to first token wins, elsewhere the least-loaded node (then the cheapest swap-in). Hysteresis keeps the
+/// device node that served the model last while it stays close to the best estimate, so that a burst does not move a
+/// model from node to node.
 /// Thread-safe; the only state is the last node per model.
 /// </summary>
 public sealed class ClusterRouter(ClusterRoutingOptions? options = null)
@@ -82,7 +83,7 @@ public sealed class ClusterRouter(ClusterRoutingOptions? options = null)
             return null;
         }
 
-        if (keptNode is not null && kept is not null && !ReferenceEquals(keptNode, bestNode) && keptRank == bestRank
+        if (keptNode is not null && kept is not null && !ReferenceEquals(keptNode, bestNode) && keptRank == bestRank && best.Tier == ResidencyTier.Device
             && (kept.EstimatedTtftMs <= best.EstimatedTtftMs * options.KeepWithinFactor || kept.EstimatedTtftMs - best.EstimatedTtftMs <= options.KeepWithinMs))
         {
             return new ClusterRoute(keptNode.Node, keptNode.ForwardEndpoint, RouteReason.Kept, kept.Tier, kept.EstimatedTtftMs);
@@ -101,11 +102,22 @@ public sealed class ClusterRouter(ClusterRoutingOptions? options = null)
     /// <summary>Tier order, a busy node one tier down: device 0, host 1, disk 2 (a spilled device ranks with host, a spilled host with disk).</summary>
     private int Rank(ModelResidency entry) => (int)entry.Tier + (entry.QueueDepth >= options.SpillQueueDepth ? 1 : 0);
 
-    /// <summary>Within a rank: on disk the least-loaded node (every queue counts: it must make room), else the lowest estimate.</summary>
+    /// <summary>
+    /// Within a rank: on the device the lowest estimate (its own queue is what a request waits for); in host RAM or on
+    /// disk a node with room for it on the device first (no other model is evicted, so nothing bounces back later),
+    /// then the least-loaded node (the model must take the device from the node's other work, which the model's own
+    /// estimate does not see), then the lowest estimate.
+    /// </summary>
     private static bool Better(NodeResidency node, ModelResidency entry, NodeResidency other, ModelResidency otherEntry)
     {
-        if (entry.Tier == ResidencyTier.Disk && otherEntry.Tier == ResidencyTier.Disk)
+        if (entry.Tier != ResidencyTier.Device && otherEntry.Tier != ResidencyTier.Device)
         {
+            var fits = node.Fits(entry);
+            if (fits != other.Fits(otherEntry))
+            {
+                return fits;
+            }
+
             var load = node.TotalQueueDepth.CompareTo(other.TotalQueueDepth);
             if (load != 0)
             {

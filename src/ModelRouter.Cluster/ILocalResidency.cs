@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using ModelRouter.Runtime.Swap;
 using ModelRouter.Server.Hosting;
 using ModelRouter.Server.Routing;
+using ModelRouter.Server.Scheduling;
 
 namespace ModelRouter.Cluster;
 
@@ -9,6 +10,9 @@ namespace ModelRouter.Cluster;
 public interface ILocalResidency
 {
     ImmutableArray<ModelResidency> Read();
+
+    /// <summary>Device memory for weights not in use now (0 when unknown).</summary>
+    long DeviceFreeBytes => 0;
 }
 
 /// <summary>
@@ -16,21 +20,29 @@ public interface ILocalResidency
 /// queue for it, and the server's own availability estimates (<see cref="ServerModelAvailability"/>: the swap-in from
 /// the last measured restore, the time to first token from queue, swap and prompt).
 /// </summary>
-internal sealed class ServerResidency(ModelRouterService service, ServerModelAvailability availability) : ILocalResidency
+public sealed class ServerResidency(ModelPool pool, Func<Scheduler?> scheduler, ServerModelAvailability availability) : ILocalResidency
 {
+    /// <summary>The live server's (its scheduler exists once the service has started).</summary>
+    public ServerResidency(ModelRouterService service, ServerModelAvailability availability)
+        : this(service.Pool, () => service.Scheduler, availability)
+    {
+    }
+
     public ImmutableArray<ModelResidency> Read()
     {
-        var statuses = service.Pool.Snapshot();
+        var statuses = pool.Snapshot();
         var models = ImmutableArray.CreateBuilder<ModelResidency>(statuses.Count);
         foreach (var status in statuses)
         {
             var tier = status.State == ModelState.Resident ? ResidencyTier.Device
                 : status.Tier == ModelTier.Cold ? ResidencyTier.Disk : ResidencyTier.Host;
-            var queue = service.Scheduler is { } scheduler ? scheduler.WaitingFor(status.Name) : 0;
+            var queue = scheduler() is { } current ? current.WaitingFor(status.Name) : 0;
             models.Add(new ModelResidency(status.Name, tier, queue, availability.SwapIn(status).TotalMilliseconds,
-                availability.EstimateTimeToFirstToken(status.Name).TotalMilliseconds));
+                availability.EstimateTimeToFirstToken(status.Name).TotalMilliseconds, status.WeightBytes));
         }
 
         return models.MoveToImmutable();
     }
+
+    public long DeviceFreeBytes => Math.Max(0, pool.BudgetBytes - pool.ResidentBytes);
 }

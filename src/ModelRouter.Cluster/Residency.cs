@@ -24,13 +24,15 @@ public enum ResidencyTier
 /// <param name="QueueDepth">Requests waiting for it or running on it.</param>
 /// <param name="SwapCostMs">The node's estimate of its swap-in (0 on the device): its last measured restore, else bytes over bandwidth.</param>
 /// <param name="EstimatedTtftMs">The node's estimate of a new request's time to first token (queue + swap + prompt).</param>
+/// <param name="WeightBytes">Device memory its weights take when resident.</param>
 [GenerateSerializer, Immutable]
 public sealed record ModelResidency(
     [property: Id(0)] string Model,
     [property: Id(1)] ResidencyTier Tier,
     [property: Id(2)] int QueueDepth,
     [property: Id(3)] double SwapCostMs,
-    [property: Id(4)] double EstimatedTtftMs);
+    [property: Id(4)] double EstimatedTtftMs,
+    [property: Id(5)] long WeightBytes = 0);
 
 /// <summary>What one node publishes to the directory, every publish interval.</summary>
 /// <param name="Node">The node's name.</param>
@@ -39,6 +41,7 @@ public sealed record ModelResidency(
 /// <param name="PublishedUtc">When the node built this entry.</param>
 /// <param name="Sequence">Increases with every publish of the node: an older entry arriving late never replaces a newer one.</param>
 /// <param name="Models">Every model the node can serve.</param>
+/// <param name="DeviceFreeBytes">Device memory for weights not in use: a model that fits there loads without evicting another.</param>
 [GenerateSerializer, Immutable]
 public sealed record NodeResidency(
     [property: Id(0)] string Node,
@@ -46,8 +49,12 @@ public sealed record NodeResidency(
     [property: Id(2)] string? ForwardEndpoint,
     [property: Id(3)] DateTime PublishedUtc,
     [property: Id(4)] long Sequence,
-    [property: Id(5)] ImmutableArray<ModelResidency> Models)
+    [property: Id(5)] ImmutableArray<ModelResidency> Models,
+    [property: Id(6)] long DeviceFreeBytes = 0)
 {
+    /// <summary>Whether <paramref name="entry"/> would load here without evicting anything.</summary>
+    public bool Fits(ModelResidency entry) => entry.Tier == ResidencyTier.Device || (entry.WeightBytes > 0 && entry.WeightBytes <= DeviceFreeBytes);
+
     /// <summary>Requests queued or running on the node, over all its models.</summary>
     public int TotalQueueDepth
     {

@@ -42,6 +42,28 @@ public sealed class ClusterRouterTests
     }
 
     [Fact]
+    public void In_host_ram_the_least_loaded_node_wins_so_cold_models_do_not_all_pile_on_one_node()
+    {
+        // Equal swaps everywhere: the node whose device is busy with other models' requests is not chosen.
+        var route = new ClusterRouter().Choose("code", Directory(
+            Node("a", M("code", ResidencyTier.Host, swap: 30, ttft: 50), M("chat", ResidencyTier.Device, queue: 3)),
+            Node("b", M("code", ResidencyTier.Host, swap: 30, ttft: 55), M("chat", ResidencyTier.Host))));
+
+        Assert.Equal(("b", RouteReason.InHostRam), (route!.Node, route.Reason));
+    }
+
+    [Fact]
+    public void In_host_ram_a_node_with_room_on_its_device_wins_over_a_less_loaded_one_that_must_evict()
+    {
+        var code = M("code", ResidencyTier.Host, swap: 30, ttft: 50) with { WeightBytes = 6 };
+        var route = new ClusterRouter().Choose("code", Directory(
+            Node("a", code, M("chat", ResidencyTier.Device, queue: 0)) with { DeviceFreeBytes = 2 },
+            Node("b", code, M("chat", ResidencyTier.Device, queue: 2)) with { DeviceFreeBytes = 10 }));
+
+        Assert.Equal(("b", RouteReason.InHostRam), (route!.Node, route.Reason));
+    }
+
+    [Fact]
     public void Held_nowhere_it_goes_to_the_least_loaded_node_that_can_load_it()
     {
         var route = new ClusterRouter().Choose("code", Directory(

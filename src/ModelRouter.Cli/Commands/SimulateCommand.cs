@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using ModelRouter.Cli.Simulation;
+using ModelRouter.Server.Scheduling;
 
 namespace ModelRouter.Cli.Commands;
 
@@ -24,10 +25,11 @@ internal static class SimulateCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic trace.", DefaultValueFactory = _ => 42 };
         var budget = new Option<double?>("--budget-gb") { Description = "Device memory for weights in GB (default: 40% of all models' weights)." };
         var sweep = new Option<bool>("--sweep") { Description = "Also sweep the load (0.25x to 4x the rate) and the number of models (2, 4, 8): sweep.csv and p95_vs_load.svg." };
+        var nodes = new Option<int>("--nodes") { Description = "Boxes in a cluster (issue 21): above 1, compares the cluster's placement policies instead (cluster-residency: our router on the residency directory; round-robin; static-partition), each node the real scheduler with the --budget-gb of its own.", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out") { Description = "Folder for summary.json, results.csv/.md, trace.csv and the SVG plots.", DefaultValueFactory = _ => Path.Combine("artifacts", "simulate") };
         var command = new Command("simulate", "Replay a request trace against swap policies (per-request-swap, serial-lru, llamacpp-router, modelrouter: our real scheduler on a virtual clock, lower-bound) and report TTFT and end-to-end percentiles, swaps and fairness.")
         {
-            trace, profile, models, requests, rate, bursty, seed, budget, sweep, output,
+            trace, profile, models, requests, rate, bursty, seed, budget, sweep, nodes, output,
         };
         command.SetAction(parse =>
         {
@@ -58,7 +60,13 @@ internal static class SimulateCommand
                     Console.WriteLine("  figures from: " + source);
                 }
 
-                var runs = SimulationRunner.RunAll(settings, requestsOfTrace, Console.Out);
+                var nodeCount = parse.GetValue(nodes);
+                if (nodeCount < 1)
+                {
+                    throw new ArgumentException($"--nodes must be at least 1 (got {nodeCount}).");
+                }
+
+                var runs = nodeCount == 1 ? SimulationRunner.RunAll(settings, requestsOfTrace, Console.Out) : RunCluster(settings, requestsOfTrace, nodeCount);
                 TraceFile.Write(Path.Combine(dir, "trace.csv"), requestsOfTrace);
                 var table = SimulationReport.Table(runs);
                 File.WriteAllText(Path.Combine(dir, "summary.json"), SimulationReport.SummaryJson(runs));
@@ -81,6 +89,23 @@ internal static class SimulateCommand
             }
         });
         return command;
+    }
+
+    /// <summary>Every cluster placement policy on the same trace, nodes and per-node budget.</summary>
+    private static List<PolicyRun> RunCluster(SimulationSettings settings, IReadOnlyList<TraceRequest> trace, int nodes)
+    {
+        var runs = new List<PolicyRun>();
+        foreach (var policy in ClusterSimulation.Policies)
+        {
+            var started = DateTime.UtcNow;
+            var run = ClusterSimulation.Run(policy, settings.Profile, trace, nodes, settings.Budget, new SchedulerOptions { MaxBatchPerModel = settings.Slots },
+                TimeSpan.FromMilliseconds(new ModelRouter.Cluster.ClusterSettings().PublishIntervalMs));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {policy} ({nodes} nodes): p95 TTFT {run.Ttft(95):F0} ms, {run.SwapsPerMinute:F1} swaps/min ({(DateTime.UtcNow - started).TotalSeconds:F1} s)"));
+            runs.Add(run);
+        }
+
+        return runs;
     }
 
     private static void Sweep(SimulationSettings settings, SyntheticTraceOptions synthetic, int builtInModels, string dir)

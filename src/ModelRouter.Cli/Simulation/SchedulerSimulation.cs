@@ -19,35 +19,36 @@ public static class SchedulerSimulation
     /// <param name="progress">Called now and then with (requests done, total).</param>
     /// <param name="coalesceSteps">Run uninterruptible decode steps as one clock event (same timings; off only to check that).</param>
     public static PolicyRun Run(SwapProfile profile, IReadOnlyList<TraceRequest> trace, long budgetBytes, SchedulerOptions? options = null,
-        Action<int, int>? progress = null, bool coalesceSteps = true)
+        Action<int, int>? progress = null, bool coalesceSteps = true) =>
+        RunNodes(Policy, profile, trace, budgetBytes, options, nodeCount: 1, static (_, _, _) => 0, progress, coalesceSteps);
+
+    /// <summary>
+    /// Several boxes on one virtual clock, each with its own device, pool (every model in its host tier) and scheduler;
+    /// <paramref name="place"/> names the node of each request at its arrival (given the nodes, the request's index and
+    /// the request). Swaps and device time are summed over the nodes.
+    /// </summary>
+    internal static PolicyRun RunNodes(string policy, SwapProfile profile, IReadOnlyList<TraceRequest> trace, long budgetBytes, SchedulerOptions? options,
+        int nodeCount, Func<IReadOnlyList<SimulatedNode>, int, TraceRequest, int> place, Action<int, int>? progress = null, bool coalesceSteps = true)
     {
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(trace);
+        ArgumentNullException.ThrowIfNull(place);
+        ArgumentOutOfRangeException.ThrowIfLessThan(nodeCount, 1);
         using var clock = new VirtualClock();
-        var device = new SimulatedDevice(clock);
-        var ledger = new SwapLedger();
         var sink = new TimingSink(clock, trace.Count, profile.DispatchMs);
         var schedulerOptions = (options ?? new SchedulerOptions()) with
         {
-            Runtime = new SimulatedRuntime(clock, profile, device, coalesceSteps),
             MaxQueueWait = TimeSpan.FromDays(1),
             QueueCapacityPerModel = Math.Max(256, trace.Count),
         };
-        using var pool = new ModelPool(new ModelPoolOptions
-        {
-            BudgetBytes = budgetBytes,
-            StoreFactory = new SimulatedStoreFactory(profile, clock, ledger),
-            Time = clock,
-        });
-        foreach (var model in profile.Models)
-        {
-            pool.Register(new ModelRegistration(model.Model, "/simulated/" + model.Model));
-        }
-
-        using var metrics = new ServerMetrics();
-        var scheduler = new Scheduler(pool, profile.Models.Select(m => m.Model), schedulerOptions, metrics, NullLogger<Scheduler>.Instance);
+        var nodes = new List<SimulatedNode>(nodeCount);
         try
         {
+            for (var n = 0; n < nodeCount; n++)
+            {
+                nodes.Add(new SimulatedNode(n, clock, profile, budgetBytes, schedulerOptions, coalesceSteps));
+            }
+
             clock.WaitQuiescent();
             using var cancellation = new CancellationTokenSource();
             for (var i = 0; i < trace.Count; i++)
@@ -56,7 +57,8 @@ public static class SchedulerSimulation
                 clock.AdvanceTo(request.Arrival);
                 sink.Arrived[i] = clock.GetTimestamp();
                 var generation = new GenerationRequest(new string('x', request.PromptTokens)) { MaxTokens = request.OutputTokens };
-                if (!scheduler.TrySubmit(new InferenceRequest((ulong)i, request.Model, generation, sink, cancellation.Token), out _, out var message))
+                var node = nodes[place(nodes, i, request)];
+                if (!node.Scheduler.TrySubmit(new InferenceRequest((ulong)i, request.Model, generation, sink, cancellation.Token), out _, out var message))
                 {
                     sink.OnFailed((ulong)i, RequestError.Overloaded, message);
                 }
@@ -78,11 +80,57 @@ public static class SchedulerSimulation
 
             progress?.Invoke(sink.Done, trace.Count);
             var span = clock.Now;
-            return new PolicyRun(Policy, trace, sink.TtftMs, sink.EndToEndMs, ledger.Restores, ledger.SwapTime, device.BusyTime, span, sink.FailedCount);
+            return new PolicyRun(policy, trace, sink.TtftMs, sink.EndToEndMs, nodes.Sum(n => n.Ledger.Restores),
+                TimeSpan.FromTicks(nodes.Sum(n => n.Ledger.SwapTime.Ticks)), TimeSpan.FromTicks(nodes.Sum(n => n.Device.BusyTime.Ticks)), span, sink.FailedCount);
         }
         finally
         {
-            scheduler.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30));
+            foreach (var node in nodes)
+            {
+                node.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One simulated box: its device, swap ledger, pool and the real scheduler over them.</summary>
+    internal sealed class SimulatedNode : IDisposable
+    {
+        private readonly ServerMetrics metrics = new();
+
+        public SimulatedNode(int index, VirtualClock clock, SwapProfile profile, long budgetBytes, SchedulerOptions options, bool coalesceSteps)
+        {
+            Index = index;
+            Device = new SimulatedDevice(clock);
+            Pool = new ModelPool(new ModelPoolOptions
+            {
+                BudgetBytes = budgetBytes,
+                StoreFactory = new SimulatedStoreFactory(profile, clock, Ledger),
+                Time = clock,
+            });
+            foreach (var model in profile.Models)
+            {
+                Pool.Register(new ModelRegistration(model.Model, "/simulated/" + model.Model));
+            }
+
+            Scheduler = new Scheduler(Pool, profile.Models.Select(m => m.Model), options with { Runtime = new SimulatedRuntime(clock, profile, Device, coalesceSteps) },
+                metrics, NullLogger<Scheduler>.Instance);
+        }
+
+        public int Index { get; }
+
+        public SimulatedDevice Device { get; }
+
+        public SwapLedger Ledger { get; } = new();
+
+        public ModelPool Pool { get; }
+
+        public Scheduler Scheduler { get; }
+
+        public void Dispose()
+        {
+            Scheduler.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30));
+            Pool.Dispose();
+            metrics.Dispose();
         }
     }
 

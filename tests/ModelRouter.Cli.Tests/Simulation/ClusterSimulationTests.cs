@@ -1,0 +1,52 @@
+using ModelRouter.Cli.Simulation;
+using ModelRouter.Server.Scheduling;
+
+namespace ModelRouter.Cli.Tests.Simulation;
+
+/// <summary>The simulator's multi-node mode: the cluster's router against round-robin and static partitioning.</summary>
+[Collection(SimulationRunsAlone.Name)]
+public sealed class ClusterSimulationTests
+{
+    private static IReadOnlyList<TraceRequest> Trace(SwapProfile profile) => SyntheticTrace.Generate(profile.Models.Select(m => m.Model).ToList(),
+        new SyntheticTraceOptions { Requests = 300, RatePerSecond = 1.5, Seed = 3 });
+
+    [Fact]
+    public void Residency_aware_routing_swaps_far_less_than_round_robin_on_the_same_trace_and_nodes()
+    {
+        var profile = SwapProfile.H100Estimate(6);
+        var trace = Trace(profile);
+        var budget = (long)(profile.Models.Sum(m => m.WeightBytes) * 0.4);
+        var options = new SchedulerOptions { MaxBatchPerModel = 8 };
+
+        var ours = ClusterSimulation.Run("cluster-residency", profile, trace, 3, budget, options, TimeSpan.FromMilliseconds(500));
+        var roundRobin = ClusterSimulation.Run("round-robin", profile, trace, 3, budget, options, TimeSpan.FromMilliseconds(500));
+
+        Assert.Equal(0, ours.Failed);
+        Assert.Equal(0, roundRobin.Failed);
+        Assert.True(ours.Swaps * 3 <= roundRobin.Swaps, $"ours {ours.Swaps} swaps, round-robin {roundRobin.Swaps}");
+    }
+
+    [Fact]
+    public void One_node_gives_every_placement_the_single_box_answer()
+    {
+        var profile = SwapProfile.H100Estimate(4);
+        var trace = Trace(profile);
+        var budget = (long)(profile.Models.Sum(m => m.WeightBytes) * 0.4);
+        var single = SchedulerSimulation.Run(profile, trace, budget, new SchedulerOptions());
+
+        foreach (var policy in ClusterSimulation.Policies)
+        {
+            var run = ClusterSimulation.Run(policy, profile, trace, 1, budget, new SchedulerOptions(), TimeSpan.FromMilliseconds(500));
+            Assert.Equal(single.TtftMs, run.TtftMs);
+            Assert.Equal(single.Swaps, run.Swaps);
+        }
+    }
+
+    [Fact]
+    public void An_unknown_policy_is_refused_by_name()
+    {
+        var profile = SwapProfile.H100Estimate(2);
+        var error = Assert.Throws<ArgumentException>(() => ClusterSimulation.Run("random", profile, Trace(profile), 2, 1, new SchedulerOptions(), TimeSpan.Zero));
+        Assert.Contains("round-robin", error.Message, StringComparison.Ordinal);
+    }
+}
