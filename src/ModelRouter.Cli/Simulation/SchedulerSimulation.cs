@@ -9,7 +9,8 @@ namespace ModelRouter.Cli.Simulation;
 /// <summary>
 /// The <c>modelrouter</c> policy: the real <see cref="Scheduler"/> and <see cref="ModelPool"/> on a <see cref="VirtualClock"/>,
 /// with <see cref="SimulatedStore"/> for the weights and the cost model for decoding. Requests are submitted at their
-/// arrival times; each submit and each clock event is followed by quiescence, so runs are deterministic.
+/// arrival times; each submit and each clock event is followed by quiescence, so runs are deterministic. The same engine
+/// runs several such boxes on one clock for the cluster's policies (<see cref="RunNodes"/>, <see cref="ClusterSimulation"/>).
 /// </summary>
 public static class SchedulerSimulation
 {
