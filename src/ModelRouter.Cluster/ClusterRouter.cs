@@ -83,10 +83,13 @@ public sealed class ClusterRouter(ClusterRoutingOptions? options = null)
             return null;
         }
 
-        if (keptNode is not null && kept is not null && !ReferenceEquals(keptNode, bestNode) && keptRank == bestRank && best.Tier == ResidencyTier.Device
-            && (kept.EstimatedTtftMs <= best.EstimatedTtftMs * options.KeepWithinFactor || kept.EstimatedTtftMs - best.EstimatedTtftMs <= options.KeepWithinMs))
+        // Hysteresis between device nodes only: a node is kept for the model it holds, never for one it would load.
+        var keep = keptNode is not null && kept is not null && !ReferenceEquals(keptNode, bestNode) && keptRank == bestRank
+            && best.Tier == ResidencyTier.Device && kept.Tier == ResidencyTier.Device
+            && (kept.EstimatedTtftMs <= best.EstimatedTtftMs * options.KeepWithinFactor || kept.EstimatedTtftMs - best.EstimatedTtftMs <= options.KeepWithinMs);
+        if (keep)
         {
-            return new ClusterRoute(keptNode.Node, keptNode.ForwardEndpoint, RouteReason.Kept, kept.Tier, kept.EstimatedTtftMs);
+            return new ClusterRoute(keptNode!.Node, keptNode.ForwardEndpoint, RouteReason.Kept, kept!.Tier, kept.EstimatedTtftMs);
         }
 
         lastNode[model] = bestNode.Node;
