@@ -47,6 +47,7 @@ public static class ClusterSimulation
     {
         private readonly ClusterRouter router = new();
         private ServerResidency[]? residencies;
+        private string[]? names;
         private ResidencySnapshot directory = ResidencySnapshot.Empty;
         private TimeSpan? builtAt;
 
@@ -54,14 +55,15 @@ public static class ClusterSimulation
         {
             residencies ??= nodes.Select(n => new ServerResidency(n.Pool, () => n.Scheduler,
                 new ServerModelAvailability(n.Pool, n.Scheduler.WaitingFor, options.MaxBatchPerModel, Availability(profile)))).ToArray();
+            names ??= nodes.Select(n => "node-" + n.Index.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
             if (builtAt is not { } built || request.Arrival - built >= publishInterval)
             {
                 builtAt = request.Arrival;
-                directory = new ResidencySnapshot([.. nodes.Select(n => new NodeResidency("node-" + n.Index, SiloAddress.New(IPAddress.Loopback, 11111 + n.Index, 1),
+                directory = new ResidencySnapshot([.. nodes.Select(n => new NodeResidency(names[n.Index], SiloAddress.New(IPAddress.Loopback, 11111 + n.Index, 1),
                     null, DateTime.UnixEpoch + request.Arrival, index, residencies[n.Index].Read(), residencies[n.Index].DeviceFreeBytes))], DateTime.UnixEpoch + request.Arrival);
             }
 
-            return router.Choose(request.Model, directory) is { } route ? int.Parse(route.Node.AsSpan("node-".Length), System.Globalization.CultureInfo.InvariantCulture) : index % nodes.Count;
+            return router.Choose(request.Model, directory) is { } route ? Array.IndexOf(names, route.Node) : index % nodes.Count;
         }
 
         /// <summary>
