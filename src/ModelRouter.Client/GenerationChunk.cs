@@ -20,6 +20,9 @@ public sealed class GenerationResult
     /// <summary>The task type the router named; empty when the request named its model.</summary>
     public string TaskType { get; init; } = "";
 
+    /// <summary>The cluster node that ran it (a request may be forwarded to the node holding its model); empty outside a cluster.</summary>
+    public string Node { get; init; } = "";
+
     public GenerationStats Stats { get; init; }
 
     /// <summary>
@@ -31,7 +34,7 @@ public sealed class GenerationResult
     public FinishReason FinishReason => Stats.FinishReason;
 
     public override string ToString() =>
-        $"{Model}{(TaskType.Length > 0 ? $" ({TaskType})" : "")}: {Stats.GeneratedTokens} tokens, {FinishReason}, " +
+        $"{Model}{(TaskType.Length > 0 ? $" ({TaskType})" : "")}{(Node.Length > 0 ? $" on {Node}" : "")}: {Stats.GeneratedTokens} tokens, {FinishReason}, " +
         $"route {Stats.RouteTime.TotalMicroseconds:F1} µs, queue {Stats.QueueWait.TotalMilliseconds:F1} ms, " +
         $"swap {Stats.SwapTime.TotalMilliseconds:F1} ms, TTFT {Stats.TimeToFirstToken.TotalMilliseconds:F1} ms, {Stats.TokensPerSecond:F1} tok/s";
 }

@@ -149,6 +149,7 @@ internal sealed class StreamingRequest : PendingRequest
         {
             Model = System.Text.Encoding.UTF8.GetString(done.Model),
             TaskType = System.Text.Encoding.UTF8.GetString(done.TaskType),
+            Node = System.Text.Encoding.UTF8.GetString(done.Node),
             Stats = done.Stats,
         };
         return new GenerationChunk("", 0, result);

@@ -58,8 +58,8 @@ public static class ClusterHosting
     }
 
     /// <summary>
-    /// What a node runs beside its silo: the settings, the residency publisher, the cluster view and router, and this
-    /// node's residency (the live server's, unless one is registered already). Separate from the silo so that tests can
+    /// What a node runs beside its silo: the settings, the residency publisher, the cluster view and router, the
+    /// forwarder the request pipeline hands other nodes' requests to, and this node's residency (the live server's, unless one is registered already). Separate from the silo so that tests can
     /// run it on Orleans' TestingHost silos.
     /// </summary>
     public static IServiceCollection AddModelRouterClusterServices(this IServiceCollection services, ClusterSettings settings)
@@ -73,6 +73,8 @@ public static class ClusterHosting
         services.TryAddSingleton<ILocalResidency>(sp => new ServerResidency(sp.GetRequiredService<ModelRouter.Server.Hosting.ModelRouterService>(),
             sp.GetRequiredService<ModelRouter.Server.Routing.ServerModelAvailability>()));
         services.AddHostedService<ResidencyPublisher>();
+        services.AddSingleton<ClusterForwarder>();
+        services.AddSingleton<ModelRouter.Server.Requests.IRequestForwarder>(sp => sp.GetRequiredService<ClusterForwarder>());
         return services;
     }
 

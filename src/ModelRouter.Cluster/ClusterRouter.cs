@@ -47,8 +47,12 @@ public sealed class ClusterRouter(ClusterRoutingOptions? options = null)
     private readonly ClusterRoutingOptions options = options ?? new ClusterRoutingOptions();
     private readonly ConcurrentDictionary<string, string> lastNode = new(StringComparer.Ordinal);
 
-    /// <summary>The node for <paramref name="model"/>, or null when no live node serves it.</summary>
-    public ClusterRoute? Choose(string model, ResidencySnapshot directory)
+    /// <summary>
+    /// The node for <paramref name="model"/>, or null when no live node serves it. With <paramref name="localNode"/>
+    /// (a live node routing for its doors) only nodes a request can reach count: that node itself, and those that
+    /// publish a forward endpoint.
+    /// </summary>
+    public ClusterRoute? Choose(string model, ResidencySnapshot directory, string? localNode = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(model);
         ArgumentNullException.ThrowIfNull(directory);
@@ -61,7 +65,8 @@ public sealed class ClusterRouter(ClusterRoutingOptions? options = null)
         lastNode.TryGetValue(model, out var last);
         foreach (var node in directory.Nodes)
         {
-            if (node.Find(model) is not { } entry)
+            if (node.Find(model) is not { } entry
+                || (localNode is not null && node.ForwardEndpoint is null && !string.Equals(node.Node, localNode, StringComparison.Ordinal)))
             {
                 continue;
             }

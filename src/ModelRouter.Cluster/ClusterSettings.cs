@@ -43,8 +43,20 @@ public sealed class ClusterSettings
     /// <summary>Provider = Localhost: the silo endpoint (host:port) of the node that keeps the table; empty on that node itself.</summary>
     public string? PrimaryNode { get; set; }
 
-    /// <summary>Where other nodes forward this node's requests: its socket door (host:port), as reachable from them.</summary>
+    /// <summary>
+    /// Where other nodes forward requests to this node: its socket door (host:port), as reachable from them. A node
+    /// without one serves what reaches it but is never forwarded to.
+    /// </summary>
     public string? ForwardEndpoint { get; set; }
+
+    /// <summary>
+    /// The token this node presents to the others' socket doors when it forwards (their <c>ModelRouter:AuthToken</c>);
+    /// by default this node's own <c>AuthToken</c>, since the nodes of one cluster usually share their configuration.
+    /// </summary>
+    public string? ForwardToken { get; set; }
+
+    /// <summary>How long a forward may take to connect to another node before the request is served here instead.</summary>
+    public int ForwardConnectTimeoutMs { get; set; } = 2000;
 
     /// <summary>How often this node publishes its residency and refreshes its view of everyone else's.</summary>
     public int PublishIntervalMs { get; set; } = 500;
@@ -95,6 +107,16 @@ public sealed class ClusterSettings
             problems.Add($"{SectionName}:PrimaryNode: host:port of the first node's silo (got '{PrimaryNode}').");
         }
 
+        if (!string.IsNullOrWhiteSpace(ForwardEndpoint) && !TryParseEndpoint(ForwardEndpoint, out _))
+        {
+            problems.Add($"{SectionName}:ForwardEndpoint: host:port of this node's socket door (got '{ForwardEndpoint}').");
+        }
+
+        if (ForwardConnectTimeoutMs is < 50 or > 60_000)
+        {
+            problems.Add($"{SectionName}:ForwardConnectTimeoutMs: 50-60000 (got {ForwardConnectTimeoutMs}).");
+        }
+
         if (PublishIntervalMs is < 50 or > 60_000)
         {
             problems.Add($"{SectionName}:PublishIntervalMs: 50-60000 (got {PublishIntervalMs}).");
@@ -111,5 +133,26 @@ public sealed class ClusterSettings
         }
 
         return problems;
+    }
+
+    /// <summary>host:port as an endpoint: an IP address (v6 in brackets) or a host name, and a port in 1-65535.</summary>
+    internal static bool TryParseEndpoint(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out System.Net.EndPoint? endpoint)
+    {
+        endpoint = null;
+        if (System.Net.IPEndPoint.TryParse(text, out var ip))
+        {
+            endpoint = ip.Port is > 0 ? ip : null;
+            return endpoint is not null;
+        }
+
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+            || port is < 1 or > 65535 || System.Uri.CheckHostName(text[..colon]) == System.UriHostNameType.Unknown)
+        {
+            return false;
+        }
+
+        endpoint = new System.Net.DnsEndPoint(text[..colon], port);
+        return true;
     }
 }

@@ -67,7 +67,7 @@ public static partial class FrameWriter
         w.WriteByte((byte)request.LatencyClass);
         w.WriteByte((byte)request.StopSequences.Count);
         w.WriteByte((byte)request.OutputFormat);
-        w.WriteReserved(1);
+        w.WriteByte(request.Forwarded ? ProtocolConstants.RequestFlagForwarded : (byte)0);
         w.WriteString(request.Model);
         w.WriteString(request.RequiredCapability);
     }

@@ -30,12 +30,20 @@ public static partial class FrameWriter
 
     /// <summary>
     /// Done (layout on <see cref="DonePayload"/>): ends a generation. <paramref name="withCachedTokens"/> appends the
-    /// cached prompt tokens: only in sessions of version 3 (<see cref="ProtocolConstants.CachedTokensVersion"/>) or later.
+    /// cached prompt tokens: only in sessions of version 3 (<see cref="ProtocolConstants.CachedTokensVersion"/>) or later;
+    /// <paramref name="withNode"/> appends the serving node after them: version 4
+    /// (<see cref="ProtocolConstants.ServingNodeVersion"/>) or later, and only with the cached tokens.
     /// </summary>
     public static void WriteDone(IBufferWriter<byte> output, uint requestId, in GenerationStats stats, ReadOnlySpan<char> model, ReadOnlySpan<char> taskType,
-        bool withCachedTokens = false)
+        bool withCachedTokens = false, bool withNode = false, ReadOnlySpan<char> node = default)
     {
-        var size = DonePayload.FixedSize + PayloadSize.OfString(model) + PayloadSize.OfString(taskType) + (withCachedTokens ? DonePayload.CachedTokensSize : 0);
+        if (withNode && !withCachedTokens)
+        {
+            ThrowHelper.ArgumentOutOfRange(nameof(withNode), "the serving node follows the cached prompt tokens (version 4 includes version 3)");
+        }
+
+        var size = DonePayload.FixedSize + PayloadSize.OfString(model) + PayloadSize.OfString(taskType) + (withCachedTokens ? DonePayload.CachedTokensSize : 0)
+            + (withNode ? PayloadSize.OfString(node) : 0);
         var w = new PayloadWriter(Begin(output, FrameType.Done, FrameFlags.Final, requestId, size));
         w.WriteByte((byte)stats.FinishReason);
         w.WriteByte((byte)stats.Stage);
@@ -53,6 +61,11 @@ public static partial class FrameWriter
         if (withCachedTokens)
         {
             w.WriteCount(stats.CachedPromptTokens);
+        }
+
+        if (withNode)
+        {
+            w.WriteString(node);
         }
 
         End(output, size, w);

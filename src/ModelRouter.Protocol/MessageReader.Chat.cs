@@ -54,6 +54,7 @@ public static partial class MessageReader
         {
             OutputFormat = (OutputFormat)options.OutputFormat,
             OutputSpec = outputSpec,
+            Forwarded = (options.Flags & ProtocolConstants.RequestFlagForwarded) != 0,
         };
     }
 }

@@ -37,7 +37,7 @@ public static partial class MessageReader
         };
         var model = reader.ReadString(limits.MaxNameBytes, "model");
         var taskType = reader.ReadString(limits.MaxNameBytes, "task type");
-        if (reader.Remaining == DonePayload.CachedTokensSize)
+        if (reader.Remaining >= DonePayload.CachedTokensSize)
         {
             // Version 3 appends it; a version 1 or 2 frame ends at the task type.
             stats = stats with { CachedPromptTokens = reader.ReadCount("cached prompt tokens") };
@@ -46,6 +46,9 @@ public static partial class MessageReader
                 ThrowHelper.Payload(ErrorCode.BadFrame, "more cached prompt tokens than prompt tokens");
             }
         }
+
+        // Version 4 appends the serving node after them; a version 3 frame ends at the cached tokens.
+        var node = reader.Remaining > 0 ? reader.ReadString(limits.MaxNameBytes, "serving node") : default;
 
         reader.EnsureEnd();
         if (finish > (byte)FinishReason.ContextFull)
@@ -63,7 +66,7 @@ public static partial class MessageReader
             ThrowHelper.Payload(ErrorCode.BadFrame, "tokens per second must be finite and non-negative");
         }
 
-        return new DonePayload(stats, model, taskType);
+        return new DonePayload(stats, model, taskType, node);
     }
 
     /// <summary>A route stage byte (version 2); a value this version does not define is <c>100 bad-frame</c>.</summary>

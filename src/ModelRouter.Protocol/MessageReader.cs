@@ -123,6 +123,7 @@ public static partial class MessageReader
         {
             OutputFormat = (OutputFormat)options.OutputFormat,
             OutputSpec = outputSpec,
+            Forwarded = (options.Flags & ProtocolConstants.RequestFlagForwarded) != 0,
         };
     }
 
@@ -243,8 +244,12 @@ public static partial class MessageReader
     {
         var fields = new GenerationFields(
             reader.ReadUInt32(), reader.ReadUInt32(), reader.ReadSingle(), reader.ReadSingle(), reader.ReadUInt64(), reader.ReadSingle(),
-            reader.ReadByte(), reader.ReadByte(), reader.ReadByte());
-        reader.ReadReserved(1);
+            reader.ReadByte(), reader.ReadByte(), reader.ReadByte(), reader.ReadByte());
+        if ((fields.Flags & ~ProtocolConstants.RequestFlagForwarded) != 0)
+        {
+            ThrowHelper.Payload(ErrorCode.BadFrame, $"undefined request flags 0x{fields.Flags:X2}");
+        }
+
         model = reader.ReadString(limits.MaxNameBytes, "model");
         capability = reader.ReadString(limits.MaxNameBytes, "required capability");
         return fields;
@@ -253,7 +258,7 @@ public static partial class MessageReader
     /// <summary>The sampling fields and routing hints shared by generate and chat.</summary>
     private static void ValidateSampling(in GenerationFields options, scoped in ProtocolLimits limits)
     {
-        var (maxTokens, topK, temperature, topP, _, costBudget, latency, _, _) = options;
+        var (maxTokens, topK, temperature, topP, _, costBudget, latency, _, _, _) = options;
         if (maxTokens > (uint)limits.MaxTokens)
         {
             ThrowHelper.Payload(ErrorCode.MaxTokensExceeded, $"max tokens {maxTokens} exceeds the limit of {limits.MaxTokens}");
@@ -293,4 +298,4 @@ public static partial class MessageReader
 
 /// <summary>The fixed numbers of a generate or chat payload, in wire order, before validation.</summary>
 internal readonly record struct GenerationFields(
-    uint MaxTokens, uint TopK, float Temperature, float TopP, ulong Seed, float CostBudget, byte Latency, byte StopCount, byte OutputFormat);
+    uint MaxTokens, uint TopK, float Temperature, float TopP, ulong Seed, float CostBudget, byte Latency, byte StopCount, byte OutputFormat, byte Flags);

@@ -28,9 +28,9 @@ public static class ProtocolConstants
     /// <summary>
     /// The highest session version this library speaks (hello's max version, hello-ok's chosen version). Version 2
     /// adds the deciding route stage and its confidence to route-result and done, in bytes that are reserved in 1;
-    /// version 3 appends the cached prompt tokens to done.
+    /// version 3 appends the cached prompt tokens to done; version 4 appends the node that served (clusters).
     /// </summary>
-    public const ushort HighestVersion = 3;
+    public const ushort HighestVersion = 4;
 
     /// <summary>The first session version whose route-result and done carry the deciding route stage.</summary>
     public const ushort RouteStageVersion = 2;
@@ -40,6 +40,12 @@ public static class ProtocolConstants
     /// after the strings, so an older reader (which checks that nothing follows them) never receives it.
     /// </summary>
     public const ushort CachedTokensVersion = 3;
+
+    /// <summary>
+    /// The first session version whose done frame ends with the name of the cluster node that served (after the cached
+    /// prompt tokens; empty outside a cluster), so that a client of a forwarded request sees where it ran.
+    /// </summary>
+    public const ushort ServingNodeVersion = 4;
 
     /// <summary>Size of the fixed frame header in bytes.</summary>
     public const int HeaderSize = 16;
@@ -57,6 +63,12 @@ public static class ProtocolConstants
 
     /// <summary>Session flag in hello-ok: the session authenticated with the admin token.</summary>
     public const ushort SessionFlagAdmin = 0x0001;
+
+    /// <summary>
+    /// Generate and chat flag (byte 31, reserved and zero before it was defined, so every older client sends none): a
+    /// cluster node forwarded this request, already routed; serve it here and never forward it again (one hop at most).
+    /// </summary>
+    public const byte RequestFlagForwarded = 0x01;
 
     /// <summary>Embed flag: L2-normalise the vector.</summary>
     public const byte EmbedFlagNormalize = 0x01;

@@ -152,11 +152,24 @@ public sealed class ChatPayloadTests
         latency[28] = 4;
         Assert.Equal(ErrorCode.InvalidArgument, Fails(latency));
         var reserved = Payload(User("x"));
-        reserved[31] = 1;
+        reserved[31] = 0x80; // an undefined request flag
         Assert.Equal(ErrorCode.BadFrame, Fails(reserved));
         var topK = Payload(User("x"));
         BinaryPrimitives.WriteUInt32LittleEndian(topK.AsSpan(4), 0x8000_0000);
         Assert.Equal(ErrorCode.InvalidArgument, Fails(topK));
+    }
+
+    [Fact]
+    public void TheForwardedFlagRoundTripsAsItDoesOnGenerate()
+    {
+        var payload = Payload(User("Hi"));
+        var forwarded = Payload(new ChatGenerateRequest { Messages = [new(ChatRoles.User, "Hi")], Model = "tiny", Forwarded = true });
+
+        Assert.Equal(0, payload[31]);
+        Assert.False(MessageReader.ReadChat(payload, Limits).Forwarded);
+        Assert.Equal(ProtocolConstants.RequestFlagForwarded, forwarded[31]);
+        Assert.True(MessageReader.ReadChat(forwarded, Limits).Forwarded);
+        Assert.True(MessageReader.ReadChat(forwarded, Limits).ToRequest().Forwarded);
     }
 
     [Fact]

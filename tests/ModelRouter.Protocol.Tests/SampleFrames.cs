@@ -228,6 +228,16 @@ public static class SampleFrames
                 Assert.Equal(OutputFormat.Grammar, request.OutputFormat);
                 Assert.Equal("root ::= \"yes\" | \"no\"", request.OutputSpec);
             }),
+        new("generate-forwarded", FrameType.Generate, 14,
+            w => FrameWriter.WriteGenerate(w, 14, new GenerateRequest { Prompt = "fn main() {", Model = "qwen-coder-1.5b", MaxTokens = 16, Forwarded = true }),
+            p =>
+            {
+                var payload = MessageReader.ReadGenerate(p, Limits);
+                Assert.True(payload.Forwarded);
+                Assert.Equal(ProtocolConstants.RequestFlagForwarded, p[31]);
+                Assert.True(payload.ToRequest().Forwarded);
+                Assert.Equal("qwen-coder-1.5b", payload.ToRequest().Model);
+            }),
         new("route", FrameType.Route, 3,
             w => FrameWriter.WriteRoute(w, 3, new RouteRequest { Prompt = "Summarize this.", LatencyClass = LatencyClass.Realtime, CostBudget = 1 }),
             p =>
@@ -345,6 +355,16 @@ public static class SampleFrames
                 var done = MessageReader.ReadDone(p, Limits);
                 Assert.Equal(Stats with { CachedPromptTokens = 8 }, done.Stats);
                 Assert.Equal("chat", Encoding.UTF8.GetString(done.TaskType));
+                Assert.True(done.Node.IsEmpty); // a version 3 frame names no node
+            }),
+        new("done-node", FrameType.Done, 16,
+            w => FrameWriter.WriteDone(w, 16, Stats with { CachedPromptTokens = 8 }, "llama-3.2-1b", "chat", withCachedTokens: true, withNode: true, node: "gpu-box-2"),
+            p =>
+            {
+                var done = MessageReader.ReadDone(p, Limits);
+                Assert.Equal(Stats with { CachedPromptTokens = 8 }, done.Stats);
+                Assert.Equal("chat", Encoding.UTF8.GetString(done.TaskType));
+                Assert.Equal("gpu-box-2", Encoding.UTF8.GetString(done.Node));
             }),
         new("route-result-staged", FrameType.RouteResult, 12,
             w => FrameWriter.WriteRouteResult(w, 12, StagedDecision),

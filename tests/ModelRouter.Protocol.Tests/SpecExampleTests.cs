@@ -135,6 +135,8 @@ internal static class HandAssembled
             .Str("qwen-coder-1.5b").Str("").Str("fn main() {")),
         ["generate-grammar"] = Frame(0x10, 0, 13, p => p.U32(8).U32(0).F32(0).F32(0).U64(0).F32(0).U8(0).U8(0).U8(3).U8(0)
             .Str("tiny").Str("").Str("Yes or no?").Str("root ::= \"yes\" | \"no\"")),
+        ["generate-forwarded"] = Frame(0x10, 0, 14, p => p.U32(16).U32(0).F32(0.8f).F32(0.95f).U64(0).F32(0).U8(0).U8(0).U8(0).U8(1)
+            .Str("qwen-coder-1.5b").Str("").Str("fn main() {")),
         ["chat"] = Frame(0x17, 0, 10, p => p.U32(128).U32(20).F32(0.5f).F32(0.9f).U64(7).F32(1.0f).U8(2).U8(1).U16(0).Str("").Str("")
             .U16(4).Str("system").Str("Be brief.").Str("user").Str("Hi").Str("assistant").Str("Hello!").Str("user").Str("What is PCIe?")
             .Str("User:")),
@@ -146,6 +148,8 @@ internal static class HandAssembled
             .U64(3_250).U64(1_500_000).U64(38_000_000).U64(45_000_000).U64(200_000_000).Str("qwen-coder").Str("code")),
         ["done-cached"] = Frame(0x21, Final, 13, p => p.U8(2).U8(0).U16(0).U32(9).U32(64).F32(412.5f)
             .U64(3_250).U64(1_500_000).U64(38_000_000).U64(45_000_000).U64(200_000_000).Str("llama-3.2-1b").Str("chat").U32(8)),
+        ["done-node"] = Frame(0x21, Final, 16, p => p.U8(2).U8(0).U16(0).U32(9).U32(64).F32(412.5f)
+            .U64(3_250).U64(1_500_000).U64(38_000_000).U64(45_000_000).U64(200_000_000).Str("llama-3.2-1b").Str("chat").U32(8).Str("gpu-box-2")),
         ["cancel"] = Frame(0x13, 0, 1, _ => { }),
         ["route"] = Frame(0x11, 0, 3, p => p.F32(1.0f).U8(1).U8(0).U16(0).Str("").Str("Summarize this.")),
         ["route-result"] = Frame(0x22, Final, 3, p => p.U64(2_900).F32(0.875f).U8(2).U8(2).U16(0)

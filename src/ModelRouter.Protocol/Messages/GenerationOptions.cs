@@ -42,4 +42,10 @@ public abstract class GenerationOptions
 
     /// <summary>The JSON Schema (<see cref="OutputFormat.JsonSchema"/>) or GBNF grammar (<see cref="OutputFormat.Grammar"/>); else unused.</summary>
     public string? OutputSpec { get; init; }
+
+    /// <summary>
+    /// Set by a cluster node that forwards a request it routed (byte 31, <see cref="ProtocolConstants.RequestFlagForwarded"/>):
+    /// the receiver serves it itself. Clients leave it unset.
+    /// </summary>
+    public bool Forwarded { get; init; }
 }

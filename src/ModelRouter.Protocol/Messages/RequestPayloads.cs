@@ -9,7 +9,8 @@ namespace ModelRouter.Protocol;
 ///  0 u32 max tokens (0 = server default)   4 u32 top-k (0 = off)
 ///  8 f32 temperature (finite, ≥ 0)          12 f32 top-p ([0, 1])
 /// 16 u64 seed (0 = server chooses)
-/// 24 f32 cost budget (finite, ≥ 0; 0 = none) 28 u8 latency class   29 u8 stop count   30 u8 output format   31 u8 reserved = 0
+/// 24 f32 cost budget (finite, ≥ 0; 0 = none) 28 u8 latency class   29 u8 stop count   30 u8 output format
+/// 31 u8 request flags (bit 0: forwarded by a cluster node; other bits 0)
 /// 32 str model (empty = route for me)   str required capability (empty = none)   str prompt (non-empty)
 ///    str stop sequence × stop count
 ///    str JSON schema or grammar (only for output format 2 json-schema / 3 grammar; non-empty)
@@ -72,6 +73,9 @@ public readonly ref struct GeneratePayload
     /// <summary>The UTF-8 JSON schema or grammar for <see cref="OutputFormat.JsonSchema"/> / <see cref="OutputFormat.Grammar"/>; else empty.</summary>
     public ReadOnlySpan<byte> OutputSpec { get; init; }
 
+    /// <summary>A cluster node forwarded it (byte 31 bit 0): serve it here, never forward it again.</summary>
+    public bool Forwarded { get; init; }
+
     public bool IsRouted => Model.IsEmpty;
 
     /// <summary>Copies everything into a managed request (allocates: use once per request, off the read loop's hot path).</summary>
@@ -90,6 +94,7 @@ public readonly ref struct GeneratePayload
         StopSequences = StopSequences.ToArray(),
         OutputFormat = OutputFormat,
         OutputSpec = OutputSpec.IsEmpty ? null : Encoding.UTF8.GetString(OutputSpec),
+        Forwarded = Forwarded,
     };
 }
 

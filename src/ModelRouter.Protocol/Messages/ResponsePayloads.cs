@@ -34,7 +34,8 @@ public readonly ref struct TokenChunkPayload
 ///  4 u32 prompt tokens   8 u32 generated tokens   12 f32 tokens per second
 /// 16 u64 route ns   24 u64 queue wait ns   32 u64 swap ns   40 u64 time to first token ns   48 u64 total ns
 /// 56 str model (that served)   str task type (empty when the model was named)
-/// then, in version 3 only: u32 cached prompt tokens (prefix reuse; at most the prompt tokens)
+/// then, in version 3 and later: u32 cached prompt tokens (prefix reuse; at most the prompt tokens)
+/// then, in version 4 and later: str serving node (the cluster node that ran it; empty outside a cluster)
 /// </code>
 /// </summary>
 public readonly ref struct DonePayload
@@ -44,11 +45,12 @@ public readonly ref struct DonePayload
     /// <summary>Bytes version 3 appends after the task type (cached prompt tokens).</summary>
     public const int CachedTokensSize = 4;
 
-    internal DonePayload(GenerationStats stats, ReadOnlySpan<byte> model, ReadOnlySpan<byte> taskType)
+    internal DonePayload(GenerationStats stats, ReadOnlySpan<byte> model, ReadOnlySpan<byte> taskType, ReadOnlySpan<byte> node)
     {
         Stats = stats;
         Model = model;
         TaskType = taskType;
+        Node = node;
     }
 
     public GenerationStats Stats { get; }
@@ -56,6 +58,9 @@ public readonly ref struct DonePayload
     public ReadOnlySpan<byte> Model { get; }
 
     public ReadOnlySpan<byte> TaskType { get; }
+
+    /// <summary>The cluster node that served (version 4; empty before it, and outside a cluster).</summary>
+    public ReadOnlySpan<byte> Node { get; }
 }
 
 /// <summary>

@@ -35,6 +35,9 @@ internal static partial class ServerLog
     [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "Request {RequestId}: every member of its route's fallback chain failed: {Problem}")]
     public static partial void ChainExhausted(ILogger logger, ulong requestId, string problem);
 
+    [LoggerMessage(EventId = 2017, Level = LogLevel.Warning, Message = "Request {RequestId}: forwarding {Model} to node {Node} failed before its first token ({Problem}); serving it here")]
+    public static partial void ForwardFellBack(ILogger logger, ulong requestId, string model, string node, string problem);
+
     [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "Draining: waiting for requests in flight to finish")]
     public static partial void Draining(ILogger logger);
 

@@ -22,6 +22,7 @@ public sealed class ServerMetrics : IDisposable
     private readonly Counter<long> workerFaults;
     private readonly Counter<long> preemptions;
     private readonly Counter<long> routeStages;
+    private readonly Counter<long> forwards;
 
     public ServerMetrics(IMeterFactory? meterFactory = null)
     {
@@ -35,6 +36,7 @@ public sealed class ServerMetrics : IDisposable
         embeddedInputs = meter.CreateCounter<long>("modelrouter.embeddings", "{input}", "Texts embedded, by model");
         workerFaults = meter.CreateCounter<long>("modelrouter.worker.faults", "{fault}", "Faults a model worker recovered from, by model");
         routeStages = meter.CreateCounter<long>("modelrouter.route.stage", "{decision}", "Routing decisions by the cascade stage that settled them (hint, classifier, encoder, judge, default)");
+        forwards = meter.CreateCounter<long>("modelrouter.cluster.forwards", "{request}", "Requests forwarded to another cluster node, by node and outcome (served, served_here, failed, cancelled, cut_off)");
         preemptions = meter.CreateCounter<long>("modelrouter.batch.preemptions", "{sequence}", "Sequences that gave their slot to a waiting request (fair service), by model");
     }
 
@@ -75,6 +77,10 @@ public sealed class ServerMetrics : IDisposable
     public void RecordWorkerFault(string model) => workerFaults.Add(1, new KeyValuePair<string, object?>("model", model));
 
     public void RecordPreemption(string model) => preemptions.Add(1, new KeyValuePair<string, object?>("model", model));
+
+    /// <summary>A request forwarded to <paramref name="node"/> ended with <paramref name="outcome"/>.</summary>
+    public void RecordForward(string node, string outcome) =>
+        forwards.Add(1, new KeyValuePair<string, object?>("node", node), new KeyValuePair<string, object?>("outcome", outcome));
 
     public void Dispose() => meter.Dispose();
 }

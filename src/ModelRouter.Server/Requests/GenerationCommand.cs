@@ -47,6 +47,12 @@ public sealed record GenerationCommand
     /// <summary>Tools the model may call (chats only); null for none.</summary>
     public ToolsRequest? Tools { get; init; }
 
+    /// <summary>
+    /// A cluster node routed this request and forwarded it here (socket door, request flag): it is served on this node,
+    /// never forwarded again, and refused while this node does not take forwarded work (<see cref="IRequestForwarder.AcceptsForwarded"/>).
+    /// </summary>
+    public bool Forwarded { get; init; }
+
     /// <summary>The text the router classifies: the prompt, or the last user message of a chat.</summary>
     internal string RoutingText =>
         Prompt ?? Messages?.LastOrDefault(m => string.Equals(m.Role, "user", StringComparison.OrdinalIgnoreCase)).Content ?? Messages?[^1].Content ?? "";

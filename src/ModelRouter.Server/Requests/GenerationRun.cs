@@ -26,6 +26,9 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
 
     public string Model { get; set; } = "";
 
+    /// <summary>The cluster node that runs it: this one, until it is forwarded (empty outside a cluster).</summary>
+    public string Node { get; private set; } = pipeline.LocalNode;
+
     public string Task { get; private set; } = "";
 
     public TimeSpan RouteTime { get; private set; }
@@ -140,7 +143,7 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
             {
                 var done = new GenerationDone(stats.Model, Task, stats.FinishReason, stats.PromptTokens, stats.GeneratedTokens,
                     stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started),
-                    stats.CachedPromptTokens, toolCalls);
+                    stats.CachedPromptTokens, toolCalls, Node);
                 pipeline.Events.Finished(Id, done);
                 observer.OnCompleted(done);
             }
@@ -241,6 +244,86 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
             && !pipeline.CutOffToken.IsCancellationRequested)
         {
             Fail(RequestError.ModelUnavailable, $"{answer.Member} failed mid-answer: {ex.Message}");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Runs the request on another cluster node and relays its answer: the client sees one stream, with that node in
+    /// the statistics. A forward that fails before its first piece (node gone, refused, overloaded) is served here
+    /// instead, so a dead or partitioned node loses no request that had not started; once text was relayed the answer
+    /// is that node's, and its failure ends the request with an error rather than splicing in another run's words.
+    /// </summary>
+    public async Task ForwardAsync(IRequestForwarder forwarder, ForwardTarget target, GenerationCommand command, Func<GenerationRequest> local,
+        CancellationToken client)
+    {
+        // As with a remote chain, no worker of ours ends it at the shutdown deadline: the pipeline's cut-off does.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(client, pipeline.CutOffToken);
+        var previous = Node;
+        Node = target.Node;
+        TimeSpan? firstPiece = null;
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            await foreach (var piece in forwarder.ForwardAsync(target, command, Model, linked.Token).ConfigureAwait(false))
+            {
+                if (piece.Done is { } done)
+                {
+                    pipeline.Metrics.RecordForward(target.Node, "served");
+                    Complete(new CompletionStats(done.Model, done.FinishReason, RouteTime, done.QueueWait, done.SwapTime, firstPiece,
+                        done.PromptTokens, done.GeneratedTokens, done.TokensPerSecond, done.CachedPromptTokens));
+                    return;
+                }
+
+                if (piece.Text.Length == 0)
+                {
+                    continue;
+                }
+
+                firstPiece ??= Stopwatch.GetElapsedTime(started);
+                if (Encoding.UTF8.GetMaxByteCount(piece.Text.Length) > buffer.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(piece.Text.Length));
+                }
+
+                OnText(Id, buffer.AsSpan(0, Encoding.UTF8.GetBytes(piece.Text, buffer)));
+            }
+
+            throw new ForwardException(RequestError.ModelUnavailable, $"node {target.Node} ended the answer without its statistics");
+        }
+        catch (OperationCanceledException) when (pipeline.CutOffToken.IsCancellationRequested)
+        {
+            pipeline.Metrics.RecordForward(target.Node, "cut_off");
+            Fail(RequestError.ShuttingDown, "the server is shutting down: the request did not finish before the shutdown deadline");
+        }
+        catch (OperationCanceledException) when (client.IsCancellationRequested)
+        {
+            pipeline.Metrics.RecordForward(target.Node, "cancelled");
+            Complete(new CompletionStats(Model, FinishReason.Cancelled, RouteTime, TimeSpan.Zero, null, firstPiece, 0, 0, 0));
+        }
+        catch (Exception ex) when (firstPiece is null && ex is ForwardException or IOException or OperationCanceledException)
+        {
+            pipeline.Metrics.RecordForward(target.Node, "served_here");
+            ServerLog.ForwardFellBack(pipeline.Logger, Id, Model, target.Node, ex.Message);
+            Node = previous;
+            try
+            {
+                pipeline.SubmitLocal(this, local(), client);
+            }
+            catch (RequestException refused)
+            {
+                Fail(refused.Error, refused.Message);
+            }
+        }
+        catch (Exception ex) when (ex is ForwardException or IOException or OperationCanceledException)
+        {
+            pipeline.Metrics.RecordForward(target.Node, "failed");
+            Fail(ex is ForwardException { Error: var error } && error != RequestError.Cancelled ? error : RequestError.ModelUnavailable,
+                $"node {target.Node} failed mid-answer: {ex.Message}");
         }
         finally
         {

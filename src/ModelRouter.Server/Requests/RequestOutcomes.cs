@@ -23,7 +23,8 @@ public sealed record RouteOutcome(
 /// <summary>
 /// How a generation ended, with its statistics. <see cref="Total"/> is the whole request as the server saw it: from
 /// the moment the pipeline took it to its last token (route, queue, swap, prefill and decode). <see cref="ToolCalls"/>:
-/// the tool calls the answer made (requests that offered tools; 0 otherwise).
+/// the tool calls the answer made (requests that offered tools; 0 otherwise). <see cref="Node"/>: the cluster node that
+/// ran it (this one, or the one it was forwarded to; empty outside a cluster).
 /// </summary>
 public sealed record GenerationDone(
     string Model,
@@ -38,7 +39,8 @@ public sealed record GenerationDone(
     TimeSpan? TimeToFirstToken,
     TimeSpan Total,
     int CachedPromptTokens = 0,
-    int ToolCalls = 0);
+    int ToolCalls = 0,
+    string Node = "");
 
 /// <summary>Where a model's weights are now.</summary>
 public enum ModelTierView

@@ -101,6 +101,14 @@ public sealed partial class RequestPipeline
             return;
         }
 
+        // Another cluster node holds the model better (on its device, or a cheaper swap): run it there, one hop at most.
+        // Tool calls stay here: the socket protocol does not carry tools.
+        if (forwarder is not null && !command.Forwarded && !NeedsToolLayer(command) && forwarder.Choose(model) is { } target)
+        {
+            _ = run.ForwardAsync(forwarder, target, command, () => LocalGeneration(run, command, model, output), cancellation);
+            return;
+        }
+
         SubmitLocal(run, LocalGeneration(run, command, model, output), cancellation);
     }
 
@@ -118,6 +126,14 @@ public sealed partial class RequestPipeline
 
     private void Validate(GenerationCommand command)
     {
+        if (command.Forwarded && forwarder is { AcceptsForwarded: false })
+        {
+            // The forwarding node serves it itself when we refuse: nothing is lost, and no work runs on a node the
+            // rest of the cluster may already count as gone.
+            throw new RequestException(RequestError.ModelUnavailable,
+                $"node {forwarder.LocalNode} takes no forwarded requests now: its view of the cluster is stale (partitioned, or leaving)");
+        }
+
         if ((command.Prompt is null) == (command.Messages is null))
         {
             throw new RequestException(RequestError.InvalidArgument, "a request carries either a prompt or messages");

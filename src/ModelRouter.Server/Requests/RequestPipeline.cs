@@ -26,6 +26,7 @@ public sealed partial class RequestPipeline : IDisposable
     private readonly IRequestRouter router;
     private readonly RemoteRoutes remotes;
     private readonly ChatTemplates templates;
+    private readonly IRequestForwarder? forwarder;
     private readonly byte[]? authToken;
     private readonly byte[]? adminToken;
     private readonly CancellationToken stopping;
@@ -38,7 +39,7 @@ public sealed partial class RequestPipeline : IDisposable
     private int connections;
 
     public RequestPipeline(IOptions<ServerOptions> options, ModelRouterService service, IRequestRouter router, ServerMetrics metrics,
-        ILogger<RequestPipeline> logger, ShutdownReport? report = null, IHostApplicationLifetime? lifetime = null)
+        ILogger<RequestPipeline> logger, ShutdownReport? report = null, IHostApplicationLifetime? lifetime = null, IRequestForwarder? forwarder = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(service);
@@ -46,6 +47,7 @@ public sealed partial class RequestPipeline : IDisposable
         Options = options.Value;
         this.service = service;
         this.router = router;
+        this.forwarder = forwarder;
         Metrics = metrics;
         Logger = logger;
         this.report = report ?? new ShutdownReport();
@@ -62,6 +64,9 @@ public sealed partial class RequestPipeline : IDisposable
     }
 
     public ServerOptions Options { get; }
+
+    /// <summary>This node's name in its cluster (the serving node in done statistics); empty outside a cluster.</summary>
+    public string LocalNode => forwarder?.LocalNode ?? "";
 
     public ServerMetrics Metrics { get; }
 

@@ -498,6 +498,11 @@ internal static class GenerationEndpoints
 
             if (done is not null)
             {
+                if (done.Node.Length > 0)
+                {
+                    headers["x-modelrouter-node"] = done.Node; // the cluster node that ran it (forwarded or not)
+                }
+
                 headers["x-modelrouter-queue-ms"] = Millis(done.QueueWait);
                 headers["x-modelrouter-swap-ms"] = Millis(done.SwapTime ?? TimeSpan.Zero);
                 headers["x-modelrouter-ttft-ms"] = Millis(done.TimeToFirstToken ?? TimeSpan.Zero);
@@ -523,6 +528,10 @@ internal static class GenerationEndpoints
             json.WriteStartObject("modelrouter");
             json.WriteString("model", done.Model);
             json.WriteString("task", done.Task);
+            if (done.Node.Length > 0)
+            {
+                json.WriteString("node", done.Node);
+            }
             if (route is not null)
             {
                 json.WriteString("stage", route.Stage);

@@ -80,7 +80,8 @@ public sealed partial class ClientConnection
             if (!outputClosed)
             {
                 FrameWriter.WriteDone(output.Writer, requestId, wire, done.Model, done.Task,
-                    withCachedTokens: sessionVersion >= ProtocolConstants.CachedTokensVersion);
+                    withCachedTokens: sessionVersion >= ProtocolConstants.CachedTokensVersion,
+                    withNode: sessionVersion >= ProtocolConstants.ServingNodeVersion, node: done.Node);
             }
 
             EndRequest(requestId); // before the frame is published: the client may reuse the id once it sees the frame

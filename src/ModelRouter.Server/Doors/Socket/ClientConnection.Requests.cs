@@ -406,6 +406,7 @@ public sealed partial class ClientConnection
         Seed = request.Seed,
         Stop = request.StopSequences,
         Hints = Hints(request.LatencyClass, request.CostBudget, request.RequiredCapability),
+        Forwarded = request.Forwarded,
         Output = request.OutputFormat switch
         {
             OutputFormat.JsonObject => new OutputConstraint(StructuredOutputKind.JsonObject),

@@ -1,0 +1,253 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using ModelRouter.Client;
+using ModelRouter.Protocol;
+using ModelRouter.Server.Options;
+using ModelRouter.Server.Requests;
+using ModelRouter.Server.Scheduling;
+using RuntimeFinish = ModelRouter.Runtime.Generation.FinishReason;
+
+namespace ModelRouter.Cluster;
+
+/// <summary>
+/// Forwards a routed request to the node the <see cref="ClusterRouter"/> picks from this node's view of the directory,
+/// over the nodes' own socket protocol: authenticated with the cluster's token, streamed, one multiplexed connection per
+/// node (opened on first use, replaced when it breaks), the request flagged as forwarded so that the receiver serves it
+/// itself. A stale view (this node cannot reach the directory) forwards nothing and takes nothing forwarded.
+/// </summary>
+public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposable
+{
+    private readonly ClusterView view;
+    private readonly ClusterRouter router;
+    private readonly ClusterSettings settings;
+    private readonly string token;
+    private readonly ILogger<ClusterForwarder> logger;
+    private readonly ConcurrentDictionary<string, Lazy<Task<ModelRouterClient>>> connections = new(StringComparer.Ordinal);
+    private int disposed;
+
+    public ClusterForwarder(ClusterView view, ClusterRouter router, IOptions<ClusterSettings> settings, IOptions<ServerOptions> server,
+        ILogger<ClusterForwarder> logger)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(server);
+        this.view = view;
+        this.router = router;
+        this.settings = settings.Value;
+        this.logger = logger;
+        token = this.settings.ForwardToken ?? server.Value.AuthToken ?? "";
+    }
+
+    public string LocalNode => settings.ResolvedNodeName;
+
+    /// <summary>The directory answered within its staleness bound (the entry lifetime): this node is part of the cluster now.</summary>
+    public bool AcceptsForwarded => view.Age is var age && age != Timeout.InfiniteTimeSpan && age <= settings.EntryLifetime;
+
+    public ForwardTarget? Choose(string model)
+    {
+        // A view older than the entry lifetime may send work to a node that has left: serve here until it is fresh.
+        if (!AcceptsForwarded || router.Choose(model, view.Current, LocalNode) is not { } route
+            || string.Equals(route.Node, LocalNode, StringComparison.Ordinal) || route.ForwardEndpoint is null)
+        {
+            return null;
+        }
+
+        return new ForwardTarget(route.Node, route.ForwardEndpoint, route.Reason.ToString());
+    }
+
+    public async IAsyncEnumerable<ForwardedPiece> ForwardAsync(ForwardTarget target, GenerationCommand command, string model,
+        [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(command);
+        var client = await ConnectAsync(target, cancellation).ConfigureAwait(false);
+        var stream = command.Messages is { } messages
+            ? client.ChatAsync(Request(command, model, messages), cancellation)
+            : client.GenerateAsync(Request(command, model), cancellation);
+        var pieces = stream.GetAsyncEnumerator(cancellation);
+        await using (pieces.ConfigureAwait(false))
+        {
+            while (true)
+            {
+                GenerationChunk chunk;
+                try
+                {
+                    if (!await pieces.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        yield break;
+                    }
+
+                    chunk = pieces.Current;
+                }
+                catch (ModelRouterException ex) when (!cancellation.IsCancellationRequested)
+                {
+                    throw Translate(target, client, ex);
+                }
+
+                yield return chunk.Result is { } result ? new ForwardedPiece("", Done(result)) : new ForwardedPiece(chunk.Text);
+            }
+        }
+    }
+
+    /// <summary>The node's pooled connection, opened now when there is none or the last one broke.</summary>
+    private async Task<ModelRouterClient> ConnectAsync(ForwardTarget target, CancellationToken cancellation)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
+        for (var attempt = 0; ; attempt++)
+        {
+            var pending = connections.GetOrAdd(target.Endpoint, endpoint => new Lazy<Task<ModelRouterClient>>(() => OpenAsync(endpoint)));
+            ModelRouterClient client;
+            try
+            {
+                client = await pending.Value.WaitAsync(cancellation).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SocketException or TimeoutException or ModelRouterException or IOException)
+            {
+                connections.TryRemove(new KeyValuePair<string, Lazy<Task<ModelRouterClient>>>(target.Endpoint, pending));
+                throw new ForwardException(RequestError.ModelUnavailable, $"node {target.Node} at {target.Endpoint} could not be reached: {ex.Message}", ex);
+            }
+
+            if (client.IsConnected && !client.IsDraining)
+            {
+                return client;
+            }
+
+            // Broken or draining (that node is shutting down): drop it, and open one more connection at most.
+            if (connections.TryRemove(new KeyValuePair<string, Lazy<Task<ModelRouterClient>>>(target.Endpoint, pending)))
+            {
+                _ = client.DisposeAsync().AsTask();
+            }
+
+            if (attempt == 1)
+            {
+                throw new ForwardException(RequestError.ModelUnavailable, $"node {target.Node} at {target.Endpoint} is closing its connections");
+            }
+        }
+    }
+
+    private async Task<ModelRouterClient> OpenAsync(string endpoint)
+    {
+        if (!ClusterSettings.TryParseEndpoint(endpoint, out var address))
+        {
+            throw new IOException($"'{endpoint}' is not host:port");
+        }
+
+        var options = new ModelRouterClientOptions
+        {
+            ClientName = "modelrouter-node " + LocalNode,
+            ConnectTimeout = TimeSpan.FromMilliseconds(settings.ForwardConnectTimeoutMs),
+        };
+        var client = await ModelRouterClient.ConnectAsync(address, token, options).ConfigureAwait(false);
+        LogConnected(logger, LocalNode, endpoint);
+        return client;
+    }
+
+    private static ForwardException Translate(ForwardTarget target, ModelRouterClient client, ModelRouterException ex)
+    {
+        if (ex is ModelRouterConnectionException || !client.IsConnected)
+        {
+            return new ForwardException(RequestError.ModelUnavailable, $"the connection to node {target.Node} broke: {ex.Message}", ex);
+        }
+
+        var error = ex.Code switch
+        {
+            ErrorCode.UnknownModel => RequestError.UnknownModel,
+            ErrorCode.PromptTooLong => RequestError.PromptTooLong,
+            ErrorCode.InvalidArgument => RequestError.InvalidArgument,
+            ErrorCode.MaxTokensExceeded => RequestError.MaxTokensExceeded,
+            ErrorCode.Overloaded or ErrorCode.TooManyRequestsInFlight => RequestError.Overloaded,
+            ErrorCode.Cancelled => RequestError.Cancelled,
+            ErrorCode.ShuttingDown => RequestError.ShuttingDown,
+            ErrorCode.Timeout => RequestError.Timeout,
+            ErrorCode.ModelUnavailable => RequestError.ModelUnavailable,
+            _ => RequestError.Internal,
+        };
+        return new ForwardException(error, $"node {target.Node}: {ex.Message}", ex);
+    }
+
+    private static GenerateRequest Request(GenerationCommand command, string model) => new()
+    {
+        Prompt = command.Prompt!,
+        Model = model,
+        Forwarded = true,
+        MaxTokens = command.MaxTokens,
+        Temperature = command.Temperature,
+        TopP = command.TopP,
+        TopK = command.TopK,
+        Seed = command.Seed,
+        StopSequences = command.Stop,
+        OutputFormat = Format(command.Output),
+        OutputSpec = command.Output?.Text,
+    };
+
+    private static ChatGenerateRequest Request(GenerationCommand command, string model, IReadOnlyList<Runtime.Chat.ChatTurn> messages)
+    {
+        var wire = new ChatRequestMessage[messages.Count];
+        for (var i = 0; i < wire.Length; i++)
+        {
+            wire[i] = new ChatRequestMessage(messages[i].Role, messages[i].Content ?? "");
+        }
+
+        return new ChatGenerateRequest
+        {
+            Messages = wire,
+            Model = model,
+            Forwarded = true,
+            MaxTokens = command.MaxTokens,
+            Temperature = command.Temperature,
+            TopP = command.TopP,
+            TopK = command.TopK,
+            Seed = command.Seed,
+            StopSequences = command.Stop,
+            OutputFormat = Format(command.Output),
+            OutputSpec = command.Output?.Text,
+        };
+    }
+
+    private static OutputFormat Format(OutputConstraint? output) => output?.Kind switch
+    {
+        null => OutputFormat.Text,
+        Runtime.Generation.StructuredOutputKind.JsonObject => OutputFormat.JsonObject,
+        Runtime.Generation.StructuredOutputKind.JsonSchema => OutputFormat.JsonSchema,
+        _ => OutputFormat.Grammar,
+    };
+
+    private static ForwardedDone Done(GenerationResult result)
+    {
+        var stats = result.Stats;
+        var finish = stats.FinishReason switch
+        {
+            Protocol.FinishReason.MaxTokens => RuntimeFinish.MaxTokens,
+            Protocol.FinishReason.StopSequence => RuntimeFinish.StopString,
+            Protocol.FinishReason.Cancelled => RuntimeFinish.Cancelled,
+            Protocol.FinishReason.ContextFull => RuntimeFinish.ContextFull,
+            _ => RuntimeFinish.EndOfGeneration,
+        };
+        return new ForwardedDone(result.Model, result.Node, finish, stats.PromptTokens, stats.CachedPromptTokens, stats.GeneratedTokens,
+            stats.TokensPerSecond, stats.QueueWait, stats.SwapNanos > 0 ? stats.SwapTime : null);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) != 0)
+        {
+            return;
+        }
+
+        foreach (var pending in connections.Values)
+        {
+            if (pending.IsValueCreated && pending.Value.IsCompletedSuccessfully)
+            {
+                await pending.Value.Result.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        connections.Clear();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cluster: node {Node} connected to {Endpoint} to forward requests.")]
+    private static partial void LogConnected(ILogger logger, string node, string endpoint);
+}
