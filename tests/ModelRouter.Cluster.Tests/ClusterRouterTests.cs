@@ -31,6 +31,20 @@ public sealed class ClusterRouterTests
     }
 
     [Fact]
+    public void Routing_for_a_live_node_passes_over_nodes_no_request_can_reach()
+    {
+        // b holds the model on its device but publishes no forward endpoint: a request at a cannot get there.
+        var directory = Directory(
+            Node("a", M("code", ResidencyTier.Disk, ttft: 300)),
+            Node("b", M("code", ResidencyTier.Device, ttft: 20)) with { ForwardEndpoint = null },
+            Node("c", M("code", ResidencyTier.Host, swap: 30, ttft: 60)));
+
+        Assert.Equal("c", new ClusterRouter().Choose("code", directory, localNode: "a")!.Node);
+        Assert.Equal("b", new ClusterRouter().Choose("code", directory, localNode: "b")!.Node); // b itself serves it
+        Assert.Equal("b", new ClusterRouter().Choose("code", directory)!.Node); // a study of placement sees every node
+    }
+
+    [Fact]
     public void Without_a_device_copy_the_cheapest_host_ram_swap_wins()
     {
         var route = new ClusterRouter().Choose("code", Directory(
@@ -140,9 +154,11 @@ public sealed class ClusterRouterTests
             GatewayPort = 30000,
             PrimaryNode = "not an endpoint",
             PublishIntervalMs = 10,
+            ForwardEndpoint = "10.0.0.5", // no port
         }.Validate();
 
-        Assert.Equal(4, problems.Count);
+        Assert.Equal(5, problems.Count);
+        Assert.Contains(problems, p => p.Contains(":ForwardEndpoint", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains(":Redis", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains(":PrimaryNode", StringComparison.Ordinal));
     }

@@ -18,53 +18,12 @@ namespace ModelRouter.Cluster.Tests;
 /// </summary>
 public sealed class ServerResidencyTests
 {
-    private const string Token = "cluster-test";
-    private const string Model = "tiny";
-
-    private sealed class Chat : ITaskClassifier
-    {
-        public (string Task, float Confidence, bool Unsure) Classify(string prompt) => ("chat", 1f, false);
-    }
-
-
-    private static IHost Server(string node, string modelPath, int siloPort, int? primaryPort)
-    {
-        var args = new List<string>
-        {
-            "--ModelRouter:Tcp=127.0.0.1:0",
-            "--ModelRouter:AuthToken=" + Token,
-            "--ModelRouter:DefaultModel=" + Model,
-            "--ModelRouter:Models:0:Name=" + Model,
-            "--ModelRouter:Models:0:Path=" + modelPath,
-            "--ModelRouter:Models:0:Capabilities:0=chat",
-            "--ModelRouter:Cluster:Enabled=true",
-            "--ModelRouter:Cluster:NodeName=" + node,
-            "--ModelRouter:Cluster:ClusterId=servers-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
-            "--ModelRouter:Cluster:SiloPort=" + siloPort.ToString(CultureInfo.InvariantCulture),
-            "--ModelRouter:Cluster:GatewayPort=" + Loopback.FreePort().ToString(CultureInfo.InvariantCulture),
-            "--ModelRouter:Cluster:PublishIntervalMs=200",
-        };
-        if (primaryPort is { } primary)
-        {
-            args.Add("--ModelRouter:Cluster:PrimaryNode=127.0.0.1:" + primary.ToString(CultureInfo.InvariantCulture));
-        }
-
-        var builder = ModelRouterHost.CreateBuilder([.. args], configFile: null, new Chat());
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        Assert.True(builder.AddModelRouterCluster());
-        return builder.Build();
-    }
-
     [Fact]
     public async Task A_model_served_on_one_node_shows_on_its_device_in_the_others_view_and_is_routed_there()
     {
-        var vocab = TestRepository.RequireLlamaFile(Path.Combine("models", VocabLocator.DefaultFileName(ForgeArchitecture.Llama)));
-        var directory = Directory.CreateTempSubdirectory("mr-cluster-").FullName;
-        var path = Path.Combine(directory, "tiny.gguf");
-        var shape = ForgePresets.TryGet("tiny", out var tiny) ? tiny : throw new InvalidOperationException("no tiny preset");
-        ModelForge.Forge(new ForgeOptions(shape, ForgeWeightType.Q8_0) { VocabPath = vocab, Seed = 7 }, path, cancellationToken: TestContext.Current.CancellationToken);
+        var (directory, path) = ClusterServers.ForgeModel();
         var primaryPort = Loopback.FreePort();
-        var nodes = new[] { Server("a", path, primaryPort, null), Server("b", path, Loopback.FreePort(), primaryPort) };
+        var nodes = new[] { ClusterServers.Node("a", path, primaryPort, null), ClusterServers.Node("b", path, Loopback.FreePort(), primaryPort) };
         try
         {
             foreach (var node in nodes)
@@ -74,14 +33,14 @@ public sealed class ServerResidencyTests
 
             var viewOfB = nodes[1].Services.GetRequiredService<ClusterView>();
             await Loopback.WaitForAsync(() => viewOfB.Current.Nodes.Length == 2, "b seeing both nodes");
-            Assert.All(viewOfB.Current.Nodes, n => Assert.NotEqual(ResidencyTier.Device, n.Find(Model)!.Tier)); // nothing served yet
+            Assert.All(viewOfB.Current.Nodes, n => Assert.NotEqual(ResidencyTier.Device, n.Find(ClusterServers.Model)!.Tier)); // nothing served yet
 
             var endpoint = nodes[0].Services.GetServices<IHostedService>().OfType<ListenerService>().Single().TcpEndpoint!;
-            await using (var client = await ModelRouterClient.ConnectAsync(endpoint, Token, new ModelRouterClientOptions { ClientName = "cluster-test" },
+            await using (var client = await ModelRouterClient.ConnectAsync(endpoint, ClusterServers.Token, new ModelRouterClientOptions { ClientName = "cluster-test" },
                 TestContext.Current.CancellationToken))
             {
                 var tokens = 0;
-                await foreach (var chunk in client.GenerateAsync(new GenerateRequest { Prompt = "Once upon a time", Model = Model, MaxTokens = 4 },
+                await foreach (var chunk in client.GenerateAsync(new GenerateRequest { Prompt = "Once upon a time", Model = ClusterServers.Model, MaxTokens = 4 },
                     TestContext.Current.CancellationToken))
                 {
                     tokens += chunk.TokenCount;
@@ -90,8 +49,8 @@ public sealed class ServerResidencyTests
                 Assert.True(tokens > 0);
             }
 
-            await Loopback.WaitForAsync(() => viewOfB.Current.Nodes.Single(n => n.Node == "a").Find(Model)!.Tier == ResidencyTier.Device, "a's model on its device in b's view");
-            var route = nodes[1].Services.GetRequiredService<ClusterRouter>().Choose(Model, viewOfB.Current);
+            await Loopback.WaitForAsync(() => viewOfB.Current.Nodes.Single(n => n.Node == "a").Find(ClusterServers.Model)!.Tier == ResidencyTier.Device, "a's model on its device in b's view");
+            var route = nodes[1].Services.GetRequiredService<ClusterRouter>().Choose(ClusterServers.Model, viewOfB.Current);
             Assert.Equal(("a", RouteReason.OnDevice), (route!.Node, route.Reason));
         }
         finally
