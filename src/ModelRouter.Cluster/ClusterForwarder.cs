@@ -64,10 +64,14 @@ public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposab
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(command);
         var client = await ConnectAsync(target, cancellation).ConfigureAwait(false);
+
+        // Until the first piece, the request also ends when the first-token bound passes (then it is served here).
+        using var firstToken = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        firstToken.CancelAfter(settings.ForwardFirstTokenTimeoutMs);
         var stream = command.Messages is { } messages
-            ? client.ChatAsync(Request(command, model, messages), cancellation)
-            : client.GenerateAsync(Request(command, model), cancellation);
-        var pieces = stream.GetAsyncEnumerator(cancellation);
+            ? client.ChatAsync(Request(command, model, messages), firstToken.Token)
+            : client.GenerateAsync(Request(command, model), firstToken.Token);
+        var pieces = stream.GetAsyncEnumerator(firstToken.Token);
         await using (pieces.ConfigureAwait(false))
         {
             while (true)
@@ -86,7 +90,14 @@ public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposab
                 {
                     throw Translate(target, client, ex);
                 }
+                catch (OperationCanceledException ex) when (!cancellation.IsCancellationRequested)
+                {
+                    throw new ForwardException(RequestError.Timeout,
+                        $"node {target.Node} sent no token within {settings.ForwardFirstTokenTimeoutMs} ms", ex);
+                }
 
+                // The bound is on the first token only: once it came, the answer runs as long as it needs.
+                firstToken.CancelAfter(Timeout.Infinite);
                 yield return chunk.Result is { } result ? new ForwardedPiece("", Done(result)) : new ForwardedPiece(chunk.Text);
             }
         }

@@ -58,6 +58,13 @@ public sealed class ClusterSettings
     /// <summary>How long a forward may take to connect to another node before the request is served here instead.</summary>
     public int ForwardConnectTimeoutMs { get; set; } = 2000;
 
+    /// <summary>
+    /// How long a forwarded request may wait for its first token from the other node (its queue, swap and prompt there)
+    /// before it is cancelled there and served here instead: a hung node, or one far busier than its directory entry
+    /// said, must not hold a request without bound.
+    /// </summary>
+    public int ForwardFirstTokenTimeoutMs { get; set; } = 15_000;
+
     /// <summary>How often this node publishes its residency and refreshes its view of everyone else's.</summary>
     public int PublishIntervalMs { get; set; } = 500;
 
@@ -115,6 +122,11 @@ public sealed class ClusterSettings
         if (ForwardConnectTimeoutMs is < 50 or > 60_000)
         {
             problems.Add($"{SectionName}:ForwardConnectTimeoutMs: 50-60000 (got {ForwardConnectTimeoutMs}).");
+        }
+
+        if (ForwardFirstTokenTimeoutMs is < 100 or > 600_000)
+        {
+            problems.Add($"{SectionName}:ForwardFirstTokenTimeoutMs: 100-600000 (got {ForwardFirstTokenTimeoutMs}).");
         }
 
         if (PublishIntervalMs is < 50 or > 60_000)

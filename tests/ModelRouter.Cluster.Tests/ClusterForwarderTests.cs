@@ -1,4 +1,11 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
+using ModelRouter.Protocol;
+using ModelRouter.Server.Requests;
+using ModelRouter.Server.Scheduling;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.Runtime;
 using ModelRouter.Server.Options;
@@ -38,5 +45,70 @@ public sealed class ClusterForwarderTests
         time.Advance(TimeSpan.FromMilliseconds(2001));
         Assert.False(forwarder.AcceptsForwarded);
         Assert.Null(forwarder.Choose("m"));
+    }
+
+    /// <summary>
+    /// A node that completes the handshake and then never answers (hung, or far busier than its entry said): the
+    /// forward ends with a timeout error once the first-token bound passes, which the pipeline turns into serving the
+    /// request locally; nothing waits without bound.
+    /// </summary>
+    [Fact]
+    public async Task A_forward_to_a_node_that_never_sends_a_token_ends_at_the_first_token_bound()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var endpoint = (IPEndPoint)listener.LocalEndpoint;
+        var hung = HangAfterHandshakeAsync(listener);
+        var view = new ClusterView(TimeProvider.System);
+        view.Update(new ResidencySnapshot(
+            [new NodeResidency("b", Silo, endpoint.ToString(), DateTime.UtcNow, 1, [new ModelResidency("m", ResidencyTier.Device, 0, 0, 20)])], DateTime.UtcNow));
+        var settings = new ClusterSettings { Enabled = true, NodeName = "a", ForwardFirstTokenTimeoutMs = 300 };
+        await using var forwarder = new ClusterForwarder(view, new ClusterRouter(), MsOptions.Create(settings), MsOptions.Create(new ServerOptions()),
+            NullLogger<ClusterForwarder>.Instance);
+        var target = forwarder.Choose("m")!;
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var error = await Assert.ThrowsAsync<ForwardException>(async () =>
+        {
+            await foreach (var _ in forwarder.ForwardAsync(target, new GenerationCommand { Prompt = "hi" }, "m", TestContext.Current.CancellationToken))
+            {
+            }
+        });
+
+        Assert.Equal(RequestError.Timeout, error.Error);
+        Assert.Contains("no token within 300 ms", error.Message, StringComparison.Ordinal);
+        Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(30));
+        await forwarder.DisposeAsync(); // closes the pooled connection: the hung node sees the client leave
+        await hung.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>Accepts one connection, answers hello with hello-ok, then reads and ignores everything until the client leaves.</summary>
+    private static async Task HangAfterHandshakeAsync(TcpListener listener)
+    {
+        using var socket = await listener.AcceptSocketAsync(TestContext.Current.CancellationToken);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var reader = PipeReader.Create(stream);
+        var writer = PipeWriter.Create(stream);
+        var greeted = false;
+        while (true)
+        {
+            var read = await reader.ReadAsync(TestContext.Current.CancellationToken);
+            var buffer = read.Buffer;
+            while (FrameReader.TryReadFrame(ref buffer, ProtocolLimits.Default, out var frame))
+            {
+                if (!greeted && frame.Type == FrameType.Hello)
+                {
+                    FrameWriter.WriteHelloOk(writer, ServerHello.FromLimits(ProtocolLimits.Default, isAdmin: false, 1, "hung", ProtocolConstants.HighestVersion));
+                    await writer.FlushAsync(TestContext.Current.CancellationToken);
+                    greeted = true;
+                }
+            }
+
+            reader.AdvanceTo(buffer.Start, buffer.End);
+            if (read.IsCompleted)
+            {
+                return;
+            }
+        }
     }
 }
