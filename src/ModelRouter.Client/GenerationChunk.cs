@@ -23,6 +23,9 @@ public sealed class GenerationResult
     /// <summary>The cluster node that ran it (a request may be forwarded to the node holding its model); empty outside a cluster.</summary>
     public string Node { get; init; } = "";
 
+    /// <summary>Why it ran on <see cref="Node"/>: the cluster router's reason (OnDevice, InHostRam, LeastLoaded, Kept) or a fallback's; empty outside a cluster.</summary>
+    public string Placement { get; init; } = "";
+
     public GenerationStats Stats { get; init; }
 
     /// <summary>

@@ -98,7 +98,7 @@ public sealed partial class ModelRouterClient
         {
             if (chunk.Result is { } result)
             {
-                return new GenerationResult { Model = result.Model, TaskType = result.TaskType, Node = result.Node, Stats = result.Stats, Text = text.ToString() };
+                return new GenerationResult { Model = result.Model, TaskType = result.TaskType, Node = result.Node, Placement = result.Placement, Stats = result.Stats, Text = text.ToString() };
             }
 
             text.Append(chunk.Text);

@@ -150,6 +150,7 @@ internal sealed class StreamingRequest : PendingRequest
             Model = System.Text.Encoding.UTF8.GetString(done.Model),
             TaskType = System.Text.Encoding.UTF8.GetString(done.TaskType),
             Node = System.Text.Encoding.UTF8.GetString(done.Node),
+            Placement = System.Text.Encoding.UTF8.GetString(done.Placement),
             Stats = done.Stats,
         };
         return new GenerationChunk("", 0, result);

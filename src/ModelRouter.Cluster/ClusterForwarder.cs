@@ -28,6 +28,7 @@ public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposab
     private readonly ILogger<ClusterForwarder> logger;
     private readonly ConcurrentDictionary<string, Lazy<Task<ModelRouterClient>>> connections = new(StringComparer.Ordinal);
     private int disposed;
+    private int turn = -1;
 
     public ClusterForwarder(ClusterView view, ClusterRouter router, IOptions<ClusterSettings> settings, IOptions<ServerOptions> server,
         ILogger<ClusterForwarder> logger)
@@ -46,16 +47,60 @@ public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposab
     /// <summary>The directory answered within its staleness bound (the entry lifetime): this node is part of the cluster now.</summary>
     public bool AcceptsForwarded => view.Age is var age && age != Timeout.InfiniteTimeSpan && age <= settings.EntryLifetime;
 
+    public int NodesInView => view.Current.Nodes.Length;
+
     public ForwardTarget? Choose(string model)
     {
         // A view older than the entry lifetime may send work to a node that has left: serve here until it is fresh.
-        if (!AcceptsForwarded || router.Choose(model, view.Current, LocalNode) is not { } route
-            || string.Equals(route.Node, LocalNode, StringComparison.Ordinal) || route.ForwardEndpoint is null)
+        if (!AcceptsForwarded)
         {
             return null;
         }
 
-        return new ForwardTarget(route.Node, route.ForwardEndpoint, route.Reason.ToString());
+        var directory = view.Current;
+        if (settings.Policy != ClusterPolicy.ResidencyAware)
+        {
+            return Baseline(model, directory);
+        }
+
+        if (router.Choose(model, directory, LocalNode) is not { } route)
+        {
+            return null;
+        }
+
+        return new ForwardTarget(route.Node, route.ForwardEndpoint ?? "", route.Reason.ToString());
+    }
+
+    /// <summary>The comparison policies, over the nodes a request can reach (those with a forward endpoint, and this one).</summary>
+    private ForwardTarget? Baseline(string model, ResidencySnapshot directory)
+    {
+        var nodes = directory.Nodes
+            .Where(n => n.ForwardEndpoint is not null || string.Equals(n.Node, LocalNode, StringComparison.Ordinal))
+            .OrderBy(n => n.Node, StringComparer.Ordinal)
+            .ToList();
+        if (nodes.Count == 0)
+        {
+            return null;
+        }
+
+        NodeResidency chosen;
+        if (settings.Policy == ClusterPolicy.RoundRobin)
+        {
+            chosen = nodes[(int)((uint)Interlocked.Increment(ref turn) % (uint)nodes.Count)];
+        }
+        else
+        {
+            var models = directory.Nodes.SelectMany(n => n.Models).Select(m => m.Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            var index = models.IndexOf(model);
+            if (index < 0)
+            {
+                return null;
+            }
+
+            chosen = nodes[index % nodes.Count];
+        }
+
+        return new ForwardTarget(chosen.Node, chosen.ForwardEndpoint ?? "", settings.Policy.ToString());
     }
 
     public async IAsyncEnumerable<ForwardedPiece> ForwardAsync(ForwardTarget target, GenerationCommand command, string model,

@@ -10,6 +10,19 @@ public enum ClusterProvider
     Redis,
 }
 
+/// <summary>How a node picks the node that runs a request.</summary>
+public enum ClusterPolicy
+{
+    /// <summary>The residency-aware <see cref="ClusterRouter"/>: the model's device, then host RAM, then the least loaded. The policy to deploy.</summary>
+    ResidencyAware,
+
+    /// <summary>Each request to the next node in turn, whatever it holds (a plain load balancer): for comparisons.</summary>
+    RoundRobin,
+
+    /// <summary>Each model always on one node (the sorted models dealt out over the sorted nodes): for comparisons.</summary>
+    StaticPartition,
+}
+
 /// <summary>
 /// The <c>ModelRouter:Cluster</c> configuration section. Off by default: a server that does not ask to join a cluster
 /// starts no silo, opens no port and behaves exactly as a single box.
@@ -21,6 +34,9 @@ public sealed class ClusterSettings
     public bool Enabled { get; set; }
 
     public ClusterProvider Provider { get; set; } = ClusterProvider.Localhost;
+
+    /// <summary>How requests are placed; the baselines exist so that the demo compares them on live nodes.</summary>
+    public ClusterPolicy Policy { get; set; } = ClusterPolicy.ResidencyAware;
 
     /// <summary>StackExchange.Redis connection string of the membership table (Provider = Redis).</summary>
     public string? Redis { get; set; }

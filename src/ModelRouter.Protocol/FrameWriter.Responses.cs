@@ -31,11 +31,11 @@ public static partial class FrameWriter
     /// <summary>
     /// Done (layout on <see cref="DonePayload"/>): ends a generation. <paramref name="withCachedTokens"/> appends the
     /// cached prompt tokens: only in sessions of version 3 (<see cref="ProtocolConstants.CachedTokensVersion"/>) or later;
-    /// <paramref name="withNode"/> appends the serving node after them: version 4
+    /// <paramref name="withNode"/> appends the serving node and its placement after them: version 4
     /// (<see cref="ProtocolConstants.ServingNodeVersion"/>) or later, and only with the cached tokens.
     /// </summary>
     public static void WriteDone(IBufferWriter<byte> output, uint requestId, in GenerationStats stats, ReadOnlySpan<char> model, ReadOnlySpan<char> taskType,
-        bool withCachedTokens = false, bool withNode = false, ReadOnlySpan<char> node = default)
+        bool withCachedTokens = false, bool withNode = false, ReadOnlySpan<char> node = default, ReadOnlySpan<char> placement = default)
     {
         if (withNode && !withCachedTokens)
         {
@@ -43,7 +43,7 @@ public static partial class FrameWriter
         }
 
         var size = DonePayload.FixedSize + PayloadSize.OfString(model) + PayloadSize.OfString(taskType) + (withCachedTokens ? DonePayload.CachedTokensSize : 0)
-            + (withNode ? PayloadSize.OfString(node) : 0);
+            + (withNode ? PayloadSize.OfString(node) + PayloadSize.OfString(placement) : 0);
         var w = new PayloadWriter(Begin(output, FrameType.Done, FrameFlags.Final, requestId, size));
         w.WriteByte((byte)stats.FinishReason);
         w.WriteByte((byte)stats.Stage);
@@ -66,6 +66,7 @@ public static partial class FrameWriter
         if (withNode)
         {
             w.WriteString(node);
+            w.WriteString(placement);
         }
 
         End(output, size, w);

@@ -47,8 +47,13 @@ public static partial class MessageReader
             }
         }
 
-        // Version 4 appends the serving node after them; a version 3 frame ends at the cached tokens.
-        var node = reader.Remaining > 0 ? reader.ReadString(limits.MaxNameBytes, "serving node") : default;
+        // Version 4 appends the serving node and its placement after them; a version 3 frame ends at the cached tokens.
+        ReadOnlySpan<byte> node = default, placement = default;
+        if (reader.Remaining > 0)
+        {
+            node = reader.ReadString(limits.MaxNameBytes, "serving node");
+            placement = reader.ReadString(limits.MaxNameBytes, "placement");
+        }
 
         reader.EnsureEnd();
         if (finish > (byte)FinishReason.ContextFull)
@@ -66,7 +71,7 @@ public static partial class MessageReader
             ThrowHelper.Payload(ErrorCode.BadFrame, "tokens per second must be finite and non-negative");
         }
 
-        return new DonePayload(stats, model, taskType, node);
+        return new DonePayload(stats, model, taskType, node, placement);
     }
 
     /// <summary>A route stage byte (version 2); a value this version does not define is <c>100 bad-frame</c>.</summary>

@@ -42,8 +42,9 @@ public static class ProtocolConstants
     public const ushort CachedTokensVersion = 3;
 
     /// <summary>
-    /// The first session version whose done frame ends with the name of the cluster node that served (after the cached
-    /// prompt tokens; empty outside a cluster), so that a client of a forwarded request sees where it ran.
+    /// The first session version whose done frame ends with the cluster node that served and why it was placed there
+    /// (after the cached prompt tokens; empty outside a cluster), so that a client of a forwarded request sees where it
+    /// ran.
     /// </summary>
     public const ushort ServingNodeVersion = 4;
 

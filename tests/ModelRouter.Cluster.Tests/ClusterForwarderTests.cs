@@ -17,6 +17,7 @@ namespace ModelRouter.Cluster.Tests;
 public sealed class ClusterForwarderTests
 {
     private static readonly SiloAddress Silo = SiloAddress.New(System.Net.IPAddress.Loopback, 11111, 1);
+    private static readonly string[] ModelsInOrder = ["m1", "m2", "m3"];
 
     private static ResidencySnapshot BOnDevice() => new(
         [
@@ -45,6 +46,29 @@ public sealed class ClusterForwarderTests
         time.Advance(TimeSpan.FromMilliseconds(2001));
         Assert.False(forwarder.AcceptsForwarded);
         Assert.Null(forwarder.Choose("m"));
+    }
+
+    [Fact]
+    public async Task The_comparison_policies_deal_requests_round_robin_or_each_model_to_one_node_whatever_they_hold()
+    {
+        var view = new ClusterView(TimeProvider.System);
+        var node = (string name, string model) => new NodeResidency(name, Silo, "127.0.0.1:900" + name[^1], DateTime.UtcNow, 1,
+            [new ModelResidency("m1", model == "m1" ? ResidencyTier.Device : ResidencyTier.Disk, 0, 0, 20),
+             new ModelResidency("m2", ResidencyTier.Disk, 0, 0, 20), new ModelResidency("m3", ResidencyTier.Disk, 0, 0, 20)]);
+        view.Update(new ResidencySnapshot([node("n1", ""), node("n2", "m1"), node("n3", "")], DateTime.UtcNow));
+        ClusterForwarder Forwarder(ClusterPolicy policy) => new(view, new ClusterRouter(),
+            MsOptions.Create(new ClusterSettings { Enabled = true, NodeName = "n1", Policy = policy }), MsOptions.Create(new ServerOptions()),
+            NullLogger<ClusterForwarder>.Instance);
+
+        await using var residency = Forwarder(ClusterPolicy.ResidencyAware);
+        await using var roundRobin = Forwarder(ClusterPolicy.RoundRobin);
+        await using var partition = Forwarder(ClusterPolicy.StaticPartition);
+
+        Assert.Equal(("n2", "OnDevice"), (residency.Choose("m1")!.Node, residency.Choose("m1")!.Reason));
+        Assert.Equal(["n1", "n2", "n3", "n1"], Enumerable.Range(0, 4).Select(_ => roundRobin.Choose("m1")!.Node));
+        Assert.Equal(["n1", "n2", "n3"], ModelsInOrder.Select(m => partition.Choose(m)!.Node));
+        Assert.Equal("StaticPartition", partition.Choose("m1")!.Reason);
+        Assert.Equal(3, partition.NodesInView);
     }
 
     /// <summary>

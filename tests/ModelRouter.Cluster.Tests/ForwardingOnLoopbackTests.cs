@@ -55,7 +55,7 @@ public sealed class ForwardingOnLoopbackTests
             var direct = await toB.CompleteAsync(Greedy(), Cancel);
             var forwarded = await toA.CompleteAsync(Greedy(), Cancel);
 
-            Assert.Equal(("b", "b"), (direct.Node, forwarded.Node));
+            Assert.Equal(("b", "b", "OnDevice"), (direct.Node, forwarded.Node, forwarded.Placement));
             Assert.Equal(direct.Text, forwarded.Text); // b's words, relayed whole
             Assert.Equal(direct.Stats.GeneratedTokens, forwarded.Stats.GeneratedTokens);
             Assert.NotEqual(Runtime.Swap.ModelState.Resident,
@@ -63,7 +63,7 @@ public sealed class ForwardingOnLoopbackTests
 
             // Sent to a as b would forward it: a serves it itself, although b holds the model.
             var kept = await toA.CompleteAsync(Greedy(forwarded: true), Cancel);
-            Assert.Equal("a", kept.Node);
+            Assert.Equal(("a", "Forwarded"), (kept.Node, kept.Placement));
             Assert.Equal(direct.Text, kept.Text); // the same model file, greedy: the same words
         }
         finally
@@ -106,6 +106,7 @@ public sealed class ForwardingOnLoopbackTests
             var result = await toA.CompleteAsync(Greedy(), Cancel);
 
             Assert.Equal("a", result.Node);
+            Assert.StartsWith("ServedHere: node b at 127.0.0.1:", result.Placement, StringComparison.Ordinal);
             Assert.True(result.Stats.GeneratedTokens > 0);
         }
         finally

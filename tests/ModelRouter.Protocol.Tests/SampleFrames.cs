@@ -358,13 +358,14 @@ public static class SampleFrames
                 Assert.True(done.Node.IsEmpty); // a version 3 frame names no node
             }),
         new("done-node", FrameType.Done, 16,
-            w => FrameWriter.WriteDone(w, 16, Stats with { CachedPromptTokens = 8 }, "llama-3.2-1b", "chat", withCachedTokens: true, withNode: true, node: "gpu-box-2"),
+            w => FrameWriter.WriteDone(w, 16, Stats with { CachedPromptTokens = 8 }, "llama-3.2-1b", "chat", withCachedTokens: true, withNode: true, node: "gpu-box-2", placement: "OnDevice"),
             p =>
             {
                 var done = MessageReader.ReadDone(p, Limits);
                 Assert.Equal(Stats with { CachedPromptTokens = 8 }, done.Stats);
                 Assert.Equal("chat", Encoding.UTF8.GetString(done.TaskType));
                 Assert.Equal("gpu-box-2", Encoding.UTF8.GetString(done.Node));
+                Assert.Equal("OnDevice", Encoding.UTF8.GetString(done.Placement));
             }),
         new("route-result-staged", FrameType.RouteResult, 12,
             w => FrameWriter.WriteRouteResult(w, 12, StagedDecision),

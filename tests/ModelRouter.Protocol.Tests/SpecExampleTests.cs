@@ -149,7 +149,7 @@ internal static class HandAssembled
         ["done-cached"] = Frame(0x21, Final, 13, p => p.U8(2).U8(0).U16(0).U32(9).U32(64).F32(412.5f)
             .U64(3_250).U64(1_500_000).U64(38_000_000).U64(45_000_000).U64(200_000_000).Str("llama-3.2-1b").Str("chat").U32(8)),
         ["done-node"] = Frame(0x21, Final, 16, p => p.U8(2).U8(0).U16(0).U32(9).U32(64).F32(412.5f)
-            .U64(3_250).U64(1_500_000).U64(38_000_000).U64(45_000_000).U64(200_000_000).Str("llama-3.2-1b").Str("chat").U32(8).Str("gpu-box-2")),
+            .U64(3_250).U64(1_500_000).U64(38_000_000).U64(45_000_000).U64(200_000_000).Str("llama-3.2-1b").Str("chat").U32(8).Str("gpu-box-2").Str("OnDevice")),
         ["cancel"] = Frame(0x13, 0, 1, _ => { }),
         ["route"] = Frame(0x11, 0, 3, p => p.F32(1.0f).U8(1).U8(0).U16(0).Str("").Str("Summarize this.")),
         ["route-result"] = Frame(0x22, Final, 3, p => p.U64(2_900).F32(0.875f).U8(2).U8(2).U16(0)

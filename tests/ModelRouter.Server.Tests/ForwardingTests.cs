@@ -42,6 +42,8 @@ public sealed class ForwardingTests
 
         public bool AcceptsForwarded => accepts;
 
+        public int NodesInView => 2;
+
         public ForwardTarget? Choose(string model)
         {
             Interlocked.Increment(ref Chosen);
@@ -116,7 +118,7 @@ public sealed class ForwardingTests
         }
 
         Assert.Equal("Hello, world", text.ToString());
-        Assert.Equal(("m0", "b", 3, 2), (result!.Model, result.Node, result.Stats.GeneratedTokens, result.Stats.CachedPromptTokens));
+        Assert.Equal(("m0", "b", "OnDevice", 3, 2), (result!.Model, result.Node, result.Placement, result.Stats.GeneratedTokens, result.Stats.CachedPromptTokens));
         Assert.Equal(Protocol.FinishReason.MaxTokens, result.FinishReason);
         Assert.Equal(7, result.Stats.QueueWait.TotalMilliseconds, 3);
         Assert.Equal(11, result.Stats.SwapTime.TotalMilliseconds, 3);
@@ -134,6 +136,7 @@ public sealed class ForwardingTests
         var body = await response.Content.ReadAsStringAsync(Cancel);
         Assert.True(response.IsSuccessStatusCode, body);
         Assert.Equal("b", response.Headers.GetValues("x-modelrouter-node").Single());
+        Assert.Equal("OnDevice", response.Headers.GetValues("x-modelrouter-placement").Single());
         using var json = JsonDocument.Parse(body);
         Assert.Equal("Hello, world", json.RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
         Assert.Equal("b", json.RootElement.GetProperty("modelrouter").GetProperty("node").GetString());
@@ -151,6 +154,7 @@ public sealed class ForwardingTests
         Assert.Equal(GenerationEventKind.Completed, end.Kind);
         Assert.Equal(TestModels.Reference(60), text); // the local model's own words: nothing of the failed forward
         Assert.Equal("a", end.Done!.Node);
+        Assert.StartsWith("ServedHere: node b could not be reached", end.Done.Placement, StringComparison.Ordinal);
         Assert.Equal(1, forwarder.Chosen);
     }
 
@@ -181,7 +185,7 @@ public sealed class ForwardingTests
         var result = await client.CompleteAsync(new GenerateRequest { Model = "m0", Prompt = TestModels.Prompt, MaxTokens = 60, Temperature = 0, Forwarded = true }, Cancel);
 
         Assert.Equal(TestModels.Reference(60), result.Text);
-        Assert.Equal("a", result.Node);
+        Assert.Equal(("a", "Forwarded"), (result.Node, result.Placement));
         Assert.Equal(0, forwarder.Chosen);
     }
 

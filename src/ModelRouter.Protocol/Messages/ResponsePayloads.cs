@@ -35,7 +35,8 @@ public readonly ref struct TokenChunkPayload
 /// 16 u64 route ns   24 u64 queue wait ns   32 u64 swap ns   40 u64 time to first token ns   48 u64 total ns
 /// 56 str model (that served)   str task type (empty when the model was named)
 /// then, in version 3 and later: u32 cached prompt tokens (prefix reuse; at most the prompt tokens)
-/// then, in version 4 and later: str serving node (the cluster node that ran it; empty outside a cluster)
+/// then, in version 4 and later: str serving node (the cluster node that ran it; empty outside a cluster),
+///                                str placement (why there: the cluster router's reason; empty outside a cluster)
 /// </code>
 /// </summary>
 public readonly ref struct DonePayload
@@ -45,8 +46,9 @@ public readonly ref struct DonePayload
     /// <summary>Bytes version 3 appends after the task type (cached prompt tokens).</summary>
     public const int CachedTokensSize = 4;
 
-    internal DonePayload(GenerationStats stats, ReadOnlySpan<byte> model, ReadOnlySpan<byte> taskType, ReadOnlySpan<byte> node)
+    internal DonePayload(GenerationStats stats, ReadOnlySpan<byte> model, ReadOnlySpan<byte> taskType, ReadOnlySpan<byte> node, ReadOnlySpan<byte> placement)
     {
+        Placement = placement;
         Stats = stats;
         Model = model;
         TaskType = taskType;
@@ -61,6 +63,9 @@ public readonly ref struct DonePayload
 
     /// <summary>The cluster node that served (version 4; empty before it, and outside a cluster).</summary>
     public ReadOnlySpan<byte> Node { get; }
+
+    /// <summary>Why the request ran on <see cref="Node"/> (version 4): OnDevice, InHostRam, LeastLoaded, Kept, or a fallback's reason.</summary>
+    public ReadOnlySpan<byte> Placement { get; }
 }
 
 /// <summary>

@@ -29,6 +29,9 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
     /// <summary>The cluster node that runs it: this one, until it is forwarded (empty outside a cluster).</summary>
     public string Node { get; private set; } = pipeline.LocalNode;
 
+    /// <summary>Why it runs on <see cref="Node"/>: the cluster router's reason, or why a forward fell back here (empty outside a cluster).</summary>
+    public string Placement { get; set; } = "";
+
     public string Task { get; private set; } = "";
 
     public TimeSpan RouteTime { get; private set; }
@@ -143,7 +146,7 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
             {
                 var done = new GenerationDone(stats.Model, Task, stats.FinishReason, stats.PromptTokens, stats.GeneratedTokens,
                     stats.TokensPerSecond, stats.RouteTime, stats.QueueWait, stats.SwapTime, stats.TimeToFirstToken, Stopwatch.GetElapsedTime(started),
-                    stats.CachedPromptTokens, toolCalls, Node);
+                    stats.CachedPromptTokens, toolCalls, Node, Placement);
                 pipeline.Events.Finished(Id, done);
                 observer.OnCompleted(done);
             }
@@ -264,6 +267,7 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(client, pipeline.CutOffToken);
         var previous = Node;
         Node = target.Node;
+        Placement = target.Reason;
         TimeSpan? firstPiece = null;
         var buffer = ArrayPool<byte>.Shared.Rent(4096);
         try
@@ -310,6 +314,7 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
             pipeline.Metrics.RecordForward(target.Node, "served_here");
             ServerLog.ForwardFellBack(pipeline.Logger, Id, Model, target.Node, ex.Message);
             Node = previous;
+            Placement = "ServedHere: " + ex.Message;
             try
             {
                 pipeline.SubmitLocal(this, local(), client);

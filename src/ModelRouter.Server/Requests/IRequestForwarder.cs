@@ -21,8 +21,14 @@ public interface IRequestForwarder
     /// </summary>
     bool AcceptsForwarded { get; }
 
-    /// <summary>The node to run <paramref name="model"/> on, when that is another node; null to run it here.</summary>
+    /// <summary>
+    /// The node to run <paramref name="model"/> on and why (this node's own name to run it here); null when the
+    /// cluster cannot say (this node's view is stale, or no node publishes the model): then it runs here.
+    /// </summary>
     ForwardTarget? Choose(string model);
+
+    /// <summary>Nodes in this node's view of the cluster, itself included (for the stats).</summary>
+    int NodesInView { get; }
 
     /// <summary>
     /// Runs the request on <paramref name="target"/> with <paramref name="model"/> named: text pieces, then one piece with
@@ -32,7 +38,7 @@ public interface IRequestForwarder
     IAsyncEnumerable<ForwardedPiece> ForwardAsync(ForwardTarget target, GenerationCommand command, string model, CancellationToken cancellation);
 }
 
-/// <summary>Where a request goes: the node, its socket door, and why it was chosen (for logs and the demo).</summary>
+/// <summary>Where a request goes: the node, its socket door (empty for this node), and why it was chosen (reported in done stats).</summary>
 public sealed record ForwardTarget(string Node, string Endpoint, string Reason);
 
 /// <summary>A piece of a forwarded answer: text, or (last) the serving node's statistics.</summary>

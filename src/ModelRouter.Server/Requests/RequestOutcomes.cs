@@ -24,7 +24,7 @@ public sealed record RouteOutcome(
 /// How a generation ended, with its statistics. <see cref="Total"/> is the whole request as the server saw it: from
 /// the moment the pipeline took it to its last token (route, queue, swap, prefill and decode). <see cref="ToolCalls"/>:
 /// the tool calls the answer made (requests that offered tools; 0 otherwise). <see cref="Node"/>: the cluster node that
-/// ran it (this one, or the one it was forwarded to; empty outside a cluster).
+/// ran it (this one, or the one it was forwarded to; empty outside a cluster), <see cref="Placement"/> why there.
 /// </summary>
 public sealed record GenerationDone(
     string Model,
@@ -40,7 +40,8 @@ public sealed record GenerationDone(
     TimeSpan Total,
     int CachedPromptTokens = 0,
     int ToolCalls = 0,
-    string Node = "");
+    string Node = "",
+    string Placement = "");
 
 /// <summary>Where a model's weights are now.</summary>
 public enum ModelTierView
@@ -80,7 +81,7 @@ public sealed record ModelView(
     int Queued,
     IReadOnlyList<string> Capabilities);
 
-/// <summary>The server's counters.</summary>
+/// <summary>The server's counters; <see cref="ClusterNodes"/>: nodes in this node's view of its cluster (0 outside one).</summary>
 public sealed record ServerStatsView(
     TimeSpan Uptime,
     int Connections,
@@ -92,7 +93,8 @@ public sealed record ServerStatsView(
     long SwapsTotal,
     long ErrorsTotal,
     long DeviceBytesUsed,
-    long DeviceBytesBudget);
+    long DeviceBytesBudget,
+    int ClusterNodes = 0);
 
 /// <summary>What an admin operation did.</summary>
 public sealed record AdminOutcome(AdminAction Action, string Model, ModelTierView Tier, ModelStateView State, TimeSpan Elapsed, string Message);

@@ -101,12 +101,18 @@ public sealed partial class RequestPipeline
             return;
         }
 
-        // Another cluster node holds the model better (on its device, or a cheaper swap): run it there, one hop at most.
-        // Tool calls stay here: the socket protocol does not carry tools.
-        if (forwarder is not null && !command.Forwarded && !NeedsToolLayer(command) && forwarder.Choose(model) is { } target)
+        // In a cluster: another node may hold the model better (on its device, or a cheaper swap): run it there, one hop
+        // at most. Tool calls stay here: the socket protocol does not carry tools.
+        if (forwarder is not null)
         {
-            _ = run.ForwardAsync(forwarder, target, command, () => LocalGeneration(run, command, model, output), cancellation);
-            return;
+            var target = command.Forwarded || NeedsToolLayer(command) ? null : forwarder.Choose(model);
+            if (target is not null && !string.Equals(target.Node, forwarder.LocalNode, StringComparison.Ordinal))
+            {
+                _ = run.ForwardAsync(forwarder, target, command, () => LocalGeneration(run, command, model, output), cancellation);
+                return;
+            }
+
+            run.Placement = target?.Reason ?? (command.Forwarded ? "Forwarded" : NeedsToolLayer(command) ? "ToolsStayHere" : "ViewStale");
         }
 
         SubmitLocal(run, LocalGeneration(run, command, model, output), cancellation);

@@ -104,7 +104,8 @@ public sealed partial class RequestPipeline
             snapshot.Sum(s => (long)s.Restores),
             Interlocked.Read(ref errorsTotal),
             Pool.ResidentBytes,
-            Pool.BudgetBytes);
+            Pool.BudgetBytes,
+            forwarder?.NodesInView ?? 0);
     }
 
     /// <summary>Preload, pin, unpin or evict one model (admins only).</summary>

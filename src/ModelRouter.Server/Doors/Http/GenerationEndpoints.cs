@@ -500,7 +500,8 @@ internal static class GenerationEndpoints
             {
                 if (done.Node.Length > 0)
                 {
-                    headers["x-modelrouter-node"] = done.Node; // the cluster node that ran it (forwarded or not)
+                    headers["x-modelrouter-node"] = done.Node; // the cluster node that ran it (forwarded or not), and why
+                    headers["x-modelrouter-placement"] = done.Placement;
                 }
 
                 headers["x-modelrouter-queue-ms"] = Millis(done.QueueWait);
@@ -531,6 +532,7 @@ internal static class GenerationEndpoints
             if (done.Node.Length > 0)
             {
                 json.WriteString("node", done.Node);
+                json.WriteString("placement", done.Placement);
             }
             if (route is not null)
             {

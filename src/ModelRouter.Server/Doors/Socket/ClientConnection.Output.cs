@@ -81,7 +81,7 @@ public sealed partial class ClientConnection
             {
                 FrameWriter.WriteDone(output.Writer, requestId, wire, done.Model, done.Task,
                     withCachedTokens: sessionVersion >= ProtocolConstants.CachedTokensVersion,
-                    withNode: sessionVersion >= ProtocolConstants.ServingNodeVersion, node: done.Node);
+                    withNode: sessionVersion >= ProtocolConstants.ServingNodeVersion, node: done.Node, placement: done.Placement);
             }
 
             EndRequest(requestId); // before the frame is published: the client may reuse the id once it sees the frame

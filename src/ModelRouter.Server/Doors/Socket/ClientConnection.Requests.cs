@@ -264,6 +264,7 @@ public sealed partial class ClientConnection
             ErrorsTotal = stats.ErrorsTotal,
             GpuBytesUsed = stats.DeviceBytesUsed,
             GpuBytesTotal = stats.DeviceBytesBudget,
+            Extra = stats.ClusterNodes > 0 ? [new("cluster_nodes", stats.ClusterNodes)] : [],
         };
         Send(0, (writer, _) => FrameWriter.WriteStats(writer, id, wire));
     }
