@@ -8,6 +8,12 @@ public enum RouteReason
     /// <summary>The model is on that node's device.</summary>
     OnDevice,
 
+    /// <summary>
+    /// That node is bringing the model onto its device for requests already queued there: this one joins them and shares
+    /// the swap instead of starting a second load elsewhere.
+    /// </summary>
+    Loading,
+
     /// <summary>No node has it on the device; that node holds it in host RAM, with the cheapest swap-in.</summary>
     InHostRam,
 
@@ -98,7 +104,7 @@ public sealed class ClusterRouter(ClusterRoutingOptions? options = null)
         }
 
         lastNode[model] = bestNode.Node;
-        var reason = best.Tier switch
+        var reason = IsLoading(best) ? RouteReason.Loading : best.Tier switch
         {
             ResidencyTier.Device => RouteReason.OnDevice,
             ResidencyTier.Host => RouteReason.InHostRam,
@@ -107,8 +113,14 @@ public sealed class ClusterRouter(ClusterRoutingOptions? options = null)
         return new ClusterRoute(bestNode.Node, bestNode.ForwardEndpoint, reason, best.Tier, best.EstimatedTtftMs);
     }
 
-    /// <summary>Tier order, a busy node one tier down: device 0, host 1, disk 2 (a spilled device ranks with host, a spilled host with disk).</summary>
-    private int Rank(ModelResidency entry) => (int)entry.Tier + (entry.QueueDepth >= options.SpillQueueDepth ? 1 : 0);
+    /// <summary>
+    /// Tier order, a busy node one tier down: device 0, host 1, disk 2 (a spilled device ranks with host, a spilled host
+    /// with disk). A model off the device with requests queued for it on that node is being loaded there: it ranks with
+    /// the device, so that concurrent requests for a cold model share one load rather than each starting its own.
+    /// </summary>
+    private int Rank(ModelResidency entry) => (IsLoading(entry) ? 0 : (int)entry.Tier) + (entry.QueueDepth >= options.SpillQueueDepth ? 1 : 0);
+
+    private static bool IsLoading(ModelResidency entry) => entry.Tier != ResidencyTier.Device && entry.QueueDepth > 0;
 
     /// <summary>
     /// Within a rank: on the device the lowest estimate (its own queue is what a request waits for); in host RAM or on

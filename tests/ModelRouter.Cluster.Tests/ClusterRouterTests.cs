@@ -45,6 +45,17 @@ public sealed class ClusterRouterTests
     }
 
     [Fact]
+    public void Requests_for_a_cold_model_join_the_node_already_loading_it_instead_of_starting_a_second_load()
+    {
+        // b has a request queued for "code" (its load is under way), so it is the busier node; c is idle.
+        var route = new ClusterRouter().Choose("code", Directory(
+            Node("b", M("code", ResidencyTier.Host, queue: 1, swap: 30, ttft: 60)),
+            Node("c", M("code", ResidencyTier.Host, swap: 30, ttft: 50))));
+
+        Assert.Equal(("b", RouteReason.Loading), (route!.Node, route.Reason));
+    }
+
+    [Fact]
     public void Without_a_device_copy_the_cheapest_host_ram_swap_wins()
     {
         var route = new ClusterRouter().Choose("code", Directory(

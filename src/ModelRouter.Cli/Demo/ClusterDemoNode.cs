@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using ModelRouter.Client;
+
+namespace ModelRouter.Cli.Demo;
+
+/// <summary>
+/// One node of the cluster demo: `modelrouter serve` in its own process (so that killing it is a machine dying, with no
+/// goodbye), its output in a log file, and a probe connection for its stats.
+/// </summary>
+internal sealed class ClusterDemoNode : IAsyncDisposable
+{
+    private readonly Process process;
+    private readonly StreamWriter log;
+    private readonly Lock logGate = new();
+    private ModelRouterClient? probe;
+
+    private ClusterDemoNode(string name, Process process, StreamWriter log, IPEndPoint endpoint)
+    {
+        Name = name;
+        this.process = process;
+        this.log = log;
+        Endpoint = endpoint;
+    }
+
+    public string Name { get; }
+
+    public IPEndPoint Endpoint { get; }
+
+    public bool HasExited => process.HasExited;
+
+    /// <summary>Starts this executable's `serve` with <paramref name="configPath"/>; stdout and stderr go to <paramref name="logPath"/>.</summary>
+    public static ClusterDemoNode Start(string name, string configPath, int tcpPort, string logPath)
+    {
+        var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell which executable this is, to start the nodes");
+        var start = new ProcessStartInfo(self) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (string.Equals(Path.GetFileNameWithoutExtension(self), "dotnet", StringComparison.Ordinal))
+        {
+            start.ArgumentList.Add(typeof(ClusterDemoNode).Assembly.Location); // run as `dotnet modelrouter.dll`
+        }
+
+        start.ArgumentList.Add("serve");
+        start.ArgumentList.Add("--config");
+        start.ArgumentList.Add(configPath);
+        var log = new StreamWriter(logPath, append: false) { AutoFlush = true };
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"node {name} did not start");
+        var node = new ClusterDemoNode(name, process, log, new IPEndPoint(IPAddress.Loopback, tcpPort));
+        process.OutputDataReceived += (_, e) => node.Log(e.Data);
+        process.ErrorDataReceived += (_, e) => node.Log(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return node;
+    }
+
+    private void Log(string? line)
+    {
+        if (line is not null)
+        {
+            lock (logGate)
+            {
+                log.WriteLine(line);
+            }
+        }
+    }
+
+    /// <summary>Waits (60 s at most) until the node answers on its socket door and sees <paramref name="nodes"/> nodes in its cluster.</summary>
+    /// <exception cref="InvalidOperationException">The node exited or did not get there in time.</exception>
+    public async Task WaitReadyAsync(string token, int nodes, CancellationToken cancellation)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(60))
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"node {Name} exited with code {process.ExitCode}; see its log");
+            }
+
+            if (await ClusterNodesAsync(token, cancellation).ConfigureAwait(false) >= nodes)
+            {
+                return;
+            }
+
+            await Task.Delay(100, cancellation).ConfigureAwait(false);
+        }
+
+        throw new InvalidOperationException($"node {Name} did not see {nodes} nodes within 60 s; see its log");
+    }
+
+    /// <summary>Nodes in this node's view (its stats' cluster_nodes), or null when it cannot be asked.</summary>
+    public async Task<int?> ClusterNodesAsync(string token, CancellationToken cancellation) =>
+        await StatsAsync(token, cancellation).ConfigureAwait(false) is { } stats
+            ? (int)stats.Extra.FirstOrDefault(e => e.Key == "cluster_nodes").Value
+            : null;
+
+    /// <summary>Swaps this node has done, or null when it cannot be asked.</summary>
+    public async Task<long?> SwapsAsync(string token, CancellationToken cancellation) =>
+        (await StatsAsync(token, cancellation).ConfigureAwait(false))?.SwapsTotal;
+
+    private async Task<Protocol.ServerStats?> StatsAsync(string token, CancellationToken cancellation)
+    {
+        try
+        {
+            if (probe is not { IsConnected: true })
+            {
+                if (probe is not null)
+                {
+                    await probe.DisposeAsync().ConfigureAwait(false);
+                }
+
+                probe = null;
+                probe = await ModelRouterClient.ConnectAsync(Endpoint, token,
+                    new ModelRouterClientOptions { ClientName = "cluster-demo-probe", ConnectTimeout = TimeSpan.FromSeconds(2) }, cancellation).ConfigureAwait(false);
+            }
+
+            return await probe.GetStatsAsync(cancellation).WaitAsync(TimeSpan.FromSeconds(2), cancellation).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or TimeoutException or ModelRouterException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>SIGKILL: the node dies without closing anything itself.</summary>
+    public void Kill()
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (probe is not null)
+        {
+            await probe.DisposeAsync().ConfigureAwait(false);
+        }
+
+        Kill();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        process.Dispose();
+        lock (logGate)
+        {
+            log.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// A user of the demo: one connection to the node a load balancer gave it; when that node dies, the user's next request
+/// goes to the next live node (the balancer noticed), and the requests that died with it count as lost.
+/// </summary>
+internal sealed class ClusterDemoUser(string name, int entry) : IAsyncDisposable
+{
+    private readonly SemaphoreSlim gate = new(1, 1);
+    private ModelRouterClient? client;
+
+    public string Name { get; } = name;
+
+    public int Entry { get; private set; } = entry;
+
+    public async Task<ModelRouterClient> ClientAsync(IReadOnlyList<ClusterDemoNode> nodes, string token, CancellationToken cancellation)
+    {
+        await gate.WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                if (client is { IsConnected: true })
+                {
+                    return client;
+                }
+
+                if (client is not null)
+                {
+                    await client.DisposeAsync().ConfigureAwait(false);
+                    client = null;
+                }
+
+                var node = nodes[Entry];
+                if (!node.HasExited)
+                {
+                    try
+                    {
+                        client = await ModelRouterClient.ConnectAsync(node.Endpoint, token,
+                            new ModelRouterClientOptions { ClientName = "cluster-demo-" + Name }, cancellation).ConfigureAwait(false);
+                        continue;
+                    }
+                    catch (Exception ex) when (ex is SocketException or IOException or TimeoutException or ModelRouterException && attempt < nodes.Count)
+                    {
+                        // Not answering: the balancer sends this user to the next node.
+                    }
+                }
+
+                Entry = (Entry + 1) % nodes.Count;
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (client is not null)
+        {
+            await client.DisposeAsync().ConfigureAwait(false);
+        }
+
+        gate.Dispose();
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Name} → node #{Entry}");
+}
