@@ -34,11 +34,16 @@ internal sealed class ClusterDemoNode : IAsyncDisposable
     /// <summary>Starts this executable's `serve` with <paramref name="configPath"/>; stdout and stderr go to <paramref name="logPath"/>.</summary>
     public static ClusterDemoNode Start(string name, string configPath, int tcpPort, string logPath)
     {
-        var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell which executable this is, to start the nodes");
-        var start = new ProcessStartInfo(self) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        if (string.Equals(Path.GetFileNameWithoutExtension(self), "dotnet", StringComparison.Ordinal))
+        // The modelrouter executable itself, or (run as `dotnet modelrouter.dll`, or from a test host) the .NET host with this assembly.
+        var self = Environment.ProcessPath ?? "dotnet";
+        var direct = string.Equals(Path.GetFileNameWithoutExtension(self), "modelrouter", StringComparison.Ordinal);
+        var host = direct ? self
+            : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } dotnetHost ? dotnetHost
+            : string.Equals(Path.GetFileNameWithoutExtension(self), "dotnet", StringComparison.Ordinal) ? self : "dotnet";
+        var start = new ProcessStartInfo(host) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (!direct)
         {
-            start.ArgumentList.Add(typeof(ClusterDemoNode).Assembly.Location); // run as `dotnet modelrouter.dll`
+            start.ArgumentList.Add(typeof(ClusterDemoNode).Assembly.Location);
         }
 
         start.ArgumentList.Add("serve");

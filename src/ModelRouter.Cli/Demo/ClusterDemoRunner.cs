@@ -15,15 +15,17 @@ namespace ModelRouter.Cli.Demo;
 
 /// <summary>Settings of `modelrouter demo --nodes N`.</summary>
 internal sealed record ClusterDemoSettings(string WorkDirectory, int Nodes, int Requests, double RatePerSecond, int Users, int Seed, bool Kill,
-    IReadOnlyList<ClusterPolicy> Policies);
+    IReadOnlyList<ClusterPolicy> Policies, int ModelsPerNode = 2);
 
 /// <summary>One request of the live run: where it entered, where it ran and why, and what the client saw.</summary>
 internal sealed record ClusterDemoRequest(int Index, TimeSpan Sent, string User, string Model, string Entry, string Node, string Placement,
-    double TtftMs, double TotalMs, bool Failed, string Error);
+    double TtftMs, double TotalMs, bool Failed, string Error, double SwapMs = 0);
 
 /// <summary>One policy's live run.</summary>
+/// <param name="KilledAt">When the last node was killed, from the trace's start (null: no kill).</param>
+/// <param name="DeadAfterMs">How long after the kill the first node's view stopped listing it (null: no kill, or not within 30 s).</param>
 internal sealed record ClusterDemoResult(ClusterPolicy Policy, IReadOnlyList<ClusterDemoRequest> Requests, long Swaps, TimeSpan Span,
-    double? DeadAfterMs)
+    TimeSpan? KilledAt, double? DeadAfterMs)
 {
     public double SwapsPerMinute => Span > TimeSpan.Zero ? Swaps / Span.TotalMinutes : 0;
 
@@ -61,8 +63,11 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
     {
         var paths = DemoCatalog.ForgeAll(Models, Path.Combine(settings.WorkDirectory, "models"), "[cluster]", "random-weight cluster demo model", progress, cancellation);
         var footprints = await DemoFootprints.MeasureAsync(paths, DemoCatalog.Scheduler(), cancellation).ConfigureAwait(false);
-        var weights = footprints.Select(f => f.WeightBytes).Order().ToList();
-        var budget = weights[^1] + (weights[0] / 2); // one model's weights at a time per node: every switch is a real swap
+        // Room on each node's device for the largest ModelsPerNode models as they sit there serving (weights and the
+        // generation context, which the pool counts as resident), plus half the smallest model's weights: never one
+        // more, so a node that serves more models than that swaps.
+        var loaded = footprints.Select(f => f.WeightBytes + f.GenerationContextBytes).OrderDescending().ToList();
+        var budget = loaded.Take(settings.ModelsPerNode).Sum() + (footprints.Min(f => f.WeightBytes) / 2);
         var trace = SyntheticTrace.Generate(Models.Select(m => m.Name).ToList(), new SyntheticTraceOptions
         {
             Requests = settings.Requests,
@@ -74,7 +79,7 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
             PopularityShift = TimeSpan.Zero,
         });
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"[cluster] {settings.Nodes} nodes, {Models.Length} models, a device budget of {budget:N0} bytes each (one model at a time); trace: {trace.Count} requests over {trace[^1].Arrival.TotalSeconds:F0} s from {settings.Users} users (Zipf popularity, sticky sessions, seed {settings.Seed})"));
+            $"[cluster] {settings.Nodes} nodes, {Models.Length} models, a device budget of {budget:N0} bytes each ({settings.ModelsPerNode} models at a time); trace: {trace.Count} requests over {trace[^1].Arrival.TotalSeconds:F0} s from {settings.Users} users (Zipf popularity, sticky sessions, seed {settings.Seed})"));
         output.WriteLine("Models have random weights (forged): their text is gibberish by design; placement, swaps, timings and losses are real.");
 
         var results = new List<ClusterDemoResult>();
@@ -115,7 +120,14 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
                 await node.WaitReadyAsync(Token, nodes.Count, cancellation).ConfigureAwait(false);
             }
 
-            progress.WriteLine($"[cluster] {policy}: every node sees {nodes.Count} nodes; replaying the trace");
+            progress.WriteLine($"[cluster] {policy}: every node sees {nodes.Count} nodes; each loads every model once (its host tier then holds them all)");
+            foreach (var node in nodes)
+            {
+                await WarmUpAsync(node, cancellation).ConfigureAwait(false);
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellation).ConfigureAwait(false); // two publish intervals: the directory shows it
+            progress.WriteLine($"[cluster] {policy}: replaying the trace");
             return await ReplayAsync(policy, nodes, trace, cancellation).ConfigureAwait(false);
         }
         finally
@@ -131,12 +143,16 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
         CancellationToken cancellation)
     {
         var users = trace.Select(r => r.User).Distinct().Order(StringComparer.Ordinal).Select((u, i) => new ClusterDemoUser(u, i % nodes.Count)).ToDictionary(u => u.Name);
-        var swaps = new long[nodes.Count];
+        // Swaps during the trace only: the warm-up's first loads are counted by the nodes too.
+        var baseline = new long[nodes.Count];
+        await SampleOnceAsync(nodes, baseline, cancellation).ConfigureAwait(false);
+        var swaps = (long[])baseline.Clone();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var sampling = SampleSwapsAsync(nodes, swaps, stop.Token);
         var start = Stopwatch.GetTimestamp();
         var killIndex = settings.Kill && nodes.Count > 1 ? (int)(trace.Count * 0.6) : -1;
         Task<double?> killed = Task.FromResult<double?>(null);
+        TimeSpan? killedAt = null;
         var sends = new List<Task<ClusterDemoRequest>>(trace.Count);
         for (var i = 0; i < trace.Count; i++)
         {
@@ -149,6 +165,7 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
 
             if (i == killIndex)
             {
+                killedAt = Stopwatch.GetElapsedTime(start);
                 killed = KillAsync(nodes, cancellation);
             }
 
@@ -165,7 +182,23 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
             await user.DisposeAsync().ConfigureAwait(false);
         }
 
-        return new ClusterDemoResult(policy, requests, swaps.Sum(), span, await killed.ConfigureAwait(false));
+        return new ClusterDemoResult(policy, requests, swaps.Sum() - baseline.Sum(), span, killedAt, await killed.ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// One short request per model on <paramref name="node"/> itself (flagged as forwarded, so it runs there): the first
+    /// load of each model from its file, which every policy would pay alike, is out of the comparison, and every swap
+    /// in the trace is a restore from the node's host tier, as in a server that has been up for a while.
+    /// </summary>
+    private static async Task WarmUpAsync(ClusterDemoNode node, CancellationToken cancellation)
+    {
+        await using var client = await ModelRouterClient.ConnectAsync(node.Endpoint, Token, new ModelRouterClientOptions { ClientName = "cluster-demo-warm-up" },
+            cancellation).ConfigureAwait(false);
+        foreach (var model in Models)
+        {
+            await client.CompleteAsync(new GenerateRequest { Prompt = "hello", Model = model.Name, MaxTokens = 1, Temperature = 0, Forwarded = true }, cancellation)
+                .ConfigureAwait(false);
+        }
     }
 
     /// <summary>Kills the last node (SIGKILL: no goodbye) and measures how long the first node's view keeps listing it.</summary>
@@ -222,7 +255,7 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
             }
 
             result = new ClusterDemoRequest(index, sent, user.Name, request.Model, entry.Name, done!.Node, done.Placement, ttft,
-                Stopwatch.GetElapsedTime(started).TotalMilliseconds, double.IsNaN(ttft), "");
+                Stopwatch.GetElapsedTime(started).TotalMilliseconds, double.IsNaN(ttft), "", done.Stats.SwapTime.TotalMilliseconds);
         }
         catch (Exception ex) when (ex is ModelRouterException or SocketException or IOException or TimeoutException)
         {
@@ -291,13 +324,13 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
     private void WriteCsv(List<ClusterDemoResult> results)
     {
         var path = Path.Combine(settings.WorkDirectory, "cluster-demo.csv");
-        var csv = new StringBuilder("policy,index,sent_ms,user,model,entry,node,placement,ttft_ms,total_ms,failed,error\n");
+        var csv = new StringBuilder("policy,index,sent_ms,user,model,entry,node,placement,ttft_ms,total_ms,swap_ms,failed,error\n");
         foreach (var r in results)
         {
             foreach (var q in r.Requests)
             {
                 csv.Append(CultureInfo.InvariantCulture,
-                    $"{Name(r.Policy)},{q.Index},{q.Sent.TotalMilliseconds:F1},{q.User},{q.Model},{q.Entry},{q.Node},\"{q.Placement.Replace('"', '\'')}\",{q.TtftMs:F1},{q.TotalMs:F1},{(q.Failed ? 1 : 0)},\"{q.Error.Replace('"', '\'')}\"\n");
+                    $"{Name(r.Policy)},{q.Index},{q.Sent.TotalMilliseconds:F1},{q.User},{q.Model},{q.Entry},{q.Node},\"{q.Placement.Replace('"', '\'')}\",{q.TtftMs:F1},{q.TotalMs:F1},{q.SwapMs:F1},{(q.Failed ? 1 : 0)},\"{q.Error.Replace('"', '\'')}\"\n");
             }
         }
 
