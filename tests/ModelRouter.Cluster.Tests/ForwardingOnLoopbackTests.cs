@@ -23,58 +23,11 @@ public sealed class ForwardingOnLoopbackTests
         ModelRouterClient.ConnectAsync(node.Services.GetServices<IHostedService>().OfType<ListenerService>().Single().TcpEndpoint!, token,
             new ModelRouterClientOptions { ClientName = "forwarding-test" }, Cancel);
 
-    [Fact]
-    public async Task A_request_for_a_model_another_node_holds_runs_there_and_streams_back_as_that_nodes_answer()
-    {
-        var (directory, path) = ClusterServers.ForgeModel();
-        var primaryPort = Loopback.FreePort();
-        var nodes = new[]
-        {
-            ClusterServers.Node("a", path, primaryPort, null, tcpPort: Loopback.FreePort()),
-            ClusterServers.Node("b", path, Loopback.FreePort(), primaryPort, tcpPort: Loopback.FreePort()),
-        };
-        try
-        {
-            foreach (var node in nodes)
-            {
-                await node.StartAsync(Cancel);
-            }
-
-            // b loads the model onto its device; a sees that within a publish interval or two.
-            await using (var admin = await ConnectAsync(nodes[1], ClusterServers.AdminToken))
-            {
-                await admin.PreloadAsync(ClusterServers.Model, Cancel);
-            }
-
-            var viewOfA = nodes[0].Services.GetRequiredService<ClusterView>();
-            await Loopback.WaitForAsync(() => viewOfA.Current.Nodes.SingleOrDefault(n => n.Node == "b")?.Find(ClusterServers.Model)?.Tier == ResidencyTier.Device,
-                "b's model on its device in a's view");
-
-            await using var toB = await ConnectAsync(nodes[1]);
-            await using var toA = await ConnectAsync(nodes[0]);
-            var direct = await toB.CompleteAsync(Greedy(), Cancel);
-            var forwarded = await toA.CompleteAsync(Greedy(), Cancel);
-
-            Assert.Equal(("b", "b", "OnDevice"), (direct.Node, forwarded.Node, forwarded.Placement));
-            Assert.Equal(direct.Text, forwarded.Text); // b's words, relayed whole
-            Assert.Equal(direct.Stats.GeneratedTokens, forwarded.Stats.GeneratedTokens);
-            Assert.NotEqual(Runtime.Swap.ModelState.Resident,
-                nodes[0].Services.GetRequiredService<ModelRouterService>().Pool.Snapshot().Single().State); // a never loaded it
-
-            // Sent to a as b would forward it: a serves it itself, although b holds the model.
-            var kept = await toA.CompleteAsync(Greedy(forwarded: true), Cancel);
-            Assert.Equal(("a", "Forwarded"), (kept.Node, kept.Placement));
-            Assert.Equal(direct.Text, kept.Text); // the same model file, greedy: the same words
-        }
-        finally
-        {
-            await Loopback.StopAllAsync(nodes);
-            Directory.Delete(directory, recursive: true);
-        }
-    }
-
-    [Fact]
-    public async Task A_node_whose_forward_endpoint_refuses_connections_costs_the_request_nothing_it_is_served_locally()
+    /// <summary>
+    /// Starts nodes a and b (each forwarding to the other's socket door), has b load the model onto its device, and
+    /// waits until a's view shows it there; then runs <paramref name="test"/> and stops both.
+    /// </summary>
+    private static async Task WithModelOnBAsync(Func<IHost[], Task> test)
     {
         var (directory, path) = ClusterServers.ForgeModel();
         var primaryPort = Loopback.FreePort();
@@ -98,16 +51,7 @@ public sealed class ForwardingOnLoopbackTests
             var viewOfA = nodes[0].Services.GetRequiredService<ClusterView>();
             await Loopback.WaitForAsync(() => viewOfA.Current.Nodes.SingleOrDefault(n => n.Node == "b")?.Find(ClusterServers.Model)?.Tier == ResidencyTier.Device,
                 "b's model on its device in a's view");
-            Assert.Equal("b", nodes[0].Services.GetRequiredService<IRequestForwarder>().Choose(ClusterServers.Model)?.Node);
-
-            // b's socket door closes (its silo stays, so the directory still lists it): a's forward cannot connect.
-            await nodes[1].Services.GetServices<IHostedService>().OfType<ListenerService>().Single().StopAsync(Cancel);
-            await using var toA = await ConnectAsync(nodes[0]);
-            var result = await toA.CompleteAsync(Greedy(), Cancel);
-
-            Assert.Equal("a", result.Node);
-            Assert.StartsWith("ServedHere: node b at 127.0.0.1:", result.Placement, StringComparison.Ordinal);
-            Assert.True(result.Stats.GeneratedTokens > 0);
+            await test(nodes);
         }
         finally
         {
@@ -115,4 +59,39 @@ public sealed class ForwardingOnLoopbackTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    [Fact]
+    public Task A_request_for_a_model_another_node_holds_runs_there_and_streams_back_as_that_nodes_answer() => WithModelOnBAsync(async nodes =>
+    {
+        await using var toB = await ConnectAsync(nodes[1]);
+        await using var toA = await ConnectAsync(nodes[0]);
+        var direct = await toB.CompleteAsync(Greedy(), Cancel);
+        var forwarded = await toA.CompleteAsync(Greedy(), Cancel);
+
+        Assert.Equal(("b", "b", "OnDevice"), (direct.Node, forwarded.Node, forwarded.Placement));
+        Assert.Equal(direct.Text, forwarded.Text); // b's words, relayed whole
+        Assert.Equal(direct.Stats.GeneratedTokens, forwarded.Stats.GeneratedTokens);
+        Assert.NotEqual(Runtime.Swap.ModelState.Resident,
+            nodes[0].Services.GetRequiredService<ModelRouterService>().Pool.Snapshot().Single().State); // a never loaded it
+
+        // Sent to a as b would forward it: a serves it itself, although b holds the model.
+        var kept = await toA.CompleteAsync(Greedy(forwarded: true), Cancel);
+        Assert.Equal(("a", "Forwarded"), (kept.Node, kept.Placement));
+        Assert.Equal(direct.Text, kept.Text); // the same model file, greedy: the same words
+    });
+
+    [Fact]
+    public Task A_node_whose_forward_endpoint_refuses_connections_costs_the_request_nothing_it_is_served_locally() => WithModelOnBAsync(async nodes =>
+    {
+        Assert.Equal("b", nodes[0].Services.GetRequiredService<IRequestForwarder>().Choose(ClusterServers.Model)?.Node);
+
+        // b's socket door closes (its silo stays, so the directory still lists it): a's forward cannot connect.
+        await nodes[1].Services.GetServices<IHostedService>().OfType<ListenerService>().Single().StopAsync(Cancel);
+        await using var toA = await ConnectAsync(nodes[0]);
+        var result = await toA.CompleteAsync(Greedy(), Cancel);
+
+        Assert.Equal("a", result.Node);
+        Assert.StartsWith("ServedHere: node b at 127.0.0.1:", result.Placement, StringComparison.Ordinal);
+        Assert.True(result.Stats.GeneratedTokens > 0);
+    });
 }
