@@ -27,6 +27,10 @@ public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposab
     private readonly string token;
     private readonly ILogger<ClusterForwarder> logger;
     private readonly ConcurrentDictionary<string, Lazy<Task<ModelRouterClient>>> connections = new(StringComparer.Ordinal);
+
+    // Forwards without their end yet, by node: cancelled when membership says that node is gone (see NodeLeft).
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, CancellationTokenSource>> open = new(StringComparer.Ordinal);
+    private long nextForward;
     private int disposed;
     private int turn = -1;
 
@@ -40,6 +44,33 @@ public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposab
         this.settings = settings.Value;
         this.logger = logger;
         token = this.settings.ForwardToken ?? server.Value.AuthToken ?? "";
+        view.NodesLeft += NodeLeft;
+    }
+
+    /// <summary>
+    /// Membership declared these nodes gone: the forwards still open to them end now rather than at the first-token bound
+    /// (a hung node, SIGSTOP or a partition, keeps its connections open): not started, the request is served here; started,
+    /// it ends with a typed error.
+    /// </summary>
+    private void NodeLeft(IReadOnlyList<string> nodes)
+    {
+        foreach (var node in nodes)
+        {
+            if (open.TryGetValue(node, out var forwards))
+            {
+                foreach (var forward in forwards.Values)
+                {
+                    try
+                    {
+                        forward.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // That forward ended meanwhile.
+                    }
+                }
+            }
+        }
     }
 
     public string LocalNode => settings.ResolvedNodeName;
@@ -110,8 +141,14 @@ public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposab
         ArgumentNullException.ThrowIfNull(command);
         var client = await ConnectAsync(target, cancellation).ConfigureAwait(false);
 
-        // Until the first piece, the request also ends when the first-token bound passes (then it is served here).
-        using var firstToken = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        // Until the first piece, the request also ends when the first-token bound passes (then it is served here); at any
+        // point, when membership declares the node gone.
+        using var gone = new CancellationTokenSource();
+        var forwards = open.GetOrAdd(target.Node, _ => new ConcurrentDictionary<long, CancellationTokenSource>());
+        var id = Interlocked.Increment(ref nextForward);
+        forwards[id] = gone;
+        using var unregister = new Unregister(forwards, id);
+        using var firstToken = CancellationTokenSource.CreateLinkedTokenSource(cancellation, gone.Token);
         firstToken.CancelAfter(settings.ForwardFirstTokenTimeoutMs);
         var stream = command.Messages is { } messages
             ? client.ChatAsync(Request(command, model, messages), firstToken.Token)
@@ -134,6 +171,10 @@ public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposab
                 catch (ModelRouterException ex) when (!cancellation.IsCancellationRequested)
                 {
                     throw Translate(target, client, ex);
+                }
+                catch (OperationCanceledException ex) when (!cancellation.IsCancellationRequested && gone.IsCancellationRequested)
+                {
+                    throw new ForwardException(RequestError.ModelUnavailable, $"node {target.Node} left the cluster (membership declared it dead)", ex);
                 }
                 catch (OperationCanceledException ex) when (!cancellation.IsCancellationRequested)
                 {
@@ -293,6 +334,7 @@ public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposab
             return;
         }
 
+        view.NodesLeft -= NodeLeft;
         foreach (var pending in connections.Values)
         {
             if (pending.IsValueCreated && pending.Value.IsCompletedSuccessfully)
@@ -302,6 +344,12 @@ public sealed partial class ClusterForwarder : IRequestForwarder, IAsyncDisposab
         }
 
         connections.Clear();
+    }
+
+    /// <summary>Removes one open forward from its node's set when the forward ends.</summary>
+    private readonly struct Unregister(ConcurrentDictionary<long, CancellationTokenSource> forwards, long id) : IDisposable
+    {
+        public void Dispose() => forwards.TryRemove(id, out _);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cluster: node {Node} connected to {Endpoint} to forward requests.")]

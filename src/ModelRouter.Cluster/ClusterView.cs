@@ -14,10 +14,24 @@ public sealed class ClusterView(TimeProvider time)
     /// <summary>Time since the last refresh (infinite before the first).</summary>
     public TimeSpan Age => Volatile.Read(ref refreshedAt) is var at && at == 0 ? Timeout.InfiniteTimeSpan : time.GetElapsedTime(at);
 
+    /// <summary>
+    /// Raised after an update without nodes the previous copy listed (membership declared them dead, or they left), with
+    /// their names: work this node sent them and that has no answer yet must not wait for it.
+    /// </summary>
+    public event Action<IReadOnlyList<string>>? NodesLeft;
+
     internal void Update(ResidencySnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
-        Volatile.Write(ref current, snapshot);
+        var previous = Interlocked.Exchange(ref current, snapshot);
         Volatile.Write(ref refreshedAt, time.GetTimestamp());
+        if (NodesLeft is { } handlers && previous.Nodes.Length > 0)
+        {
+            var left = previous.Nodes.Select(n => n.Node).Except(snapshot.Nodes.Select(n => n.Node), StringComparer.Ordinal).ToList();
+            if (left.Count > 0)
+            {
+                handlers(left);
+            }
+        }
     }
 }

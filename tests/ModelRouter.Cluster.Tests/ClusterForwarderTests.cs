@@ -77,7 +77,39 @@ public sealed class ClusterForwarderTests
     /// request locally; nothing waits without bound.
     /// </summary>
     [Fact]
-    public async Task A_forward_to_a_node_that_never_sends_a_token_ends_at_the_first_token_bound()
+    public Task A_forward_to_a_node_that_never_sends_a_token_ends_at_the_first_token_bound() => WithHungNodeAsync(firstTokenMs: 300, async (forwarder, _, forward) =>
+    {
+        var error = await Assert.ThrowsAsync<ForwardException>(forward);
+
+        Assert.Equal(RequestError.Timeout, error.Error);
+        Assert.Contains("no token within 300 ms", error.Message, StringComparison.Ordinal);
+    });
+
+    /// <summary>
+    /// The same hung node, declared dead by membership (it leaves the view) long before the first-token bound: the open
+    /// forward ends at once, as not started, so the pipeline serves the request here.
+    /// </summary>
+    [Fact]
+    public Task A_forward_still_open_when_its_node_leaves_the_view_ends_at_once() => WithHungNodeAsync(firstTokenMs: 120_000, async (forwarder, view, forward) =>
+    {
+        var pending = forward();
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        Assert.False(pending.IsCompleted);
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        view.Update(new ResidencySnapshot([], DateTime.UtcNow)); // membership dropped b
+        var error = await Assert.ThrowsAsync<ForwardException>(() => pending);
+
+        Assert.Equal(RequestError.ModelUnavailable, error.Error);
+        Assert.Contains("node b left the cluster", error.Message, StringComparison.Ordinal);
+        Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(30));
+    });
+
+    /// <summary>
+    /// Node b (a socket that answers the handshake and nothing else) with the model on its device in a's view; runs
+    /// <paramref name="test"/> with a's forwarder, its view and a function that forwards one request to b to its end.
+    /// </summary>
+    private static async Task WithHungNodeAsync(int firstTokenMs, Func<ClusterForwarder, ClusterView, Func<Task>, Task> test)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -86,24 +118,24 @@ public sealed class ClusterForwarderTests
         var view = new ClusterView(TimeProvider.System);
         view.Update(new ResidencySnapshot(
             [new NodeResidency("b", Silo, endpoint.ToString(), DateTime.UtcNow, 1, [new ModelResidency("m", ResidencyTier.Device, 0, 0, 20)])], DateTime.UtcNow));
-        var settings = new ClusterSettings { Enabled = true, NodeName = "a", ForwardFirstTokenTimeoutMs = 300 };
-        await using var forwarder = new ClusterForwarder(view, new ClusterRouter(), MsOptions.Create(settings), MsOptions.Create(new ServerOptions()),
+        var settings = new ClusterSettings { Enabled = true, NodeName = "a", ForwardFirstTokenTimeoutMs = firstTokenMs };
+        var forwarder = new ClusterForwarder(view, new ClusterRouter(), MsOptions.Create(settings), MsOptions.Create(new ServerOptions()),
             NullLogger<ClusterForwarder>.Instance);
-        var target = forwarder.Choose("m")!;
-
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var error = await Assert.ThrowsAsync<ForwardException>(async () =>
+        try
         {
-            await foreach (var _ in forwarder.ForwardAsync(target, new GenerationCommand { Prompt = "hi" }, "m", TestContext.Current.CancellationToken))
+            var target = forwarder.Choose("m")!;
+            await test(forwarder, view, async () =>
             {
-            }
-        });
-
-        Assert.Equal(RequestError.Timeout, error.Error);
-        Assert.Contains("no token within 300 ms", error.Message, StringComparison.Ordinal);
-        Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(30));
-        await forwarder.DisposeAsync(); // closes the pooled connection: the hung node sees the client leave
-        await hung.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+                await foreach (var _ in forwarder.ForwardAsync(target, new GenerationCommand { Prompt = "hi" }, "m", TestContext.Current.CancellationToken))
+                {
+                }
+            });
+        }
+        finally
+        {
+            await forwarder.DisposeAsync(); // closes the pooled connection: the hung node sees the client leave
+            await hung.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        }
     }
 
     /// <summary>Accepts one connection, answers hello with hello-ok, then reads and ignores everything until the client leaves.</summary>

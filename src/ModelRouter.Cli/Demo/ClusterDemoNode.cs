@@ -127,6 +127,20 @@ internal sealed class ClusterDemoNode : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGSTOP: the node hangs, its sockets open (SIGKILL at dispose still ends it).</summary>
+    public void Stop()
+    {
+        if (!process.HasExited)
+        {
+            using var stop = Process.Start(new ProcessStartInfo("kill", ["-STOP", process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false });
+            stop?.WaitForExit();
+            Stopped = true;
+        }
+    }
+
+    /// <summary>Stopped with <see cref="Stop"/>: alive to the OS, dead to everyone else.</summary>
+    public bool Stopped { get; private set; }
+
     /// <summary>SIGKILL: the node dies without closing anything itself.</summary>
     public void Kill()
     {
@@ -184,8 +198,9 @@ internal sealed class ClusterDemoUser(string name, int entry) : IAsyncDisposable
                     client = null;
                 }
 
+                Entry %= nodes.Count;
                 var node = nodes[Entry];
-                if (!node.HasExited)
+                if (!node.HasExited && !node.Stopped)
                 {
                     try
                     {
@@ -201,6 +216,26 @@ internal sealed class ClusterDemoUser(string name, int entry) : IAsyncDisposable
 
                 Entry = (Entry + 1) % nodes.Count;
             }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>Its node did not answer in time: drop the connection and move to the next node.</summary>
+    public async Task AbandonAsync()
+    {
+        await gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (client is not null)
+            {
+                await client.DisposeAsync().ConfigureAwait(false);
+                client = null;
+            }
+
+            Entry++;
         }
         finally
         {

@@ -15,7 +15,7 @@ namespace ModelRouter.Cli.Demo;
 
 /// <summary>Settings of `modelrouter demo --nodes N`.</summary>
 internal sealed record ClusterDemoSettings(string WorkDirectory, int Nodes, int Requests, double RatePerSecond, int Users, int Seed, bool Kill,
-    IReadOnlyList<ClusterPolicy> Policies, int ModelsPerNode = 2);
+    IReadOnlyList<ClusterPolicy> Policies, int ModelsPerNode = 2, bool Silent = false);
 
 /// <summary>One request of the live run: where it entered, where it ran and why, and what the client saw.</summary>
 internal sealed record ClusterDemoRequest(int Index, TimeSpan Sent, string User, string Model, string Entry, string Node, string Placement,
@@ -45,6 +45,9 @@ internal sealed record ClusterDemoResult(ClusterPolicy Policy, IReadOnlyList<Clu
 internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter output, TextWriter progress)
 {
     private const string Token = "cluster-demo";
+
+    /// <summary>How long a demo client waits for one answer before it counts the request as lost.</summary>
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Six models, one at a time on each node's device: more models than nodes, so placement matters.</summary>
     internal static readonly DemoCatalog.Entry[] Models =
@@ -201,17 +204,28 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
         }
     }
 
-    /// <summary>Kills the last node (SIGKILL: no goodbye) and measures how long the first node's view keeps listing it.</summary>
+    /// <summary>
+    /// Kills the last node (SIGKILL: no goodbye), or with <see cref="ClusterDemoSettings.Silent"/> stops it (SIGSTOP: it
+    /// hangs with its connections open, as a hung machine or a partition looks), and measures how long the first node's
+    /// view keeps listing it.
+    /// </summary>
     private async Task<double?> KillAsync(List<ClusterDemoNode> nodes, CancellationToken cancellation)
     {
         var victim = nodes[^1];
         lock (console)
         {
-            output.WriteLine($"  *** killing node {victim.Name} (SIGKILL) ***");
+            output.WriteLine(settings.Silent ? $"  *** stopping node {victim.Name} (SIGSTOP: hung, connections open) ***" : $"  *** killing node {victim.Name} (SIGKILL) ***");
         }
 
         var killedAt = Stopwatch.GetTimestamp();
-        victim.Kill();
+        if (settings.Silent)
+        {
+            victim.Stop();
+        }
+        else
+        {
+            victim.Kill();
+        }
         var observer = nodes[0];
         while (Stopwatch.GetElapsedTime(killedAt) < TimeSpan.FromSeconds(30))
         {
@@ -229,14 +243,17 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
     private async Task<ClusterDemoRequest> SendAsync(int index, ClusterDemoUser user, List<ClusterDemoNode> nodes, TraceRequest request, TimeSpan sent,
         bool print, CancellationToken cancellation)
     {
-        var entry = nodes[user.Entry];
+        var entry = nodes[user.Entry % nodes.Count];
         var started = Stopwatch.GetTimestamp();
         var ttft = double.NaN;
         ClusterDemoRequest result;
+        // A client's own bound: a hung entry node (SIGSTOP) would otherwise hold the request for ever.
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        bound.CancelAfter(RequestTimeout);
         try
         {
-            var client = await user.ClientAsync(nodes, Token, cancellation).ConfigureAwait(false);
-            entry = nodes[user.Entry];
+            var client = await user.ClientAsync(nodes, Token, bound.Token).ConfigureAwait(false);
+            entry = nodes[user.Entry % nodes.Count];
             GenerationResult? done = null;
             await foreach (var chunk in client.GenerateAsync(new GenerateRequest
             {
@@ -244,7 +261,7 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
                 Model = request.Model,
                 MaxTokens = request.OutputTokens,
                 Temperature = 0,
-            }, cancellation).ConfigureAwait(false))
+            }, bound.Token).ConfigureAwait(false))
             {
                 if (double.IsNaN(ttft) && chunk.TokenCount > 0)
                 {
@@ -256,6 +273,12 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
 
             result = new ClusterDemoRequest(index, sent, user.Name, request.Model, entry.Name, done!.Node, done.Placement, ttft,
                 Stopwatch.GetElapsedTime(started).TotalMilliseconds, double.IsNaN(ttft), "", done.Stats.SwapTime.TotalMilliseconds);
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            await user.AbandonAsync().ConfigureAwait(false); // its node does not answer: the balancer moves it on
+            result = new ClusterDemoRequest(index, sent, user.Name, request.Model, entry.Name, "", "", ttft, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+                true, $"no answer within {RequestTimeout.TotalSeconds:F0} s");
         }
         catch (Exception ex) when (ex is ModelRouterException or SocketException or IOException or TimeoutException)
         {
