@@ -299,17 +299,20 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
 
             throw new ForwardException(RequestError.ModelUnavailable, $"node {target.Node} ended the answer without its statistics");
         }
-        catch (OperationCanceledException) when (pipeline.CutOffToken.IsCancellationRequested)
+        // Whatever a forward throws, the request ends exactly once: the deadline's cut-off, the client's cancellation, a
+        // failure before the first piece (served here) or after it (a typed error). A forward is fire-and-forget for the
+        // pipeline, so an exception left unhandled here would leave the request open and its in-flight slot taken.
+        catch (Exception) when (pipeline.CutOffToken.IsCancellationRequested)
         {
             pipeline.Metrics.RecordForward(target.Node, "cut_off");
             Fail(RequestError.ShuttingDown, "the server is shutting down: the request did not finish before the shutdown deadline");
         }
-        catch (OperationCanceledException) when (client.IsCancellationRequested)
+        catch (Exception) when (client.IsCancellationRequested)
         {
             pipeline.Metrics.RecordForward(target.Node, "cancelled");
             Complete(new CompletionStats(Model, FinishReason.Cancelled, RouteTime, TimeSpan.Zero, null, firstPiece, 0, 0, 0));
         }
-        catch (Exception ex) when (firstPiece is null && ex is ForwardException or IOException or OperationCanceledException)
+        catch (Exception ex) when (firstPiece is null)
         {
             pipeline.Metrics.RecordForward(target.Node, "served_here");
             ServerLog.ForwardFellBack(pipeline.Logger, Id, Model, target.Node, ex.Message);
@@ -324,7 +327,7 @@ internal sealed class GenerationRun(RequestPipeline pipeline, IGenerationObserve
                 Fail(refused.Error, refused.Message);
             }
         }
-        catch (Exception ex) when (ex is ForwardException or IOException or OperationCanceledException)
+        catch (Exception ex)
         {
             pipeline.Metrics.RecordForward(target.Node, "failed");
             Fail(ex is ForwardException { Error: var error } && error != RequestError.Cancelled ? error : RequestError.ModelUnavailable,
