@@ -455,7 +455,7 @@ public sealed class ConformanceTests(ConformanceServer fixture) : IClassFixture<
     {
         await using var connection = await OpenAsync(Server.Endpoint);
         var frame = Generate(4);
-        frame[ProtocolConstants.HeaderSize + 31] = 1; // the generate payload's reserved byte (byte 30 is the output format)
+        frame[ProtocolConstants.HeaderSize + 31] = 0x02; // an undefined request flag (byte 31: bit 0 is 'forwarded', the rest is reserved)
         await connection.SendAsync(frame);
         await AssertErrorAndConnectionStaysAsync(connection, 4, ErrorCode.BadFrame);
     }
