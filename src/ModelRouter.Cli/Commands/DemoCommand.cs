@@ -23,18 +23,19 @@ internal static class DemoCommand
         var seed = new Option<int>("--seed") { Description = "Cluster demo: the trace's seed.", DefaultValueFactory = _ => 42 };
         var noKill = new Option<bool>("--no-kill") { Description = "Cluster demo: kill no node." };
         var silent = new Option<bool>("--silent") { Description = "Cluster demo: stop the node (SIGSTOP: hung, connections open) instead of killing it, to measure the probe timeout." };
+        var restart = new Option<bool>("--restart") { Description = "Cluster demo: start the killed node again at 80% of the trace (it rejoins with its models not loaded)." };
         var perNode = new Option<int>("--models-per-node") { Description = "Cluster demo: models each node's device holds at once.", DefaultValueFactory = _ => 2 };
         var policies = new Option<string>("--policies") { Description = "Cluster demo: comma-separated policies, the first printed request by request: residency-aware, round-robin, static-partition.", DefaultValueFactory = _ => "residency-aware,round-robin,static-partition" };
         var command = new Command("demo", "Forge a demo catalog, start the server, and run concurrent clients with mixed, routed tasks over the socket and HTTP doors; with --nodes N, the same on a cluster of N servers.")
         {
-            clients, requests, maxTokens, work, data, keepRunning, nodes, traceRequests, rate, users, seed, noKill, policies, perNode, silent,
+            clients, requests, maxTokens, work, data, keepRunning, nodes, traceRequests, rate, users, seed, noKill, policies, perNode, silent, restart,
         };
         command.SetAction(async (parse, cancellation) =>
         {
             if (parse.GetValue(nodes) is var nodeCount && nodeCount != 1)
             {
                 return await RunClusterAsync(nodeCount, parse.GetValue(work)!, parse.GetValue(traceRequests), parse.GetValue(rate), parse.GetValue(users),
-                    parse.GetValue(seed), !parse.GetValue(noKill), parse.GetValue(policies)!, parse.GetValue(perNode), parse.GetValue(silent), cancellation).ConfigureAwait(false);
+                    parse.GetValue(seed), !parse.GetValue(noKill), parse.GetValue(policies)!, parse.GetValue(perNode), parse.GetValue(silent), parse.GetValue(restart), cancellation).ConfigureAwait(false);
             }
 
             var dataDir = parse.GetValue(data)!;
@@ -66,7 +67,7 @@ internal static class DemoCommand
     }
 
     private static async Task<int> RunClusterAsync(int nodes, string work, int requests, double rate, int users, int seed, bool kill,
-        string policyList, int modelsPerNode, bool silent, CancellationToken cancellation)
+        string policyList, int modelsPerNode, bool silent, bool restart, CancellationToken cancellation)
     {
         var policies = new List<Cluster.ClusterPolicy>();
         foreach (var name in policyList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -96,7 +97,7 @@ internal static class DemoCommand
         try
         {
             Directory.CreateDirectory(Path.Combine(work, "cluster"));
-            var settings = new ClusterDemoSettings(Path.Combine(work, "cluster"), nodes, requests, rate, users, seed, kill, policies, modelsPerNode, silent);
+            var settings = new ClusterDemoSettings(Path.Combine(work, "cluster"), nodes, requests, rate, users, seed, kill, policies, modelsPerNode, silent, restart);
             await new ClusterDemoRunner(settings, Console.Out, Console.Error).RunAsync(cancellation).ConfigureAwait(false);
             return 0;
         }

@@ -17,12 +17,28 @@ internal sealed class ClusterDemoNode : IAsyncDisposable
     private readonly Lock logGate = new();
     private ModelRouterClient? probe;
 
-    private ClusterDemoNode(string name, Process process, StreamWriter log, IPEndPoint endpoint)
+    private readonly string configPath;
+    private readonly string logPath;
+
+    private ClusterDemoNode(string name, Process process, StreamWriter log, IPEndPoint endpoint, string configPath, string logPath)
     {
         Name = name;
         this.process = process;
         this.log = log;
         Endpoint = endpoint;
+        this.configPath = configPath;
+        this.logPath = logPath;
+    }
+
+    /// <summary>Swaps an earlier process of this node did before it died (a restarted node counts from 0 again).</summary>
+    public long CarriedSwaps { get; private set; }
+
+    /// <summary>The same node started again (same config, ports and name) after it died; its log goes to a second file.</summary>
+    public ClusterDemoNode Restart(long carriedSwaps)
+    {
+        var restarted = Start(Name, configPath, Endpoint.Port, Path.ChangeExtension(logPath, ".restarted.log"));
+        restarted.CarriedSwaps = carriedSwaps;
+        return restarted;
     }
 
     public string Name { get; }
@@ -51,7 +67,7 @@ internal sealed class ClusterDemoNode : IAsyncDisposable
         start.ArgumentList.Add(configPath);
         var log = new StreamWriter(logPath, append: false) { AutoFlush = true };
         var process = Process.Start(start) ?? throw new InvalidOperationException($"node {name} did not start");
-        var node = new ClusterDemoNode(name, process, log, new IPEndPoint(IPAddress.Loopback, tcpPort));
+        var node = new ClusterDemoNode(name, process, log, new IPEndPoint(IPAddress.Loopback, tcpPort), configPath, logPath);
         process.OutputDataReceived += (_, e) => node.Log(e.Data);
         process.ErrorDataReceived += (_, e) => node.Log(e.Data);
         process.BeginOutputReadLine();
@@ -140,6 +156,8 @@ internal sealed class ClusterDemoNode : IAsyncDisposable
 
     /// <summary>Stopped with <see cref="Stop"/>: alive to the OS, dead to everyone else.</summary>
     public bool Stopped { get; private set; }
+
+    public Task WaitForExitAsync(CancellationToken cancellation) => process.WaitForExitAsync(cancellation);
 
     /// <summary>SIGKILL: the node dies without closing anything itself.</summary>
     public void Kill()

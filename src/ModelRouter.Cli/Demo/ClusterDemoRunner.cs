@@ -15,7 +15,7 @@ namespace ModelRouter.Cli.Demo;
 
 /// <summary>Settings of `modelrouter demo --nodes N`.</summary>
 internal sealed record ClusterDemoSettings(string WorkDirectory, int Nodes, int Requests, double RatePerSecond, int Users, int Seed, bool Kill,
-    IReadOnlyList<ClusterPolicy> Policies, int ModelsPerNode = 2, bool Silent = false);
+    IReadOnlyList<ClusterPolicy> Policies, int ModelsPerNode = 2, bool Silent = false, bool Restart = false);
 
 /// <summary>One request of the live run: where it entered, where it ran and why, and what the client saw.</summary>
 internal sealed record ClusterDemoRequest(int Index, TimeSpan Sent, string User, string Model, string Entry, string Node, string Placement,
@@ -24,8 +24,10 @@ internal sealed record ClusterDemoRequest(int Index, TimeSpan Sent, string User,
 /// <summary>One policy's live run.</summary>
 /// <param name="KilledAt">When the last node was killed, from the trace's start (null: no kill).</param>
 /// <param name="DeadAfterMs">How long after the kill the first node's view stopped listing it (null: no kill, or not within 30 s).</param>
+/// <param name="RestartedAt">When the killed node was started again (null: not restarted).</param>
+/// <param name="RejoinedAfterMs">How long after its restart the first node's view listed it again (null: not within 60 s).</param>
 internal sealed record ClusterDemoResult(ClusterPolicy Policy, IReadOnlyList<ClusterDemoRequest> Requests, long Swaps, TimeSpan Span,
-    TimeSpan? KilledAt, double? DeadAfterMs)
+    TimeSpan? KilledAt, double? DeadAfterMs, TimeSpan? RestartedAt = null, double? RejoinedAfterMs = null)
 {
     public double SwapsPerMinute => Span > TimeSpan.Zero ? Swaps / Span.TotalMinutes : 0;
 
@@ -61,6 +63,9 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
     ];
 
     private readonly Lock console = new();
+
+    // Processes of nodes that were restarted: disposed with the nodes of their run.
+    private readonly List<ClusterDemoNode> retired = [];
 
     public async Task<IReadOnlyList<ClusterDemoResult>> RunAsync(CancellationToken cancellation)
     {
@@ -135,10 +140,12 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
         }
         finally
         {
-            foreach (var node in nodes)
+            foreach (var node in nodes.Concat(retired))
             {
                 await node.DisposeAsync().ConfigureAwait(false);
             }
+
+            retired.Clear();
         }
     }
 
@@ -154,8 +161,10 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
         var sampling = SampleSwapsAsync(nodes, swaps, stop.Token);
         var start = Stopwatch.GetTimestamp();
         var killIndex = settings.Kill && nodes.Count > 1 ? (int)(trace.Count * 0.6) : -1;
+        var restartIndex = killIndex >= 0 && settings.Restart ? (int)(trace.Count * 0.8) : -1;
         Task<double?> killed = Task.FromResult<double?>(null);
-        TimeSpan? killedAt = null;
+        Task<double?> rejoined = Task.FromResult<double?>(null);
+        TimeSpan? killedAt = null, restartedAt = null;
         var sends = new List<Task<ClusterDemoRequest>>(trace.Count);
         for (var i = 0; i < trace.Count; i++)
         {
@@ -172,6 +181,12 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
                 killed = KillAsync(nodes, cancellation);
             }
 
+            if (i == restartIndex)
+            {
+                restartedAt = Stopwatch.GetElapsedTime(start);
+                rejoined = RestartAsync(nodes, swaps[^1], cancellation);
+            }
+
             sends.Add(SendAsync(i, users[request.User], nodes, request, Stopwatch.GetElapsedTime(start), policy == settings.Policies[0], cancellation));
         }
 
@@ -185,7 +200,8 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
             await user.DisposeAsync().ConfigureAwait(false);
         }
 
-        return new ClusterDemoResult(policy, requests, swaps.Sum() - baseline.Sum(), span, killedAt, await killed.ConfigureAwait(false));
+        return new ClusterDemoResult(policy, requests, swaps.Sum() - baseline.Sum(), span, killedAt, await killed.ConfigureAwait(false),
+            restartedAt, await rejoined.ConfigureAwait(false));
     }
 
     /// <summary>
@@ -232,6 +248,37 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
             if (await observer.ClusterNodesAsync(Token, cancellation).ConfigureAwait(false) is { } count && count < nodes.Count)
             {
                 return Stopwatch.GetElapsedTime(killedAt).TotalMilliseconds;
+            }
+
+            await Task.Delay(20, cancellation).ConfigureAwait(false);
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Starts the killed node again, as a machine that reboots: same name, config and ports, its models not yet loaded.
+    /// Returns how long until the first node's view lists it again. The dead process is disposed with the others.
+    /// </summary>
+    private async Task<double?> RestartAsync(List<ClusterDemoNode> nodes, long carriedSwaps, CancellationToken cancellation)
+    {
+        var dead = nodes[^1];
+        dead.Kill(); // a stopped (SIGSTOP) node is killed first
+        await dead.WaitForExitAsync(cancellation).ConfigureAwait(false);
+        lock (console)
+        {
+            output.WriteLine($"  *** restarting node {dead.Name} ***");
+        }
+
+        var restartedAt = Stopwatch.GetTimestamp();
+        retired.Add(dead);
+        nodes[^1] = dead.Restart(carriedSwaps);
+        var observer = nodes[0];
+        while (Stopwatch.GetElapsedTime(restartedAt) < TimeSpan.FromSeconds(60))
+        {
+            if (await observer.ClusterNodesAsync(Token, cancellation).ConfigureAwait(false) is { } count && count == nodes.Count)
+            {
+                return Stopwatch.GetElapsedTime(restartedAt).TotalMilliseconds;
             }
 
             await Task.Delay(20, cancellation).ConfigureAwait(false);
@@ -314,9 +361,10 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
     {
         for (var i = 0; i < nodes.Count; i++)
         {
-            if (await nodes[i].SwapsAsync(Token, cancellation).ConfigureAwait(false) is { } count)
+            var node = nodes[i];
+            if (await node.SwapsAsync(Token, cancellation).ConfigureAwait(false) is { } count)
             {
-                swaps[i] = count;
+                swaps[i] = node.CarriedSwaps + count;
             }
         }
     }
@@ -334,6 +382,14 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
 
         output.WriteLine();
         output.WriteLine(table.ToText());
+        foreach (var r in results.Where(r => r.RestartedAt is not null))
+        {
+            var victim = ((char)('a' + settings.Nodes - 1)).ToString();
+            var after = r.Requests.Count(q => !q.Failed && q.Node == victim && q.Sent > r.RestartedAt!.Value);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{Name(r.Policy)}: node {victim} restarted at {r.RestartedAt!.Value.TotalSeconds:F1} s, back in the first node's view after {(r.RejoinedAfterMs is { } ms ? ms.ToString("F0", CultureInfo.InvariantCulture) + " ms" : "more than 60 s")}; {after} requests ran on it afterwards"));
+        }
+
         if (results.Count > 1 && results[0].Policy == ClusterPolicy.ResidencyAware)
         {
             foreach (var other in results.Skip(1))
