@@ -54,6 +54,10 @@ internal static class ClusterServers
             "--ModelRouter:Cluster:SiloPort=" + siloPort.ToString(CultureInfo.InvariantCulture),
             "--ModelRouter:Cluster:GatewayPort=" + Loopback.FreePort().ToString(CultureInfo.InvariantCulture),
             "--ModelRouter:Cluster:PublishIntervalMs=200",
+            // A long entry lifetime (5 s): on a loaded 2-core CI machine a publish can be late by more than the default
+            // four intervals, and a node dropped for a moment would make a routing assertion flaky. Dropping is
+            // DirectoryOnLoopbackTests' subject, with its own settings.
+            "--ModelRouter:Cluster:EntryLifetimeIntervals=25",
         };
         if (tcpPort is not null)
         {
