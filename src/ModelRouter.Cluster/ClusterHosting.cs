@@ -58,7 +58,7 @@ public static class ClusterHosting
     }
 
     /// <summary>
-    /// What a node runs beside its silo: the settings, the residency publisher, the cluster view and router, the
+    /// What a node runs beside its silo: the settings, the residency publisher, the host placement, the cluster view and router, the
     /// forwarder the request pipeline hands other nodes' requests to, and this node's residency (the live server's, unless one is registered already). Separate from the silo so that tests can
     /// run it on Orleans' TestingHost silos.
     /// </summary>
@@ -71,8 +71,9 @@ public static class ClusterHosting
         services.AddSingleton<ClusterView>();
         services.AddSingleton<ClusterRouter>();
         services.TryAddSingleton<ILocalResidency>(sp => new ServerResidency(sp.GetRequiredService<ModelRouter.Server.Hosting.ModelRouterService>(),
-            sp.GetRequiredService<ModelRouter.Server.Routing.ServerModelAvailability>()));
+            sp.GetRequiredService<ModelRouter.Server.Routing.ServerModelAvailability>(), settings.HostBudgetBytes));
         services.AddHostedService<ResidencyPublisher>();
+        services.AddHostedService<HostPlacementService>();
         services.AddSingleton<ClusterForwarder>();
         services.AddSingleton<ModelRouter.Server.Requests.IRequestForwarder>(sp => sp.GetRequiredService<ClusterForwarder>());
         return services;

@@ -92,6 +92,23 @@ public sealed class ClusterSettings
 
     public int MissedProbesLimit { get; set; } = 3;
 
+    /// <summary>
+    /// Host memory (MB) this node gives its host tier under the cluster's placement (<see cref="HostPlacement"/>): the
+    /// node keeps the models placed on it there, reads them ahead of demand, and releases the others' copies. 0 (the
+    /// default) sets no bound: the node keeps every model it loads, as a single box does, and takes no placement.
+    /// </summary>
+    public int HostBudgetMb { get; set; }
+
+    /// <summary>How often a node with a host budget computes the placement from its view and applies its part.</summary>
+    public int PlacementIntervalMs { get; set; } = 2000;
+
+    /// <summary>How many placements in a row must leave a model off this node before its host copy is released (hysteresis).</summary>
+    public int DropAfterPlacements { get; set; } = 2;
+
+    public long HostBudgetBytes => (long)HostBudgetMb << 20;
+
+    public TimeSpan PlacementInterval => TimeSpan.FromMilliseconds(PlacementIntervalMs);
+
     /// <summary>The directory's staleness bound: an entry older than this many publish intervals is dropped.</summary>
     public int EntryLifetimeIntervals { get; set; } = 4;
 
@@ -153,6 +170,11 @@ public sealed class ClusterSettings
         if (EntryLifetimeIntervals < 2)
         {
             problems.Add($"{SectionName}:EntryLifetimeIntervals: at least 2, or one late publish drops a live node (got {EntryLifetimeIntervals}).");
+        }
+
+        if (HostBudgetMb < 0 || PlacementIntervalMs is < 100 or > 600_000 || DropAfterPlacements < 1)
+        {
+            problems.Add($"{SectionName}:HostBudgetMb/PlacementIntervalMs/DropAfterPlacements: at least 0 MB, 100-600000 ms and 1 (got {HostBudgetMb}, {PlacementIntervalMs} and {DropAfterPlacements}).");
         }
 
         if (ProbeTimeoutMs < 100 || MissedProbesLimit < 1)

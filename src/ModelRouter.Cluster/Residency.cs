@@ -24,7 +24,8 @@ public enum ResidencyTier
 /// <param name="QueueDepth">Requests waiting for it or running on it.</param>
 /// <param name="SwapCostMs">The node's estimate of its swap-in (0 on the device): its last measured restore, else bytes over bandwidth.</param>
 /// <param name="EstimatedTtftMs">The node's estimate of a new request's time to first token (queue + swap + prompt).</param>
-/// <param name="WeightBytes">Device memory its weights take when resident.</param>
+/// <param name="WeightBytes">Device memory its weights take when resident (and host memory when in the host tier).</param>
+/// <param name="DemandPerMinute">Requests this node accepted for the model per minute, averaged over the recent past: the cluster's placement sums it over nodes.</param>
 [GenerateSerializer, Immutable]
 public sealed record ModelResidency(
     [property: Id(0)] string Model,
@@ -32,7 +33,8 @@ public sealed record ModelResidency(
     [property: Id(2)] int QueueDepth,
     [property: Id(3)] double SwapCostMs,
     [property: Id(4)] double EstimatedTtftMs,
-    [property: Id(5)] long WeightBytes = 0);
+    [property: Id(5)] long WeightBytes = 0,
+    [property: Id(6)] double DemandPerMinute = 0);
 
 /// <summary>What one node publishes to the directory, every publish interval.</summary>
 /// <param name="Node">The node's name.</param>
@@ -42,6 +44,7 @@ public sealed record ModelResidency(
 /// <param name="Sequence">Increases with every publish of the node: an older entry arriving late never replaces a newer one.</param>
 /// <param name="Models">Every model the node can serve.</param>
 /// <param name="DeviceFreeBytes">Device memory for weights not in use: a model that fits there loads without evicting another.</param>
+/// <param name="HostBudgetBytes">Host memory the node gives its host tier (0: no bound, it keeps every model it loads).</param>
 [GenerateSerializer, Immutable]
 public sealed record NodeResidency(
     [property: Id(0)] string Node,
@@ -50,10 +53,26 @@ public sealed record NodeResidency(
     [property: Id(3)] DateTime PublishedUtc,
     [property: Id(4)] long Sequence,
     [property: Id(5)] ImmutableArray<ModelResidency> Models,
-    [property: Id(6)] long DeviceFreeBytes = 0)
+    [property: Id(6)] long DeviceFreeBytes = 0,
+    [property: Id(7)] long HostBudgetBytes = 0)
 {
     /// <summary>Whether <paramref name="entry"/> would load here without evicting anything.</summary>
     public bool Fits(ModelResidency entry) => entry.Tier == ResidencyTier.Device || (entry.WeightBytes > 0 && entry.WeightBytes <= DeviceFreeBytes);
+
+    /// <summary>Weight bytes of the models the node holds in host RAM or on its device.</summary>
+    public long HeldBytes
+    {
+        get
+        {
+            var total = 0L;
+            foreach (var model in Models)
+            {
+                total += model.Tier == ResidencyTier.Disk ? 0 : model.WeightBytes;
+            }
+
+            return total;
+        }
+    }
 
     /// <summary>Requests queued or running on the node, over all its models.</summary>
     public int TotalQueueDepth

@@ -58,7 +58,7 @@ internal sealed partial class ResidencyPublisher(
     }
 
     internal NodeResidency Entry() =>
-        new(settings.ResolvedNodeName, silo.SiloAddress, settings.ForwardEndpoint, time.GetUtcNow().UtcDateTime, Interlocked.Increment(ref sequence), local.Read(), local.DeviceFreeBytes);
+        new(settings.ResolvedNodeName, silo.SiloAddress, settings.ForwardEndpoint, time.GetUtcNow().UtcDateTime, Interlocked.Increment(ref sequence), local.Read(), local.DeviceFreeBytes, local.HostBudgetBytes);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cluster: node {Node} could not publish its residency (its view of the cluster is {AgeMs:F0} ms old); retrying at the next interval.")]
     private static partial void LogPublishFailed(ILogger logger, Exception exception, string node, double ageMs);

@@ -171,6 +171,35 @@ public sealed partial class ModelPool : IDisposable
         }
     }
 
+    /// <summary>
+    /// Warm → Cold: releases the model's host-RAM image (and its contexts) when it is off the device, unpinned and idle,
+    /// so that host memory goes to the models placed on this node instead (cluster placement). False, changing nothing,
+    /// when it is resident, moving, pinned or in use; true when it is Cold afterwards (already Cold included).
+    /// </summary>
+    public async Task<bool> TryDropAsync(string name, CancellationToken cancellation = default)
+    {
+        var entry = Find(name);
+        await transitions.WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            lock (entry.Gate)
+            {
+                if (entry.State is not (ModelState.Evicted or ModelState.Failed) || entry.Pinned || entry.InFlight > 0
+                    || entry.Store.Tier == ModelTier.Resident)
+                {
+                    return false;
+                }
+            }
+
+            entry.Store.Drop(); // under the transitions: no restore can start meanwhile
+            return true;
+        }
+        finally
+        {
+            transitions.Release();
+        }
+    }
+
     /// <summary>Keep-alive sweep: evicts resident models idle longer than their KeepAlive. Returns their names.</summary>
     public async Task<IReadOnlyList<string>> EvictIdleAsync(CancellationToken cancellation = default)
     {

@@ -23,6 +23,7 @@ public sealed class ServerMetrics : IDisposable
     private readonly Counter<long> preemptions;
     private readonly Counter<long> routeStages;
     private readonly Counter<long> forwards;
+    private readonly Counter<long> placements;
 
     public ServerMetrics(IMeterFactory? meterFactory = null)
     {
@@ -37,6 +38,7 @@ public sealed class ServerMetrics : IDisposable
         workerFaults = meter.CreateCounter<long>("modelrouter.worker.faults", "{fault}", "Faults a model worker recovered from, by model");
         routeStages = meter.CreateCounter<long>("modelrouter.route.stage", "{decision}", "Routing decisions by the cascade stage that settled them (hint, classifier, encoder, judge, default)");
         forwards = meter.CreateCounter<long>("modelrouter.cluster.forwards", "{request}", "Requests forwarded to another cluster node, by node and outcome (served, served_here, failed, cancelled, cut_off)");
+        placements = meter.CreateCounter<long>("modelrouter.cluster.placement", "{model}", "Host-tier copies this node read ahead of demand (prefetch) or released (drop) under the cluster's placement, by model");
         preemptions = meter.CreateCounter<long>("modelrouter.batch.preemptions", "{sequence}", "Sequences that gave their slot to a waiting request (fair service), by model");
     }
 
@@ -81,6 +83,10 @@ public sealed class ServerMetrics : IDisposable
     /// <summary>A request forwarded to <paramref name="node"/> ended with <paramref name="outcome"/>.</summary>
     public void RecordForward(string node, string outcome) =>
         forwards.Add(1, new KeyValuePair<string, object?>("node", node), new KeyValuePair<string, object?>("outcome", outcome));
+
+    /// <summary>The cluster's host placement read <paramref name="model"/> into this node's host tier or released it (<paramref name="action"/>: prefetch, drop).</summary>
+    public void RecordPlacement(string model, string action) =>
+        placements.Add(1, new KeyValuePair<string, object?>("model", model), new KeyValuePair<string, object?>("action", action));
 
     public void Dispose() => meter.Dispose();
 }

@@ -41,6 +41,7 @@ internal sealed class ModelWorker
     // Sequences that gave their slot up, oldest first; owned by the serving thread, counted for the load figures.
     private readonly Queue<Running> parked = new();
     private int parkedCount;
+    private long accepted;
     private bool holdsLease;
     private bool yielded; // the last lease ended by yielding to a starving model
     private Task? loop;
@@ -87,7 +88,19 @@ internal sealed class ModelWorker
         return waiting;
     }
 
-    public bool TryEnqueue(ScheduledWork request) => queue.Writer.TryWrite(request);
+    public bool TryEnqueue(ScheduledWork request)
+    {
+        if (!queue.Writer.TryWrite(request))
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref accepted);
+        return true;
+    }
+
+    /// <summary>Requests accepted for this model since the start: the cluster's placement reads its demand from it.</summary>
+    public long Accepted => Interlocked.Read(ref accepted);
 
     public void Start(CancellationToken stopping) => loop = Task.Run(() => RunAsync(stopping), CancellationToken.None);
 

@@ -79,6 +79,9 @@ public sealed class Scheduler : IAsyncDisposable
     /// <summary>Estimated queue wait for a new request to <paramref name="model"/> (for the latency policy).</summary>
     public int WaitingFor(string model) => workers.TryGetValue(model, out var worker) ? worker.Waiting + worker.Active : 0;
 
+    /// <summary>Requests accepted for <paramref name="model"/> since the scheduler started (0 for an unknown model).</summary>
+    public long AcceptedFor(string model) => workers.TryGetValue(model, out var worker) ? worker.Accepted : 0;
+
     /// <summary>Stops accepting, lets every accepted request finish, then stops the workers.</summary>
     public async Task DrainAsync(CancellationToken cancellation)
     {

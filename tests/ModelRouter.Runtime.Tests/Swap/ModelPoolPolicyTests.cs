@@ -45,6 +45,34 @@ public sealed class ModelPoolPolicyTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task Drop_releases_an_idle_host_copy_but_never_a_resident_pinned_or_leased_model()
+    {
+        using var pool = NewPool(200, Model("a"), Model("b"), Model("pinned", pinned: true));
+        var cancel = TestContext.Current.CancellationToken;
+        await UseAsync(pool, "a");
+        await pool.TryEvictAsync("a", cancel);
+        Assert.Equal(ModelTier.Warm, Status(pool, "a").Tier);
+
+        Assert.True(await pool.TryDropAsync("a", cancel));
+        Assert.Equal((ModelState.Evicted, ModelTier.Cold), (State(pool, "a"), Status(pool, "a").Tier));
+        Assert.True(await pool.TryDropAsync("a", cancel)); // Cold already: nothing to do, and it says so
+
+        var lease = await pool.AcquireAsync("b", cancel);
+        Assert.False(await pool.TryDropAsync("b", cancel)); // resident and leased
+        lease.Dispose();
+        Assert.False(await pool.TryDropAsync("b", cancel)); // resident
+        Assert.Equal(ModelTier.Resident, Status(pool, "b").Tier);
+
+        await pool.PrefetchAsync("pinned", cancellation: cancel);
+        Assert.False(await pool.TryDropAsync("pinned", cancel));
+        Assert.Equal(ModelTier.Warm, Status(pool, "pinned").Tier);
+
+        await UseAsync(pool, "a"); // a dropped model comes back from its file on the next acquire
+        Assert.Equal(ModelState.Resident, State(pool, "a"));
+        await Assert.ThrowsAsync<ModelUnavailableException>(() => pool.TryDropAsync("nope", cancel));
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task Lower_priority_goes_before_older_use()
     {
         using var pool = NewPool(200, Model("important", priority: 10), Model("cheap", priority: 0), Model("new"));

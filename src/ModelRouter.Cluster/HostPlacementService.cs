@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using ModelRouter.Server.Diagnostics;
+
+namespace ModelRouter.Cluster;
+
+/// <summary>
+/// Applies this node's part of the cluster's host placement (<see cref="HostPlacement"/>) every placement interval:
+/// releases the host copies of models placed elsewhere (once they have been off this node's plan for
+/// <see cref="ClusterSettings.DropAfterPlacements"/> placements in a row, and only while they are off the device and
+/// idle), then reads the models placed here into the host tier, ahead of demand, as far as the budget goes by this
+/// node's own count. Only on a node with a host budget; idle while its view of the cluster is stale (a partitioned node
+/// keeps what it has rather than act on an old plan).
+/// </summary>
+internal sealed partial class HostPlacementService(
+    ILocalResidency local,
+    ClusterView view,
+    IOptions<ClusterSettings> settings,
+    TimeProvider time,
+    ILogger<HostPlacementService> logger,
+    ServerMetrics? metrics = null) : BackgroundService
+{
+    private readonly ClusterSettings settings = settings.Value;
+
+    // Placements in a row that left each model off this node's plan while it held a host copy.
+    private readonly Dictionary<string, int> strikes = new(StringComparer.Ordinal);
+
+    /// <summary>The last plan this node computed (null before the first).</summary>
+    public PlacementPlan? LastPlan { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (local.HostBudgetBytes <= 0)
+        {
+            return; // no bound: this node keeps every model it loads and takes no placement
+        }
+
+        using var timer = new PeriodicTimer(settings.PlacementInterval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            try
+            {
+                await ApplyOnceAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                LogPassFailed(logger, ex, settings.ResolvedNodeName);
+            }
+        }
+    }
+
+    /// <summary>One placement pass; returns what it did (for tests and the log).</summary>
+    internal async Task<PlacementPass> ApplyOnceAsync(CancellationToken cancellation)
+    {
+        var self = settings.ResolvedNodeName;
+        var snapshot = view.Current;
+        if (view.Age > settings.EntryLifetime || !snapshot.Nodes.Any(n => n.Node == self))
+        {
+            return PlacementPass.Idle; // stale, or not in the directory yet: no plan to act on
+        }
+
+        var plan = HostPlacement.Plan(snapshot.Nodes);
+        LastPlan = plan;
+        var mine = plan.For(self);
+        var held = local.Read();
+        var hostBytes = held.Where(m => m.Tier != ResidencyTier.Disk).Sum(m => m.WeightBytes);
+        var dropped = new List<string>();
+        foreach (var model in held)
+        {
+            if (mine.Contains(model.Model) || model.Tier != ResidencyTier.Host)
+            {
+                strikes.Remove(model.Model);
+                continue;
+            }
+
+            var count = strikes[model.Model] = strikes.GetValueOrDefault(model.Model) + 1;
+            if (count >= settings.DropAfterPlacements && await local.TryDropAsync(model.Model, cancellation).ConfigureAwait(false))
+            {
+                strikes.Remove(model.Model);
+                dropped.Add(model.Model);
+                hostBytes -= model.WeightBytes;
+                metrics?.RecordPlacement(model.Model, "drop");
+                var copies = plan.Copies(model.Model);
+                LogDropped(logger, self, model.Model, copies, model.WeightBytes >> 20);
+            }
+        }
+
+        var prefetched = new List<string>();
+        var budgetMb = local.HostBudgetBytes >> 20;
+        foreach (var model in held.Where(m => m.Tier == ResidencyTier.Disk && mine.Contains(m.Model)).OrderByDescending(m => m.DemandPerMinute))
+        {
+            if (hostBytes + model.WeightBytes > local.HostBudgetBytes)
+            {
+                continue; // by this node's own count the budget is spent (its view was older than its memory): next pass
+            }
+
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await local.PrefetchAsync(model.Model, cancellation).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogPrefetchFailed(logger, ex, self, model.Model);
+                continue;
+            }
+
+            hostBytes += model.WeightBytes;
+            prefetched.Add(model.Model);
+            metrics?.RecordPlacement(model.Model, "prefetch");
+            var (elapsed, copies) = (Stopwatch.GetElapsedTime(started), plan.Copies(model.Model));
+            LogPrefetched(logger, self, model.Model, elapsed.TotalMilliseconds, copies, hostBytes >> 20, budgetMb);
+        }
+
+        return new PlacementPass(plan, prefetched, dropped);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cluster placement: node {Node} read {Model} into its host tier in {ElapsedMs:F0} ms ({Copies} copies in the cluster; host tier {UsedMb}/{BudgetMb} MB).")]
+    private static partial void LogPrefetched(ILogger logger, string node, string model, double elapsedMs, int copies, long usedMb, long budgetMb);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cluster placement: node {Node} released {Model} ({SizeMb} MB) from its host tier; {Copies} other nodes keep it.")]
+    private static partial void LogDropped(ILogger logger, string node, string model, int copies, long sizeMb);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cluster placement: node {Node} could not read {Model} into its host tier; trying again at the next placement.")]
+    private static partial void LogPrefetchFailed(ILogger logger, Exception exception, string node, string model);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cluster placement: node {Node}'s placement pass failed; trying again at the next interval.")]
+    private static partial void LogPassFailed(ILogger logger, Exception exception, string node);
+}
+
+/// <summary>What one placement pass did: the plan it computed, the models it read into the host tier and those it released.</summary>
+internal sealed record PlacementPass(PlacementPlan? Plan, IReadOnlyList<string> Prefetched, IReadOnlyList<string> Dropped)
+{
+    public static readonly PlacementPass Idle = new(null, [], []);
+}
