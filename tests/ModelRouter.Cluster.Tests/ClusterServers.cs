@@ -36,7 +36,10 @@ internal static class ClusterServers
     /// membership table. With <paramref name="tcpPort"/> its socket door listens there and is its forward endpoint, so
     /// that the others forward to it; without, it takes no forwarded work.
     /// </summary>
-    public static IHost Node(string node, string modelPath, int siloPort, int? primaryPort, int? tcpPort = null)
+    /// <param name="models">Extra models served from the same file under other names.</param>
+    /// <param name="settings">Extra settings, as command-line arguments.</param>
+    public static IHost Node(string node, string modelPath, int siloPort, int? primaryPort, int? tcpPort = null, string[]? models = null,
+        string[]? settings = null)
     {
         var tcp = "127.0.0.1:" + (tcpPort ?? 0).ToString(CultureInfo.InvariantCulture);
         var args = new List<string>
@@ -59,6 +62,13 @@ internal static class ClusterServers
             // DirectoryOnLoopbackTests' subject, with its own settings.
             "--ModelRouter:Cluster:EntryLifetimeIntervals=25",
         };
+        foreach (var (name, index) in (models ?? []).Select((name, i) => (name, i + 1)))
+        {
+            var prefix = "--ModelRouter:Models:" + index.ToString(CultureInfo.InvariantCulture);
+            args.AddRange([prefix + ":Name=" + name, prefix + ":Path=" + modelPath, prefix + ":Capabilities:0=chat"]);
+        }
+
+        args.AddRange(settings ?? []);
         if (tcpPort is not null)
         {
             args.Add("--ModelRouter:Cluster:ForwardEndpoint=" + tcp);
