@@ -61,10 +61,12 @@ internal sealed partial class HostPlacementService(
             return PlacementPass.Idle; // stale, or not in the directory yet: no plan to act on
         }
 
-        var plan = HostPlacement.Plan(snapshot.Nodes);
+        // This node's own entry as it is now, not as last published: a copy released a moment ago must not count as held
+        // (the plan would place it here again and the node read it back), nor one read a moment ago as missing.
+        var held = local.Read();
+        var plan = HostPlacement.Plan([.. snapshot.Nodes.Select(n => n.Node == self ? n with { Models = held, HostBudgetBytes = local.HostBudgetBytes } : n)]);
         LastPlan = plan;
         var mine = plan.For(self);
-        var held = local.Read();
         var hostBytes = held.Where(m => m.Tier != ResidencyTier.Disk).Sum(m => m.WeightBytes);
         var dropped = new List<string>();
         foreach (var model in held)

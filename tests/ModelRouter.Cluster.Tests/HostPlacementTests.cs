@@ -144,6 +144,29 @@ public sealed class HostPlacementTests
     }
 
     [Fact]
+    public async Task A_node_plans_with_what_it_holds_now_not_with_its_own_entry_as_last_published()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var view = new ClusterView(time);
+        var local = new RecordingResidency(2 * 100 * Mb);
+        local.Tiers["m5"] = ResidencyTier.Device; // a released m6 a moment ago: its last publish still shows m6 held
+        var published = local.Read().Select(m => m.Model == "m6" ? m with { Tier = ResidencyTier.Host } : m).ToImmutableArray();
+        var m6Wanted = new Dictionary<string, double>(Skewed) { ["m6"] = 5 };
+        view.Update(new ResidencySnapshot(
+            [new NodeResidency("a", Silo, "a:9000", DateTime.UtcNow, 1, published, HostBudgetBytes: local.HostBudgetBytes),
+             Node("b", 2, m6Wanted, "m1", "m2"), Node("c", 2, m6Wanted, "m3", "m6")], DateTime.UtcNow));
+        var service = new HostPlacementService(local, view, MsOptions.Create(new ClusterSettings { Enabled = true, NodeName = "a", HostBudgetMb = 200 }),
+            time, NullLogger<HostPlacementService>.Instance);
+
+        // By the stale entry, m6's first copy would stay on a (it "holds" it, and has as much room as c; the first name
+        // wins the tie), so a would read back what it just released. By what a holds now, c keeps m6 and a gets m4,
+        // which nobody holds, beside m5 on its device.
+        var pass = await service.ApplyOnceAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(["m4"], pass.Prefetched);
+        Assert.Equal(["m4", "m5"], pass.Plan!.For("a"));
+    }
+
+    [Fact]
     public async Task A_node_reads_its_placed_models_and_releases_the_others_after_consecutive_placements_but_never_while_stale()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

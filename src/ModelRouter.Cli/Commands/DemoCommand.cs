@@ -25,17 +25,19 @@ internal static class DemoCommand
         var silent = new Option<bool>("--silent") { Description = "Cluster demo: stop the node (SIGSTOP: hung, connections open) instead of killing it, to measure the probe timeout." };
         var restart = new Option<bool>("--restart") { Description = "Cluster demo: start the killed node again at 80% of the trace (it rejoins with its models not loaded)." };
         var perNode = new Option<int>("--models-per-node") { Description = "Cluster demo: models each node's device holds at once.", DefaultValueFactory = _ => 2 };
+        var hostModels = new Option<int>("--host-models") { Description = "Cluster demo: models each node's host tier holds (the cluster's host placement decides which); 0: every model on every node.", DefaultValueFactory = _ => 0 };
         var policies = new Option<string>("--policies") { Description = "Cluster demo: comma-separated policies, the first printed request by request: residency-aware, round-robin, static-partition.", DefaultValueFactory = _ => "residency-aware,round-robin,static-partition" };
         var command = new Command("demo", "Forge a demo catalog, start the server, and run concurrent clients with mixed, routed tasks over the socket and HTTP doors; with --nodes N, the same on a cluster of N servers.")
         {
-            clients, requests, maxTokens, work, data, keepRunning, nodes, traceRequests, rate, users, seed, noKill, policies, perNode, silent, restart,
+            clients, requests, maxTokens, work, data, keepRunning, nodes, traceRequests, rate, users, seed, noKill, policies, perNode, silent, restart, hostModels,
         };
         command.SetAction(async (parse, cancellation) =>
         {
             if (parse.GetValue(nodes) is var nodeCount && nodeCount != 1)
             {
                 return await RunClusterAsync(nodeCount, parse.GetValue(work)!, parse.GetValue(traceRequests), parse.GetValue(rate), parse.GetValue(users),
-                    parse.GetValue(seed), !parse.GetValue(noKill), parse.GetValue(policies)!, parse.GetValue(perNode), parse.GetValue(silent), parse.GetValue(restart), cancellation).ConfigureAwait(false);
+                    parse.GetValue(seed), !parse.GetValue(noKill), parse.GetValue(policies)!, parse.GetValue(perNode), parse.GetValue(silent), parse.GetValue(restart),
+                    parse.GetValue(hostModels), cancellation).ConfigureAwait(false);
             }
 
             var dataDir = parse.GetValue(data)!;
@@ -67,7 +69,7 @@ internal static class DemoCommand
     }
 
     private static async Task<int> RunClusterAsync(int nodes, string work, int requests, double rate, int users, int seed, bool kill,
-        string policyList, int modelsPerNode, bool silent, bool restart, CancellationToken cancellation)
+        string policyList, int modelsPerNode, bool silent, bool restart, int hostModels, CancellationToken cancellation)
     {
         var policies = new List<Cluster.ClusterPolicy>();
         foreach (var name in policyList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -88,16 +90,17 @@ internal static class DemoCommand
             policies.Add(policy.Value);
         }
 
-        if (nodes is < 2 or > 8 || requests < 1 || !(rate > 0) || users < 1 || policies.Count == 0 || modelsPerNode is < 1 or > 5)
+        if (nodes is < 2 or > 8 || requests < 1 || !(rate > 0) || users < 1 || policies.Count == 0 || modelsPerNode is < 1 or > 5
+            || hostModels < 0 || (hostModels > 0 && hostModels < modelsPerNode))
         {
-            Console.Error.WriteLine("error: --nodes 2-8, --models-per-node 1-5, and --trace-requests, --rate, --users and --policies must be positive");
+            Console.Error.WriteLine("error: --nodes 2-8, --models-per-node 1-5, --host-models 0 or at least --models-per-node, and --trace-requests, --rate, --users and --policies must be positive");
             return 2;
         }
 
         try
         {
             Directory.CreateDirectory(Path.Combine(work, "cluster"));
-            var settings = new ClusterDemoSettings(Path.Combine(work, "cluster"), nodes, requests, rate, users, seed, kill, policies, modelsPerNode, silent, restart);
+            var settings = new ClusterDemoSettings(Path.Combine(work, "cluster"), nodes, requests, rate, users, seed, kill, policies, modelsPerNode, silent, restart, hostModels);
             await new ClusterDemoRunner(settings, Console.Out, Console.Error).RunAsync(cancellation).ConfigureAwait(false);
             return 0;
         }

@@ -119,7 +119,18 @@ internal sealed class ClusterDemoNode : IAsyncDisposable
     public async Task<long?> SwapsAsync(string token, CancellationToken cancellation) =>
         (await StatsAsync(token, cancellation).ConfigureAwait(false))?.SwapsTotal;
 
-    private async Task<Protocol.ServerStats?> StatsAsync(string token, CancellationToken cancellation)
+    /// <summary>The models this node holds in host RAM or on its device (marked *), by name, or null when it cannot be asked.</summary>
+    public Task<IReadOnlyList<string>?> HeldModelsAsync(string token, CancellationToken cancellation) =>
+        AskAsync(token, async client => (IReadOnlyList<string>)[.. (await client.ListModelsAsync(cancellation).ConfigureAwait(false))
+            .Where(m => m.Tier is Protocol.ModelTier.Gpu or Protocol.ModelTier.Host).OrderBy(m => m.Name, StringComparer.Ordinal)
+            .Select(m => m.Tier == Protocol.ModelTier.Gpu ? m.Name + "*" : m.Name)], cancellation);
+
+    private Task<Protocol.ServerStats?> StatsAsync(string token, CancellationToken cancellation) =>
+        AskAsync(token, client => client.GetStatsAsync(cancellation), cancellation);
+
+    /// <summary>One question on the probe connection (opened again when it broke), within 2 s; null when the node does not answer.</summary>
+    private async Task<T?> AskAsync<T>(string token, Func<ModelRouterClient, Task<T>> ask, CancellationToken cancellation)
+        where T : class
     {
         try
         {
@@ -135,7 +146,7 @@ internal sealed class ClusterDemoNode : IAsyncDisposable
                     new ModelRouterClientOptions { ClientName = "cluster-demo-probe", ConnectTimeout = TimeSpan.FromSeconds(2) }, cancellation).ConfigureAwait(false);
             }
 
-            return await probe.GetStatsAsync(cancellation).WaitAsync(TimeSpan.FromSeconds(2), cancellation).ConfigureAwait(false);
+            return await ask(probe).WaitAsync(TimeSpan.FromSeconds(2), cancellation).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or IOException or TimeoutException or ModelRouterException)
         {

@@ -15,7 +15,7 @@ namespace ModelRouter.Cli.Demo;
 
 /// <summary>Settings of `modelrouter demo --nodes N`.</summary>
 internal sealed record ClusterDemoSettings(string WorkDirectory, int Nodes, int Requests, double RatePerSecond, int Users, int Seed, bool Kill,
-    IReadOnlyList<ClusterPolicy> Policies, int ModelsPerNode = 2, bool Silent = false, bool Restart = false);
+    IReadOnlyList<ClusterPolicy> Policies, int ModelsPerNode = 2, bool Silent = false, bool Restart = false, int HostModels = 0);
 
 /// <summary>One request of the live run: where it entered, where it ran and why, and what the client saw.</summary>
 internal sealed record ClusterDemoRequest(int Index, TimeSpan Sent, string User, string Model, string Entry, string Node, string Placement,
@@ -76,6 +76,9 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
         // more, so a node that serves more models than that swaps.
         var loaded = footprints.Select(f => f.WeightBytes + f.GenerationContextBytes).OrderDescending().ToList();
         var budget = loaded.Take(settings.ModelsPerNode).Sum() + (footprints.Min(f => f.WeightBytes) / 2);
+        // Host tier: the largest HostModels models' weights plus half the smallest's, in whole MB: never one more.
+        var hostBudgetMb = settings.HostModels == 0 ? 0
+            : (int)((footprints.Select(f => f.WeightBytes).OrderDescending().Take(settings.HostModels).Sum() + (footprints.Min(f => f.WeightBytes) / 2)) >> 20);
         var trace = SyntheticTrace.Generate(Models.Select(m => m.Name).ToList(), new SyntheticTraceOptions
         {
             Requests = settings.Requests,
@@ -93,7 +96,7 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
         var results = new List<ClusterDemoResult>();
         foreach (var policy in settings.Policies)
         {
-            results.Add(await RunPolicyAsync(policy, paths, budget, trace, cancellation).ConfigureAwait(false));
+            results.Add(await RunPolicyAsync(policy, paths, budget, hostBudgetMb, trace, cancellation).ConfigureAwait(false));
         }
 
         PrintComparison(results);
@@ -101,7 +104,7 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
         return results;
     }
 
-    private async Task<ClusterDemoResult> RunPolicyAsync(ClusterPolicy policy, IReadOnlyDictionary<string, string> paths, long budget,
+    private async Task<ClusterDemoResult> RunPolicyAsync(ClusterPolicy policy, IReadOnlyDictionary<string, string> paths, long budget, int hostBudgetMb,
         IReadOnlyList<TraceRequest> trace, CancellationToken cancellation)
     {
         var names = Enumerable.Range(0, settings.Nodes).Select(i => ((char)('a' + i)).ToString()).ToArray();
@@ -115,7 +118,7 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
             {
                 var ports = (Tcp: FreePort(), Silo: FreePort(), Gateway: FreePort());
                 primarySilo = i == 0 ? ports.Silo : primarySilo;
-                var config = WriteConfig(names[i], ports, i == 0 ? null : primarySilo, clusterId, policy, paths, budget);
+                var config = WriteConfig(names[i], ports, i == 0 ? null : primarySilo, clusterId, policy, paths, budget, hostBudgetMb);
                 nodes.Add(ClusterDemoNode.Start(names[i], config, ports.Tcp, Path.Combine(settings.WorkDirectory, $"{policy}-{names[i]}.log")));
                 if (i == 0)
                 {
@@ -135,6 +138,14 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
             }
 
             await Task.Delay(TimeSpan.FromSeconds(1), cancellation).ConfigureAwait(false); // two publish intervals: the directory shows it
+            if (hostBudgetMb > 0)
+            {
+                // Placement releases what each node holds beyond its host budget after DropAfterPlacements (2) passes of
+                // PlacementIntervalMs (500): the trace starts on the placed host tiers.
+                await Task.Delay(TimeSpan.FromSeconds(2), cancellation).ConfigureAwait(false);
+                progress.WriteLine($"[cluster] {policy}: host tiers of {hostBudgetMb} MB each, as placed: {await HoldingsAsync(nodes, cancellation).ConfigureAwait(false)}");
+            }
+
             progress.WriteLine($"[cluster] {policy}: replaying the trace");
             return await ReplayAsync(policy, nodes, trace, cancellation).ConfigureAwait(false);
         }
@@ -192,6 +203,11 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
 
         var requests = await Task.WhenAll(sends).ConfigureAwait(false);
         var span = Stopwatch.GetElapsedTime(start);
+        if (settings.HostModels > 0)
+        {
+            progress.WriteLine($"[cluster] {policy}: host tiers at the end: {await HoldingsAsync(nodes, cancellation).ConfigureAwait(false)}");
+        }
+
         await stop.CancelAsync().ConfigureAwait(false);
         await sampling.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await SampleOnceAsync(nodes, swaps, cancellation).ConfigureAwait(false);
@@ -285,6 +301,19 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
         }
 
         return null;
+    }
+
+    /// <summary>Each node's models in host RAM or on its device (marked *), e.g. "a: m1-chat* m3-summary | b: ...".</summary>
+    private static async Task<string> HoldingsAsync(List<ClusterDemoNode> nodes, CancellationToken cancellation)
+    {
+        var parts = new List<string>(nodes.Count);
+        foreach (var node in nodes)
+        {
+            var held = await node.HeldModelsAsync(Token, cancellation).ConfigureAwait(false);
+            parts.Add($"{node.Name}: {(held is null ? "(no answer)" : string.Join(' ', held))}");
+        }
+
+        return string.Join(" | ", parts);
     }
 
     private async Task<ClusterDemoRequest> SendAsync(int index, ClusterDemoUser user, List<ClusterDemoNode> nodes, TraceRequest request, TimeSpan sent,
@@ -435,7 +464,7 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
     }
 
     private string WriteConfig(string name, (int Tcp, int Silo, int Gateway) ports, int? primarySilo, string clusterId, ClusterPolicy policy,
-        IReadOnlyDictionary<string, string> paths, long budget)
+        IReadOnlyDictionary<string, string> paths, long budget, int hostBudgetMb)
     {
         var scheduler = DemoCatalog.Scheduler();
         var path = Path.Combine(settings.WorkDirectory, $"node-{name}.json");
@@ -484,6 +513,8 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
             json.WriteString("ForwardEndpoint", string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{ports.Tcp}"));
             json.WriteNumber("PublishIntervalMs", 200);
             json.WriteNumber("ProbeTimeoutMs", 500);
+            json.WriteNumber("HostBudgetMb", hostBudgetMb);
+            json.WriteNumber("PlacementIntervalMs", 500);
             json.WriteEndObject();
             json.WriteEndObject();
             json.WriteEndObject();
