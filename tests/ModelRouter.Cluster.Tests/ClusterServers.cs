@@ -68,7 +68,6 @@ internal static class ClusterServers
             args.AddRange([prefix + ":Name=" + name, prefix + ":Path=" + modelPath, prefix + ":Capabilities:0=chat"]);
         }
 
-        args.AddRange(settings ?? []);
         if (tcpPort is not null)
         {
             args.Add("--ModelRouter:Cluster:ForwardEndpoint=" + tcp);
@@ -79,6 +78,7 @@ internal static class ClusterServers
             args.Add("--ModelRouter:Cluster:PrimaryNode=127.0.0.1:" + primary.ToString(CultureInfo.InvariantCulture));
         }
 
+        args.AddRange(settings ?? []); // last: a setting given here wins over the defaults above
         var builder = ModelRouterHost.CreateBuilder([.. args], configFile: null, new Chat());
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         Assert.True(builder.AddModelRouterCluster());
