@@ -52,4 +52,34 @@ public sealed class ClusterDemoTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    [Fact(Timeout = 600_000)]
+    public async Task A_node_killed_under_load_with_host_placement_on_rejoins_when_restarted_and_nothing_runs_on_it_while_it_is_down()
+    {
+        if (VocabLocator.FindDefault(ForgeArchitecture.Llama) is null)
+        {
+            Assert.Skip("No ggml-vocab-llama.gguf to forge the cluster demo's models: run ./build.sh native to fetch the pinned llama.cpp source.");
+        }
+
+        var directory = Directory.CreateTempSubdirectory("mr-cluster-restart-").FullName;
+        try
+        {
+            // Three of the six models in each node's host tier: the placement decides which, live, in both processes.
+            var settings = new ClusterDemoSettings(directory, Nodes: 2, Requests: 40, RatePerSecond: 4, Users: 4, Seed: 5, Kill: true,
+                [ClusterPolicy.ResidencyAware], Restart: true, HostModels: 3);
+            var result = (await new ClusterDemoRunner(settings, TextWriter.Null, TextWriter.Null).RunAsync(TestContext.Current.CancellationToken)).Single();
+
+            Assert.NotNull(result.KilledAt);
+            Assert.NotNull(result.RestartedAt);
+            Assert.True(result.RejoinedAfterMs is not null, "the restarted node did not rejoin the first node's view within 60 s");
+            Assert.All(result.Requests.Where(r => !r.Failed), r => Assert.Contains(r.Node, (string[])["a", "b"]));
+            Assert.All(result.Requests.Where(r => r.Sent > result.KilledAt!.Value && r.Sent < result.RestartedAt!.Value && !r.Failed),
+                r => Assert.Equal("a", r.Node));
+            Assert.True(result.Lost <= 4, $"{result.Lost} requests lost: at most those in flight on the killed node's own connections");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }
