@@ -33,6 +33,13 @@ public static class ClusterHosting
         }
 
         builder.Services.AddModelRouterClusterServices(settings);
+        if (settings.HostBudgetBytes > 0)
+        {
+            // The cluster's placement decides what this node's host tier holds: reading every model at start would
+            // overrun the budget only for placement to release most of it again.
+            builder.Services.PostConfigure<ModelRouter.Server.Options.ServerOptions>(o => o.PrefetchAtStart = false);
+        }
+
         builder.UseOrleans(silo =>
         {
             if (settings.Provider == ClusterProvider.Localhost)

@@ -38,6 +38,8 @@ public sealed class PlacementOnLoopbackTests
             await a.StartAsync(Cancel);
             var poolOfA = a.Services.GetRequiredService<ModelRouterService>().Pool;
             Assert.True(2 * poolOfA.Snapshot()[0].WeightBytes > (long)budgetMb << 20, "the budget holds one model, not two");
+            // With a host budget, placement fills the host tier: the server does not read every model at start.
+            Assert.False(a.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Server.Options.ServerOptions>>().Value.PrefetchAtStart);
 
             // Alone, a reads one model (the first by name: no demand yet) into its host tier; the other stays on disk.
             await Loopback.WaitForAsync(() => Tiers(poolOfA) == (ModelTier.Warm, ModelTier.Cold), "a holding tiny and not tiny-b");
