@@ -102,8 +102,11 @@ public sealed class ClusterSettings
     /// <summary>How often a node with a host budget computes the placement from its view and applies its part.</summary>
     public int PlacementIntervalMs { get; set; } = 2000;
 
-    /// <summary>How many placements in a row must leave a model off this node before its host copy is released (hysteresis).</summary>
-    public int DropAfterPlacements { get; set; } = 2;
+    /// <summary>
+    /// How many placements in a row must agree before this node acts on a model: reads it into its host tier, or
+    /// releases its copy (hysteresis: a plan that changes for a moment, while nodes join or models load, moves nothing).
+    /// </summary>
+    public int ActAfterPlacements { get; set; } = 2;
 
     public long HostBudgetBytes => (long)HostBudgetMb << 20;
 
@@ -172,9 +175,9 @@ public sealed class ClusterSettings
             problems.Add($"{SectionName}:EntryLifetimeIntervals: at least 2, or one late publish drops a live node (got {EntryLifetimeIntervals}).");
         }
 
-        if (HostBudgetMb < 0 || PlacementIntervalMs is < 100 or > 600_000 || DropAfterPlacements < 1)
+        if (HostBudgetMb < 0 || PlacementIntervalMs is < 100 or > 600_000 || ActAfterPlacements < 1)
         {
-            problems.Add($"{SectionName}:HostBudgetMb/PlacementIntervalMs/DropAfterPlacements: at least 0 MB, 100-600000 ms and 1 (got {HostBudgetMb}, {PlacementIntervalMs} and {DropAfterPlacements}).");
+            problems.Add($"{SectionName}:HostBudgetMb/PlacementIntervalMs/ActAfterPlacements: at least 0 MB, 100-600000 ms and 1 (got {HostBudgetMb}, {PlacementIntervalMs} and {ActAfterPlacements}).");
         }
 
         if (ProbeTimeoutMs < 100 || MissedProbesLimit < 1)

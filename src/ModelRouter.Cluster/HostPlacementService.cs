@@ -8,11 +8,11 @@ namespace ModelRouter.Cluster;
 
 /// <summary>
 /// Applies this node's part of the cluster's host placement (<see cref="HostPlacement"/>) every placement interval:
-/// releases the host copies of models placed elsewhere (once they have been off this node's plan for
-/// <see cref="ClusterSettings.DropAfterPlacements"/> placements in a row, and only while they are off the device and
-/// idle), then reads the models placed here into the host tier, ahead of demand, as far as the budget goes by this
-/// node's own count. Only on a node with a host budget; idle while its view of the cluster is stale (a partitioned node
-/// keeps what it has rather than act on an old plan).
+/// releases the host copies of models placed elsewhere (only while they are off the device and idle), then reads the
+/// models placed here into the host tier, ahead of demand, as far as the budget goes by this node's own count. It acts
+/// on a model only once <see cref="ClusterSettings.ActAfterPlacements"/> placements in a row agreed. Only on a node
+/// with a host budget; idle while its view of the cluster is stale (a partitioned node keeps what it has rather than
+/// act on an old plan).
 /// </summary>
 internal sealed partial class HostPlacementService(
     ILocalResidency local,
@@ -24,8 +24,9 @@ internal sealed partial class HostPlacementService(
 {
     private readonly ClusterSettings settings = settings.Value;
 
-    // Placements in a row that left each model off this node's plan while it held a host copy.
-    private readonly Dictionary<string, int> strikes = new(StringComparer.Ordinal);
+    // Per model, placements in a row that disagreed with what this node holds: off the plan while it holds a host copy
+    // (positive), or on the plan while it does not (negative). Reset when they agree.
+    private readonly Dictionary<string, int> streaks = new(StringComparer.Ordinal);
 
     /// <summary>The last plan this node computed (null before the first).</summary>
     public PlacementPlan? LastPlan { get; private set; }
@@ -69,18 +70,25 @@ internal sealed partial class HostPlacementService(
         var mine = plan.For(self);
         var hostBytes = held.Where(m => m.Tier != ResidencyTier.Disk).Sum(m => m.WeightBytes);
         var dropped = new List<string>();
+        var toRead = new List<ModelResidency>();
         foreach (var model in held)
         {
-            if (mine.Contains(model.Model) || model.Tier != ResidencyTier.Host)
+            var planned = mine.Contains(model.Model);
+            var streak = (planned, model.Tier) switch
             {
-                strikes.Remove(model.Model);
-                continue;
+                (false, ResidencyTier.Host) => Math.Max(0, streaks.GetValueOrDefault(model.Model)) + 1,
+                (true, ResidencyTier.Disk) => Math.Min(0, streaks.GetValueOrDefault(model.Model)) - 1,
+                _ => 0,
+            };
+            streaks[model.Model] = streak;
+            if (streak <= -settings.ActAfterPlacements)
+            {
+                toRead.Add(model);
             }
 
-            var count = strikes[model.Model] = strikes.GetValueOrDefault(model.Model) + 1;
-            if (count >= settings.DropAfterPlacements && await local.TryDropAsync(model.Model, cancellation).ConfigureAwait(false))
+            if (streak >= settings.ActAfterPlacements && await local.TryDropAsync(model.Model, cancellation).ConfigureAwait(false))
             {
-                strikes.Remove(model.Model);
+                streaks.Remove(model.Model);
                 dropped.Add(model.Model);
                 hostBytes -= model.WeightBytes;
                 metrics?.RecordPlacement(model.Model, "drop");
@@ -91,7 +99,7 @@ internal sealed partial class HostPlacementService(
 
         var prefetched = new List<string>();
         var budgetMb = local.HostBudgetBytes >> 20;
-        foreach (var model in held.Where(m => m.Tier == ResidencyTier.Disk && mine.Contains(m.Model)).OrderByDescending(m => m.DemandPerMinute))
+        foreach (var model in toRead.OrderByDescending(m => m.DemandPerMinute))
         {
             if (hostBytes + model.WeightBytes > local.HostBudgetBytes)
             {
@@ -110,6 +118,7 @@ internal sealed partial class HostPlacementService(
             }
 
             hostBytes += model.WeightBytes;
+            streaks.Remove(model.Model);
             prefetched.Add(model.Model);
             metrics?.RecordPlacement(model.Model, "prefetch");
             var (elapsed, copies) = (Stopwatch.GetElapsedTime(started), plan.Copies(model.Model));

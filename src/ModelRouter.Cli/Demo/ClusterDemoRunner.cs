@@ -140,8 +140,8 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
             await Task.Delay(TimeSpan.FromSeconds(1), cancellation).ConfigureAwait(false); // two publish intervals: the directory shows it
             if (hostBudgetMb > 0)
             {
-                // Placement releases what each node holds beyond its host budget after DropAfterPlacements (2) passes of
-                // PlacementIntervalMs (500): the trace starts on the placed host tiers.
+                // Placement releases what each node holds beyond its host budget once ActAfterPlacements (2) passes of
+                // PlacementIntervalMs (500) agree: the trace starts on the placed host tiers.
                 await Task.Delay(TimeSpan.FromSeconds(2), cancellation).ConfigureAwait(false);
                 progress.WriteLine($"[cluster] {policy}: host tiers of {hostBudgetMb} MB each, as placed: {await HoldingsAsync(nodes, cancellation).ConfigureAwait(false)}");
             }
