@@ -26,10 +26,11 @@ internal static class SimulateCommand
         var budget = new Option<double?>("--budget-gb") { Description = "Device memory for weights in GB (default: 40% of all models' weights)." };
         var sweep = new Option<bool>("--sweep") { Description = "Also sweep the load (0.25x to 4x the rate) and the number of models (2, 4, 8): sweep.csv and p95_vs_load.svg." };
         var nodes = new Option<int>("--nodes") { Description = "Boxes in a cluster (issue 21): above 1, compares the cluster's placement policies instead (cluster-residency: our router on the residency directory; round-robin; static-partition), each node the real scheduler with the --budget-gb of its own.", DefaultValueFactory = _ => 1 };
+        var hostModels = new Option<int>("--host-models") { Description = "With --nodes: each node's host tier holds this many models (the largest ones' bytes), placed by the cluster's host placement under every policy; a model a node does not hold is restored from its file. 0: every model on every node.", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "Folder for summary.json, results.csv/.md, trace.csv and the SVG plots.", DefaultValueFactory = _ => Path.Combine("artifacts", "simulate") };
         var command = new Command("simulate", "Replay a request trace against swap policies (per-request-swap, serial-lru, llamacpp-router, modelrouter: our real scheduler on a virtual clock, lower-bound) and report TTFT and end-to-end percentiles, swaps and fairness.")
         {
-            trace, profile, models, requests, rate, bursty, seed, budget, sweep, nodes, output,
+            trace, profile, models, requests, rate, bursty, seed, budget, sweep, nodes, hostModels, output,
         };
         command.SetAction(parse =>
         {
@@ -66,7 +67,14 @@ internal static class SimulateCommand
                     throw new ArgumentException($"--nodes must be at least 1 (got {nodeCount}).");
                 }
 
-                var runs = nodeCount == 1 ? SimulationRunner.RunAll(settings, requestsOfTrace, Console.Out) : RunCluster(settings, requestsOfTrace, nodeCount);
+                var hostModelCount = parse.GetValue(hostModels);
+                if (hostModelCount < 0 || (hostModelCount > 0 && nodeCount == 1))
+                {
+                    throw new ArgumentException($"--host-models must be 0, or at least 1 with --nodes above 1 (got {hostModelCount}).");
+                }
+
+                var hostBudget = swapProfile.Models.Select(m => m.WeightBytes).OrderDescending().Take(hostModelCount).Sum();
+                var runs = nodeCount == 1 ? SimulationRunner.RunAll(settings, requestsOfTrace, Console.Out) : RunCluster(settings, requestsOfTrace, nodeCount, hostBudget);
                 TraceFile.Write(Path.Combine(dir, "trace.csv"), requestsOfTrace);
                 var table = SimulationReport.Table(runs);
                 File.WriteAllText(Path.Combine(dir, "summary.json"), SimulationReport.SummaryJson(runs));
@@ -92,14 +100,19 @@ internal static class SimulateCommand
     }
 
     /// <summary>Every cluster placement policy on the same trace, nodes and per-node budget.</summary>
-    private static List<PolicyRun> RunCluster(SimulationSettings settings, IReadOnlyList<TraceRequest> trace, int nodes)
+    private static List<PolicyRun> RunCluster(SimulationSettings settings, IReadOnlyList<TraceRequest> trace, int nodes, long hostBudgetBytes)
     {
+        if (hostBudgetBytes > 0)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  host tiers of {hostBudgetBytes / 1e9:F1} GB per node, placed by the cluster"));
+        }
+
         var runs = new List<PolicyRun>();
         foreach (var policy in ClusterSimulation.Policies)
         {
             var started = DateTime.UtcNow;
             var run = ClusterSimulation.Run(policy, settings.Profile, trace, nodes, settings.Budget, new SchedulerOptions { MaxBatchPerModel = settings.Slots },
-                TimeSpan.FromMilliseconds(new ModelRouter.Cluster.ClusterSettings().PublishIntervalMs));
+                TimeSpan.FromMilliseconds(new ModelRouter.Cluster.ClusterSettings().PublishIntervalMs), hostBudgetBytes);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {policy} ({nodes} nodes): p95 TTFT {run.Ttft(95):F0} ms, {run.SwapsPerMinute:F1} swaps/min ({(DateTime.UtcNow - started).TotalSeconds:F1} s)"));
             runs.Add(run);

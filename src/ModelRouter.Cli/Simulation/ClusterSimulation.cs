@@ -10,7 +10,8 @@ namespace ModelRouter.Cli.Simulation;
 
 /// <summary>
 /// The simulator's multi-node mode (issue 21): several boxes, each the real scheduler and pool on the same virtual
-/// clock (<see cref="SchedulerSimulation.RunNodes"/>), every model in every node's host tier, and a policy that places
+/// clock (<see cref="SchedulerSimulation.RunNodes"/>), every model in every node's host tier unless a host budget puts
+/// the cluster's host placement in charge of those, and a policy that places
 /// each request on a node:
 /// <list type="bullet">
 /// <item><c>cluster-residency</c>: ours, the cluster's own <see cref="ClusterRouter"/> on a directory built the way the
@@ -26,8 +27,12 @@ public static class ClusterSimulation
 
     /// <param name="budgetBytes">Each node's device memory for weights.</param>
     /// <param name="publishInterval">How old the directory may get before it is rebuilt (the cluster's PublishIntervalMs).</param>
+    /// <param name="hostBudgetBytes">
+    /// Each node's host tier, placed by the cluster's <see cref="HostPlacement"/> under every policy alike (0: every model
+    /// in every node's host tier). A model a node does not hold is restored from its file (the profile's reload time).
+    /// </param>
     public static PolicyRun Run(string policy, SwapProfile profile, IReadOnlyList<TraceRequest> trace, int nodes, long budgetBytes,
-        SchedulerOptions options, TimeSpan publishInterval)
+        SchedulerOptions options, TimeSpan publishInterval, long hostBudgetBytes = 0)
     {
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentOutOfRangeException.ThrowIfLessThan(nodes, 1);
@@ -39,8 +44,55 @@ public static class ClusterSimulation
             "cluster-residency" => new ResidencyPlacement(profile, options, publishInterval).Place,
             _ => throw new ArgumentException($"Unknown cluster policy '{policy}' (known: {string.Join(", ", Policies)}).", nameof(policy)),
         };
+        if (hostBudgetBytes > 0)
+        {
+            var placement = new SimulatedHostPlacement(profile, options, publishInterval, hostBudgetBytes);
+            var route = place;
+            place = (all, index, request) =>
+            {
+                placement.Apply(all, request.Arrival);
+                return route(all, index, request);
+            };
+        }
+
         return SchedulerSimulation.RunNodes(policy, profile, trace, budgetBytes, options, nodes, place);
     }
+
+    /// <summary>
+    /// The cluster's host placement on simulated nodes: every publish interval of virtual time, the plan of
+    /// <see cref="HostPlacement"/> on the directory as the nodes would publish it (their demand averaged on the virtual
+    /// clock), applied at once. Simplified against the live nodes: no ActAfterPlacements hysteresis, and a read into
+    /// the host tier costs no device time (it is a page-cache read beside the device).
+    /// </summary>
+    private sealed class SimulatedHostPlacement(SwapProfile profile, SchedulerOptions options, TimeSpan publishInterval, long hostBudgetBytes)
+    {
+        private ServerResidency[]? residencies;
+        private TimeSpan? appliedAt;
+
+        public void Apply(IReadOnlyList<SchedulerSimulation.SimulatedNode> nodes, TimeSpan now)
+        {
+            if (appliedAt is { } applied && now - applied < publishInterval)
+            {
+                return;
+            }
+
+            appliedAt = now;
+            residencies ??= [.. nodes.Select(n => new ServerResidency(n.Pool, () => n.Scheduler,
+                new ServerModelAvailability(n.Pool, n.Scheduler.WaitingFor, options.MaxBatchPerModel, ResidencyPlacement.Availability(profile)), hostBudgetBytes, n.Clock))];
+            var plan = HostPlacement.Plan([.. nodes.Select(n => new NodeResidency(Name(n), SiloAddress.New(IPAddress.Loopback, 11111 + n.Index, 1), null,
+                DateTime.UnixEpoch + now, 0, residencies[n.Index].Read(), residencies[n.Index].DeviceFreeBytes, hostBudgetBytes))]);
+            foreach (var node in nodes)
+            {
+                var mine = plan.For(Name(node));
+                foreach (var (model, store) in node.Stores.Stores)
+                {
+                    store.Place(mine.Contains(model));
+                }
+            }
+        }
+    }
+
+    private static string Name(SchedulerSimulation.SimulatedNode node) => "node-" + node.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Ours: the directory as the nodes would publish it, and the cluster's router on it.</summary>
     private sealed class ResidencyPlacement(SwapProfile profile, SchedulerOptions options, TimeSpan publishInterval)
@@ -55,7 +107,7 @@ public static class ClusterSimulation
         {
             residencies ??= nodes.Select(n => new ServerResidency(n.Pool, () => n.Scheduler,
                 new ServerModelAvailability(n.Pool, n.Scheduler.WaitingFor, options.MaxBatchPerModel, Availability(profile)))).ToArray();
-            names ??= nodes.Select(n => "node-" + n.Index.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            names ??= nodes.Select(Name).ToArray();
             if (builtAt is not { } built || request.Arrival - built >= publishInterval)
             {
                 builtAt = request.Arrival;
@@ -71,7 +123,7 @@ public static class ClusterSimulation
         /// request's service and prompt time (512 prompt and 64 output tokens) and the host-to-device bandwidth as the
         /// profile costs them (a node's estimate uses its last measured restore once it has one).
         /// </summary>
-        private static AvailabilitySettings Availability(SwapProfile profile) => new()
+        internal static AvailabilitySettings Availability(SwapProfile profile) => new()
         {
             ServiceTimeMs = (int)Math.Ceiling(profile.Models.Average(m => m.PrefillMs(512) + (64 * m.DecodeStepMs(1)))),
             PromptMs = (int)Math.Ceiling(profile.Models.Average(m => m.PrefillMs(512))),

@@ -101,11 +101,13 @@ public static class SchedulerSimulation
         public SimulatedNode(int index, VirtualClock clock, SwapProfile profile, long budgetBytes, SchedulerOptions options, bool coalesceSteps)
         {
             Index = index;
+            Clock = clock;
             Device = new SimulatedDevice(clock);
+            Stores = new SimulatedStoreFactory(profile, clock, Ledger);
             Pool = new ModelPool(new ModelPoolOptions
             {
                 BudgetBytes = budgetBytes,
-                StoreFactory = new SimulatedStoreFactory(profile, clock, Ledger),
+                StoreFactory = Stores,
                 Time = clock,
             });
             foreach (var model in profile.Models)
@@ -119,7 +121,12 @@ public static class SchedulerSimulation
 
         public int Index { get; }
 
+        public VirtualClock Clock { get; }
+
         public SimulatedDevice Device { get; }
+
+        /// <summary>The node's weight stores (their tiers), for the cluster's host placement.</summary>
+        public SimulatedStoreFactory Stores { get; }
 
         public SwapLedger Ledger { get; } = new();
 

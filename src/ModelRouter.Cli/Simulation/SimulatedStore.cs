@@ -40,7 +40,8 @@ internal sealed class SimulatedStore(ModelCost cost, VirtualClock clock, SwapLed
 
     public void Restore(CancellationToken cancellation)
     {
-        var duration = TimeSpan.FromMilliseconds(cost.RestoreMs);
+        // From the host tier: the profile's restore. Not in it (the cluster's placement left it out): a load from the file.
+        var duration = TimeSpan.FromMilliseconds(Tier == ModelTier.Cold ? cost.ReloadMs : cost.RestoreMs);
         clock.Sleep(duration);
         ledger.Record(duration, restore: true);
         Tier = ModelTier.Resident;
@@ -56,6 +57,18 @@ internal sealed class SimulatedStore(ModelCost cost, VirtualClock clock, SwapLed
 
     public void Drop() => Tier = ModelTier.Cold;
 
+    /// <summary>
+    /// The cluster's host placement, applied at once and off the device's time (a page-cache read or release runs beside
+    /// the device): a model off the device goes to the host tier (placed here) or out of it.
+    /// </summary>
+    internal void Place(bool held)
+    {
+        if (Tier != ModelTier.Resident)
+        {
+            Tier = held ? ModelTier.Warm : ModelTier.Cold;
+        }
+    }
+
     public void ReleaseContexts()
     {
     }
@@ -70,11 +83,18 @@ internal sealed class SimulatedStore(ModelCost cost, VirtualClock clock, SwapLed
 
 internal sealed class SimulatedStoreFactory(SwapProfile profile, VirtualClock clock, SwapLedger ledger) : IWeightStoreFactory
 {
+    private readonly Dictionary<string, SimulatedStore> stores = new(StringComparer.Ordinal);
+
+    /// <summary>The stores made so far, by model (the simulated cluster's placement sets their tiers).</summary>
+    public IReadOnlyDictionary<string, SimulatedStore> Stores => stores;
+
     public IWeightStore Create(ModelRegistration registration)
     {
         ArgumentNullException.ThrowIfNull(registration);
         var cost = profile.Models.FirstOrDefault(m => m.Model == registration.Name)
             ?? throw new ArgumentException($"the swap profile has no model '{registration.Name}'", nameof(registration));
-        return new SimulatedStore(cost, clock, ledger);
+        var store = new SimulatedStore(cost, clock, ledger);
+        stores[registration.Name] = store;
+        return store;
     }
 }

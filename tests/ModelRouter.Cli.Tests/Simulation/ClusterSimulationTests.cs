@@ -27,6 +27,26 @@ public sealed class ClusterSimulationTests
     }
 
     [Fact]
+    public void With_host_tiers_smaller_than_the_catalog_round_robin_pays_file_loads_and_residency_aware_routing_does_not()
+    {
+        var profile = SwapProfile.H100Estimate(6);
+        var trace = Trace(profile);
+        var budget = (long)(profile.Models.Sum(m => m.WeightBytes) * 0.4);
+        var hostBudget = profile.Models.Select(m => m.WeightBytes).OrderDescending().Take(2).Sum(); // two models' weights per node
+        var options = new SchedulerOptions { MaxBatchPerModel = 8 };
+        PolicyRun Run(string policy, long host) => ClusterSimulation.Run(policy, profile, trace, 3, budget, options, TimeSpan.FromMilliseconds(500), host);
+
+        var roundRobin = Run("round-robin", 0);
+        var roundRobinPlaced = Run("round-robin", hostBudget);
+        var oursPlaced = Run("cluster-residency", hostBudget);
+
+        // The same swaps, but some of them now read a model its node does not hold from the file.
+        Assert.True(roundRobinPlaced.SwapTime > roundRobin.SwapTime * 1.5, $"round-robin swap time {roundRobinPlaced.SwapTime} with placement, {roundRobin.SwapTime} without");
+        Assert.Equal(0, oursPlaced.Failed);
+        Assert.True(oursPlaced.Ttft(95) * 3 < roundRobinPlaced.Ttft(95), $"p95 ours {oursPlaced.Ttft(95):F0} ms, round-robin {roundRobinPlaced.Ttft(95):F0} ms");
+    }
+
+    [Fact]
     public void One_node_gives_every_placement_the_single_box_answer()
     {
         var profile = SwapProfile.H100Estimate(4);
