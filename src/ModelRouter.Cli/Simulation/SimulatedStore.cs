@@ -4,7 +4,7 @@ using ModelRouter.Runtime.Swap;
 
 namespace ModelRouter.Cli.Simulation;
 
-/// <summary>Swaps of one simulated run: how many and how long, on virtual time (the pool's own timings are real time).</summary>
+/// <summary>Swaps of one simulated run: how many and how long, on virtual time.</summary>
 public sealed class SwapLedger
 {
     private long restores;

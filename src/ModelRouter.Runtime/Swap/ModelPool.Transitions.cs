@@ -195,7 +195,7 @@ public sealed partial class ModelPool
 
         try
         {
-            entry.LastEvict = PooledModel.Measure(entry.Store.Evict);
+            entry.LastEvict = PooledModel.Measure(options.Time, entry.Store.Evict);
             entry.Evictions++;
             SetState(entry, ModelState.Evicted);
             RaiseSwapped(entry, PoolSwapKind.Evict, entry.Store.Tier, entry.LastEvict.Value);
@@ -247,7 +247,7 @@ public sealed partial class ModelPool
         SetState(entry, ModelState.Restoring);
         try
         {
-            var elapsed = await Task.Run(() => PooledModel.Measure(() => entry.Store.Restore(cancellation)), cancellation).ConfigureAwait(false);
+            var elapsed = await Task.Run(() => PooledModel.Measure(options.Time, () => entry.Store.Restore(cancellation)), cancellation).ConfigureAwait(false);
             entry.LastRestore = elapsed;
             entry.Restores++;
             entry.LastError = null;

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace ModelRouter.Runtime.Swap;
 
 /// <summary>The pool's book-keeping for one model. State and the in-flight count change under <see cref="Gate"/>.</summary>
@@ -50,11 +48,16 @@ internal sealed class PooledModel(ModelRegistration registration, IWeightStore s
         }
     }
 
-    public static TimeSpan Measure(Action action)
+    /// <summary>
+    /// Times a transition on the pool's clock: the system's in a server, the virtual one in the simulator, where a
+    /// restore's recorded time (which the availability estimates read) is then the simulated one, not however long the
+    /// machine took to step the simulation.
+    /// </summary>
+    public static TimeSpan Measure(TimeProvider time, Action action)
     {
-        var start = Stopwatch.GetTimestamp();
+        var start = time.GetTimestamp();
         action();
-        return Stopwatch.GetElapsedTime(start);
+        return time.GetElapsedTime(start);
     }
 }
 
