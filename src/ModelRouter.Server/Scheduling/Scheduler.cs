@@ -189,7 +189,9 @@ public sealed class Scheduler : IAsyncDisposable
             }
 
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            var delay = Task.Delay(TimeSpan.FromSeconds(remaining / (double)time.TimestampFrequency), time, timeout.Token);
+            // Whole milliseconds, rounded up: Task.Delay counts in whole milliseconds, so a wait under one would complete at
+            // once, and on the simulator's clock (which moves only when nothing runs) this loop would spin for ever.
+            var delay = Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(remaining * 1000.0 / time.TimestampFrequency)), time, timeout.Token);
             await Task.WhenAny(next, delay).ConfigureAwait(false);
             await timeout.CancelAsync().ConfigureAwait(false);
             cancellation.ThrowIfCancellationRequested();

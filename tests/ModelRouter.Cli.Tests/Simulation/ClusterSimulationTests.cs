@@ -46,6 +46,21 @@ public sealed class ClusterSimulationTests
         Assert.True(oursPlaced.Ttft(95) * 3 < roundRobinPlaced.Ttft(95), $"p95 ours {oursPlaced.Ttft(95):F0} ms, round-robin {roundRobinPlaced.Ttft(95):F0} ms");
     }
 
+    [Fact(Timeout = 120_000)]
+    public async Task A_yielded_worker_waiting_less_than_a_millisecond_for_a_starving_model_does_not_stop_the_clock()
+    {
+        // This run once hung at 15:38.8 of virtual time: Scheduler.WaitWhileOthersStarveAsync asked Task.Delay for 0.x ms,
+        // which counts whole milliseconds and completed at once, so the worker spun and the clock never moved on.
+        var profile = SwapProfile.H100Estimate(8);
+        var trace = SyntheticTrace.Generate(profile.Models.Select(m => m.Model).ToList(), new SyntheticTraceOptions { Requests = 2000, RatePerSecond = 1.5, Seed = 42 });
+        var hostBudget = profile.Models.Select(m => m.WeightBytes).OrderDescending().Take(2).Sum();
+        var run = await Task.Run(() => ClusterSimulation.Run("round-robin", profile, trace, 3, (long)18e9, new SchedulerOptions { MaxBatchPerModel = 8 },
+            TimeSpan.FromMilliseconds(500), hostBudget), TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(100), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, run.Failed);
+        Assert.Equal(2000, run.TtftMs.Count(t => !double.IsNaN(t)));
+    }
+
     [Fact]
     public void One_node_gives_every_placement_the_single_box_answer()
     {
