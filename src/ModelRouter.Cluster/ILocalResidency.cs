@@ -51,11 +51,11 @@ public sealed class ServerResidency(ModelPool pool, Func<Scheduler?> scheduler, 
         var statuses = pool.Snapshot();
         var models = ImmutableArray.CreateBuilder<ModelResidency>(statuses.Count);
         var now = clock.GetTimestamp();
+        var current = scheduler();
         foreach (var status in statuses)
         {
             var tier = status.State == ModelState.Resident ? ResidencyTier.Device
                 : status.Tier == ModelTier.Cold ? ResidencyTier.Disk : ResidencyTier.Host;
-            var current = scheduler();
             var queue = current?.WaitingFor(status.Name) ?? 0;
             models.Add(new ModelResidency(status.Name, tier, queue, availability.SwapIn(status).TotalMilliseconds,
                 availability.EstimateTimeToFirstToken(status.Name).TotalMilliseconds, status.WeightBytes,

@@ -258,12 +258,20 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
         {
             victim.Kill();
         }
-        var observer = nodes[0];
-        while (Stopwatch.GetElapsedTime(killedAt) < TimeSpan.FromSeconds(30))
+        return await WaitForViewAsync(nodes[0], count => count < nodes.Count, killedAt, TimeSpan.FromSeconds(30), cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Polls <paramref name="observer"/>'s view every 20 ms until its node count satisfies <paramref name="holds"/>;
+    /// returns the milliseconds since <paramref name="since"/>, or null when <paramref name="bound"/> passed first.
+    /// </summary>
+    private static async Task<double?> WaitForViewAsync(ClusterDemoNode observer, Func<int, bool> holds, long since, TimeSpan bound, CancellationToken cancellation)
+    {
+        while (Stopwatch.GetElapsedTime(since) < bound)
         {
-            if (await observer.ClusterNodesAsync(Token, cancellation).ConfigureAwait(false) is { } count && count < nodes.Count)
+            if (await observer.ClusterNodesAsync(Token, cancellation).ConfigureAwait(false) is { } count && holds(count))
             {
-                return Stopwatch.GetElapsedTime(killedAt).TotalMilliseconds;
+                return Stopwatch.GetElapsedTime(since).TotalMilliseconds;
             }
 
             await Task.Delay(20, cancellation).ConfigureAwait(false);
@@ -289,18 +297,7 @@ internal sealed class ClusterDemoRunner(ClusterDemoSettings settings, TextWriter
         var restartedAt = Stopwatch.GetTimestamp();
         retired.Add(dead);
         nodes[^1] = dead.Restart(carriedSwaps);
-        var observer = nodes[0];
-        while (Stopwatch.GetElapsedTime(restartedAt) < TimeSpan.FromSeconds(60))
-        {
-            if (await observer.ClusterNodesAsync(Token, cancellation).ConfigureAwait(false) is { } count && count == nodes.Count)
-            {
-                return Stopwatch.GetElapsedTime(restartedAt).TotalMilliseconds;
-            }
-
-            await Task.Delay(20, cancellation).ConfigureAwait(false);
-        }
-
-        return null;
+        return await WaitForViewAsync(nodes[0], count => count == nodes.Count, restartedAt, TimeSpan.FromSeconds(60), cancellation).ConfigureAwait(false);
     }
 
     /// <summary>Each node's models in host RAM or on its device (marked *), e.g. "a: m1-chat* m3-summary | b: ...".</summary>

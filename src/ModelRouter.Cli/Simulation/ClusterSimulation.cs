@@ -77,10 +77,8 @@ public static class ClusterSimulation
             }
 
             appliedAt = now;
-            residencies ??= [.. nodes.Select(n => new ServerResidency(n.Pool, () => n.Scheduler,
-                new ServerModelAvailability(n.Pool, n.Scheduler.WaitingFor, options.MaxBatchPerModel, ResidencyPlacement.Availability(profile)), hostBudgetBytes, n.Clock))];
-            var plan = HostPlacement.Plan([.. nodes.Select(n => new NodeResidency(Name(n), SiloAddress.New(IPAddress.Loopback, 11111 + n.Index, 1), null,
-                DateTime.UnixEpoch + now, 0, residencies[n.Index].Read(), residencies[n.Index].DeviceFreeBytes, hostBudgetBytes))]);
+            residencies ??= Residencies(nodes, profile, options, hostBudgetBytes);
+            var plan = HostPlacement.Plan(Publish(nodes, residencies, now, 0).Nodes);
             foreach (var node in nodes)
             {
                 var mine = plan.For(Name(node));
@@ -94,6 +92,17 @@ public static class ClusterSimulation
 
     private static string Name(SchedulerSimulation.SimulatedNode node) => "node-" + node.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>Each node's residency as its publisher reads it, with the availability settings of the profile and demand on the virtual clock.</summary>
+    private static ServerResidency[] Residencies(IReadOnlyList<SchedulerSimulation.SimulatedNode> nodes, SwapProfile profile, SchedulerOptions options,
+        long hostBudgetBytes) =>
+        [.. nodes.Select(n => new ServerResidency(n.Pool, () => n.Scheduler,
+            new ServerModelAvailability(n.Pool, n.Scheduler.WaitingFor, options.MaxBatchPerModel, ResidencyPlacement.Availability(profile)), hostBudgetBytes, n.Clock))];
+
+    /// <summary>The directory as every node would publish it at <paramref name="now"/> (one read of each node's residency).</summary>
+    private static ResidencySnapshot Publish(IReadOnlyList<SchedulerSimulation.SimulatedNode> nodes, ServerResidency[] residencies, TimeSpan now, long sequence) =>
+        new([.. nodes.Select(n => new NodeResidency(Name(n), SiloAddress.New(IPAddress.Loopback, 11111 + n.Index, 1), null, DateTime.UnixEpoch + now, sequence,
+            residencies[n.Index].Read(), residencies[n.Index].DeviceFreeBytes, residencies[n.Index].HostBudgetBytes))], DateTime.UnixEpoch + now);
+
     /// <summary>Ours: the directory as the nodes would publish it, and the cluster's router on it.</summary>
     private sealed class ResidencyPlacement(SwapProfile profile, SchedulerOptions options, TimeSpan publishInterval)
     {
@@ -105,14 +114,12 @@ public static class ClusterSimulation
 
         public int Place(IReadOnlyList<SchedulerSimulation.SimulatedNode> nodes, int index, TraceRequest request)
         {
-            residencies ??= nodes.Select(n => new ServerResidency(n.Pool, () => n.Scheduler,
-                new ServerModelAvailability(n.Pool, n.Scheduler.WaitingFor, options.MaxBatchPerModel, Availability(profile)))).ToArray();
+            residencies ??= Residencies(nodes, profile, options, hostBudgetBytes: 0);
             names ??= nodes.Select(Name).ToArray();
             if (builtAt is not { } built || request.Arrival - built >= publishInterval)
             {
                 builtAt = request.Arrival;
-                directory = new ResidencySnapshot([.. nodes.Select(n => new NodeResidency(names[n.Index], SiloAddress.New(IPAddress.Loopback, 11111 + n.Index, 1),
-                    null, DateTime.UnixEpoch + request.Arrival, index, residencies[n.Index].Read(), residencies[n.Index].DeviceFreeBytes))], DateTime.UnixEpoch + request.Arrival);
+                directory = Publish(nodes, residencies, request.Arrival, index);
             }
 
             return router.Choose(request.Model, directory) is { } route ? Array.IndexOf(names, route.Node) : index % nodes.Count;
