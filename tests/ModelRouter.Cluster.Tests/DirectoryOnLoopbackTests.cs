@@ -82,7 +82,16 @@ public sealed class DirectoryOnLoopbackTests
                 await Task.Delay(50, TestContext.Current.CancellationToken);
             }
 
-            Assert.Equal(["n0", "n1", "n2"], (await directory.SnapshotAsync()).Nodes.Select(n => n.Node));
+            // The live nodes stay listed. On a loaded machine one of them may publish later than this test's short lifetime
+            // and drop out for a moment (seen once in CI: n1); its next publish brings it back, so wait for that.
+            var listed = await directory.SnapshotAsync();
+            while (listed.Nodes.Length != 3 && System.Diagnostics.Stopwatch.GetElapsedTime(quietSince) < Loopback.Bound)
+            {
+                await Task.Delay(50, TestContext.Current.CancellationToken);
+                listed = await directory.SnapshotAsync();
+            }
+
+            Assert.Equal(["n0", "n1", "n2"], listed.Nodes.Select(n => n.Node));
 
             // n1 leaves: the others stop listing it (it removes itself; membership would within its timeout).
             await nodes[1].StopAsync(TestContext.Current.CancellationToken);
