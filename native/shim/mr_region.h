@@ -6,7 +6,8 @@
  * before capture/evict, stream drain before a rollback, restore's map-then-queue-copy per chunk).
  *
  * Invariants the core keeps, whatever the backend:
- *   - chunks cover [0, used) in order, each at most chunk_bytes, each a multiple of the granularity;
+ *   - chunks lie in [0, used) in order, each at most chunk_bytes, each a multiple of the granularity; they cover
+ *     it but for the gaps large_alignment leaves before a large allocation (never committed, never copied);
  *   - RESIDENT: every chunk committed; EVICTED: none committed (a failed restore releases what it
  *     committed before it returns, so a region is never half-mapped);
  *   - the image, once captured, holds exactly `used` bytes and never changes (weights are read-only). */
@@ -25,6 +26,7 @@ struct mr_region_chunk {
     uint64_t offset; /* from the region's base */
     uint64_t size;
     int      committed;
+    int      pooled; /* CPU: committed as anonymous pages, which release may keep in the page pool */
 };
 
 enum mr_region_copy {
@@ -88,6 +90,10 @@ struct mr_swap_region {
     uint64_t        granularity;
     uint64_t        chunk_bytes;
     uint64_t        used; /* bytes handed out to buffers, granularity-aligned */
+    /* An allocation of at least this many bytes starts on a multiple of it (0: none). CPU: 2 MiB, so that a large
+     * buffer's pages can be huge pages and move to and from the page pool whole (a move keeps a huge page only
+     * between addresses 2 MiB apart); the gap before it, under 2 MiB of address space, is never committed. */
+    uint64_t        large_alignment;
     int             threads; /* CPU: copy threads; CUDA: copy streams */
 
     struct mr_region_chunk * chunks;
@@ -108,6 +114,9 @@ struct mr_swap_region {
     double   last_evict_ms;
     double   last_restore_ms;
     double   last_capture_ms;
+    double   last_restore_commit_ms;
+    uint64_t last_restore_reused_bytes;
+    uint64_t commit_reused_bytes; /* CPU: total bytes commit took from the page pool (the backend adds) */
     uint32_t restore_count;
     uint64_t layout_hash; /* FNV-1a of the granularity, chunk size and every allocation's size, in order */
 

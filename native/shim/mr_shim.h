@@ -165,6 +165,9 @@ struct mr_swap_stats {
     uint64_t layout_hash;           /* FNV-1a of the granularity, chunk size and every buffer allocation's size, in order */
     uint32_t image_adopted;         /* 1: the host image came from an earlier process (mr_swap_region_adopt_image) */
     uint32_t reserved0;
+    double   last_restore_commit_ms;    /* of last_restore_ms, the part spent committing memory before the copy (CPU:
+                                           moving kept pages in, mapping fresh ones); 0 where commit and copy overlap (CUDA) */
+    uint64_t last_restore_reused_bytes; /* CPU: bytes of the last restore's pages taken from the page pool (no page faults) */
 };
 
 struct mr_bandwidth_result {
@@ -248,6 +251,30 @@ struct mr_cpu_swap_options {
 };
 
 MR_API enum mr_status mr_swap_region_create_cpu(const struct mr_cpu_swap_options * options, struct mr_swap_region ** out);
+
+/* The CPU page pool (process-wide). Evict normally hands a CPU region's pages back to the kernel, and restore
+ * faults fresh ones in: zeroed by the kernel and, on a VM whose balloon reports free memory to the host (free page
+ * reporting), faulted in by the hypervisor too once the pages have been free for a second or two. Measured on the
+ * development VM: a 160 MB restore copies in 14-30 ms into kept pages, 28 ms into pages freed under a second ago,
+ * and 360-700 ms into reported ones. With a limit set, evict moves the pages (mremap: page tables only, no copy) into
+ * the pool instead, as long as the bytes committed in CPU regions plus the pool stay within the limit, and commit
+ * (restore, or a first load) takes pages from the pool before it maps fresh ones. So the region's addresses lose
+ * their pages as before (a stray read still faults), while the process keeps its peak of committed weight memory,
+ * up to the limit: on CPU the device tier then behaves like VRAM, which exists whether a model uses it or not.
+ * Pages of regions created with map_image are the image's own and never enter the pool.
+ * limit_bytes 0 turns the pool off and hands every kept page back. Not in CUDA builds (MR_STATUS_UNSUPPORTED). */
+struct mr_cpu_page_pool_stats {
+    uint64_t limit_bytes;     /* what mr_swap_cpu_page_pool_limit set; 0: off */
+    uint64_t committed_bytes; /* anonymous pages committed in CPU regions now */
+    uint64_t pooled_bytes;    /* pages kept in the pool now */
+    uint64_t reused_bytes;    /* total: bytes committed from the pool */
+    uint64_t fresh_bytes;     /* total: bytes committed as fresh pages */
+    uint64_t kept_bytes;      /* total: bytes a release moved into the pool */
+    uint64_t dropped_bytes;   /* total: bytes a release (or a lower limit) handed back to the kernel */
+};
+
+MR_API enum mr_status mr_swap_cpu_page_pool_limit(uint64_t limit_bytes);
+MR_API enum mr_status mr_swap_cpu_page_pool_stats(struct mr_cpu_page_pool_stats * out);
 /* Routes this thread's CPU buffer allocations into the region until load_end. One load at a time per region. */
 MR_API enum mr_status mr_swap_region_load_begin(struct mr_swap_region * region);
 MR_API enum mr_status mr_swap_region_load_end(struct mr_swap_region * region);

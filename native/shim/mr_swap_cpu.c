@@ -21,9 +21,10 @@
  * repack.cpp's alloc_buffer; re-check both when moving the pin.
  *
  * Memory: the region reserves its range PROT_NONE and MAP_NORESERVE (address space only). Commit maps
- * fresh anonymous read/write pages over a chunk (MAP_FIXED); evict maps PROT_NONE, MAP_NORESERVE pages
- * over it again, which drops the pages at once (RSS falls) and makes any stray read fault instead of
- * silently reading zeros, as madvise(MADV_DONTNEED) alone would allow. The host image is anonymous
+ * fresh anonymous read/write pages over a chunk (MAP_FIXED), or moves kept ones there from the page pool
+ * (below); evict maps PROT_NONE, MAP_NORESERVE pages over it again, after moving its pages into the pool
+ * when the pool is on and has room, else dropping them (RSS falls); either way any stray read faults
+ * instead of silently reading zeros, as madvise(MADV_DONTNEED) alone would allow. The host image is anonymous
  * memory: it needs no file to clean up and no tmpfs quota, and it is counted in the process's own RSS,
  * so the budget sees it. (A /dev/shm image would survive a restart as the CUDA one does; not done yet.)
  * Restore commits every chunk, then copies the image back with `threads` threads. With map_image the image
@@ -46,6 +47,7 @@
 #define MR_DEFAULT_CPU_THREADS 4
 #define MR_MAX_CPU_THREADS     64
 #define MR_HUGE_PAGE           (2ull << 20)
+#define MR_POOL_RESERVE        (1ull << 40) /* the page pool's address space: 1 TiB, nothing committed */
 
 /* ------------------------------------------------------------------------------------------------ */
 /* the allocation hook */
@@ -115,6 +117,136 @@ static void mr_install_hook(void) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* the page pool (the contract and why: "The CPU page pool" in mr_shim.h)
+ *
+ * Kept pages live in a range of our own address space, as a stack of segments: a release moves a chunk's
+ * pages on top (one mremap: the page tables move, the data stays where it is in RAM), a commit takes a
+ * chunk's worth from the start of the topmost segment big enough for it. A chunk is filled by one move or
+ * one fresh mapping, never pieced together, because mremap moves only a range inside one mapping: a chunk
+ * made of pieces could not be moved back out whole. Segments start 2 MiB-aligned, as large allocations do
+ * in the region (large_alignment), so that huge pages move as huge pages (the kernel moves a 2 MiB entry
+ * only between addresses that are both 2 MiB-aligned; otherwise it splits the huge page first). */
+
+struct mr_pool_segment {
+    unsigned char * at;
+    uint64_t        size;
+};
+
+static struct {
+    pthread_mutex_t          lock;
+    unsigned char *          base; /* reserved on the first keep; PROT_NONE where no segment lies */
+    struct mr_pool_segment * segments;
+    uint32_t                 count;
+    uint32_t                 capacity;
+    struct mr_cpu_page_pool_stats stats;
+} mr_pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Puts an inaccessible, unbacked mapping over [at, at + size): the range stays ours and a read faults. */
+static int mr_unback(void * at, uint64_t size) {
+    return mmap(at, (size_t) size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED
+        ? -1 : 0;
+}
+
+/* With the pool's lock held. Moves [at, at + size) of a region into the pool; 0 when it did (the region's range
+ * is then unmapped: the caller maps it PROT_NONE), -1 when the pool is off, full or the move failed (nothing moved). */
+static int mr_pool_keep_locked(unsigned char * at, uint64_t size) {
+    struct mr_cpu_page_pool_stats * st = &mr_pool.stats;
+    if (st->limit_bytes == 0 || st->committed_bytes + st->pooled_bytes + size > st->limit_bytes) {
+        return -1;
+    }
+    if (mr_pool.base == NULL) {
+        void * p = mmap(NULL, (size_t) MR_POOL_RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            return -1;
+        }
+        mr_pool.base = (unsigned char *) mr_region_round_up((uint64_t) (uintptr_t) p, MR_HUGE_PAGE);
+    }
+    if (mr_pool.count == mr_pool.capacity) {
+        const uint32_t capacity = mr_pool.capacity == 0 ? 64 : mr_pool.capacity * 2;
+        struct mr_pool_segment * grown = (struct mr_pool_segment *) realloc(mr_pool.segments, capacity * sizeof(*grown));
+        if (grown == NULL) {
+            return -1;
+        }
+        mr_pool.segments = grown;
+        mr_pool.capacity = capacity;
+    }
+    const struct mr_pool_segment * top = mr_pool.count > 0 ? &mr_pool.segments[mr_pool.count - 1] : NULL;
+    unsigned char * to = (unsigned char *) mr_region_round_up((uint64_t) (uintptr_t) (top != NULL ? top->at + top->size : mr_pool.base),
+                                                              MR_HUGE_PAGE);
+    if (to + size > mr_pool.base + MR_POOL_RESERVE - MR_HUGE_PAGE ||
+        mremap(at, (size_t) size, (size_t) size, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
+        return -1;
+    }
+    mr_pool.segments[mr_pool.count++] = (struct mr_pool_segment) { to, size };
+    st->pooled_bytes += size;
+    st->kept_bytes += size;
+    return 0;
+}
+
+/* With the pool's lock held. Moves `size` bytes of kept pages to [at, at + size); 0 when it did, -1 when no segment
+ * holds that much (the caller maps fresh pages). */
+static int mr_pool_take_locked(unsigned char * at, uint64_t size) {
+    /* Best fit, topmost among equals: a model evicted and restored takes back segments of its own chunks' sizes,
+     * whole, and small segments are not carved out of large ones while a small one fits. */
+    uint32_t best = UINT32_MAX;
+    for (uint32_t i = mr_pool.count; i-- > 0;) {
+        const uint64_t fits = mr_pool.segments[i].size;
+        if (fits >= size && (best == UINT32_MAX || fits < mr_pool.segments[best].size)) {
+            best = i;
+        }
+    }
+    if (best != UINT32_MAX) {
+        const uint32_t i = best;
+        struct mr_pool_segment * seg = &mr_pool.segments[i];
+        if (mremap(seg->at, (size_t) size, (size_t) size, MREMAP_MAYMOVE | MREMAP_FIXED, at) == MAP_FAILED) {
+            return -1;
+        }
+        (void) mr_unback(seg->at, size); /* keep the pool's range reserved; best effort, nothing is lost if not */
+        seg->at += size;
+        seg->size -= size;
+        if (seg->size == 0) {
+            memmove(seg, seg + 1, (size_t) (mr_pool.count - i - 1) * sizeof(*seg));
+            mr_pool.count--;
+        }
+        mr_pool.stats.pooled_bytes -= size;
+        mr_pool.stats.reused_bytes += size;
+        return 0;
+    }
+    return -1;
+}
+
+/* With the pool's lock held: hands kept pages back to the kernel, topmost first, until the pool fits its limit. */
+static void mr_pool_trim_locked(void) {
+    struct mr_cpu_page_pool_stats * st = &mr_pool.stats;
+    while (mr_pool.count > 0 && st->committed_bytes + st->pooled_bytes > st->limit_bytes) {
+        const struct mr_pool_segment seg = mr_pool.segments[--mr_pool.count];
+        (void) mr_unback(seg.at, seg.size);
+        st->pooled_bytes -= seg.size;
+        st->dropped_bytes += seg.size;
+    }
+}
+
+enum mr_status mr_swap_cpu_page_pool_limit(uint64_t limit_bytes) {
+    mr_clear_error();
+    pthread_mutex_lock(&mr_pool.lock);
+    mr_pool.stats.limit_bytes = limit_bytes;
+    mr_pool_trim_locked();
+    pthread_mutex_unlock(&mr_pool.lock);
+    return MR_STATUS_OK;
+}
+
+enum mr_status mr_swap_cpu_page_pool_stats(struct mr_cpu_page_pool_stats * out) {
+    mr_clear_error();
+    if (out == NULL) {
+        return mr_fail(MR_STATUS_INVALID_ARGUMENT, "mr_swap_cpu_page_pool_stats: out is required");
+    }
+    pthread_mutex_lock(&mr_pool.lock);
+    *out = mr_pool.stats;
+    pthread_mutex_unlock(&mr_pool.lock);
+    return MR_STATUS_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* the backend */
 
 /* Map mode, once captured: the image's own pages at the chunk's addresses, read-only (nothing writes weights
@@ -129,6 +261,14 @@ static enum mr_status mr_cpu_map_image(struct mr_swap_region * r, struct mr_regi
                        "CPU region: mapping %llu bytes of the image at offset %llu: %s", (unsigned long long) c->size,
                        (unsigned long long) c->offset, strerror(errno));
     }
+    if (c->pooled) {
+        /* The load's anonymous pages, just replaced by the image's (capture in map mode): gone, not kept. */
+        pthread_mutex_lock(&mr_pool.lock);
+        mr_pool.stats.committed_bytes -= c->size;
+        mr_pool.stats.dropped_bytes += c->size;
+        pthread_mutex_unlock(&mr_pool.lock);
+        c->pooled = 0;
+    }
     c->committed = 1;
     return MR_STATUS_OK;
 }
@@ -137,16 +277,30 @@ static enum mr_status mr_cpu_commit(struct mr_swap_region * r, struct mr_region_
     if (r->map_image && r->captured) {
         return mr_cpu_map_image(r, c);
     }
-    void * at = r->base + c->offset;
-    void * p = mmap(at, (size_t) c->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    if (p == MAP_FAILED) {
-        return mr_fail(errno == ENOMEM ? MR_STATUS_OUT_OF_MEMORY : MR_STATUS_SYSTEM_ERROR,
-                       "CPU region: committing %llu bytes at offset %llu: %s", (unsigned long long) c->size,
-                       (unsigned long long) c->offset, strerror(errno));
+    unsigned char * at = r->base + c->offset;
+    pthread_mutex_lock(&mr_pool.lock);
+    const int reused = mr_pool_take_locked(at, c->size) == 0;
+    if (!reused) {
+        void * p = mmap(at, (size_t) c->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        if (p == MAP_FAILED) {
+            const int error = errno;
+            pthread_mutex_unlock(&mr_pool.lock);
+            return mr_fail(error == ENOMEM ? MR_STATUS_OUT_OF_MEMORY : MR_STATUS_SYSTEM_ERROR,
+                           "CPU region: committing %llu bytes at offset %llu: %s", (unsigned long long) c->size,
+                           (unsigned long long) c->offset, strerror(error));
+        }
+        /* Huge pages make the restore's page faults 512x fewer; best effort (THP may be off). Kept pages carry
+         * the setting with them. */
+        (void) madvise(at, (size_t) c->size, MADV_HUGEPAGE);
+        mr_pool.stats.fresh_bytes += c->size;
     }
-    /* Huge pages make the restore's page faults 512x fewer; best effort (THP may be off). */
-    (void) madvise(at, (size_t) c->size, MADV_HUGEPAGE);
+    mr_pool.stats.committed_bytes += c->size;
+    pthread_mutex_unlock(&mr_pool.lock);
+    if (reused) {
+        r->commit_reused_bytes += c->size;
+    }
     c->committed = 1;
+    c->pooled = 1;
     return MR_STATUS_OK;
 }
 
@@ -154,12 +308,28 @@ static enum mr_status mr_cpu_release(struct mr_swap_region * r, struct mr_region
     if (!c->committed) {
         return MR_STATUS_OK;
     }
-    void * p = mmap(r->base + c->offset, (size_t) c->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
+    int moved = 0;
+    if (c->pooled) {
+        pthread_mutex_lock(&mr_pool.lock);
+        moved = mr_pool_keep_locked(r->base + c->offset, c->size) == 0;
+        mr_pool.stats.committed_bytes -= c->size;
+        if (!moved) {
+            mr_pool.stats.dropped_bytes += c->size; /* the mapping below drops them */
+        }
+        pthread_mutex_unlock(&mr_pool.lock);
+    }
+    if (mr_unback(r->base + c->offset, c->size) != 0) {
+        const int error = errno;
+        if (moved) {
+            /* The pages are in the pool already: the chunk is empty (a hole in the range), not committed. */
+            c->committed = 0;
+            c->pooled = 0;
+        }
         return mr_fail(MR_STATUS_SYSTEM_ERROR, "CPU region: releasing %llu bytes at offset %llu: %s",
-                       (unsigned long long) c->size, (unsigned long long) c->offset, strerror(errno));
+                       (unsigned long long) c->size, (unsigned long long) c->offset, strerror(error));
     }
     c->committed = 0;
+    c->pooled = 0;
     return MR_STATUS_OK;
 }
 
@@ -337,6 +507,7 @@ enum mr_status mr_swap_region_create_cpu(const struct mr_cpu_swap_options * opti
                    options->reserve_bytes != 0 ? options->reserve_bytes : MR_DEFAULT_CPU_RESERVE, threads);
     r->map_image = options->map_image != 0;
     r->image_fd = -1;
+    r->large_alignment = MR_HUGE_PAGE;
     /* Reserve one huge page more and start on a huge-page boundary, so committed chunks can be THP-backed. */
     const size_t span = (size_t) (r->reserved + MR_HUGE_PAGE);
     void * p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -62,7 +62,10 @@ enum mr_status mr_region_allocate(struct mr_swap_region * r, uint64_t size, uint
                        (unsigned long long) size,
                        r->state == MR_SWAP_EVICTED ? "evicted" : "already captured (allocate everything before capture)");
     }
-    if (r->used + aligned > r->reserved) {
+    const uint64_t start = r->large_alignment != 0 && aligned >= r->large_alignment
+        ? mr_region_round_up(r->used, r->large_alignment)
+        : r->used;
+    if (start + aligned > r->reserved) {
         return mr_fail(MR_STATUS_OUT_OF_RANGE, "%s region: %llu more bytes exceed the reserved range (%llu of %llu used); raise reserve_bytes",
                        r->ops->name, (unsigned long long) size, (unsigned long long) r->used, (unsigned long long) r->reserved);
     }
@@ -84,12 +87,12 @@ enum mr_status mr_region_allocate(struct mr_swap_region * r, uint64_t size, uint
         r->chunk_capacity = capacity;
     }
     const uint32_t first = r->chunk_count;
-    const uint64_t start = r->used;
     for (uint64_t at = start; at < start + aligned; at += r->chunk_bytes) {
         struct mr_region_chunk * c = &r->chunks[r->chunk_count];
         c->offset = at;
         c->size = start + aligned - at < r->chunk_bytes ? start + aligned - at : r->chunk_bytes;
         c->committed = 0;
+        c->pooled = 0;
         enum mr_status st = mr_region_commit(r, c);
         if (st != MR_STATUS_OK) {
             mr_region_rollback(r, first, r->chunk_count);
@@ -98,7 +101,7 @@ enum mr_status mr_region_allocate(struct mr_swap_region * r, uint64_t size, uint
         }
         r->chunk_count++;
     }
-    r->used += aligned;
+    r->used = start + aligned;
     r->layout_hash = mr_region_fnv_mix(r->layout_hash, size);
     r->live_buffers++;
     r->state = MR_SWAP_RESIDENT;
@@ -228,6 +231,7 @@ enum mr_status mr_swap_region_restore(struct mr_swap_region * r) {
     }
     /* With restore_chunk (CUDA): commit chunk i, queue its copy, commit chunk i+1 while the copy engine
      * works on chunk i, ... Without: commit every chunk, then copy the whole range. */
+    const uint64_t reused_before = r->commit_reused_bytes;
     for (uint32_t i = 0; i < r->chunk_count && st == MR_STATUS_OK; i++) {
         if (!r->chunks[i].committed) {
             st = mr_region_commit(r, &r->chunks[i]);
@@ -236,6 +240,8 @@ enum mr_status mr_swap_region_restore(struct mr_swap_region * r) {
             st = r->ops->restore_chunk(r, i);
         }
     }
+    /* Commit and copy apart, where they do not overlap: a slow restore then says which part grew. */
+    const double committed_at = mr_region_now_ms();
     if (st == MR_STATUS_OK) {
         st = r->ops->restore_chunk != NULL ? r->ops->restore_finish(r) : r->ops->copy(r, MR_REGION_FROM_IMAGE);
     }
@@ -249,6 +255,8 @@ enum mr_status mr_swap_region_restore(struct mr_swap_region * r) {
     r->state = MR_SWAP_RESIDENT;
     r->restore_count++;
     r->last_restore_ms = mr_region_now_ms() - start;
+    r->last_restore_commit_ms = r->ops->restore_chunk != NULL ? 0 : committed_at - start;
+    r->last_restore_reused_bytes = r->commit_reused_bytes - reused_before;
 done:
     pthread_mutex_unlock(&r->lock);
     return st;
@@ -294,6 +302,8 @@ enum mr_status mr_swap_region_stats(const struct mr_swap_region * region, struct
     out->restore_count = r->restore_count;
     out->layout_hash = r->layout_hash;
     out->image_adopted = (uint32_t) r->image_adopted;
+    out->last_restore_commit_ms = r->last_restore_commit_ms;
+    out->last_restore_reused_bytes = r->last_restore_reused_bytes;
     pthread_mutex_unlock(&r->lock);
     return MR_STATUS_OK;
 }

@@ -192,6 +192,11 @@ public unsafe partial struct mr_swap_stats
 
     [NativeTypeName("uint32_t")]
     public uint reserved0;
+
+    public double last_restore_commit_ms;
+
+    [NativeTypeName("uint64_t")]
+    public ulong last_restore_reused_bytes;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -266,6 +271,31 @@ public unsafe partial struct mr_cpu_swap_options
 
     [NativeTypeName("int32_t")]
     public int map_image;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe partial struct mr_cpu_page_pool_stats
+{
+    [NativeTypeName("uint64_t")]
+    public ulong limit_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong committed_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong pooled_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong reused_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong fresh_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong kept_bytes;
+
+    [NativeTypeName("uint64_t")]
+    public ulong dropped_bytes;
 }
 
 public static unsafe partial class MrShim
@@ -370,6 +400,16 @@ public static unsafe partial class MrShim
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     [return: NativeTypeName("enum mr_status")]
     public static partial mr_status mr_swap_region_create_cpu([NativeTypeName("const struct mr_cpu_swap_options *")] mr_cpu_swap_options* options, [NativeTypeName("struct mr_swap_region **")] mr_swap_region** @out);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_cpu_page_pool_limit")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_cpu_page_pool_limit([NativeTypeName("uint64_t")] ulong limit_bytes);
+
+    [LibraryImport("mr_shim", EntryPoint = "mr_swap_cpu_page_pool_stats")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    [return: NativeTypeName("enum mr_status")]
+    public static partial mr_status mr_swap_cpu_page_pool_stats([NativeTypeName("struct mr_cpu_page_pool_stats *")] mr_cpu_page_pool_stats* @out);
 
     [LibraryImport("mr_shim", EntryPoint = "mr_swap_region_load_begin")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -13,6 +13,7 @@
 #include "ggml-cpu.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,11 +167,19 @@ static void run(int map_image) {
     }
     struct mr_swap_stats stats;
     CHECK(mr_swap_region_stats(r, &stats) == MR_STATUS_OK && stats.state == MR_SWAP_RESIDENT, "resident after the load");
+    /* expected: the bytes committed; layout_end: where the last allocation ends, a large one (>= 2 MiB) starting
+     * on a 2 MiB boundary so that its pages can be huge pages. */
     uint64_t expected = 0;
+    uint64_t layout_end = 0;
     for (int i = 0; i < NBUF; i++) {
-        expected += mr_region_round_up(sizes[i], stats.granularity_bytes);
+        const uint64_t aligned = mr_region_round_up(sizes[i], stats.granularity_bytes);
+        const uint64_t start = aligned >= (2u << 20) ? mr_region_round_up(layout_end, 2u << 20) : layout_end;
+        CHECK((const unsigned char *) ggml_backend_buffer_get_base(buffers[i]) == r->base + start,
+              "buffer %d starts at offset %llu", i, (unsigned long long) start);
+        expected += aligned;
+        layout_end = start + aligned;
     }
-    CHECK(stats.weight_bytes == expected, "weight_bytes %llu == %llu", (unsigned long long) stats.weight_bytes, (unsigned long long) expected);
+    CHECK(stats.weight_bytes == layout_end, "weight_bytes %llu == %llu", (unsigned long long) stats.weight_bytes, (unsigned long long) layout_end);
     CHECK(stats.buffer_count == NBUF, "buffer_count %u", stats.buffer_count);
 
     CHECK(mr_swap_region_evict(r) == MR_STATUS_INVALID_STATE, "evict before capture");
@@ -239,10 +248,127 @@ static void run(int map_image) {
 
 }
 
+static uint64_t pool_stat(size_t field) {
+    struct mr_cpu_page_pool_stats st;
+    if (mr_swap_cpu_page_pool_stats(&st) != MR_STATUS_OK) {
+        return UINT64_MAX;
+    }
+    return *(const uint64_t *) ((const unsigned char *) &st + field);
+}
+#define POOL(f) pool_stat(offsetof(struct mr_cpu_page_pool_stats, f))
+
+/* One region loaded with NBUF buffers of sizes[] (filled with their patterns) and captured; NULL on failure. */
+static struct mr_swap_region * loaded_region(const size_t * sizes, ggml_backend_buffer_t * buffers, int salt) {
+    struct mr_cpu_swap_options options = { .reserve_bytes = 1ull << 30, .chunk_bytes = 4ull << 20, .threads = 2 };
+    struct mr_swap_region * r = NULL;
+    if (mr_swap_region_create_cpu(&options, &r) != MR_STATUS_OK || mr_swap_region_load_begin(r) != MR_STATUS_OK) {
+        return NULL;
+    }
+    for (int i = 0; i < NBUF; i++) {
+        buffers[i] = ggml_backend_buft_alloc_buffer(ggml_backend_cpu_buffer_type(), sizes[i]);
+    }
+    mr_swap_region_load_end(r);
+    for (int i = 0; i < NBUF; i++) {
+        if (buffers[i] == NULL) {
+            return NULL;
+        }
+        fill(buffers[i], i + salt);
+    }
+    return mr_swap_region_capture(r) == MR_STATUS_OK ? r : NULL;
+}
+
+static void free_region(struct mr_swap_region * r, ggml_backend_buffer_t * buffers) {
+    mr_swap_region_destroy(r);
+    for (int i = 0; i < NBUF; i++) {
+        ggml_backend_buffer_free(buffers[i]);
+    }
+}
+
+/* The page pool: evict keeps the pages (moved out of the region's range, which still faults), restore and another
+ * region's load take them back without a fresh page, the limit holds, and a limit of 0 hands everything back. */
+static void run_pool(void) {
+    printf("--- the page pool\n");
+    const size_t sizes[NBUF] = { (10u << 20) + 123, 7u << 20, 300u << 10, 5u << 20 };
+    uint64_t weights = 0;
+    for (int i = 0; i < NBUF; i++) {
+        weights += mr_region_round_up(sizes[i], (uint64_t) sysconf(_SC_PAGESIZE));
+    }
+    CHECK(mr_swap_cpu_page_pool_limit(64ull << 20) == MR_STATUS_OK, "pool limit 64 MiB");
+    ggml_backend_buffer_t a_buffers[NBUF] = { NULL };
+    struct mr_swap_region * a = loaded_region(sizes, a_buffers, 0);
+    CHECK(a != NULL, "region a loaded and captured");
+    if (a == NULL) {
+        return;
+    }
+    CHECK(POOL(committed_bytes) == weights && POOL(pooled_bytes) == 0, "a's pages are committed: %llu of %llu, pooled %llu",
+          (unsigned long long) POOL(committed_bytes), (unsigned long long) weights, (unsigned long long) POOL(pooled_bytes));
+
+    for (int cycle = 0; cycle < 3; cycle++) {
+        const uint64_t fresh = POOL(fresh_bytes);
+        CHECK(mr_swap_region_evict(a) == MR_STATUS_OK, "evict a, cycle %d", cycle);
+        CHECK(POOL(pooled_bytes) == weights && POOL(committed_bytes) == 0, "evict kept every page: pooled %llu, cycle %d",
+              (unsigned long long) POOL(pooled_bytes), cycle);
+        uint64_t pages = 0;
+        for (int i = 0; i < NBUF; i++) {
+            pages += resident_pages(ggml_backend_buffer_get_base(a_buffers[i]), ggml_backend_buffer_get_size(a_buffers[i]));
+        }
+        CHECK(pages == 0, "no page stays at the region's addresses (%llu do), cycle %d", (unsigned long long) pages, cycle);
+        CHECK(read_faults((const unsigned char *) ggml_backend_buffer_get_base(a_buffers[1]) + 100), "a read of evicted weights faults, cycle %d", cycle);
+        CHECK(mr_swap_region_restore(a) == MR_STATUS_OK, "restore a, cycle %d", cycle);
+        struct mr_swap_stats stats;
+        CHECK(mr_swap_region_stats(a, &stats) == MR_STATUS_OK && stats.last_restore_reused_bytes == weights,
+              "restore took every page from the pool: %llu of %llu, cycle %d", (unsigned long long) stats.last_restore_reused_bytes,
+              (unsigned long long) weights, cycle);
+        CHECK(POOL(fresh_bytes) == fresh && POOL(pooled_bytes) == 0, "and none fresh, cycle %d", cycle);
+        for (int i = 0; i < NBUF; i++) {
+            CHECK(differing(a_buffers[i], i) == 0, "a's buffer %d bit-exact after a pooled restore, cycle %d", i, cycle);
+        }
+        printf("pooled cycle %d: restore %.2f ms (commit %.2f ms)\n", cycle, stats.last_restore_ms, stats.last_restore_commit_ms);
+    }
+
+    /* Another model's load takes a's kept pages, and a's restore then fits what the limit leaves. */
+    CHECK(mr_swap_region_evict(a) == MR_STATUS_OK, "evict a for b");
+    const uint64_t reused = POOL(reused_bytes);
+    ggml_backend_buffer_t b_buffers[NBUF] = { NULL };
+    struct mr_swap_region * b = loaded_region(sizes, b_buffers, 7);
+    CHECK(b != NULL, "region b loaded and captured");
+    CHECK(POOL(reused_bytes) - reused == weights, "b's load took a's pages: %llu of %llu", (unsigned long long) (POOL(reused_bytes) - reused),
+          (unsigned long long) weights);
+    for (int i = 0; b != NULL && i < NBUF; i++) {
+        CHECK(differing(b_buffers[i], i + 7) == 0, "b's buffer %d holds b's bytes", i);
+    }
+
+    /* A limit under both: evict keeps only what fits beside what is committed. */
+    CHECK(mr_swap_cpu_page_pool_limit(weights + weights / 2) == MR_STATUS_OK, "limit 1.5x one model");
+    CHECK(mr_swap_region_restore(a) == MR_STATUS_OK, "restore a beside b");
+    CHECK(mr_swap_region_evict(b) == MR_STATUS_OK, "evict b");
+    CHECK(POOL(committed_bytes) + POOL(pooled_bytes) <= weights + weights / 2, "the pool keeps within its limit: %llu + %llu",
+          (unsigned long long) POOL(committed_bytes), (unsigned long long) POOL(pooled_bytes));
+    CHECK(POOL(pooled_bytes) > 0, "and keeps some");
+    CHECK(mr_swap_region_restore(b) == MR_STATUS_OK, "restore b");
+    for (int i = 0; b != NULL && i < NBUF; i++) {
+        CHECK(differing(b_buffers[i], i + 7) == 0, "b's buffer %d bit-exact after a partly pooled restore", i);
+        CHECK(differing(a_buffers[i], i) == 0, "a's buffer %d untouched", i);
+    }
+
+    /* Off: everything kept goes back, and evict drops pages as before. */
+    CHECK(mr_swap_region_evict(a) == MR_STATUS_OK && mr_swap_region_evict(b) == MR_STATUS_OK, "evict both");
+    const uint64_t rss_pooled = resident_bytes();
+    CHECK(mr_swap_cpu_page_pool_limit(0) == MR_STATUS_OK && POOL(pooled_bytes) == 0, "limit 0 empties the pool");
+    CHECK(rss_pooled - resident_bytes() >= weights / 10 * 9, "and RSS falls by the pages it held: %llu -> %llu",
+          (unsigned long long) rss_pooled, (unsigned long long) resident_bytes());
+    free_region(a, a_buffers);
+    if (b != NULL) {
+        free_region(b, b_buffers);
+    }
+    CHECK(POOL(committed_bytes) == 0 && POOL(pooled_bytes) == 0, "nothing committed or kept after both are destroyed");
+}
+
 int main(void) {
     ggml_backend_load_all();
     run(0);
     run(1);
+    run_pool();
     printf("mr_cpu_region_test: %d checks passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }

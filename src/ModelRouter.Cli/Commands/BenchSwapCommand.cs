@@ -22,14 +22,26 @@ internal static class BenchSwapCommand
         var output = new Option<string?>("--out") { Description = "Directory for bench-swap.csv, bench-swap.md, bench-swap.svg and summary.json." };
         var cpuRestore = new Option<string>("--cpu-restore") { Description = "CPU swap region restore: copy (the image into fresh pages) or map (the image itself, read-only).", DefaultValueFactory = _ => "copy" };
         cpuRestore.AcceptOnlyFromAmong("copy", "map");
+        var pagePool = new Option<string>("--cpu-page-pool")
+        {
+            Description = "CPU path: on keeps evicted pages for the next restore (the server's default, KeepEvictedCpuPages), off hands them back at evict.",
+            DefaultValueFactory = _ => "on",
+        };
+        pagePool.AcceptOnlyFromAmong("on", "off");
+        var evictedMs = new Option<int>("--evicted-ms")
+        {
+            Description = "Milliseconds each cycle leaves the model evicted before it restores it (a server restores models evicted a while ago).",
+            DefaultValueFactory = _ => 0,
+        };
         var command = new Command("bench-swap", "Measure model swap-in against llama.cpp's own reload and llama-server's router-mode switch (when ./build.sh peers is built), to the first token.")
         {
-            models, cycles, threads, output, cpuRestore,
+            models, cycles, threads, output, cpuRestore, pagePool, evictedMs,
         };
         command.SetAction((parse, cancellation) =>
         {
             var settings = new SwapBenchSettings(parse.GetValue(models) ?? [], parse.GetValue(cycles), parse.GetValue(threads), parse.GetValue(output),
-                "modelrouter " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), parse.GetValue(cpuRestore) == "map");
+                "modelrouter " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), parse.GetValue(cpuRestore) == "map",
+                parse.GetValue(pagePool) == "on", parse.GetValue(evictedMs));
             return Task.FromResult(Run(settings, cancellation));
         });
         return command;
@@ -40,6 +52,12 @@ internal static class BenchSwapCommand
         if (settings.Cycles < 1)
         {
             Console.Error.WriteLine("error: --cycles must be at least 1");
+            return 2;
+        }
+
+        if (settings.EvictedMilliseconds is < 0 or > 600_000)
+        {
+            Console.Error.WriteLine("error: --evicted-ms must be between 0 and 600000");
             return 2;
         }
 

@@ -49,6 +49,10 @@ public sealed class ServerMetrics : IDisposable
         meter.CreateObservableGauge("modelrouter.device.idle_share", idleShare, description: "Share of time no model was decoding");
     }
 
+    /// <summary>Registers the CPU page pool's gauge: bytes committed in CPU regions and bytes kept for the next restore.</summary>
+    public void ObserveCpuPagePool(Func<IEnumerable<Measurement<long>>> bytes) =>
+        meter.CreateObservableGauge("modelrouter.cpu_page_pool.bytes", bytes, "By", "CPU swap regions' pages: committed (weights of resident models) and pooled (kept for the next restore), by state");
+
     public void RecordRoute(TimeSpan elapsed) => routeMicroseconds.Record(elapsed.TotalMicroseconds);
 
     /// <summary>One routing decision settled by <paramref name="stage"/> (a cascade stage name).</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -36,6 +37,15 @@ public sealed class ModelRouterService : IHostedService, IAsyncDisposable
 
     public ModelPool Pool { get; }
 
+    private static IEnumerable<Measurement<long>> ObserveCpuPagePool()
+    {
+        if (CpuPagePool.Read() is { } pool)
+        {
+            yield return new Measurement<long>(pool.CommittedBytes, new KeyValuePair<string, object?>("state", "committed"));
+            yield return new Measurement<long>(pool.PooledBytes, new KeyValuePair<string, object?>("state", "pooled"));
+        }
+    }
+
     /// <summary>Available once the service has started.</summary>
     public Scheduler Scheduler { get; private set; } = null!;
 
@@ -43,6 +53,10 @@ public sealed class ModelRouterService : IHostedService, IAsyncDisposable
     {
         NativeLog.Attach(loggers.CreateLogger("llama.cpp"));
         NativeMemoryTuning.Apply(new NativeMemorySettings(), loggers.CreateLogger(typeof(NativeMemoryTuning))); // before any native work: freed contexts go back to the system
+        if (options.KeepEvictedCpuPages && CpuPagePool.RaiseLimit(options.DeviceBudgetBytes))
+        {
+            metrics.ObserveCpuPagePool(ObserveCpuPagePool);
+        }
         foreach (var model in options.Models)
         {
             var status = Pool.Register(new ModelRegistration(model.Name, model.Path)

@@ -410,7 +410,7 @@ public sealed unsafe partial class StructLayoutTests
     [Fact]
     public void Layout_mr_swap_stats()
     {
-        Assert.Equal(104, sizeof(mr_swap_stats));
+        Assert.Equal(120, sizeof(mr_swap_stats));
         var value = default(mr_swap_stats);
         Assert.Equal(0, (int)((byte*)&value.weight_bytes - (byte*)&value));
         Assert.Equal(8, (int)((byte*)&value.reserved_bytes - (byte*)&value));
@@ -429,6 +429,8 @@ public sealed unsafe partial class StructLayoutTests
         Assert.Equal(88, (int)((byte*)&value.layout_hash - (byte*)&value));
         Assert.Equal(96, (int)((byte*)&value.image_adopted - (byte*)&value));
         Assert.Equal(100, (int)((byte*)&value.reserved0 - (byte*)&value));
+        Assert.Equal(104, (int)((byte*)&value.last_restore_commit_ms - (byte*)&value));
+        Assert.Equal(112, (int)((byte*)&value.last_restore_reused_bytes - (byte*)&value));
     }
 
     [Fact]
@@ -470,6 +472,20 @@ public sealed unsafe partial class StructLayoutTests
         Assert.Equal(8, (int)((byte*)&value.chunk_bytes - (byte*)&value));
         Assert.Equal(16, (int)((byte*)&value.threads - (byte*)&value));
         Assert.Equal(20, (int)((byte*)&value.map_image - (byte*)&value));
+    }
+
+    [Fact]
+    public void Layout_mr_cpu_page_pool_stats()
+    {
+        Assert.Equal(56, sizeof(mr_cpu_page_pool_stats));
+        var value = default(mr_cpu_page_pool_stats);
+        Assert.Equal(0, (int)((byte*)&value.limit_bytes - (byte*)&value));
+        Assert.Equal(8, (int)((byte*)&value.committed_bytes - (byte*)&value));
+        Assert.Equal(16, (int)((byte*)&value.pooled_bytes - (byte*)&value));
+        Assert.Equal(24, (int)((byte*)&value.reused_bytes - (byte*)&value));
+        Assert.Equal(32, (int)((byte*)&value.fresh_bytes - (byte*)&value));
+        Assert.Equal(40, (int)((byte*)&value.kept_bytes - (byte*)&value));
+        Assert.Equal(48, (int)((byte*)&value.dropped_bytes - (byte*)&value));
     }
 
     [Fact]

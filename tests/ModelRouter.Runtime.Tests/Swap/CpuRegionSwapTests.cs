@@ -115,6 +115,64 @@ public sealed class CpuRegionSwapTests
         }
     }
 
+    [Fact]
+    public async Task With_the_page_pool_evict_keeps_the_pages_and_restore_takes_them_back_without_a_fresh_page()
+    {
+        var path = ForgeSmallModel(out var dir);
+        using var _ = dir;
+        var factory = new RecordingFactory(new CpuSwapOptions());
+        using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = 1L << 30, StoreFactory = factory });
+        pool.Register(new ModelRegistration("forged", path));
+        string before;
+        using (var lease = await pool.AcquireAsync("forged", TestContext.Current.CancellationToken))
+        {
+            before = Generate(lease.GetContext(Context), "Hello", 16);
+        }
+
+        RequireRegion(factory.Store!);
+        var weights = (long)factory.Store!.Stats()!.Value.weight_bytes;
+        Assert.True(CpuPagePool.SetLimit(1L << 30));
+        try
+        {
+            for (var cycle = 0; cycle < 3; cycle++)
+            {
+                var start = CpuPagePool.Read()!.Value;
+                Assert.True(await pool.TryEvictAsync("forged", TestContext.Current.CancellationToken));
+                var evicted = CpuPagePool.Read()!.Value;
+                // Every committed page went to the pool (the gaps before 2 MiB-aligned buffers were never committed).
+                Assert.Equal(start.CommittedBytes, evicted.PooledBytes - start.PooledBytes);
+                Assert.Equal(0, evicted.CommittedBytes);
+                Assert.InRange(evicted.PooledBytes, weights - (8L << 20), weights);
+
+                using var lease = await pool.AcquireAsync("forged", TestContext.Current.CancellationToken);
+                var restored = CpuPagePool.Read()!.Value;
+                var stats = factory.Store.Stats()!.Value;
+                Assert.Equal(evicted.PooledBytes, (long)stats.last_restore_reused_bytes); // all of it back from the pool
+                Assert.Equal(evicted.FreshBytes, restored.FreshBytes); // and no fresh page
+                Assert.Equal(0, restored.PooledBytes);
+                Assert.True(stats.last_restore_commit_ms <= stats.last_restore_ms);
+                Assert.Equal(before, Generate(lease.GetContext(Context), "Hello", 16));
+                TestContext.Current.TestOutputHelper?.WriteLine($"cycle {cycle}: restore {stats.last_restore_ms:F2} ms, of which commit {stats.last_restore_commit_ms:F3} ms");
+            }
+        }
+        finally
+        {
+            CpuPagePool.SetLimit(0); // the process-wide default: the RSS tests beside this one expect evict to free pages
+        }
+
+        Assert.Equal(0, CpuPagePool.Read()!.Value.PooledBytes);
+    }
+
+    private static string ForgeSmallModel(out TempDirectory dir)
+    {
+        var vocab = GgufTestFiles.RequireVocab(VocabLocator.DefaultFileName(ForgeArchitecture.Llama));
+        dir = new TempDirectory("cpu-page-pool");
+        var path = dir.File("forged-q4_0.gguf");
+        var shape = new ModelShape(ForgeArchitecture.Llama, Layers: 4, Width: 256, FeedForward: 1024, Heads: 4, KvHeads: 2, ContextLength: 512);
+        ModelForge.Forge(new ForgeOptions(shape, ForgeWeightType.Q4_0) { VocabPath = vocab, Seed = 7 }, path, cancellationToken: TestContext.Current.CancellationToken);
+        return path;
+    }
+
     private static void RequireRegion(CpuWeightStore store)
     {
         if (!store.UsesRegion)

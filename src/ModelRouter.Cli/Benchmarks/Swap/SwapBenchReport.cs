@@ -57,7 +57,9 @@ internal static class SwapBenchReport
         lines.AddRange(devices.Select(d => string.Create(c, $"device {d.Index}: {d.Name} ({d.Kind}), {d.Description}, {d.MemoryTotalBytes / (double)(1L << 30):F1} GiB")));
         lines.Add(build.CompiledBackends.Contains("cuda")
             ? "reference: pinned host-to-device cudaMemcpyAsync"
-            : "reference: host memcpy from the page cache (CPU path: the model lives in a CPU swap region; restore " + (settings.CpuMapImage ? "maps" : "copies") + " its host image)");
+            : "reference: host memcpy from the page cache (CPU path: the model lives in a CPU swap region; restore " + (settings.CpuMapImage ? "maps" : "copies") + " its host image"
+                + (settings.CpuMapImage ? "" : settings.CpuPagePool ? " into pages kept from its evict" : " into fresh pages")
+                + (settings.EvictedMilliseconds > 0 ? $"; evicted {settings.EvictedMilliseconds} ms before each restore" : "") + ")");
         lines.Add(string.Create(c, $"cycles: {settings.Cycles} (medians), threads: {settings.Threads}, prompt: \"{SwapBenchSettings.Prompt}\""));
         return string.Join('\n', lines) + "\n";
     }

@@ -112,6 +112,8 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
             ? CudaBandwidth.Measure(device: 0, bytes: Math.Max(weightBytes, 256L << 20))
             : HostCopyReference.MeasureGigabytesPerSecond(path);
 
+        // The page pool as the server sets it for its budget; unbounded here, as this pool is (one model at a time).
+        CpuPagePool.SetLimit(settings.CpuPagePool ? long.MaxValue / 2 : 0);
         using var pool = new ModelPool(new ModelPoolOptions { BudgetBytes = long.MaxValue / 2, StoreFactory = WeightStores.ForThisBuild(cpu: new CpuSwapOptions { MapImage = settings.CpuMapImage }) });
         pool.Register(new ModelRegistration(name, path) { GpuLayers = -1 });
         pool.PrefetchAsync(name, cancellation: cancellation).GetAwaiter().GetResult();
@@ -144,6 +146,10 @@ internal sealed class SwapBenchRunner(SwapBenchSettings settings, TextWriter pro
 
             pool.TryGetStatus(name, out var evicted);
             evicts.Add(evicted!.LastEvict!.Value.TotalMilliseconds);
+            if (settings.EvictedMilliseconds > 0)
+            {
+                Thread.Sleep(settings.EvictedMilliseconds);
+            }
 
             var start = Stopwatch.GetTimestamp();
             using (var lease = pool.AcquireAsync(name, cancellation).AsTask().GetAwaiter().GetResult())

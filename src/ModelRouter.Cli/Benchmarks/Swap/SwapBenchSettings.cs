@@ -7,7 +7,9 @@ public sealed record SwapBenchSettings(
     int Threads,
     string? OutputDirectory,
     string CommandLine,
-    bool CpuMapImage = false)
+    bool CpuMapImage = false,
+    bool CpuPagePool = true,
+    int EvictedMilliseconds = 0)
 {
     public const string Prompt = "Once upon a time";
 }

@@ -54,6 +54,8 @@ public static class SwapBenchSummary
                 json.WriteNumber("decode_after_over_before", Math.Round(r.DecodeRatio, 4));
                 json.WriteBoolean("tokens_equal", r.TokensEqual);
                 json.WriteString("cpu_restore", settings.CpuMapImage ? "map" : "copy");
+                json.WriteBoolean("cpu_page_pool", settings.CpuPagePool);
+                json.WriteNumber("evicted_ms", settings.EvictedMilliseconds);
                 json.WriteNumber("cycles", settings.Cycles);
                 json.WriteString("machine", machine);
                 json.WriteEndObject();

@@ -51,6 +51,14 @@ internal static class ProfileCalibration
         // on all of them alike; a first round loads each model from disk into the host tier and is not counted.
         var restores = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
         var contexts = names.ToDictionary(n => n, _ => new List<double>(), StringComparer.Ordinal);
+        // The live server keeps evicted pages for its budget (KeepEvictedCpuPages): the swapping pool gets the same
+        // allowance on top of what the first pool holds resident, which the process-wide limit counts too.
+        var pagePool = CpuPagePool.Read();
+        if (pagePool is { } held)
+        {
+            CpuPagePool.SetLimit(held.CommittedBytes + held.PooledBytes + budget);
+        }
+
         using (var swapping = new ModelPool(new ModelPoolOptions { BudgetBytes = budget, StoreFactory = WeightStores.ForThisBuild() }))
         {
             foreach (var name in names)
@@ -84,6 +92,11 @@ internal static class ProfileCalibration
                     }
                 }
             }
+        }
+
+        if (pagePool is { } before)
+        {
+            CpuPagePool.SetLimit(before.LimitBytes);
         }
 
         var leases = new List<ModelLease>();
