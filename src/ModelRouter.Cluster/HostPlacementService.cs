@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Diagnostics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -125,7 +126,51 @@ internal sealed partial class HostPlacementService(
             LogPrefetched(logger, self, model.Model, elapsed.TotalMilliseconds, copies, hostBytes >> 20, budgetMb);
         }
 
-        return new PlacementPass(plan, prefetched, dropped);
+        var staged = await StageOneAsync(self, mine, held, prefetched, cancellation).ConfigureAwait(false);
+        return new PlacementPass(plan, prefetched, dropped, staged);
+    }
+
+    /// <summary>
+    /// A prefetched copy is the model's file in the page cache; its first restore would still be a full load (about 1 s
+    /// on the demo's CPU nodes, against tens of ms from a swap region's image). So, one model per pass (a load takes
+    /// the device for as long), a model placed here whose host copy is not yet an image becomes one when the device has
+    /// room without evicting anything (<see cref="ILocalResidency.TryStageAsync"/>), and only while no request waits
+    /// here: the load holds the pool's transitions, so a request that needed a swap meanwhile would wait for it.
+    /// Otherwise it waits for a pass with room. Returns the model staged, or null.
+    /// </summary>
+    private async Task<string?> StageOneAsync(string self, ImmutableSortedSet<string> mine, IReadOnlyCollection<ModelResidency> held,
+        IReadOnlyList<string> prefetched, CancellationToken cancellation)
+    {
+        if (held.Any(m => m.QueueDepth > 0))
+        {
+            return null;
+        }
+
+        var candidates = held.Where(m => m.Tier == ResidencyTier.Host && mine.Contains(m.Model)).Select(m => m.Model).Concat(prefetched);
+        foreach (var model in candidates.Distinct(StringComparer.Ordinal))
+        {
+            var started = Stopwatch.GetTimestamp();
+            bool staged;
+            try
+            {
+                staged = await local.TryStageAsync(model, cancellation).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogStageFailed(logger, ex, self, model);
+                continue;
+            }
+
+            if (staged)
+            {
+                metrics?.RecordPlacement(model, "stage");
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                LogStaged(logger, self, model, elapsed.TotalMilliseconds);
+                return model;
+            }
+        }
+
+        return null;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cluster placement: node {Node} read {Model} into its host tier in {ElapsedMs:F0} ms ({Copies} copies in the cluster; host tier {UsedMb}/{BudgetMb} MB).")]
@@ -137,12 +182,19 @@ internal sealed partial class HostPlacementService(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cluster placement: node {Node} could not read {Model} into its host tier; trying again at the next placement.")]
     private static partial void LogPrefetchFailed(ILogger logger, Exception exception, string node, string model);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cluster placement: node {Node} built {Model}'s host image ahead of demand in {ElapsedMs:F0} ms (loaded while the device had room, then evicted): its first restore here copies the image.")]
+    private static partial void LogStaged(ILogger logger, string node, string model, double elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cluster placement: node {Node} could not build {Model}'s host image; its first restore will load the file.")]
+    private static partial void LogStageFailed(ILogger logger, Exception exception, string node, string model);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cluster placement: node {Node}'s placement pass failed; trying again at the next interval.")]
     private static partial void LogPassFailed(ILogger logger, Exception exception, string node);
 }
 
-/// <summary>What one placement pass did: the plan it computed, the models it read into the host tier and those it released.</summary>
-internal sealed record PlacementPass(PlacementPlan? Plan, IReadOnlyList<string> Prefetched, IReadOnlyList<string> Dropped)
+/// <summary>What one placement pass did: the plan it computed, the models it read into the host tier, those it released, and
+/// the model whose host image it built (null: none).</summary>
+internal sealed record PlacementPass(PlacementPlan? Plan, IReadOnlyList<string> Prefetched, IReadOnlyList<string> Dropped, string? Staged = null)
 {
     public static readonly PlacementPass Idle = new(null, [], []);
 }

@@ -22,6 +22,13 @@ public interface ILocalResidency
 
     /// <summary>Releases a model's host-tier copy placed elsewhere; false when it is in use, on the device or pinned (tried again later).</summary>
     Task<bool> TryDropAsync(string model, CancellationToken cancellation) => Task.FromResult(false);
+
+    /// <summary>
+    /// Turns a prefetched host copy (the file in the page cache) into the swap region's host image, when the device has
+    /// room now without evicting anything, so that the model's first restore here is a copy, not a load; false when there
+    /// was nothing to do or no room (tried again at the next placement).
+    /// </summary>
+    Task<bool> TryStageAsync(string model, CancellationToken cancellation) => Task.FromResult(false);
 }
 
 /// <summary>
@@ -72,6 +79,8 @@ public sealed class ServerResidency(ModelPool pool, Func<Scheduler?> scheduler, 
     public Task PrefetchAsync(string model, CancellationToken cancellation) => pool.PrefetchAsync(model, progress: null, cancellation);
 
     public Task<bool> TryDropAsync(string model, CancellationToken cancellation) => pool.TryDropAsync(model, cancellation);
+
+    public Task<bool> TryStageAsync(string model, CancellationToken cancellation) => pool.TryStageHostImageAsync(model, cancellation);
 
     /// <summary>
     /// Requests per minute, an exponential average over <see cref="DemandWindow"/> of the scheduler's accepted count,

@@ -118,10 +118,27 @@ public sealed class HostPlacementTests
 
         public HashSet<string> Busy { get; } = [];
 
+        /// <summary>Models whose host copy is not yet an image and would become one (the device has room).</summary>
+        public HashSet<string> Stageable { get; } = [];
+
+        /// <summary>Requests waiting on this node, for every model alike.</summary>
+        public int Queued { get; set; }
+
         public long HostBudgetBytes => budgetBytes;
 
         public ImmutableArray<ModelResidency> Read() =>
-            [.. Tiers.Select(t => new ModelResidency(t.Key, t.Value, 0, 0, 20, 100 * Mb, Skewed[t.Key] / 3))];
+            [.. Tiers.Select(t => new ModelResidency(t.Key, t.Value, Queued, 0, 20, 100 * Mb, Skewed[t.Key] / 3))];
+
+        public Task<bool> TryStageAsync(string model, CancellationToken cancellation)
+        {
+            if (!Stageable.Remove(model))
+            {
+                return Task.FromResult(false);
+            }
+
+            Journal.Add("stage " + model);
+            return Task.FromResult(true);
+        }
 
         public Task PrefetchAsync(string model, CancellationToken cancellation)
         {
@@ -141,6 +158,40 @@ public sealed class HostPlacementTests
             Tiers[model] = ResidencyTier.Disk;
             return Task.FromResult(true);
         }
+    }
+
+    [Fact]
+    public async Task A_placed_host_copy_becomes_an_image_one_model_a_pass_and_only_while_nothing_waits_on_the_node()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var view = new ClusterView(time);
+        var local = new RecordingResidency(2 * 100 * Mb);
+        local.Tiers["m5"] = ResidencyTier.Host; // placed here (below), read earlier: only the file in the page cache
+        local.Stageable.UnionWith(["m4", "m5"]);
+        var settings = new ClusterSettings { Enabled = true, NodeName = "a", HostBudgetMb = 200, ActAfterPlacements = 1 };
+        var service = new HostPlacementService(local, view, MsOptions.Create(settings), time, NullLogger<HostPlacementService>.Instance);
+        var cancel = TestContext.Current.CancellationToken;
+        void Publish() => view.Update(new ResidencySnapshot(
+            [new NodeResidency("a", Silo, "a:9000", DateTime.UtcNow, 1, local.Read(), HostBudgetBytes: local.HostBudgetBytes),
+             Node("b", 2, Skewed, "m1", "m2"), Node("c", 2, Skewed, "m3", "m6")], DateTime.UtcNow));
+
+        local.Queued = 1; // a request waits here: a load would hold the pool's transitions from under it
+        Publish();
+        var busy = await service.ApplyOnceAsync(cancel);
+        Assert.Equal(["m4", "m5"], busy.Plan!.For("a"));
+        Assert.Equal(["m4"], busy.Prefetched);
+        Assert.Null(busy.Staged);
+
+        local.Queued = 0;
+        Publish();
+        var first = await service.ApplyOnceAsync(cancel);
+        Publish();
+        var second = await service.ApplyOnceAsync(cancel);
+        Publish();
+        var third = await service.ApplyOnceAsync(cancel);
+        Assert.Equal(["m4", "m5"], new[] { first.Staged, second.Staged }.Order());
+        Assert.Null(third.Staged); // both are images now
+        Assert.Equal(["prefetch m4", "stage " + first.Staged, "stage " + second.Staged], local.Journal);
     }
 
     [Fact]

@@ -58,6 +58,9 @@ public sealed unsafe class CpuWeightStore : IWeightStore
     /// (a lease is granted in Resident only) may hand it out then, never to a decode.</summary>
     public Model? Model => Tier == ModelTier.Resident ? loaded : null;
 
+    /// <summary>No model loaded yet, and this build has the region as far as is known (a first load finds out).</summary>
+    public bool CanStageHostImage => loaded is null && !regionUnavailable && Tier != ModelTier.Resident;
+
     /// <summary>True once the model lives in a swap region (evict keeps the model), false on the reload fallback.</summary>
     public bool UsesRegion => region != null;
 

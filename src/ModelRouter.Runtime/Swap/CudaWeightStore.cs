@@ -59,6 +59,9 @@ public sealed unsafe class CudaWeightStore : IWeightStore
 
     public Model? Model { get; private set; }
 
+    /// <summary>No model loaded yet: the first restore reads the file (or adopts a recorded image) into a new region.</summary>
+    public bool CanStageHostImage => Model is null && Tier != ModelTier.Resident;
+
     public void Warm(IProgress<double>? progress, CancellationToken cancellation)
     {
         if (Tier != ModelTier.Cold)

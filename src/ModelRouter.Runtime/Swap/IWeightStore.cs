@@ -28,6 +28,13 @@ public interface IWeightStore : IDisposable
     /// <summary>Resident → Warm. Callers guarantee no decode is in flight.</summary>
     void Evict();
 
+    /// <summary>
+    /// True when the next <see cref="Restore"/> would read the model's file (no host image yet) and a restore followed by
+    /// an evict would leave one (a swap region), so that later restores copy the image instead: what
+    /// <see cref="ModelPool.TryStageHostImageAsync"/> does ahead of demand. False without a region.
+    /// </summary>
+    bool CanStageHostImage => false;
+
     /// <summary>Warm → Cold: release the host image.</summary>
     void Drop();
 

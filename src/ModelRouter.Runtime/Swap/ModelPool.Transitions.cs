@@ -241,15 +241,19 @@ public sealed partial class ModelPool
     /// Evicted/Failed → Restoring → Resident; a failure leaves it Failed (or Evicted when cancelled, or when the device
     /// ran out of memory: the store rolled back and the caller may make room and retry).
     /// </summary>
-    private async Task<TimeSpan> RestoreAsync(PooledModel entry, CancellationToken cancellation)
+    private async Task<TimeSpan> RestoreAsync(PooledModel entry, CancellationToken cancellation, bool staging = false)
     {
         var from = entry.Store.Tier;
         SetState(entry, ModelState.Restoring);
         try
         {
             var elapsed = await Task.Run(() => PooledModel.Measure(options.Time, () => entry.Store.Restore(cancellation)), cancellation).ConfigureAwait(false);
-            entry.LastRestore = elapsed;
-            entry.Restores++;
+            if (!staging)
+            {
+                entry.LastRestore = elapsed;
+                entry.Restores++;
+            }
+
             entry.LastError = null;
             SetState(entry, ModelState.Resident);
             RaiseSwapped(entry, PoolSwapKind.Restore, from, elapsed);

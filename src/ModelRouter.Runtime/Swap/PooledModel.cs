@@ -36,6 +36,9 @@ internal sealed class PooledModel(ModelRegistration registration, IWeightStore s
     /// <summary>Times the model was reloaded because its file changed (<see cref="ModelRegistration.ReloadOnChange"/>).</summary>
     public int FileReloads { get; set; }
 
+    /// <summary>Times the model was loaded and evicted ahead of demand to build its host image (<see cref="ModelPool.TryStageHostImageAsync"/>).</summary>
+    public int Stagings { get; set; }
+
     public string Name => Registration.Name;
 
     public ModelStatus Snapshot(TimeProvider time)
@@ -44,7 +47,7 @@ internal sealed class PooledModel(ModelRegistration registration, IWeightStore s
         {
             var idle = LastUsedTimestamp == 0 ? (TimeSpan?)null : time.GetElapsedTime(LastUsedTimestamp);
             return new ModelStatus(Name, State, Store.Tier, Store.WeightBytes, InFlight, Pinned, Registration.Priority, idle,
-                LastError, Restores, Evictions, LastRestore, LastEvict, DeviceMemoryRetries, Store.ContextBytes, ContextReleases, FileReloads);
+                LastError, Restores, Evictions, LastRestore, LastEvict, DeviceMemoryRetries, Store.ContextBytes, ContextReleases, FileReloads, Stagings);
         }
     }
 
@@ -79,4 +82,5 @@ public sealed record ModelStatus(
     int DeviceMemoryRetries = 0,
     long ContextBytes = 0,
     int ContextReleases = 0,
-    int FileReloads = 0);
+    int FileReloads = 0,
+    int Stagings = 0);

@@ -38,7 +38,7 @@ public sealed class ServerMetrics : IDisposable
         workerFaults = meter.CreateCounter<long>("modelrouter.worker.faults", "{fault}", "Faults a model worker recovered from, by model");
         routeStages = meter.CreateCounter<long>("modelrouter.route.stage", "{decision}", "Routing decisions by the cascade stage that settled them (hint, classifier, encoder, judge, default)");
         forwards = meter.CreateCounter<long>("modelrouter.cluster.forwards", "{request}", "Requests forwarded to another cluster node, by node and outcome (served, served_here, failed, cancelled, cut_off)");
-        placements = meter.CreateCounter<long>("modelrouter.cluster.placement", "{model}", "Host-tier copies this node read ahead of demand (prefetch) or released (drop) under the cluster's placement, by model");
+        placements = meter.CreateCounter<long>("modelrouter.cluster.placement", "{model}", "Host-tier copies this node read ahead of demand (prefetch), released (drop) or made a swap-region image ahead of demand (stage) under the cluster's placement, by model");
         preemptions = meter.CreateCounter<long>("modelrouter.batch.preemptions", "{sequence}", "Sequences that gave their slot to a waiting request (fair service), by model");
     }
 

@@ -13,6 +13,13 @@ internal sealed class FakeWeightStore(ModelRegistration registration, long weigh
 
     public Model? Model => null;
 
+    /// <summary>Set by a test: a restore leaves a host image behind, as a swap region does.</summary>
+    public bool KeepsImage { get; set; }
+
+    private bool imaged;
+
+    public bool CanStageHostImage => KeepsImage && !imaged && Tier != ModelTier.Resident;
+
     /// <summary>When set, the next restore throws it (then clears).</summary>
     public Exception? FailNextRestore { get; set; }
 
@@ -58,6 +65,7 @@ internal sealed class FakeWeightStore(ModelRegistration registration, long weigh
 
         journal.Add($"restore {registration.Name}");
         Tier = ModelTier.Resident;
+        imaged = KeepsImage;
     }
 
     /// <summary>When set, evict blocks until it is released (to observe the Evicting state).</summary>
@@ -85,7 +93,11 @@ internal sealed class FakeWeightStore(ModelRegistration registration, long weigh
         Tier = ModelTier.Warm;
     }
 
-    public void Drop() => Tier = ModelTier.Cold;
+    public void Drop()
+    {
+        Tier = ModelTier.Cold;
+        imaged = false;
+    }
 
     /// <summary>What its contexts would hold (set by a test); <see cref="ReleaseContexts"/> sets it to 0.</summary>
     public long ContextBytes { get; set; }

@@ -73,6 +73,40 @@ public sealed class ModelPoolPolicyTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task Staging_builds_a_host_image_only_with_free_room_and_counts_no_restore()
+    {
+        using var pool = NewPool(200, Model("a"), Model("b"), Model("c"), Model("pinned", pinned: true), Model("plain"));
+        foreach (var name in new[] { "a", "b", "c", "pinned" })
+        {
+            stores.Stores[name].KeepsImage = true;
+        }
+
+        var cancel = TestContext.Current.CancellationToken;
+        await UseAsync(pool, "a");
+        stores.Journal.Clear();
+
+        Assert.True(await pool.TryStageHostImageAsync("b", cancel)); // 100 free beside a: loaded, then evicted at once
+        Assert.Equal(["restore b", "evict b"], stores.Journal);
+        var b = Status(pool, "b");
+        Assert.Equal((ModelState.Evicted, ModelTier.Warm, 0, 1), (b.State, b.Tier, b.Restores, b.Stagings));
+        Assert.False(await pool.TryStageHostImageAsync("b", cancel)); // it has its image now
+
+        await UseAsync(pool, "b"); // a + b fill the budget
+        stores.Journal.Clear();
+        Assert.False(await pool.TryStageHostImageAsync("c", cancel)); // no free room: nothing is evicted for a staging
+        Assert.Empty(stores.Journal);
+        Assert.Equal(ModelState.Resident, State(pool, "a"));
+
+        await pool.TryEvictAsync("b", cancel);
+        stores.Journal.Clear();
+        Assert.False(await pool.TryStageHostImageAsync("pinned", cancel)); // pinned models are the operator's
+        Assert.False(await pool.TryStageHostImageAsync("plain", cancel)); // a store without an image (reload path)
+        Assert.Empty(stores.Journal);
+        Assert.True(await pool.TryStageHostImageAsync("c", cancel));
+        Assert.Equal(1, Status(pool, "b").Restores); // the acquire above; the staging never counted
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task Lower_priority_goes_before_older_use()
     {
         using var pool = NewPool(200, Model("important", priority: 10), Model("cheap", priority: 0), Model("new"));
