@@ -261,11 +261,13 @@ MR_API enum mr_status mr_swap_region_create_cpu(const struct mr_cpu_swap_options
  * (restore, or a first load) takes pages from the pool before it maps fresh ones. So the region's addresses lose
  * their pages as before (a stray read still faults), while the process keeps its peak of committed weight memory,
  * up to the limit: on CPU the device tier then behaves like VRAM, which exists whether a model uses it or not.
- * Pages of regions created with map_image are the image's own and never enter the pool.
+ * Pages of regions created with map_image are the image's own and never enter the pool. While the pool is on,
+ * a CPU buffer of at least 2 MiB allocated outside a region's load (a context's KV cache or compute buffer,
+ * through ggml's CPU buffer type) is served the same way: kept pages first, back to the pool when freed.
  * limit_bytes 0 turns the pool off and hands every kept page back. Not in CUDA builds (MR_STATUS_UNSUPPORTED). */
 struct mr_cpu_page_pool_stats {
     uint64_t limit_bytes;     /* what mr_swap_cpu_page_pool_limit set; 0: off */
-    uint64_t committed_bytes; /* anonymous pages committed in CPU regions now */
+    uint64_t committed_bytes; /* anonymous pages committed in CPU regions and pooled buffers now */
     uint64_t pooled_bytes;    /* pages kept in the pool now */
     uint64_t reused_bytes;    /* total: bytes committed from the pool */
     uint64_t fresh_bytes;     /* total: bytes committed as fresh pages */

@@ -75,7 +75,15 @@ static struct mr_swap_region * mr_region_of(const void * address) {
     return found;
 }
 
+/* Large CPU buffers outside a region's load (contexts' KV caches and compute buffers) while the page pool is on:
+ * defined with the pool, below. */
+static void * mr_pooled_buffer_alloc(size_t size);
+static int    mr_pooled_buffer_free(void * base);
+
 static void mr_cpu_buffer_free(ggml_backend_buffer_t buffer) {
+    if (mr_pooled_buffer_free(buffer->context)) {
+        return;
+    }
     struct mr_swap_region * r = mr_region_of(buffer->context);
     if (r == NULL) {
         GGML_ABORT("mr_swap (CPU): a region buffer at %p outlived its region", buffer->context);
@@ -86,7 +94,8 @@ static void mr_cpu_buffer_free(ggml_backend_buffer_t buffer) {
 static ggml_backend_buffer_t mr_cpu_hook_alloc(ggml_backend_buffer_type_t buft, size_t size) {
     struct mr_swap_region * r = mr_loading;
     if (r == NULL) {
-        return mr_original_alloc(buft, size);
+        void * pooled = mr_pooled_buffer_alloc(size);
+        return pooled != NULL ? ggml_backend_buffer_init(buft, mr_cpu_iface, pooled, size) : mr_original_alloc(buft, size);
     }
     pthread_mutex_lock(&r->lock);
     uint64_t offset = 0;
@@ -226,8 +235,106 @@ static void mr_pool_trim_locked(void) {
     }
 }
 
+/* Pooled buffers. A context created right after a swap (the pool freed the evicted models' contexts to make room)
+ * would otherwise get fresh pages from malloc, and meet the same zeroing and reported-page faults as a restore did
+ * (val-c's context: 21-48 ms on the development VM, docs/simulator.md). So while the pool is on, a CPU buffer of at
+ * least 2 MiB allocated outside a region's load takes its own reserved range, filled 2 MiB at a time from kept
+ * segments (fresh pages where none fits), and gives its pages back to the pool when freed. Each 2 MiB piece is one
+ * mapping, so it moves back out whole. Counted in committed_bytes like a region's pages. */
+
+struct mr_pooled_buffer {
+    unsigned char *           base;
+    uint64_t                  size;     /* page-rounded */
+    void *                    reserved; /* the whole reservation, for munmap */
+    uint64_t                  reserved_size;
+    struct mr_pooled_buffer * next;
+};
+
+static struct mr_pooled_buffer * mr_pooled_buffers; /* under mr_pool.lock */
+
+static void * mr_pooled_buffer_alloc(size_t size) {
+    if (size < MR_HUGE_PAGE || !mr_hook_ok) {
+        return NULL;
+    }
+    pthread_mutex_lock(&mr_pool.lock);
+    const int on = mr_pool.stats.limit_bytes != 0;
+    pthread_mutex_unlock(&mr_pool.lock);
+    if (!on) {
+        return NULL;
+    }
+    const uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE);
+    const uint64_t rounded = mr_region_round_up((uint64_t) size, page);
+    const uint64_t span = rounded + MR_HUGE_PAGE;
+    struct mr_pooled_buffer * b = (struct mr_pooled_buffer *) calloc(1, sizeof(*b));
+    void * p = b != NULL ? mmap(NULL, (size_t) span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) : MAP_FAILED;
+    if (p == MAP_FAILED) {
+        free(b);
+        return NULL; /* ggml's own allocation then: it says so if memory really ran out */
+    }
+    b->reserved = p;
+    b->reserved_size = span;
+    b->base = (unsigned char *) mr_region_round_up((uint64_t) (uintptr_t) p, MR_HUGE_PAGE);
+    b->size = rounded;
+    pthread_mutex_lock(&mr_pool.lock);
+    for (uint64_t at = 0; at < rounded; at += MR_HUGE_PAGE) {
+        const uint64_t piece = rounded - at < MR_HUGE_PAGE ? rounded - at : MR_HUGE_PAGE;
+        if (mr_pool_take_locked(b->base + at, piece) != 0) {
+            if (mmap(b->base + at, (size_t) piece, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+                /* Out of memory: hand back what was taken, as kept pages where they fit. */
+                for (uint64_t back = 0; back < at; back += MR_HUGE_PAGE) {
+                    const uint64_t n = at - back < MR_HUGE_PAGE ? at - back : MR_HUGE_PAGE;
+                    mr_pool.stats.committed_bytes -= n;
+                    if (mr_pool_keep_locked(b->base + back, n) != 0) {
+                        mr_pool.stats.dropped_bytes += n;
+                    }
+                }
+                pthread_mutex_unlock(&mr_pool.lock);
+                munmap(b->reserved, (size_t) b->reserved_size);
+                free(b);
+                return NULL;
+            }
+            (void) madvise(b->base + at, (size_t) piece, MADV_HUGEPAGE);
+            mr_pool.stats.fresh_bytes += piece;
+        }
+        mr_pool.stats.committed_bytes += piece;
+    }
+    b->next = mr_pooled_buffers;
+    mr_pooled_buffers = b;
+    pthread_mutex_unlock(&mr_pool.lock);
+    return b->base;
+}
+
+/* 1 when base was a pooled buffer (now freed: its pages kept where the limit allows), 0 otherwise. */
+static int mr_pooled_buffer_free(void * base) {
+    pthread_mutex_lock(&mr_pool.lock);
+    struct mr_pooled_buffer * b = NULL;
+    for (struct mr_pooled_buffer ** at = &mr_pooled_buffers; *at != NULL; at = &(*at)->next) {
+        if ((*at)->base == base) {
+            b = *at;
+            *at = b->next;
+            break;
+        }
+    }
+    if (b == NULL) {
+        pthread_mutex_unlock(&mr_pool.lock);
+        return 0;
+    }
+    for (uint64_t at = 0; at < b->size; at += MR_HUGE_PAGE) {
+        const uint64_t piece = b->size - at < MR_HUGE_PAGE ? b->size - at : MR_HUGE_PAGE;
+        mr_pool.stats.committed_bytes -= piece;
+        if (mr_pool_keep_locked(b->base + at, piece) != 0) {
+            mr_pool.stats.dropped_bytes += piece;
+        }
+    }
+    pthread_mutex_unlock(&mr_pool.lock);
+    munmap(b->reserved, (size_t) b->reserved_size); /* what was not moved out goes back to the kernel */
+    free(b);
+    return 1;
+}
+
 enum mr_status mr_swap_cpu_page_pool_limit(uint64_t limit_bytes) {
     mr_clear_error();
+    pthread_once(&mr_hook_once, mr_install_hook); /* contexts created before any region loads are pooled too */
     pthread_mutex_lock(&mr_pool.lock);
     mr_pool.stats.limit_bytes = limit_bytes;
     mr_pool_trim_locked();
@@ -311,8 +418,8 @@ static enum mr_status mr_cpu_release(struct mr_swap_region * r, struct mr_region
     int moved = 0;
     if (c->pooled) {
         pthread_mutex_lock(&mr_pool.lock);
+        mr_pool.stats.committed_bytes -= c->size; /* first: the limit weighs the kept pages against the others */
         moved = mr_pool_keep_locked(r->base + c->offset, c->size) == 0;
-        mr_pool.stats.committed_bytes -= c->size;
         if (!moved) {
             mr_pool.stats.dropped_bytes += c->size; /* the mapping below drops them */
         }

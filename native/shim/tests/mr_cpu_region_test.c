@@ -351,6 +351,29 @@ static void run_pool(void) {
         CHECK(differing(a_buffers[i], i) == 0, "a's buffer %d untouched", i);
     }
 
+    /* A context-sized buffer outside a load (a KV cache, a compute buffer) takes kept pages too, and gives them back. */
+    CHECK(mr_swap_region_evict(a) == MR_STATUS_OK, "evict a: some of its pages kept");
+    const uint64_t kept = POOL(pooled_bytes);
+    const uint64_t reused_before = POOL(reused_bytes);
+    const uint64_t committed_before = POOL(committed_bytes);
+    CHECK(kept >= (3u << 20), "the pool holds at least 3 MiB: %llu", (unsigned long long) kept);
+    ggml_backend_buffer_t context = ggml_backend_buft_alloc_buffer(ggml_backend_cpu_buffer_type(), 3u << 20);
+    unsigned char * at = context != NULL ? (unsigned char *) ggml_backend_buffer_get_base(context) : NULL;
+    CHECK(at != NULL && !inside(a, at) && (b == NULL || !inside(b, at)), "a context buffer, outside every region");
+    CHECK(POOL(reused_bytes) - reused_before == (3u << 20) && POOL(committed_bytes) - committed_before == (3u << 20),
+          "its 3 MiB came from the pool: reused +%llu, committed +%llu", (unsigned long long) (POOL(reused_bytes) - reused_before),
+          (unsigned long long) (POOL(committed_bytes) - committed_before));
+    if (at != NULL) {
+        memset(at, 0x5a, 3u << 20);
+        ggml_backend_buffer_free(context);
+    }
+    CHECK(POOL(pooled_bytes) == kept && POOL(committed_bytes) == committed_before, "freed, its pages are kept again: %llu of %llu",
+          (unsigned long long) POOL(pooled_bytes), (unsigned long long) kept);
+    CHECK(mr_swap_region_restore(a) == MR_STATUS_OK, "restore a after the context buffer");
+    for (int i = 0; i < NBUF; i++) {
+        CHECK(differing(a_buffers[i], i) == 0, "a's buffer %d bit-exact after its pages served a context buffer", i);
+    }
+
     /* Off: everything kept goes back, and evict drops pages as before. */
     CHECK(mr_swap_region_evict(a) == MR_STATUS_OK && mr_swap_region_evict(b) == MR_STATUS_OK, "evict both");
     const uint64_t rss_pooled = resident_bytes();
