@@ -130,7 +130,8 @@ static void mr_install_hook(void) {
  *
  * Kept pages live in a range of our own address space, as a stack of segments: a release moves a chunk's
  * pages on top (one mremap: the page tables move, the data stays where it is in RAM), a commit takes a
- * chunk's worth from the start of the topmost segment big enough for it. A chunk is filled by one move or
+ * chunk's worth from the start of the smallest segment big enough for it. CPU regions commit in 2 MiB
+ * chunks (CpuSwapOptions.ChunkBytes), so nearly every segment fits every chunk. A chunk is filled by one move or
  * one fresh mapping, never pieced together, because mremap moves only a range inside one mapping: a chunk
  * made of pieces could not be moved back out whole. Segments start 2 MiB-aligned, as large allocations do
  * in the region (large_alignment), so that huge pages move as huge pages (the kernel moves a 2 MiB entry
