@@ -236,6 +236,34 @@ static void mr_pool_trim_locked(void) {
     }
 }
 
+/* With the pool's lock held: commits [at, at + size) read/write, from kept pages when a segment fits, else as fresh
+ * pages (huge pages asked for), and counts it committed. 1: kept pages, 0: fresh ones, -1: mapping failed (errno). */
+static int mr_pool_commit_locked(unsigned char * at, uint64_t size) {
+    if (mr_pool_take_locked(at, size) == 0) {
+        mr_pool.stats.committed_bytes += size;
+        return 1;
+    }
+    if (mmap(at, (size_t) size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        return -1;
+    }
+    /* Huge pages make the page faults 512x fewer; best effort (THP may be off). Kept pages carry the setting along. */
+    (void) madvise(at, (size_t) size, MADV_HUGEPAGE);
+    mr_pool.stats.fresh_bytes += size;
+    mr_pool.stats.committed_bytes += size;
+    return 0;
+}
+
+/* With the pool's lock held: [at, at + size) stops counting as committed, and its pages move into the pool where the
+ * limit allows. 1: moved (the range is unmapped now); 0: not, counted as dropped (the caller's unmapping drops them). */
+static int mr_pool_release_locked(unsigned char * at, uint64_t size) {
+    mr_pool.stats.committed_bytes -= size; /* first: the limit weighs the kept pages against the others */
+    if (mr_pool_keep_locked(at, size) == 0) {
+        return 1;
+    }
+    mr_pool.stats.dropped_bytes += size;
+    return 0;
+}
+
 /* Pooled buffers. A context created right after a swap (the pool freed the evicted models' contexts to make room)
  * would otherwise get fresh pages from malloc, and meet the same zeroing and reported-page faults as a restore did
  * (val-c's context: 21-48 ms on the development VM, docs/simulator.md). So while the pool is on, a CPU buffer of at
@@ -279,25 +307,16 @@ static void * mr_pooled_buffer_alloc(size_t size) {
     pthread_mutex_lock(&mr_pool.lock);
     for (uint64_t at = 0; at < rounded; at += MR_HUGE_PAGE) {
         const uint64_t piece = rounded - at < MR_HUGE_PAGE ? rounded - at : MR_HUGE_PAGE;
-        if (mr_pool_take_locked(b->base + at, piece) != 0) {
-            if (mmap(b->base + at, (size_t) piece, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
-                /* Out of memory: hand back what was taken, as kept pages where they fit. */
-                for (uint64_t back = 0; back < at; back += MR_HUGE_PAGE) {
-                    const uint64_t n = at - back < MR_HUGE_PAGE ? at - back : MR_HUGE_PAGE;
-                    mr_pool.stats.committed_bytes -= n;
-                    if (mr_pool_keep_locked(b->base + back, n) != 0) {
-                        mr_pool.stats.dropped_bytes += n;
-                    }
-                }
-                pthread_mutex_unlock(&mr_pool.lock);
-                munmap(b->reserved, (size_t) b->reserved_size);
-                free(b);
-                return NULL;
+        if (mr_pool_commit_locked(b->base + at, piece) < 0) {
+            /* Out of memory: hand back what was committed, as kept pages where they fit. */
+            for (uint64_t back = 0; back < at; back += MR_HUGE_PAGE) {
+                (void) mr_pool_release_locked(b->base + back, at - back < MR_HUGE_PAGE ? at - back : MR_HUGE_PAGE);
             }
-            (void) madvise(b->base + at, (size_t) piece, MADV_HUGEPAGE);
-            mr_pool.stats.fresh_bytes += piece;
+            pthread_mutex_unlock(&mr_pool.lock);
+            munmap(b->reserved, (size_t) b->reserved_size);
+            free(b);
+            return NULL;
         }
-        mr_pool.stats.committed_bytes += piece;
     }
     b->next = mr_pooled_buffers;
     mr_pooled_buffers = b;
@@ -321,11 +340,7 @@ static int mr_pooled_buffer_free(void * base) {
         return 0;
     }
     for (uint64_t at = 0; at < b->size; at += MR_HUGE_PAGE) {
-        const uint64_t piece = b->size - at < MR_HUGE_PAGE ? b->size - at : MR_HUGE_PAGE;
-        mr_pool.stats.committed_bytes -= piece;
-        if (mr_pool_keep_locked(b->base + at, piece) != 0) {
-            mr_pool.stats.dropped_bytes += piece;
-        }
+        (void) mr_pool_release_locked(b->base + at, b->size - at < MR_HUGE_PAGE ? b->size - at : MR_HUGE_PAGE);
     }
     pthread_mutex_unlock(&mr_pool.lock);
     munmap(b->reserved, (size_t) b->reserved_size); /* what was not moved out goes back to the kernel */
@@ -385,25 +400,15 @@ static enum mr_status mr_cpu_commit(struct mr_swap_region * r, struct mr_region_
     if (r->map_image && r->captured) {
         return mr_cpu_map_image(r, c);
     }
-    unsigned char * at = r->base + c->offset;
     pthread_mutex_lock(&mr_pool.lock);
-    const int reused = mr_pool_take_locked(at, c->size) == 0;
-    if (!reused) {
-        void * p = mmap(at, (size_t) c->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-        if (p == MAP_FAILED) {
-            const int error = errno;
-            pthread_mutex_unlock(&mr_pool.lock);
-            return mr_fail(error == ENOMEM ? MR_STATUS_OUT_OF_MEMORY : MR_STATUS_SYSTEM_ERROR,
-                           "CPU region: committing %llu bytes at offset %llu: %s", (unsigned long long) c->size,
-                           (unsigned long long) c->offset, strerror(error));
-        }
-        /* Huge pages make the restore's page faults 512x fewer; best effort (THP may be off). Kept pages carry
-         * the setting with them. */
-        (void) madvise(at, (size_t) c->size, MADV_HUGEPAGE);
-        mr_pool.stats.fresh_bytes += c->size;
-    }
-    mr_pool.stats.committed_bytes += c->size;
+    const int reused = mr_pool_commit_locked(r->base + c->offset, c->size);
+    const int error = errno;
     pthread_mutex_unlock(&mr_pool.lock);
+    if (reused < 0) {
+        return mr_fail(error == ENOMEM ? MR_STATUS_OUT_OF_MEMORY : MR_STATUS_SYSTEM_ERROR,
+                       "CPU region: committing %llu bytes at offset %llu: %s", (unsigned long long) c->size,
+                       (unsigned long long) c->offset, strerror(error));
+    }
     if (reused) {
         r->commit_reused_bytes += c->size;
     }
@@ -419,11 +424,7 @@ static enum mr_status mr_cpu_release(struct mr_swap_region * r, struct mr_region
     int moved = 0;
     if (c->pooled) {
         pthread_mutex_lock(&mr_pool.lock);
-        mr_pool.stats.committed_bytes -= c->size; /* first: the limit weighs the kept pages against the others */
-        moved = mr_pool_keep_locked(r->base + c->offset, c->size) == 0;
-        if (!moved) {
-            mr_pool.stats.dropped_bytes += c->size; /* the mapping below drops them */
-        }
+        moved = mr_pool_release_locked(r->base + c->offset, c->size);
         pthread_mutex_unlock(&mr_pool.lock);
     }
     if (mr_unback(r->base + c->offset, c->size) != 0) {

@@ -59,44 +59,49 @@ internal static class ProfileCalibration
             CpuPagePool.SetLimit(held.CommittedBytes + held.PooledBytes + budget);
         }
 
-        using (var swapping = new ModelPool(new ModelPoolOptions { BudgetBytes = budget, StoreFactory = WeightStores.ForThisBuild() }))
+        try
         {
-            foreach (var name in names)
-            {
-                swapping.Register(new ModelRegistration(name, paths[name]));
-            }
-
-            swapping.Swapped += swap =>
-            {
-                if (swap.Kind == PoolSwapKind.Evict)
-                {
-                    lock (evicts)
-                    {
-                        evicts[swap.Model].Add(swap.Duration.TotalMilliseconds);
-                    }
-                }
-            };
-
-            for (var round = -1; round < Rounds; round++)
+            using (var swapping = new ModelPool(new ModelPoolOptions { BudgetBytes = budget, StoreFactory = WeightStores.ForThisBuild() }))
             {
                 foreach (var name in names)
                 {
-                    var started = Stopwatch.GetTimestamp();
-                    using var lease = await swapping.AcquireAsync(name, cancellation).ConfigureAwait(false);
-                    var restored = Stopwatch.GetTimestamp();
-                    lease.GetContext(context);
-                    if (round >= 0)
+                    swapping.Register(new ModelRegistration(name, paths[name]));
+                }
+
+                swapping.Swapped += swap =>
+                {
+                    if (swap.Kind == PoolSwapKind.Evict)
                     {
-                        restores[name].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                        contexts[name].Add(Stopwatch.GetElapsedTime(restored).TotalMilliseconds);
+                        lock (evicts)
+                        {
+                            evicts[swap.Model].Add(swap.Duration.TotalMilliseconds);
+                        }
+                    }
+                };
+
+                for (var round = -1; round < Rounds; round++)
+                {
+                    foreach (var name in names)
+                    {
+                        var started = Stopwatch.GetTimestamp();
+                        using var lease = await swapping.AcquireAsync(name, cancellation).ConfigureAwait(false);
+                        var restored = Stopwatch.GetTimestamp();
+                        lease.GetContext(context);
+                        if (round >= 0)
+                        {
+                            restores[name].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                            contexts[name].Add(Stopwatch.GetElapsedTime(restored).TotalMilliseconds);
+                        }
                     }
                 }
             }
         }
-
-        if (pagePool is { } before)
+        finally
         {
-            CpuPagePool.SetLimit(before.LimitBytes);
+            if (pagePool is { } before)
+            {
+                CpuPagePool.SetLimit(before.LimitBytes);
+            }
         }
 
         var leases = new List<ModelLease>();
