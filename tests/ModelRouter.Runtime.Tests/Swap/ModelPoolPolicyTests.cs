@@ -202,6 +202,26 @@ public sealed class ModelPoolPolicyTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task A_cancelled_waiter_does_not_hold_up_the_waiters_behind_it()
+    {
+        // Later waiters yield room to earlier ones that are retrying; one that gave up must leave the queue, or the
+        // waiters behind it would defer to it for ever.
+        using var pool = NewPool(100, Model("busy"), Model("first"), Model("second"));
+        var lease = await pool.AcquireAsync("busy", TestContext.Current.CancellationToken);
+        using var cts = new CancellationTokenSource();
+        var first = pool.AcquireAsync("first", cts.Token).AsTask();
+        var second = pool.AcquireAsync("second", TestContext.Current.CancellationToken).AsTask();
+
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        lease.Dispose();
+
+        using var next = await second.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal("second", next.Name);
+        Assert.Equal(ModelState.Evicted, State(pool, "first"));
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task Keep_alive_evicts_idle_models_only()
     {
         using var pool = NewPool(1000, Model("short", keepAlive: TimeSpan.FromMinutes(5)), Model("forever"));
