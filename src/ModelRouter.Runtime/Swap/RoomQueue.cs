@@ -10,7 +10,10 @@ namespace ModelRouter.Runtime.Swap;
 /// <remarks>
 /// The pool holds <see cref="EnterScope"/> across "is anyone earlier retrying?" and making room, and a lease's end
 /// wakes the sleepers under it before the lease's model counts as idle: so the room a release frees is seen either by
-/// a turn that then defers to the woken, or not at all by a turn that began before it.
+/// a turn that then defers to the woken, or not at all by a turn that began before it. The price: a lease that ends
+/// while a turn evicts to make room waits for that eviction (page-table work on the CPU path, an unmap on CUDA) before
+/// it returns. Making room waits on nothing a releasing thread holds (Release takes this lock before any other), so
+/// the wait cannot close a cycle.
 /// </remarks>
 internal sealed class RoomQueue
 {
