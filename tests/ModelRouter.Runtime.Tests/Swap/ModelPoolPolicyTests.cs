@@ -221,6 +221,51 @@ public sealed class ModelPoolPolicyTests
         Assert.Equal(ModelState.Evicted, State(pool, "first"));
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task Many_callers_contending_for_room_all_get_their_model()
+    {
+        // Room for two of four models; 16 callers each take 25 leases of models drawn at random, some giving up part of
+        // the way. Every turn that defers or sleeps must be woken again: a lost wake-up or a waiter that never leaves the
+        // queue stalls the run past its deadline.
+        using var pool = NewPool(200, Model("a"), Model("b"), Model("c"), Model("d"));
+        string[] names = ["a", "b", "c", "d"];
+        var served = 0;
+        var callers = Enumerable.Range(0, 16).Select(caller => Task.Run(async () =>
+        {
+            var random = new Random(caller);
+            for (var i = 0; i < 25; i++)
+            {
+                var name = names[random.Next(names.Length)];
+                if (random.Next(10) == 0)
+                {
+                    using var impatient = new CancellationTokenSource(TimeSpan.FromMilliseconds(random.Next(1, 5)));
+                    try
+                    {
+                        using var maybe = await pool.AcquireAsync(name, impatient.Token);
+                        Assert.Equal(name, maybe.Name);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                    }
+
+                    continue;
+                }
+
+                using var lease = await pool.AcquireAsync(name, TestContext.Current.CancellationToken);
+                Assert.Equal(name, lease.Name);
+                Interlocked.Increment(ref served);
+                if (random.Next(2) == 0)
+                {
+                    await Task.Yield();
+                }
+            }
+        }, TestContext.Current.CancellationToken)).ToArray();
+
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(45), TestContext.Current.CancellationToken);
+        Assert.True(served > 16 * 25 * 8 / 10, $"{served} leases served");
+        Assert.True(pool.WeightBytes <= 200);
+    }
+
     [Fact(Timeout = 30_000)]
     public async Task Keep_alive_evicts_idle_models_only()
     {
