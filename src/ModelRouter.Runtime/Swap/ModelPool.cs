@@ -13,7 +13,6 @@ public sealed partial class ModelPool : IDisposable
     private readonly ModelPoolOptions options;
     private readonly ConcurrentDictionary<string, PooledModel> models = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim transitions = new(1, 1);
-    private readonly RoomQueue roomQueue = new();
     private RoomSignal released = new();
     private bool disposed;
 
@@ -101,118 +100,58 @@ public sealed partial class ModelPool : IDisposable
         var entry = Find(name);
         TimeSpan? swapTime = null;
         var reloads = 0;
-        RoomQueue.Waiter? waiter = null; // joined once this acquire must wait for room (or defer to an earlier waiter)
-        var holdsTransitions = false;    // true on a retry: the wake-up queued this acquire for the transitions
-        try
+        while (true)
         {
-            while (true)
+            if (entry.Store.CheckFile() is null && TryLease(entry, swapTime) is { } lease)
             {
-                if (!holdsTransitions && entry.Store.CheckFile() is null && TryLease(entry, swapTime) is { } lease)
+                return lease;
+            }
+
+            var signal = Volatile.Read(ref released);
+            await transitions.WaitAsync(cancellation).ConfigureAwait(false);
+            var mustWait = false;
+            Task? roomFreed = null;
+            try
+            {
+                if (entry.Store.CheckFile() is { } change)
                 {
-                    return lease;
+                    mustWait = !AcceptFileChange(entry, change, ref reloads);
                 }
 
-                var signal = Volatile.Read(ref released);
-                if (!holdsTransitions)
+                if (!mustWait && entry.State != ModelState.Resident)
                 {
-                    await transitions.WaitAsync(cancellation).ConfigureAwait(false);
-                }
-
-                holdsTransitions = false;
-                var wakesSeen = roomQueue.Wakes;
-                var mustWait = false;
-                var defer = false;
-                ModelLease? leased = null;
-                Task? retryTurn = null;
-                try
-                {
-                    if (entry.Store.CheckFile() is { } change)
+                    mustWait = !MakeRoom(entry);
+                    if (!mustWait)
                     {
-                        mustWait = !AcceptFileChange(entry, change, ref reloads);
+                        swapTime = await RestoreMakingRoomOnDeviceAsync(entry, cancellation).ConfigureAwait(false);
                     }
-
-                    if (!mustWait && entry.State != ModelState.Resident)
-                    {
-                        using (roomQueue.EnterScope())
-                        {
-                            defer = roomQueue.AnyRetryingBefore(waiter);
-                            mustWait = !defer && !MakeRoom(entry);
-                        }
-
-                        if (!defer && !mustWait)
-                        {
-                            swapTime = await RestoreMakingRoomOnDeviceAsync(entry, cancellation).ConfigureAwait(false);
-                        }
-                    }
-
-                    if (!mustWait && !defer)
-                    {
-                        // Leased before the transitions are released: the next waiter, queued for them, would otherwise
-                        // find the model just restored for us idle and evict it for its own.
-                        leased = TryLease(entry, swapTime);
-                    }
-                }
-                catch (ModelFileChangedException ex) when (entry.Registration.ReloadOnChange && reloads < MaxReloadsPerAcquire)
-                {
-                    // Changed while it was read: the next turn accepts the file as it is now and loads it again.
-                    entry.LastError = ex.Problem;
-                }
-                catch (ModelFileChangedException ex)
-                {
-                    throw new ModelUnavailableException(entry.Name, FileChangeProblem(entry, ex.Problem, reloads), ex);
-                }
-                finally
-                {
-                    if (defer)
-                    {
-                        // An earlier waiter is queued for its retry: queue behind it (still retrying, so later ones
-                        // defer to us in turn) and take the room only if it leaves some.
-                        waiter ??= roomQueue.Join();
-                        retryTurn = transitions.WaitAsync(cancellation);
-                    }
-                    else if (mustWait)
-                    {
-                        // Everything that could make room is pinned or busy: wait for a lease to end, then try again.
-                        // The continuation runs on the waker's thread and queues for the transitions there, marked
-                        // retrying first, so an acquire whose turn is in progress yields the room to it.
-                        waiter ??= roomQueue.Join();
-                        roomQueue.Sleep(waiter, wakesSeen);
-
-                        Volatile.Write(ref signal.HasWaiters, true);
-                        var woken = waiter;
-                        retryTurn = signal.Task.ContinueWith(
-                            _ =>
-                            {
-                                roomQueue.Woken(woken);
-                                return transitions.WaitAsync(cancellation);
-                            },
-                            cancellation,
-                            TaskContinuationOptions.ExecuteSynchronously,
-                            TaskScheduler.Default).Unwrap();
-                    }
-
-                    transitions.Release();
-                }
-
-                if (leased is not null)
-                {
-                    return leased;
-                }
-
-                if (retryTurn is not null)
-                {
-                    // Cancelled: nothing is held. Completed: the transitions are ours. Forced to yield so that a restore
-                    // does not run on the waker's thread while later waiters still wait to be queued.
-                    await retryTurn.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
-                    holdsTransitions = true;
                 }
             }
-        }
-        finally
-        {
-            if (waiter is not null)
+            catch (ModelFileChangedException ex) when (entry.Registration.ReloadOnChange && reloads < MaxReloadsPerAcquire)
             {
-                roomQueue.Leave(waiter);
+                // Changed while it was read: the next turn accepts the file as it is now and loads it again.
+                entry.LastError = ex.Problem;
+            }
+            catch (ModelFileChangedException ex)
+            {
+                throw new ModelUnavailableException(entry.Name, FileChangeProblem(entry, ex.Problem, reloads), ex);
+            }
+            finally
+            {
+                if (mustWait)
+                {
+                    // Everything that could make room is pinned or busy: wait for a lease to end, then try again. Joined
+                    // while the transitions are still ours, so waiters join (and are woken) in the order they found no room.
+                    Volatile.Write(ref signal.HasWaiters, true);
+                    roomFreed = signal.Task.WaitAsync(cancellation);
+                }
+
+                transitions.Release();
+            }
+
+            if (roomFreed is not null)
+            {
+                await roomFreed.ConfigureAwait(false);
             }
         }
     }
@@ -367,7 +306,6 @@ public sealed partial class ModelPool : IDisposable
 
     internal void Release(PooledModel entry)
     {
-        roomQueue.WakeSleepers(); // before the model counts as idle: see RoomQueue
         lock (entry.Gate)
         {
             entry.InFlight--;
